@@ -1,0 +1,21 @@
+# SPDX-License-Identifier: MIT
+# Run with -DOUT=file.c -DSQL_DIR=dir: writes a C table of every NNNN_name.sql migration so the
+# binaries carry their schema and need no files at run time.
+file(GLOB files "${SQL_DIR}/[0-9][0-9][0-9][0-9]_*.sql")
+list(SORT files)
+set(body "/* Generated from schemas/sql at build time; do not edit. */\n#include \"migrate.h\"\n\n")
+set(table "const iq_migration iq_migrations[] = {\n")
+set(i 0)
+foreach(f IN LISTS files)
+  get_filename_component(name "${f}" NAME_WE)
+  string(SUBSTRING "${name}" 0 4 ver)
+  math(EXPR version "1${ver} - 10000")
+  file(READ "${f}" hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND body "static const unsigned char sql_${i}[] = {${bytes} 0x00};\n")
+  string(APPEND table "    {${version}, \"${name}\", (const char *)sql_${i}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND table "};\nconst int iq_migrations_count = ${i};\n")
+file(WRITE "${OUT}.tmp" "${body}\n${table}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Kafka through librdkafka: an idempotent producer whose delivery reports decide success,
+ * and a group consumer whose offsets are stored only when the caller says the job is done. */
+#ifndef IQ_KAFKA_H
+#define IQ_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+
+typedef struct iq_kafka_producer iq_kafka_producer;
+typedef struct iq_kafka_consumer iq_kafka_consumer;
+
+/* Delivery state of one produced message, owned by the caller until the flush returns. */
+typedef enum {
+    IQ_DELIVERY_PENDING = 0,
+    IQ_DELIVERY_OK = 1,
+    IQ_DELIVERY_FAILED = -1,
+} iq_delivery;
+
+iq_kafka_producer *iq_kafka_producer_new(const iq_config *cfg, char **error_r);
+void iq_kafka_producer_free(iq_kafka_producer **p);
+/* Queues a message; *state_r (may be NULL) is set when the broker confirms or gives up.
+ * Returns 0, or -1 with *error_r when it could not even be queued. */
+int iq_kafka_produce(iq_kafka_producer *p, const char *topic, const char *key, const void *value,
+                     size_t len, iq_delivery *state_r, char **error_r);
+/* Waits until every queued message is confirmed or failed, at most timeout_ms.
+ * 0 when nothing is left in flight, -1 otherwise. */
+int iq_kafka_flush(iq_kafka_producer *p, int64_t timeout_ms);
+/* Produce one message and wait for its delivery report. */
+int iq_kafka_produce_sync(iq_kafka_producer *p, const char *topic, const char *key,
+                          const void *value, size_t len, char **error_r);
+/* Serves delivery callbacks without blocking. */
+void iq_kafka_poll(iq_kafka_producer *p);
+/* Checks the brokers answer (metadata request) within timeout_ms. */
+int iq_kafka_producer_ping(iq_kafka_producer *p, int64_t timeout_ms, char **error_r);
+
+/* Joins group on the topics (NULL-terminated). Offsets are stored manually and committed in
+ * the background; a stored offset is the only way the group moves on. */
+iq_kafka_consumer *iq_kafka_consumer_new(const iq_config *cfg, const char *group,
+                                         const char *const *topics, char **error_r);
+/* Next message or NULL on timeout; partition EOF and transient errors are swallowed (logged).
+ * The caller destroys it with rd_kafka_message_destroy(). */
+rd_kafka_message_t *iq_kafka_consumer_poll(iq_kafka_consumer *c, int timeout_ms);
+/* Marks the message done: its offset + 1 is stored for the next commit. */
+int iq_kafka_consumer_store(iq_kafka_consumer *c, const rd_kafka_message_t *m);
+/* Commits stored offsets synchronously. */
+int iq_kafka_consumer_commit(iq_kafka_consumer *c);
+/* Commits, leaves the group and frees. */
+void iq_kafka_consumer_free(iq_kafka_consumer **c);
+rd_kafka_t *iq_kafka_consumer_handle(iq_kafka_consumer *c);
+
+#endif

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/* Levelled text/JSON logging with per-thread context and secret redaction. */
+#include "log.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+
+static struct {
+    const char *component;
+    iq_log_level level;
+    iq_log_format format;
+    FILE *out;
+    pthread_mutex_t lock;
+} g_log = {"inboxq", IQ_LOG_OFF, IQ_LOG_TEXT, NULL, PTHREAD_MUTEX_INITIALIZER};
+
+static _Thread_local struct {
+    char job_id[64];
+    int64_t account_id;
+    char error_class[32];
+} t_ctx;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
+
+void iq_log_setup(const char *component, iq_log_level level, iq_log_format format, FILE *out)
+{
+    pthread_mutex_lock(&g_log.lock);
+    g_log.component = component;
+    g_log.level = out ? level : IQ_LOG_OFF;
+    g_log.format = format;
+    g_log.out = out;
+    pthread_mutex_unlock(&g_log.lock);
+}
+
+int iq_log_level_parse(const char *s, iq_log_level *level_r)
+{
+    for (size_t i = 0; i < IQ_ARRAY_LEN(level_names); i++)
+        if (strcasecmp(s, level_names[i]) == 0) {
+            *level_r = (iq_log_level)i;
+            return 0;
+        }
+    if (strcasecmp(s, "warning") == 0) {
+        *level_r = IQ_LOG_WARN;
+        return 0;
+    }
+    return -1;
+}
+
+int iq_log_format_parse(const char *s, iq_log_format *format_r)
+{
+    if (strcasecmp(s, "text") == 0)
+        *format_r = IQ_LOG_TEXT;
+    else if (strcasecmp(s, "json") == 0)
+        *format_r = IQ_LOG_JSON;
+    else
+        return -1;
+    return 0;
+}
+
+bool iq_log_enabled(iq_log_level level)
+{
+    return level >= g_log.level && g_log.level != IQ_LOG_OFF;
+}
+
+void iq_log_ctx_set(const char *job_id, int64_t account_id)
+{
+    snprintf(t_ctx.job_id, sizeof(t_ctx.job_id), "%s", job_id ? job_id : "");
+    t_ctx.account_id = account_id;
+    t_ctx.error_class[0] = '\0';
+}
+
+void iq_log_ctx_error_class(const char *error_class)
+{
+    snprintf(t_ctx.error_class, sizeof(t_ctx.error_class), "%s", error_class ? error_class : "");
+}
+
+/* Masks from p up to the next separator. */
+static void mask_value(char *p)
+{
+    if (*p == '\'' || *p == '"') {
+        char q = *p++;
+        while (*p && *p != q)
+            *p++ = '*';
+        return;
+    }
+    while (*p && !isspace((unsigned char)*p) && *p != '&' && *p != ';' && *p != ',' &&
+           *p != '"' && *p != '\'')
+        *p++ = '*';
+}
+
+char *iq_redact(char *s)
+{
+    static const char *const keys[] = {"password=", "passwd=", "pass=", "secret=", "token=",
+                                       "password:", "secret:", "\"password\":", "\"secret\":"};
+    for (size_t k = 0; k < IQ_ARRAY_LEN(keys); k++) {
+        size_t klen = strlen(keys[k]);
+        for (char *p = s; (p = strcasestr(p, keys[k])) != NULL; p += klen) {
+            char *v = p + klen;
+            while (*v == ' ')
+                v++;
+            mask_value(v);
+        }
+    }
+    /* scheme://user:password@host */
+    for (char *p = s; (p = strstr(p, "://")) != NULL; p += 3) {
+        char *at = p + 3;
+        size_t span = strcspn(at, "/@ \t\"'");
+        if (at[span] != '@')
+            continue;
+        char *colon = memchr(at, ':', span);
+        if (colon)
+            memset(colon + 1, '*', (size_t)(at + span - colon - 1));
+    }
+    /* Protocol lines: "LOGIN user pass", "PASS secret", "AUTHENTICATE PLAIN <b64>". */
+    static const char *const verbs[] = {" LOGIN ", "PASS ", "AUTHENTICATE PLAIN "};
+    for (size_t k = 0; k < IQ_ARRAY_LEN(verbs); k++) {
+        for (char *p = s; (p = strcasestr(p, verbs[k])) != NULL; p++) {
+            char *v = p + strlen(verbs[k]);
+            if (k == 0) { /* skip the user name */
+                v += strcspn(v, " ");
+                while (*v == ' ')
+                    v++;
+            }
+            mask_value(v);
+        }
+    }
+    return s;
+}
+
+static void json_escape(iq_buf *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"':
+            iq_buf_append_str(b, "\\\"");
+            break;
+        case '\\':
+            iq_buf_append_str(b, "\\\\");
+            break;
+        case '\n':
+            iq_buf_append_str(b, "\\n");
+            break;
+        case '\r':
+            iq_buf_append_str(b, "\\r");
+            break;
+        case '\t':
+            iq_buf_append_str(b, "\\t");
+            break;
+        default:
+            if (*p < 0x20)
+                iq_buf_appendf(b, "\\u%04x", *p);
+            else
+                iq_buf_append_char(b, (char)*p);
+        }
+    }
+}
+
+void iq_log_write(iq_log_level level, const char *fmt, ...)
+{
+    if (!iq_log_enabled(level))
+        return;
+    iq_buf msg;
+    iq_buf_init(&msg, 16 * 1024);
+    va_list ap;
+    va_start(ap, fmt);
+    if (iq_buf_vappendf(&msg, fmt, ap) < 0) {
+        iq_buf_reset(&msg);
+        iq_buf_append_str(&msg, "(log message too long, dropped)");
+    }
+    va_end(ap);
+    if (!msg.data)
+        iq_buf_append_str(&msg, "");
+    iq_redact(msg.data);
+
+    char ts[40];
+    iq_format_time_utc(iq_now_real_ms(), ts, sizeof(ts));
+    iq_buf line;
+    iq_buf_init(&line, 64 * 1024);
+    if (g_log.format == IQ_LOG_JSON) {
+        iq_buf_appendf(&line, "{\"time\":\"%s\",\"level\":\"%s\",\"component\":\"", ts,
+                       level_names[level]);
+        json_escape(&line, g_log.component);
+        iq_buf_append_char(&line, '"');
+        if (t_ctx.job_id[0]) {
+            iq_buf_append_str(&line, ",\"job_id\":\"");
+            json_escape(&line, t_ctx.job_id);
+            iq_buf_append_char(&line, '"');
+        }
+        if (t_ctx.account_id > 0)
+            iq_buf_appendf(&line, ",\"account_id\":%lld", (long long)t_ctx.account_id);
+        if (t_ctx.error_class[0])
+            iq_buf_appendf(&line, ",\"error_class\":\"%s\"", t_ctx.error_class);
+        iq_buf_append_str(&line, ",\"message\":\"");
+        json_escape(&line, msg.data);
+        iq_buf_append_str(&line, "\"}\n");
+    } else {
+        iq_buf_appendf(&line, "%s %s %s:", ts, g_log.component, level_names[level]);
+        if (t_ctx.job_id[0])
+            iq_buf_appendf(&line, " [job %s]", t_ctx.job_id);
+        if (t_ctx.account_id > 0)
+            iq_buf_appendf(&line, " [account %lld]", (long long)t_ctx.account_id);
+        iq_buf_appendf(&line, " %s\n", msg.data);
+    }
+    pthread_mutex_lock(&g_log.lock);
+    if (g_log.out && line.data) {
+        fwrite(line.data, 1, line.len, g_log.out);
+        fflush(g_log.out);
+    }
+    pthread_mutex_unlock(&g_log.lock);
+    iq_buf_release(&line);
+    iq_buf_release(&msg);
+}

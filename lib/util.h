@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers every module uses: allocation that aborts on OOM, checked sizes,
+ * strict number parsing, durations, clocks and UUIDs. */
+#ifndef IQ_UTIL_H
+#define IQ_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define IQ_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define IQ_UNUSED(x) ((void)(x))
+
+#if defined(__GNUC__)
+#define IQ_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define IQ_NORETURN __attribute__((noreturn))
+#else
+#define IQ_PRINTF(f, a)
+#define IQ_NORETURN
+#endif
+
+void *iq_xmalloc(size_t n);
+void *iq_xcalloc(size_t nmemb, size_t size);
+void *iq_xrealloc(void *p, size_t n);
+char *iq_xstrdup(const char *s);
+char *iq_xstrndup(const char *s, size_t n);
+char *iq_xasprintf(const char *fmt, ...) IQ_PRINTF(1, 2);
+IQ_NORETURN void iq_oom(void);
+
+/* Overflow-checked size arithmetic: abort on overflow (a programming error or hostile size). */
+size_t iq_size_add(size_t a, size_t b);
+size_t iq_size_mul(size_t a, size_t b);
+
+/* Strict parsers: the whole string must be a number in [min, max]. 0 on success, -1 otherwise. */
+int iq_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out_r);
+int iq_parse_u64(const char *s, uint64_t max, uint64_t *out_r);
+/* "500ms", "30s", "5m", "1h", "1d" or a bare number of seconds -> milliseconds. */
+int iq_parse_duration_ms(const char *s, int64_t *ms_r);
+/* "1024", "64k", "10M", "1G" (binary multiples) -> bytes. */
+int iq_parse_size(const char *s, uint64_t *bytes_r);
+/* "yes/no/true/false/on/off/1/0" -> bool. */
+int iq_parse_bool(const char *s, bool *out_r);
+/* Formats a duration as the shortest exact form ("5m", "90s", "250ms"). */
+void iq_format_duration(int64_t ms, char *buf, size_t size);
+
+int64_t iq_now_mono_ms(void);
+int64_t iq_now_real_ms(void);
+/* RFC 3339 UTC with milliseconds: "2026-11-28T18:02:01.123Z" (buf >= 32). */
+void iq_format_time_utc(int64_t real_ms, char *buf, size_t size);
+
+/* Random version-4 UUID from the OpenSSL CSPRNG (buf >= 37). 0 or -1. */
+int iq_uuid_v4(char *buf, size_t size);
+
+/* Zero memory that held a secret in a way the compiler will not elide. */
+void iq_secure_zero(void *p, size_t n);
+/* Duplicates and later wipes+frees a secret string. */
+void iq_secret_free(char **s);
+
+bool iq_str_eq_nocase(const char *a, const char *b);
+bool iq_str_has_prefix(const char *s, const char *prefix);
+
+#endif

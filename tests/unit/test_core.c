@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests: strict parsing, the capped buffer, log redaction and the settings table. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+static void test_parse_i64(void **state)
+{
+    (void)state;
+    int64_t v;
+    assert_int_equal(iq_parse_i64("42", 0, 100, &v), 0);
+    assert_int_equal(v, 42);
+    assert_int_equal(iq_parse_i64("-5", -10, 10, &v), 0);
+    assert_int_equal(v, -5);
+    assert_int_equal(iq_parse_i64("101", 0, 100, &v), -1);
+    assert_int_equal(iq_parse_i64("12x", 0, 100, &v), -1);
+    assert_int_equal(iq_parse_i64("", 0, 100, &v), -1);
+    assert_int_equal(iq_parse_i64(" 1", 0, 100, &v), -1);
+    assert_int_equal(iq_parse_i64("99999999999999999999", 0, INT64_MAX, &v), -1);
+}
+
+static void test_parse_duration(void **state)
+{
+    (void)state;
+    int64_t ms;
+    assert_int_equal(iq_parse_duration_ms("30s", &ms), 0);
+    assert_int_equal(ms, 30000);
+    assert_int_equal(iq_parse_duration_ms("5m", &ms), 0);
+    assert_int_equal(ms, 300000);
+    assert_int_equal(iq_parse_duration_ms("1h", &ms), 0);
+    assert_int_equal(ms, 3600000);
+    assert_int_equal(iq_parse_duration_ms("1d", &ms), 0);
+    assert_int_equal(ms, 86400000);
+    assert_int_equal(iq_parse_duration_ms("250ms", &ms), 0);
+    assert_int_equal(ms, 250);
+    assert_int_equal(iq_parse_duration_ms("7", &ms), 0);
+    assert_int_equal(ms, 7000);
+    assert_int_equal(iq_parse_duration_ms("5 m", &ms), -1);
+    assert_int_equal(iq_parse_duration_ms("m", &ms), -1);
+    assert_int_equal(iq_parse_duration_ms("-5s", &ms), -1);
+    assert_int_equal(iq_parse_duration_ms("5w", &ms), -1);
+    char buf[32];
+    iq_format_duration(300000, buf, sizeof(buf));
+    assert_string_equal(buf, "5m");
+    iq_format_duration(90000, buf, sizeof(buf));
+    assert_string_equal(buf, "90s");
+}
+
+static void test_parse_size(void **state)
+{
+    (void)state;
+    uint64_t b;
+    assert_int_equal(iq_parse_size("64k", &b), 0);
+    assert_int_equal(b, 65536);
+    assert_int_equal(iq_parse_size("10M", &b), 0);
+    assert_int_equal(b, 10 * 1024 * 1024);
+    assert_int_equal(iq_parse_size("1G", &b), 0);
+    assert_int_equal(iq_parse_size("1T", &b), -1);
+    assert_int_equal(iq_parse_size("k", &b), -1);
+}
+
+static void test_buf_cap(void **state)
+{
+    (void)state;
+    iq_buf b;
+    iq_buf_init(&b, 10);
+    assert_int_equal(iq_buf_append_str(&b, "hello"), 0);
+    assert_int_equal(iq_buf_append_str(&b, "world"), 0);
+    assert_int_equal(b.len, 10);
+    assert_int_equal(iq_buf_append_char(&b, '!'), -1);
+    assert_string_equal(b.data, "helloworld");
+    iq_buf_consume(&b, 5);
+    assert_string_equal(b.data, "world");
+    assert_int_equal(iq_buf_appendf(&b, "%d", 12345), 0);
+    assert_int_equal(iq_buf_appendf(&b, "%d", 1), -1);
+    assert_string_equal(b.data, "world12345");
+    iq_buf_release(&b);
+}
+
+static void test_redact(void **state)
+{
+    (void)state;
+    char a[] = "host=db password=hunter2 user=x";
+    iq_redact(a);
+    assert_null(strstr(a, "hunter2"));
+    assert_non_null(strstr(a, "user=x"));
+    char b[] = "redis://:s3cret@127.0.0.1:6379/0";
+    iq_redact(b);
+    assert_null(strstr(b, "s3cret"));
+    assert_non_null(strstr(b, "127.0.0.1:6379"));
+    char c[] = "C: a1 LOGIN alice topsecret";
+    iq_redact(c);
+    assert_null(strstr(c, "topsecret"));
+    assert_non_null(strstr(c, "alice"));
+    char d[] = "C: PASS mypass";
+    iq_redact(d);
+    assert_null(strstr(d, "mypass"));
+    char e[] = "postgresql://inboxq:pw123@127.0.0.1:5432/inboxq";
+    iq_redact(e);
+    assert_null(strstr(e, "pw123"));
+}
+
+static void test_config_table(void **state)
+{
+    (void)state;
+    iq_config *cfg = iq_config_new();
+    char *err = NULL;
+    assert_int_equal(iq_config_int(cfg, IQ_SET_CHECK_TIMEOUT), 600000);
+    assert_int_equal(iq_config_set(cfg, "check_timeout", "2m", "test", &err), 0);
+    assert_int_equal(iq_config_int(cfg, IQ_SET_CHECK_TIMEOUT), 120000);
+    assert_int_equal(iq_config_set(cfg, "INBOXQ_CONCURRENCY", "8", "test", &err), 0);
+    assert_int_equal(iq_config_int(cfg, IQ_SET_CONCURRENCY), 8);
+
+    assert_int_equal(iq_config_set(cfg, "concurrency", "0", "test", &err), -1);
+    assert_non_null(strstr(err, "concurrency"));
+    assert_non_null(strstr(err, "INBOXQ_CONCURRENCY"));
+    assert_non_null(strstr(err, "'0'"));
+    free(err);
+    err = NULL;
+
+    assert_int_equal(iq_config_set(cfg, "no_such_key", "1", "test", &err), -1);
+    assert_non_null(strstr(err, "no_such_key"));
+    free(err);
+    err = NULL;
+
+    assert_int_equal(iq_config_set(cfg, "log_level", "loud", "test", &err), -1);
+    assert_non_null(strstr(err, "debug|info|warn|error"));
+    free(err);
+    err = NULL;
+
+    /* A secret setting's value never appears in its error. */
+    assert_int_equal(iq_config_set(cfg, "pg_dsn", "x\npassword=zz", "test", &err), -1);
+    assert_null(strstr(err, "zz"));
+    free(err);
+
+    size_t n;
+    const iq_setting_def *defs = iq_config_defs(&n);
+    assert_int_equal(n, IQ_SET__COUNT);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(defs[i].id, (int)i);
+        assert_true(strncmp(defs[i].env, "INBOXQ_", 7) == 0);
+        assert_true(strlen(defs[i].help) > 10);
+    }
+    iq_config_free(&cfg);
+    assert_null(cfg);
+}
+
+static void test_uuid(void **state)
+{
+    (void)state;
+    char a[37], b[37];
+    assert_int_equal(iq_uuid_v4(a, sizeof(a)), 0);
+    assert_int_equal(iq_uuid_v4(b, sizeof(b)), 0);
+    assert_int_equal(strlen(a), 36);
+    assert_int_equal(a[14], '4');
+    assert_string_not_equal(a, b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_i64),  cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_parse_size), cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_redact),     cmocka_unit_test(test_config_table),
+        cmocka_unit_test(test_uuid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
