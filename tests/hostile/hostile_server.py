@@ -2,11 +2,18 @@
 # SPDX-License-Identifier: MIT
 """Scripted hostile IMAP/POP3 server for inboxq's tests.
 
+Usage: hostile_server.py --proto imap|pop3 --scenario NAME [--port 0] [--cert CERT --key KEY]
+         [--implicit-tls] [--record FILE] [--ready-file FILE] [--user U] [--password P] | --list
+Binds 127.0.0.1 (port 0: ephemeral), writes the port to --ready-file (atomically) and stdout,
+serves each connection in a thread until SIGTERM/SIGINT, then exits 0. STARTTLS/STLS is offered
+only with --cert/--key. Without --user/--password any login is accepted.
+
 Speaks just enough IMAP4rev1 (RFC 3501, with UIDPLUS RFC 4315) and POP3 (RFC 1939), each with
 STARTTLS/STLS (RFC 2595) or implicit TLS, that a libetpan client gets through a normal session:
 greeting, CAPABILITY/CAPA, STARTTLS/STLS, LOGIN/AUTHENTICATE PLAIN or USER/PASS/APOP, SELECT,
 UID SEARCH/FETCH/STORE/EXPUNGE or STAT/UIDL/LIST/RETR/DELE, LOGOUT/QUIT. Each scenario
-deviates from that path at exactly one point. Standard library only.
+deviates from that path at exactly one point. Standard library only. The mailbox holds two
+small messages, UIDs 7 and 9 (UIDVALIDITY 1700000001), UIDLs hostile-0007 and hostile-0009.
 
 Scenarios (`--list` prints this table):
   imap normal            no deviation
@@ -36,8 +43,10 @@ drip-after-login) happen the same way in clear, after STARTTLS/STLS and with --i
 
 --record FILE gets one JSON object per line, flushed at once; every object has "event", "conn"
 (connection number) and "t" (Unix time). Events: connect; command {"line", "tls"} for every
-client line (secrets replaced by "***"); credential {"command", "tls"} whenever a USER, PASS,
-APOP, LOGIN or AUTHENTICATE arrives; tls_established {"version", "cipher"}; tls_failed; deviation
+client line, also those sent during a drip (secrets replaced by "***"); credential {"command",
+"tls"} whenever a USER, PASS, APOP, AUTH, LOGIN or AUTHENTICATE arrives; early_bytes {"count"}
+if the client sent bytes before the TLS handshake; tls_established {"version", "cipher"};
+tls_failed {"error"}; deviation
 {"what"} when the scenario's hostile step starts; streamed {"bytes", "seconds"} when a stream or
 drip ends; close {"tls", "reason"} plus "capability_after_tls" for IMAP.
 """
@@ -59,6 +68,7 @@ STOP = threading.Event()
 LINE_MAX = 64 * 1024          # longest client line or literal we accept
 FILLER = b"x" * 65536         # what streams are made of: constant, never accumulated
 HUGE = 4000000000
+CREDENTIAL_VERBS = {"LOGIN", "AUTHENTICATE", "USER", "PASS", "APOP", "AUTH"}
 UIDVALIDITY = 1700000001
 
 
@@ -129,6 +139,17 @@ class Conn:
 
     def record(self, event, **fields):
         self.srv.record(event, conn=self.number, **fields)
+
+    def note(self, line):
+        """Record a client line; a credential is recorded as a fact and its value as ***."""
+        words = line.decode("utf-8", "replace").split(" ")
+        verb_at = 1 if self.srv.args.proto == "imap" else 0     # IMAP lines start with a tag
+        verb = words[verb_at].upper() if len(words) > verb_at else ""
+        if verb in CREDENTIAL_VERBS and len(words) > verb_at + 1:
+            self.record("command", line=" ".join(words[:verb_at + 1] + ["***"]), tls=self.tls)
+            self.record("credential", command=verb, tls=self.tls)
+        else:
+            self.record("command", line=" ".join(words), tls=self.tls)
 
     def send(self, data):
         view = memoryview(data.encode() if isinstance(data, str) else data)
@@ -220,7 +241,7 @@ class Conn:
             self.record("streamed", bytes=sent, seconds=round(time.monotonic() - start, 3))
 
     def pause(self, seconds):
-        """Sleep, but notice a client that hangs up (its other bytes are discarded)."""
+        """Sleep, but notice a client that hangs up; record (and ignore) what it sends."""
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             if STOP.is_set():
@@ -228,10 +249,17 @@ class Conn:
             pending = self.tls and self.sock.pending()
             if pending or select.select([self.sock], [], [], min(left, 0.5))[0]:
                 try:
-                    if not self.sock.recv(4096):
-                        raise Hangup("client closed")
+                    data = self.sock.recv(4096)
                 except TimeoutError:
-                    pass
+                    continue
+                if not data:
+                    raise Hangup("client closed")
+                self.buf += data          # still record what the client says meanwhile
+                while (i := self.buf.find(b"\n")) >= 0:
+                    self.note(bytes(self.buf[:i]).rstrip(b"\r"))
+                    del self.buf[:i + 1]
+                if len(self.buf) > LINE_MAX:
+                    self.buf.clear()
 
 
 class Imap:
@@ -278,11 +306,7 @@ class Imap:
             if cmd == "UID":
                 sub, _, rest = rest.partition(" ")
                 cmd = "UID " + sub.upper()
-            secret = cmd in ("LOGIN", "AUTHENTICATE")
-            c.record("command", line=f"{tag} {cmd} ***" if secret else data.decode("utf-8", "replace"),
-                     tls=c.tls)
-            if secret:
-                c.record("credential", command=cmd, tls=c.tls)
+            c.note(data)
             if self.state != "noauth":
                 c.after_login(self.sc, b"* OK ")
             try:
@@ -378,7 +402,7 @@ class Imap:
         self.c.send(f"* FLAGS ({flags})\r\n* OK [PERMANENTFLAGS ({flags})] ok\r\n"
                     f"* {n} EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY {UIDVALIDITY}] ok\r\n"
                     f"* OK [UIDNEXT {uidnext}] ok\r\n"
-                    f"{tag} OK [{'READ-ONLY' if cmd == 'EXAMINE' else 'READ-WRITE'}] {cmd} done\r\n")
+                    f"{tag} OK [{'READ-ONLY' if cmd == 'EXAMINE' else 'READ-WRITE'}] done\r\n")
 
     def matching(self, cmd, spec):
         """[(seq, message)] for a sequence set or, for UID commands, a UID set."""
@@ -412,7 +436,8 @@ class Imap:
             if body and self.sc in ("literal-close", "huge-literal"):
                 if self.sc == "literal-close":
                     self.c.record("deviation", what="literal-close")
-                    self.c.send(f"{head} {label} {{5000}}\r\n".encode() + (m["data"] + FILLER)[:100])
+                    first_100 = (m["data"] + FILLER)[:100]
+                    self.c.send(f"{head} {label} {{5000}}\r\n".encode() + first_100)
                     raise Hangup("closed inside a literal")
                 self.c.send(f"{head} {label} {{{HUGE}}}\r\n")
                 self.c.stream("huge-literal", total=HUGE)
@@ -442,7 +467,8 @@ class Imap:
         with MAILBOX_LOCK:
             star = MAILBOX[-1]["uid"] if MAILBOX else 0
             for m in list(MAILBOX):
-                if "\\Deleted" in m["flags"] and (uid_spec is None or in_set(uid_spec, m["uid"], star)):
+                wanted = uid_spec is None or in_set(uid_spec, m["uid"], star)
+                if "\\Deleted" in m["flags"] and wanted:
                     MAILBOX.remove(m)
                     gone.append(seq)
                 else:
@@ -468,10 +494,7 @@ class Pop3:
             line = c.readline()
             verb, _, arg = line.decode("utf-8", "replace").partition(" ")
             verb = verb.upper()
-            shown = f"{verb} ***" if verb in ("PASS", "APOP", "AUTH") else line.decode("utf-8", "replace")
-            c.record("command", line=shown, tls=c.tls)
-            if verb in ("USER", "PASS", "APOP") or (verb == "AUTH" and arg):
-                c.record("credential", command=verb, tls=c.tls)
+            c.note(line)
             if self.msgs is not None:
                 c.after_login(self.sc, b"+OK ")
             try:
@@ -663,7 +686,8 @@ def main():
                 print(f"{proto} {name:18} {text}")
         return 0
     if not args.proto or args.scenario not in table[args.proto]:
-        p.error(f"--proto imap|pop3 and --scenario one of: {' '.join(table.get(args.proto or 'imap'))}")
+        names = " ".join(table.get(args.proto or "imap"))
+        p.error(f"--proto imap|pop3 and --scenario one of: {names}")
     if bool(args.cert) != bool(args.key) or (args.implicit_tls and not args.cert):
         p.error("--cert and --key go together, and --implicit-tls needs them")
 

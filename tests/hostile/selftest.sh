@@ -245,6 +245,7 @@ def stream_check(c, first_line_prefix):
 
 def drip_check(c, what):
     """Expect about one byte per second, arriving one at a time, at near-zero CPU."""
+    c.send("x LOGIN a b" if proto == "imap" else "APOP a b")  # must be recorded even now
     _, cpu0 = proc_stat()
     got, sizes, start = len(c.buf), [], time.monotonic()
     c.s.settimeout(0.2)
@@ -261,7 +262,10 @@ def drip_check(c, what):
     expect(cpu1 - cpu0 < 0.5, f"server used {cpu1 - cpu0:.2f} s CPU while dripping")
     c.s.close()
     closed_after(what)
-    return f"{got} bytes in 3.5 s"
+    creds = [e for e in events("command") if e["line"] in ("x LOGIN ***", "APOP ***")]
+    expect(len(creds) == 1 and creds[0]["tls"] == (mode != "clear"), f"login during drip: {creds}")
+    expect(events("credential")[-1]["tls"] == (mode != "clear"), "no credential event for it")
+    return f"{got} bytes in 3.5 s, a login sent meanwhile was recorded"
 
 
 def imap():
