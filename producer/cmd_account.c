@@ -1,0 +1,519 @@
+/* SPDX-License-Identifier: MIT */
+/* inboxq account: the seed's account form ("Cadastro de conta") on the command line: add,
+ * edit, show, delete, enable, disable; 'list' and 'test' live in their own files. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "commands.h"
+#include "exitcode.h"
+#include "pg.h"
+#include "util.h"
+
+static const char account_help[] =
+    "usage: inboxq account COMMAND [ARGS]\n\n"
+    "Mail accounts (IMAP or POP3) that the workers check.\n\n"
+    "  add --name NAME --host HOST --protocol imap|pop3 --credential NAME|ID [options]\n"
+    "                         add an account; prints its code (id) alone\n"
+    "  edit ID [options] [--expect-version N]\n"
+    "                         change only the fields given\n"
+    "  show ID [--format text|json]\n"
+    "  list [filters]         the accounts report (see 'inboxq account list --help')\n"
+    "  delete ID              delete the account and the mail stored for it\n"
+    "  enable ID | disable ID make the account active or inactive\n"
+    "  test ID                a step-by-step connection test\n\n"
+    "ID is the account's code or its name. Run 'inboxq account add --help' for the fields.\n";
+
+static const char form_help[] =
+    "  --name NAME                 Nome da conta: unique (case-insensitive), not only digits\n"
+    "  --host HOST                 Endereço: the mail server's host name, IPv4 or IPv6 address\n"
+    "  --port N                    Porta: 1-65535; empty = the standard port for protocol and\n"
+    "                              security (IMAP 143, IMAPS 993, POP3 110, POP3S 995)\n"
+    "  --protocol imap|pop3        Protocolo\n"
+    "  --credential NAME|ID        Credencial para autenticação (from 'inboxq credential add')\n"
+    "  --secure yes|no             Usar conexão segura (default yes)\n"
+    "  --secure-type tls|ssl       Tipo de conexão segura, only with --secure yes (default ssl):\n"
+    "                              tls = STARTTLS/STLS upgrade, ssl = TLS from the first byte\n"
+    "  --ignore-certificate yes|no Ignorar certificado (default no)\n"
+    "  --keep-copy yes|no          Manter cópia no servidor (default yes)\n"
+    "  --auto-check yes|no         Verificação automática (default yes)\n"
+    "  --active yes|no             Ativo (default yes)\n"
+    "  --use-connector yes|no      Usar Network Connector (default no)\n"
+    "  --connector NAME|ID         Network Connector; required with --use-connector yes, and\n"
+    "                              given alone it implies --use-connector yes\n"
+    "  --folder NAME               IMAP mailbox to read (default INBOX)\n"
+    "  --check-interval DURATION   automatic check interval, 5s to 7d: 30s, 5m, 1h, 1d\n"
+    "                              (default 5m)\n"
+    "  --apop yes|no               POP3: use APOP when the server offers it (default no)\n";
+
+static int bad_option(iq_app *app, const char *cmd, int opt, char **argv)
+{
+    if (opt == ':')
+        iq_app_error(app, "account %s: %s needs a value; run 'inboxq account %s --help'", cmd,
+                     argv[optind - 1], cmd);
+    else
+        iq_app_error(app, "account %s: unknown option '%s'; run 'inboxq account %s --help'", cmd,
+                     argv[optind - 1], cmd);
+    return EX_USAGE;
+}
+
+static int connect_pg(iq_app *app, PGconn **c_r)
+{
+    char *err = NULL;
+    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
+                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), c_r, &err);
+    if (st == IQ_PG_OK)
+        return 0;
+    iq_app_error(app, "%s", err);
+    free(err);
+    return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
+}
+
+static int store_fail(iq_app *app, const char *cmd, iq_op_status st, char *err)
+{
+    iq_app_error(app, "account %s: %s", cmd, err ? err : "failed");
+    free(err);
+    return iq_op_exit_code(st);
+}
+
+static int find_account(iq_app *app, PGconn *c, const char *cmd, const char *ref, int64_t *id_r)
+{
+    char *err = NULL;
+    int rc = iq_account_find(c, ref, id_r, &err);
+    if (rc < 0) {
+        iq_app_error(app, "account %s: %s", cmd, err);
+        free(err);
+        return iq_op_last_exit_code();
+    }
+    if (rc == 0) {
+        iq_app_error(app,
+                     "account %s: no account has the code or name '%s'; see 'inboxq "
+                     "account list'",
+                     cmd, ref);
+        return EX_NOINPUT;
+    }
+    return 0;
+}
+
+enum {
+    OPT_NAME = 256,
+    OPT_HOST,
+    OPT_PORT,
+    OPT_PROTOCOL,
+    OPT_CREDENTIAL,
+    OPT_SECURE,
+    OPT_SECURE_TYPE,
+    OPT_IGNORE_CERT,
+    OPT_KEEP_COPY,
+    OPT_AUTO_CHECK,
+    OPT_ACTIVE,
+    OPT_USE_CONNECTOR,
+    OPT_CONNECTOR,
+    OPT_FOLDER,
+    OPT_INTERVAL,
+    OPT_APOP,
+    OPT_EXPECT,
+};
+
+static const struct option form_opts[] = {
+    {"name", required_argument, NULL, OPT_NAME},
+    {"host", required_argument, NULL, OPT_HOST},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"protocol", required_argument, NULL, OPT_PROTOCOL},
+    {"credential", required_argument, NULL, OPT_CREDENTIAL},
+    {"secure", required_argument, NULL, OPT_SECURE},
+    {"secure-type", required_argument, NULL, OPT_SECURE_TYPE},
+    {"ignore-certificate", required_argument, NULL, OPT_IGNORE_CERT},
+    {"keep-copy", required_argument, NULL, OPT_KEEP_COPY},
+    {"auto-check", required_argument, NULL, OPT_AUTO_CHECK},
+    {"active", required_argument, NULL, OPT_ACTIVE},
+    {"use-connector", required_argument, NULL, OPT_USE_CONNECTOR},
+    {"connector", required_argument, NULL, OPT_CONNECTOR},
+    {"folder", required_argument, NULL, OPT_FOLDER},
+    {"check-interval", required_argument, NULL, OPT_INTERVAL},
+    {"apop", required_argument, NULL, OPT_APOP},
+    {"expect-version", required_argument, NULL, OPT_EXPECT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
+
+/* 0 parsed, 1 help printed, or an exit code. */
+static int parse_form(iq_app *app, const char *cmd, int argc, char **argv, iq_account_input *in,
+                      int *expect_r, int *count_r)
+{
+    int opt, idx = 0;
+    *count_r = 0;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", form_opts, &idx)) != -1) {
+        const char **field = NULL;
+        switch (opt) {
+        case OPT_NAME:
+            field = &in->name;
+            break;
+        case OPT_HOST:
+            field = &in->host;
+            break;
+        case OPT_PORT:
+            field = &in->port;
+            break;
+        case OPT_PROTOCOL:
+            field = &in->protocol;
+            break;
+        case OPT_CREDENTIAL:
+            field = &in->credential;
+            break;
+        case OPT_SECURE:
+            field = &in->secure;
+            break;
+        case OPT_SECURE_TYPE:
+            field = &in->secure_type;
+            break;
+        case OPT_IGNORE_CERT:
+            field = &in->ignore_certificate;
+            break;
+        case OPT_KEEP_COPY:
+            field = &in->keep_copy;
+            break;
+        case OPT_AUTO_CHECK:
+            field = &in->auto_check;
+            break;
+        case OPT_ACTIVE:
+            field = &in->active;
+            break;
+        case OPT_USE_CONNECTOR:
+            field = &in->use_connector;
+            break;
+        case OPT_CONNECTOR:
+            field = &in->connector;
+            break;
+        case OPT_FOLDER:
+            field = &in->folder;
+            break;
+        case OPT_INTERVAL:
+            field = &in->check_interval;
+            break;
+        case OPT_APOP:
+            field = &in->apop;
+            break;
+        case OPT_EXPECT: {
+            int64_t v;
+            if (!expect_r) {
+                iq_app_error(app, "account %s: --expect-version only applies to 'account edit'",
+                             cmd);
+                return EX_USAGE;
+            }
+            if (iq_parse_i64(optarg, 1, INT32_MAX, &v) < 0) {
+                iq_app_error(app,
+                             "account %s: --expect-version takes a version number (see "
+                             "'inboxq account show ID --format json')",
+                             cmd);
+                return EX_USAGE;
+            }
+            *expect_r = (int)v;
+            continue;
+        }
+        case 'h':
+            if (strcmp(cmd, "add") == 0)
+                printf("usage: inboxq account add --name NAME --host HOST --protocol imap|pop3 "
+                       "--credential NAME|ID\n"
+                       "                          [options]\n\n"
+                       "Adds a mail account and prints its code (id) alone. Invalid data exits "
+                       "65 with a\nmessage naming the field.\n\n%s",
+                       form_help);
+            else
+                printf("usage: inboxq account edit ID [options] [--expect-version N]\n\n"
+                       "Changes only the fields given (ID is the code or the name). If someone "
+                       "else changed\nthe account meanwhile, nothing is written and the exit "
+                       "code is 75: run it again.\n"
+                       "--expect-version N refuses the edit unless the account is at version N "
+                       "(from 'show').\n\n%s",
+                       form_help);
+            return 1;
+        default:
+            return bad_option(app, cmd, opt, argv);
+        }
+        if (*field) {
+            iq_app_error(app, "account %s: --%s is given twice; give each field once", cmd,
+                         form_opts[idx].name);
+            return EX_USAGE;
+        }
+        *field = optarg;
+        (*count_r)++;
+    }
+    return 0;
+}
+
+static int cmd_add(iq_app *app, int argc, char **argv)
+{
+    iq_account_input in = {0};
+    int count = 0;
+    int rc = parse_form(app, "add", argc, argv, &in, NULL, &count);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    if (optind < argc) {
+        iq_app_error(app,
+                     "account add: unexpected argument '%s'; run 'inboxq account add "
+                     "--help'",
+                     argv[optind]);
+        return EX_USAGE;
+    }
+    PGconn *c = NULL;
+    if ((rc = connect_pg(app, &c)) != 0)
+        return rc;
+    int64_t id = 0;
+    char *err = NULL;
+    iq_op_status st = iq_account_create(c, &in, &id, &err);
+    if (st != IQ_OP_OK)
+        rc = store_fail(app, "add", st, err);
+    else
+        printf("%" PRId64 "\n", id);
+    iq_pg_close(&c);
+    return rc;
+}
+
+static int cmd_edit(iq_app *app, int argc, char **argv)
+{
+    iq_account_input in = {0};
+    int count = 0, expect = 0;
+    int rc = parse_form(app, "edit", argc, argv, &in, &expect, &count);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    if (argc - optind != 1) {
+        iq_app_error(app, "account edit: give one account code or name; run 'inboxq account "
+                          "edit --help'");
+        return EX_USAGE;
+    }
+    if (count == 0) {
+        iq_app_error(app, "account edit: give at least one field to change; run 'inboxq account "
+                          "edit --help'");
+        return EX_USAGE;
+    }
+    PGconn *c = NULL;
+    int64_t id = 0;
+    if ((rc = connect_pg(app, &c)) != 0 ||
+        (rc = find_account(app, c, "edit", argv[optind], &id)) != 0)
+        goto out;
+    bool changed = false;
+    char *err = NULL;
+    iq_op_status st = iq_account_update(c, id, &in, expect, &changed, &err);
+    if (st != IQ_OP_OK)
+        rc = store_fail(app, "edit", st, err);
+    else
+        printf("account %" PRId64 ": %s\n", id, changed ? "updated" : "no change");
+out:
+    iq_pg_close(&c);
+    return rc;
+}
+
+static const char *yn(bool b)
+{
+    return b ? "yes" : "no";
+}
+
+static const char *dash(const char *s)
+{
+    return s && *s ? s : "-";
+}
+
+static void print_account_text(const iq_account_view *v)
+{
+    const iq_account *a = &v->a;
+    char dur[32];
+    iq_format_duration(a->check_interval_s * 1000, dur, sizeof(dur));
+    const char *stype = a->security == IQ_SEC_STARTTLS   ? "TLS (STARTTLS/STLS upgrade)"
+                        : a->security == IQ_SEC_IMPLICIT ? "SSL (TLS from the first byte)"
+                                                         : "-";
+    printf("Code:                    %" PRId64 "\n", a->id);
+    printf("Account name:            %s\n", a->name);
+    printf("Keep copy on server:     %s\n", yn(a->keep_copy));
+    printf("Automatic check:         %s\n", yn(a->auto_check));
+    printf("Active:                  %s\n", yn(a->active));
+    printf("Address:                 %s\n", a->host);
+    printf("Port:                    %d%s\n", a->port, a->port_is_default ? " (standard)" : "");
+    printf("Protocol:                %s\n", a->protocol == IQ_PROTO_POP3 ? "POP3" : "IMAP");
+    printf("Use Network Connector:   %s\n", yn(a->use_connector));
+    if (a->connector_id)
+        printf("Network Connector:       %s (id %" PRId64 ")\n", dash(v->connector_name),
+               a->connector_id);
+    else
+        printf("Network Connector:       -\n");
+    printf("Credential:              %s (id %" PRId64 ")\n", dash(v->credential_name),
+           a->credential_id);
+    printf("Ignore certificate:      %s\n", yn(a->ignore_certificate));
+    printf("Use secure connection:   %s\n", yn(a->security != IQ_SEC_NONE));
+    printf("Secure connection type:  %s\n", stype);
+    printf("Folder:                  %s\n", a->folder);
+    printf("APOP:                    %s\n", yn(a->apop));
+    printf("Check interval:          %s\n", dur);
+    printf("Last check:              %s\n", a->last_check_at ? a->last_check_at : "never");
+    printf("Last status:             %s\n", dash(a->last_status));
+    if (a->last_error)
+        printf("Last error:              %s%s%s%s\n", a->last_error_class ? "[" : "",
+               a->last_error_class ? a->last_error_class : "", a->last_error_class ? "] " : "",
+               a->last_error);
+    printf("Last success:            %s\n", dash(a->last_success_at));
+    printf("Next check:              %s\n", a->active && a->auto_check
+                                                ? dash(a->next_check_at)
+                                                : "- (automatic check off or inactive)");
+    printf("Created:                 %s\n", dash(v->created_at));
+    printf("Updated:                 %s\n", dash(v->updated_at));
+    printf("Version:                 %d\n", a->version);
+}
+
+static int cmd_show(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {{"format", required_argument, NULL, 'F'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    bool json = false;
+    int opt, rc;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'F':
+            if (strcmp(optarg, "json") == 0 || strcmp(optarg, "text") == 0) {
+                json = strcmp(optarg, "json") == 0;
+                break;
+            }
+            iq_app_error(app, "account show: --format must be text or json");
+            return EX_USAGE;
+        case 'h':
+            printf("usage: inboxq account show ID [--format text|json]\n\n"
+                   "Shows every field of the account form, labelled, and the account's check\n"
+                   "status. ID is the account's code or name. The secret is never shown.\n");
+            return 0;
+        default:
+            return bad_option(app, "show", opt, argv);
+        }
+    }
+    if (argc - optind != 1) {
+        iq_app_error(app, "account show: give one account code or name");
+        return EX_USAGE;
+    }
+    PGconn *c = NULL;
+    int64_t id = 0;
+    iq_account_view v;
+    memset(&v, 0, sizeof(v));
+    char *err = NULL;
+    if ((rc = connect_pg(app, &c)) != 0 ||
+        (rc = find_account(app, c, "show", argv[optind], &id)) != 0)
+        goto out;
+    int found = iq_account_view_load(c, id, &v, &err);
+    if (found <= 0) {
+        iq_app_error(app, "account show: %s", err ? err : "the account vanished");
+        free(err);
+        rc = found == 0 ? EX_NOINPUT : iq_op_last_exit_code();
+        goto out;
+    }
+    if (json) {
+        json_t *o = iq_account_view_json(&v);
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(o);
+    } else {
+        print_account_text(&v);
+    }
+out:
+    iq_account_view_release(&v);
+    iq_pg_close(&c);
+    return rc;
+}
+
+/* delete, enable and disable: one ID each. */
+static int cmd_one(iq_app *app, int argc, char **argv, const char *cmd)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int opt, rc;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (opt != 'h')
+            return bad_option(app, cmd, opt, argv);
+        if (strcmp(cmd, "delete") == 0)
+            printf("usage: inboxq account delete ID\n\n"
+                   "Deletes the account together with its stored messages, mailbox state and "
+                   "check\nhistory. Audited.\n");
+        else
+            printf("usage: inboxq account %s ID\n\n"
+                   "Makes the account %s (\"Ativo\"); inactive accounts are never checked.\n",
+                   cmd, strcmp(cmd, "enable") == 0 ? "active" : "inactive");
+        return 0;
+    }
+    if (argc - optind != 1) {
+        iq_app_error(app, "account %s: give one account code or name", cmd);
+        return EX_USAGE;
+    }
+    PGconn *c = NULL;
+    int64_t id = 0;
+    char *err = NULL;
+    if ((rc = connect_pg(app, &c)) != 0 || (rc = find_account(app, c, cmd, argv[optind], &id)) != 0)
+        goto out;
+    iq_op_status st;
+    if (strcmp(cmd, "delete") == 0) {
+        st = iq_account_delete(c, id, &err);
+        if (st == IQ_OP_OK)
+            printf("account %" PRId64 ": deleted\n", id);
+    } else {
+        bool on = strcmp(cmd, "enable") == 0, changed = false;
+        st = iq_account_set_active(c, id, on, &changed, &err);
+        if (st == IQ_OP_OK)
+            printf("account %" PRId64 ": %s%s\n", id, changed ? "now " : "already ",
+                   on ? "active" : "inactive");
+    }
+    if (st != IQ_OP_OK)
+        rc = store_fail(app, cmd, st, err);
+out:
+    iq_pg_close(&c);
+    return rc;
+}
+
+static int cmd_delete(iq_app *app, int argc, char **argv)
+{
+    return cmd_one(app, argc, argv, "delete");
+}
+
+static int cmd_enable(iq_app *app, int argc, char **argv)
+{
+    return cmd_one(app, argc, argv, "enable");
+}
+
+static int cmd_disable(iq_app *app, int argc, char **argv)
+{
+    return cmd_one(app, argc, argv, "disable");
+}
+
+int iq_cmd_account(iq_app *app, int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(iq_app *, int, char **);
+    } subs[] = {{"add", cmd_add},
+                {"edit", cmd_edit},
+                {"show", cmd_show},
+                {"delete", cmd_delete},
+                {"enable", cmd_enable},
+                {"disable", cmd_disable},
+                {"list", iq_cmd_account_list},
+                {"test", iq_cmd_account_test}};
+    if (argc < 2) {
+        fputs(account_help, stderr);
+        return EX_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(account_help, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < IQ_ARRAY_LEN(subs); i++) {
+        if (strcmp(argv[1], subs[i].name) == 0) {
+            optind = 0; /* each subcommand runs getopt from scratch */
+            return subs[i].fn(app, argc - 1, argv + 1);
+        }
+    }
+    iq_app_error(app, "account: unknown command '%s'; run 'inboxq account --help'", argv[1]);
+    return EX_USAGE;
+}

@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: MIT */
+/* inboxq connector: manage Network Connectors, the SOCKS5 / HTTP CONNECT proxies through which
+ * workers reach mail servers in isolated networks (add, list, show, edit, delete). */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "commands.h"
+#include "exitcode.h"
+#include "pg.h"
+#include "util.h"
+
+static const char connector_help[] =
+    "usage: inboxq connector COMMAND [ARGS]\n\n"
+    "Network Connectors: proxies (SOCKS5, or HTTP CONNECT) that workers tunnel through to\n"
+    "reach mail servers in isolated networks.\n\n"
+    "  add --name NAME --type socks5|http --host HOST --port PORT [--credential NAME|ID]\n"
+    "                         [--active yes|no]; prints the new id alone\n"
+    "  list [--format table|json]\n"
+    "  show ID|NAME [--format text|json]\n"
+    "  edit ID|NAME [the add flags] [--expect-version N]\n"
+    "                         change only what is given; --credential '' removes the login\n"
+    "  delete ID|NAME         refused while an account uses it\n\n"
+    "Run 'inboxq connector COMMAND --help' for details.\n";
+
+static int bad_option(iq_app *app, const char *cmd, int opt, char **argv)
+{
+    if (opt == ':')
+        iq_app_error(app, "connector %s: %s needs a value; run 'inboxq connector %s --help'", cmd,
+                     argv[optind - 1], cmd);
+    else
+        iq_app_error(app, "connector %s: unknown option '%s'; run 'inboxq connector %s --help'",
+                     cmd, argv[optind - 1], cmd);
+    return EX_USAGE;
+}
+
+static int connect_pg(iq_app *app, PGconn **c_r)
+{
+    char *err = NULL;
+    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
+                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), c_r, &err);
+    if (st == IQ_PG_OK)
+        return 0;
+    iq_app_error(app, "%s", err);
+    free(err);
+    return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
+}
+
+static int store_fail(iq_app *app, const char *cmd, iq_op_status st, char *err)
+{
+    iq_app_error(app, "connector %s: %s", cmd, err ? err : "failed");
+    free(err);
+    return iq_op_exit_code(st);
+}
+
+static int find_connector(iq_app *app, PGconn *c, const char *cmd, const char *ref, int64_t *id_r)
+{
+    char *err = NULL;
+    int rc = iq_connector_find(c, ref, id_r, &err);
+    if (rc < 0) {
+        iq_app_error(app, "connector %s: %s", cmd, err);
+        free(err);
+        return iq_op_last_exit_code();
+    }
+    if (rc == 0) {
+        iq_app_error(app,
+                     "connector %s: no Network Connector is named or numbered '%s'; see "
+                     "'inboxq connector list'",
+                     cmd, ref);
+        return EX_NOINPUT;
+    }
+    return 0;
+}
+
+static int format_parse(iq_app *app, const char *cmd, const char *s, const char *alt, bool *json_r)
+{
+    if (strcmp(s, "json") == 0 || strcmp(s, alt) == 0) {
+        *json_r = strcmp(s, "json") == 0;
+        return 0;
+    }
+    iq_app_error(app, "connector %s: --format must be %s or json", cmd, alt);
+    return EX_USAGE;
+}
+
+static void print_json(json_t *v)
+{
+    json_dumpf(v, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+}
+
+/* A JSON value as table text. */
+static const char *cell(json_t *v, char *buf, size_t size)
+{
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    }
+    if (json_is_boolean(v))
+        return json_is_true(v) ? "yes" : "no";
+    return "-";
+}
+
+static size_t text_width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80)
+            w++;
+    return w;
+}
+
+static void print_table(json_t *rows, const char *const *keys, const char *const *headers,
+                        size_t ncols)
+{
+    size_t *w = iq_xcalloc(ncols, sizeof(*w));
+    char buf[32];
+    size_t i;
+    json_t *row;
+    for (size_t j = 0; j < ncols; j++)
+        w[j] = text_width(headers[j]);
+    json_array_foreach(rows, i, row)
+    {
+        for (size_t j = 0; j < ncols; j++) {
+            size_t tw = text_width(cell(json_object_get(row, keys[j]), buf, sizeof(buf)));
+            if (tw > w[j])
+                w[j] = tw;
+        }
+    }
+    for (size_t r = 0; r <= json_array_size(rows); r++) {
+        row = r == 0 ? NULL : json_array_get(rows, r - 1);
+        for (size_t j = 0; j < ncols; j++) {
+            const char *s =
+                row ? cell(json_object_get(row, keys[j]), buf, sizeof(buf)) : headers[j];
+            fputs(s, stdout);
+            if (j + 1 < ncols)
+                for (size_t k = text_width(s); k < w[j] + 2; k++)
+                    fputc(' ', stdout);
+        }
+        fputc('\n', stdout);
+    }
+    free(w);
+}
+
+/* Flags shared by add and edit. */
+enum { OPT_NAME = 256, OPT_TYPE, OPT_HOST, OPT_PORT, OPT_CREDENTIAL, OPT_ACTIVE, OPT_EXPECT };
+
+static const struct option form_opts[] = {{"name", required_argument, NULL, OPT_NAME},
+                                          {"type", required_argument, NULL, OPT_TYPE},
+                                          {"host", required_argument, NULL, OPT_HOST},
+                                          {"port", required_argument, NULL, OPT_PORT},
+                                          {"credential", required_argument, NULL, OPT_CREDENTIAL},
+                                          {"active", required_argument, NULL, OPT_ACTIVE},
+                                          {"expect-version", required_argument, NULL, OPT_EXPECT},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
+
+/* 0 parsed, 1 help printed, or an exit code. */
+static int parse_form(iq_app *app, const char *cmd, int argc, char **argv, iq_connector_input *in,
+                      int *expect_r, int *count_r)
+{
+    int opt;
+    *count_r = 0;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", form_opts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_NAME:
+            in->name = optarg;
+            break;
+        case OPT_TYPE:
+            in->type = optarg;
+            break;
+        case OPT_HOST:
+            in->host = optarg;
+            break;
+        case OPT_PORT:
+            in->port = optarg;
+            break;
+        case OPT_CREDENTIAL:
+            in->credential = optarg;
+            break;
+        case OPT_ACTIVE:
+            in->active = optarg;
+            break;
+        case OPT_EXPECT: {
+            int64_t v;
+            if (!expect_r || iq_parse_i64(optarg, 1, INT32_MAX, &v) < 0) {
+                iq_app_error(app,
+                             "connector %s: --expect-version takes a version number "
+                             "(see 'inboxq connector show')",
+                             cmd);
+                return EX_USAGE;
+            }
+            *expect_r = (int)v;
+            continue; /* not a field */
+        }
+        case 'h':
+            if (strcmp(cmd, "add") == 0)
+                printf("usage: inboxq connector add --name NAME --type socks5|http --host HOST "
+                       "--port PORT\n"
+                       "                            [--credential NAME|ID] [--active yes|no]\n\n"
+                       "Adds a Network Connector and prints its id alone.\n"
+                       "  --name NAME           unique name (case-insensitive), not only digits\n"
+                       "  --type socks5|http    SOCKS5 (RFC 1928) or HTTP CONNECT\n"
+                       "  --host HOST           the proxy's host name or IP address\n"
+                       "  --port PORT           1-65535\n"
+                       "  --credential NAME|ID  the proxy login (SOCKS5 user/password, HTTP "
+                       "Basic)\n"
+                       "  --active yes|no       default yes\n");
+            else
+                printf("usage: inboxq connector edit ID|NAME [--name NAME] [--type socks5|http] "
+                       "[--host HOST]\n"
+                       "       [--port PORT] [--credential NAME|ID|''] [--active yes|no] "
+                       "[--expect-version N]\n\n"
+                       "Changes only the fields given; --credential '' removes the login.\n"
+                       "A concurrent change makes the edit fail (exit 75): run it again.\n"
+                       "--expect-version N refuses the edit unless the connector is at version "
+                       "N.\n");
+            return 1;
+        default:
+            return bad_option(app, cmd, opt, argv);
+        }
+        (*count_r)++;
+    }
+    return 0;
+}
+
+static int cmd_add(iq_app *app, int argc, char **argv)
+{
+    iq_connector_input in = {0};
+    int count = 0;
+    int rc = parse_form(app, "add", argc, argv, &in, NULL, &count);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    if (optind < argc) {
+        iq_app_error(app, "connector add: unexpected argument '%s'", argv[optind]);
+        return EX_USAGE;
+    }
+    PGconn *c = NULL;
+    if ((rc = connect_pg(app, &c)) != 0)
+        return rc;
+    int64_t id = 0;
+    char *err = NULL;
+    iq_op_status st = iq_connector_create(c, &in, &id, &err);
+    if (st != IQ_OP_OK)
+        rc = store_fail(app, "add", st, err);
+    else
+        printf("%" PRId64 "\n", id);
+    iq_pg_close(&c);
+    return rc;
+}
+
+static int cmd_edit(iq_app *app, int argc, char **argv)
+{
+    iq_connector_input in = {0};
+    int count = 0, expect = 0;
+    int rc = parse_form(app, "edit", argc, argv, &in, &expect, &count);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    if (argc - optind != 1) {
+        iq_app_error(app, "connector edit: give one ID or NAME; run 'inboxq connector edit "
+                          "--help'");
+        return EX_USAGE;
+    }
+    if (count == 0) {
+        iq_app_error(app, "connector edit: give at least one field to change; run 'inboxq "
+                          "connector edit --help'");
+        return EX_USAGE;
+    }
+    PGconn *c = NULL;
+    int64_t id = 0;
+    if ((rc = connect_pg(app, &c)) != 0 ||
+        (rc = find_connector(app, c, "edit", argv[optind], &id)) != 0)
+        goto out;
+    bool changed = false;
+    char *err = NULL;
+    iq_op_status st = iq_connector_update(c, id, &in, expect, &changed, &err);
+    if (st != IQ_OP_OK)
+        rc = store_fail(app, "edit", st, err);
+    else
+        printf("connector %" PRId64 ": %s\n", id, changed ? "updated" : "no change");
+out:
+    iq_pg_close(&c);
+    return rc;
+}
+
+static int list_or_show(iq_app *app, int argc, char **argv, bool show)
+{
+    static const struct option opts[] = {{"format", required_argument, NULL, 'F'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *cmd = show ? "show" : "list";
+    bool json = false;
+    int opt, rc;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'F':
+            if ((rc = format_parse(app, cmd, optarg, show ? "text" : "table", &json)) != 0)
+                return rc;
+            break;
+        case 'h':
+            if (show)
+                printf("usage: inboxq connector show ID|NAME [--format text|json]\n");
+            else
+                printf("usage: inboxq connector list [--format table|json]\n");
+            return 0;
+        default:
+            return bad_option(app, cmd, opt, argv);
+        }
+    }
+    if (argc - optind != (show ? 1 : 0)) {
+        iq_app_error(app, "connector %s: %s; run 'inboxq connector %s --help'", cmd,
+                     show ? "give one ID or NAME" : "takes no arguments", cmd);
+        return EX_USAGE;
+    }
+    PGconn *c = NULL;
+    int64_t id = 0;
+    json_t *rows = NULL;
+    char *err = NULL;
+    if ((rc = connect_pg(app, &c)) != 0 ||
+        (show && (rc = find_connector(app, c, cmd, argv[optind], &id)) != 0))
+        goto out;
+    if (!(rows = iq_connector_list_json(c, show ? id : 0, &err))) {
+        iq_app_error(app, "connector %s: %s", cmd, err);
+        free(err);
+        rc = iq_op_last_exit_code();
+        goto out;
+    }
+    if (show && json_array_size(rows) == 0) {
+        iq_app_error(app, "connector show: connector %" PRId64 " vanished", id);
+        rc = EX_NOINPUT;
+    } else if (json) {
+        print_json(show ? json_array_get(rows, 0) : rows);
+    } else if (show) {
+        static const char *const keys[] = {"id",      "name",       "type",      "host",
+                                           "port",    "credential", "active",    "accounts",
+                                           "version", "created_at", "updated_at"};
+        static const char *const labels[] = {"ID",      "Name",       "Type",   "Host",
+                                             "Port",    "Credential", "Active", "Used by accounts",
+                                             "Version", "Created",    "Updated"};
+        json_t *o = json_array_get(rows, 0);
+        char buf[32];
+        for (size_t j = 0; j < IQ_ARRAY_LEN(keys); j++)
+            printf("%-18s %s\n", labels[j], cell(json_object_get(o, keys[j]), buf, sizeof(buf)));
+    } else {
+        static const char *const keys[] = {"id",   "name",       "type",   "host",
+                                           "port", "credential", "active", "accounts"};
+        static const char *const headers[] = {"ID",   "NAME",       "TYPE",   "HOST",
+                                              "PORT", "CREDENTIAL", "ACTIVE", "ACCOUNTS"};
+        print_table(rows, keys, headers, IQ_ARRAY_LEN(keys));
+    }
+out:
+    json_decref(rows);
+    iq_pg_close(&c);
+    return rc;
+}
+
+static int cmd_list(iq_app *app, int argc, char **argv)
+{
+    return list_or_show(app, argc, argv, false);
+}
+
+static int cmd_show(iq_app *app, int argc, char **argv)
+{
+    return list_or_show(app, argc, argv, true);
+}
+
+static int cmd_delete(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int opt, rc;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (opt != 'h')
+            return bad_option(app, "delete", opt, argv);
+        printf("usage: inboxq connector delete ID|NAME\n\n"
+               "Deletes a Network Connector; refused while an account uses it (they are "
+               "named).\n");
+        return 0;
+    }
+    if (argc - optind != 1) {
+        iq_app_error(app, "connector delete: give one ID or NAME");
+        return EX_USAGE;
+    }
+    PGconn *c = NULL;
+    int64_t id = 0;
+    char *err = NULL;
+    if ((rc = connect_pg(app, &c)) != 0 ||
+        (rc = find_connector(app, c, "delete", argv[optind], &id)) != 0)
+        goto out;
+    iq_op_status st = iq_connector_delete(c, id, &err);
+    if (st != IQ_OP_OK)
+        rc = store_fail(app, "delete", st, err);
+    else
+        printf("connector %" PRId64 ": deleted\n", id);
+out:
+    iq_pg_close(&c);
+    return rc;
+}
+
+int iq_cmd_connector(iq_app *app, int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(iq_app *, int, char **);
+    } subs[] = {{"add", cmd_add},
+                {"list", cmd_list},
+                {"show", cmd_show},
+                {"edit", cmd_edit},
+                {"delete", cmd_delete}};
+    if (argc < 2) {
+        fputs(connector_help, stderr);
+        return EX_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(connector_help, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < IQ_ARRAY_LEN(subs); i++)
+        if (strcmp(argv[1], subs[i].name) == 0)
+            return subs[i].fn(app, argc - 1, argv + 1);
+    iq_app_error(app, "connector: unknown command '%s'; run 'inboxq connector --help'", argv[1]);
+    return EX_USAGE;
+}

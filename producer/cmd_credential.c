@@ -1,0 +1,716 @@
+/* SPDX-License-Identifier: MIT */
+/* inboxq credential: manage the credential vault (add, list, show, set-secret, delete, rekey,
+ * verify). Secrets come in on stdin or from a file and are never printed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "crypto.h"
+#include "exitcode.h"
+#include "pg.h"
+#include "util.h"
+#include "vault.h"
+
+static const char credential_help[] =
+    "usage: inboxq credential COMMAND [ARGS]\n\n"
+    "The credential vault: a username and a secret, the secret sealed with AES-256-GCM under\n"
+    "the master key (master_key_file, INBOXQ_MASTER_KEY_FILE). A secret is never printed.\n\n"
+    "  add --name NAME --username USER (--password-stdin | --password-file FILE)\n"
+    "                         add a credential; prints its id alone\n"
+    "  list [--format table|json]\n"
+    "  show ID|NAME [--format text|json]   everything but the secret\n"
+    "  set-secret ID|NAME (--password-stdin | --password-file FILE) [--username USER]\n"
+    "  delete ID|NAME         refused while an account or connector uses it\n"
+    "  rekey --new-key-file FILE\n"
+    "                         re-encrypt every secret with a new master key, in one\n"
+    "                         transaction; then point master_key_file at FILE\n"
+    "  verify ID|NAME [--password-stdin | --password-file FILE]\n"
+    "                         check that the secret opens with the current key (and, given\n"
+    "                         one, that it equals the secret supplied; exit 1 if not)\n\n"
+    "--password-stdin reads the secret from stdin up to EOF (a pipe, not a terminal);\n"
+    "--password-file reads it from FILE. One trailing newline is removed either way.\n"
+    "Run 'inboxq credential COMMAND --help' for details.\n";
+
+/* ---- small helpers ---- */
+
+static int bad_option(iq_app *app, const char *cmd, int opt, char **argv)
+{
+    if (opt == ':')
+        iq_app_error(app, "credential %s: %s needs a value; run 'inboxq credential %s --help'", cmd,
+                     argv[optind - 1], cmd);
+    else
+        iq_app_error(app, "credential %s: unknown option '%s'; run 'inboxq credential %s --help'",
+                     cmd, argv[optind - 1], cmd);
+    return EX_USAGE;
+}
+
+static int connect_pg(iq_app *app, PGconn **c_r)
+{
+    char *err = NULL;
+    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
+                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), c_r, &err);
+    if (st == IQ_PG_OK)
+        return 0;
+    iq_app_error(app, "%s", err);
+    free(err);
+    return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
+}
+
+static int load_key(iq_app *app, const char *cmd, uint8_t key[IQ_KEY_LEN])
+{
+    char *err = NULL;
+    if (iq_vault_key_from_config(app->cfg, key, &err) < 0) {
+        iq_app_error(app, "credential %s: %s", cmd, err);
+        free(err);
+        return EX_CONFIG;
+    }
+    return 0;
+}
+
+static int store_fail(iq_app *app, const char *cmd, iq_op_status st, char *err)
+{
+    iq_app_error(app, "credential %s: %s", cmd, err ? err : "failed");
+    free(err);
+    return iq_op_exit_code(st);
+}
+
+/* Reads a secret from fd until EOF into one fixed buffer (never reallocated, so no copy is
+ * left behind), strips one trailing "\n" or "\r\n" and validates it. NULL on failure with
+ * *exit_r set and the error printed. */
+static char *read_secret(iq_app *app, const char *cmd, int fd, const char *what, int *exit_r)
+{
+    size_t cap = (size_t)IQ_SECRET_MAX + 3, len = 0;
+    char *buf = iq_xcalloc(1, cap);
+    char *err = NULL;
+    for (;;) {
+        if (len == cap - 1)
+            break;
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            iq_app_error(app, "credential %s: reading %s: %s", cmd, what, strerror(errno));
+            *exit_r = EX_IOERR;
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len == cap - 1) { /* filled up before EOF: longer than any secret may be */
+        iq_app_error(app,
+                     "credential %s: secret: %s holds more than %d bytes; a secret is a "
+                     "password or a token, not a file",
+                     cmd, what, IQ_SECRET_MAX);
+        *exit_r = EX_DATAERR;
+        goto fail;
+    }
+    if (len > 0 && buf[len - 1] == '\n') {
+        buf[--len] = '\0';
+        if (len > 0 && buf[len - 1] == '\r')
+            buf[--len] = '\0';
+    }
+    if (iq_vault_validate_secret(buf, len, &err) < 0) {
+        iq_app_error(app, "credential %s: %s (read from %s)", cmd, err, what);
+        free(err);
+        *exit_r = EX_DATAERR;
+        goto fail;
+    }
+    return buf;
+fail:
+    iq_secure_zero(buf, cap);
+    free(buf);
+    return NULL;
+}
+
+/* The secret from --password-stdin or --password-file. */
+static char *get_secret(iq_app *app, const char *cmd, bool from_stdin, const char *file,
+                        int *exit_r)
+{
+    if (from_stdin) {
+        if (isatty(STDIN_FILENO)) {
+            iq_app_error(app,
+                         "credential %s: --password-stdin reads a pipe, and stdin is a "
+                         "terminal; pipe the secret in, or use --password-file FILE",
+                         cmd);
+            *exit_r = EX_USAGE;
+            return NULL;
+        }
+        return read_secret(app, cmd, STDIN_FILENO, "stdin", exit_r);
+    }
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        iq_app_error(app, "credential %s: --password-file %s: %s", cmd, file, strerror(errno));
+        *exit_r = errno == ENOENT ? EX_NOINPUT : EX_IOERR;
+        return NULL;
+    }
+    char *s = read_secret(app, cmd, fd, file, exit_r);
+    close(fd);
+    return s;
+}
+
+/* NAME|ID -> id; prints the error. */
+static int find_credential(iq_app *app, PGconn *c, const char *cmd, const char *ref, int64_t *id_r)
+{
+    char *err = NULL;
+    int rc = iq_vault_find(c, ref, id_r, &err);
+    if (rc < 0) {
+        iq_app_error(app, "credential %s: %s", cmd, err);
+        free(err);
+        return iq_op_last_exit_code();
+    }
+    if (rc == 0) {
+        iq_app_error(app,
+                     "credential %s: no credential is named or numbered '%s'; see 'inboxq "
+                     "credential list'",
+                     cmd, ref);
+        return EX_NOINPUT;
+    }
+    return 0;
+}
+
+static int format_parse(iq_app *app, const char *cmd, const char *s, const char *alt, bool *json_r)
+{
+    if (strcmp(s, "json") == 0) {
+        *json_r = true;
+        return 0;
+    }
+    if (strcmp(s, alt) == 0) {
+        *json_r = false;
+        return 0;
+    }
+    iq_app_error(app, "credential %s: --format must be %s or json", cmd, alt);
+    return EX_USAGE;
+}
+
+static void print_json(json_t *v)
+{
+    json_dumpf(v, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+}
+
+/* Display width of UTF-8 text (code points). */
+static size_t text_width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80)
+            w++;
+    return w;
+}
+
+static void print_cell(const char *s, size_t width, bool last)
+{
+    fputs(s, stdout);
+    if (!last)
+        for (size_t w = text_width(s); w < width + 2; w++)
+            fputc(' ', stdout);
+}
+
+/* ---- subcommands ---- */
+
+static int cmd_add(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},     {"username", required_argument, NULL, 'u'},
+        {"password-stdin", no_argument, NULL, 's'}, {"password-file", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    const char *name = NULL, *username = NULL, *file = NULL;
+    bool from_stdin = false;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'n':
+            name = optarg;
+            break;
+        case 'u':
+            username = optarg;
+            break;
+        case 's':
+            from_stdin = true;
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case 'h':
+            printf("usage: inboxq credential add --name NAME --username USER\n"
+                   "                             (--password-stdin | --password-file FILE)\n\n"
+                   "Adds a credential to the vault and prints its id alone. The secret is\n"
+                   "sealed with the master key and bound to the new row's id.\n"
+                   "  --name NAME           unique name (case-insensitive), not only digits\n"
+                   "  --username USER       the login name\n"
+                   "  --password-stdin      read the secret from stdin (a pipe) up to EOF\n"
+                   "  --password-file FILE  read the secret from FILE\n");
+            return 0;
+        default:
+            return bad_option(app, "add", opt, argv);
+        }
+    }
+    if (optind < argc) {
+        iq_app_error(app, "credential add: unexpected argument '%s'", argv[optind]);
+        return EX_USAGE;
+    }
+    if (!name || !username) {
+        iq_app_error(app, "credential add: --name and --username are required; run 'inboxq "
+                          "credential add --help'");
+        return EX_USAGE;
+    }
+    if (from_stdin == (file != NULL)) {
+        iq_app_error(app, "credential add: give exactly one of --password-stdin or "
+                          "--password-file FILE (the secret is never taken from the command "
+                          "line)");
+        return EX_USAGE;
+    }
+    uint8_t key[IQ_KEY_LEN];
+    int rc = load_key(app, "add", key);
+    if (rc != 0)
+        return rc;
+    char *secret = NULL, *err = NULL;
+    PGconn *c = NULL;
+    secret = get_secret(app, "add", from_stdin, file, &rc);
+    if (!secret)
+        goto out;
+    if ((rc = connect_pg(app, &c)) != 0)
+        goto out;
+    int64_t id = 0;
+    iq_op_status st = iq_vault_add(c, key, name, username, secret, &id, &err);
+    if (st != IQ_OP_OK) {
+        rc = store_fail(app, "add", st, err);
+        goto out;
+    }
+    printf("%" PRId64 "\n", id);
+out:
+    iq_secret_free(&secret);
+    iq_secure_zero(key, sizeof(key));
+    iq_pg_close(&c);
+    return rc;
+}
+
+static int cmd_list(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {{"format", required_argument, NULL, 'F'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    bool json = false;
+    int opt, rc;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'F':
+            if ((rc = format_parse(app, "list", optarg, "table", &json)) != 0)
+                return rc;
+            break;
+        case 'h':
+            printf("usage: inboxq credential list [--format table|json]\n\n"
+                   "Lists every credential: id, name, username, the id of the key that sealed\n"
+                   "its secret, and how many accounts and connectors use it. Never secrets.\n");
+            return 0;
+        default:
+            return bad_option(app, "list", opt, argv);
+        }
+    }
+    if (optind < argc) {
+        iq_app_error(app, "credential list: unexpected argument '%s'", argv[optind]);
+        return EX_USAGE;
+    }
+    PGconn *c = NULL;
+    if ((rc = connect_pg(app, &c)) != 0)
+        return rc;
+    iq_credential_info *list = NULL;
+    size_t n = 0;
+    char *err = NULL;
+    if (iq_vault_list(c, &list, &n, &err) < 0) {
+        iq_app_error(app, "credential list: %s", err);
+        free(err);
+        iq_pg_close(&c);
+        return iq_op_last_exit_code();
+    }
+    if (json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, iq_credential_info_json(&list[i]));
+        print_json(arr);
+        json_decref(arr);
+    } else {
+        const char *hdr[] = {"ID",       "NAME",       "USERNAME", "KEY ID",
+                             "ACCOUNTS", "CONNECTORS", "UPDATED"};
+        enum { NC = 7 };
+        size_t w[NC];
+        for (size_t j = 0; j < NC; j++)
+            w[j] = text_width(hdr[j]);
+        char(*cells)[NC][32] = iq_xcalloc(n ? n : 1, sizeof(*cells));
+        for (size_t i = 0; i < n; i++) {
+            snprintf(cells[i][0], 32, "%" PRId64, list[i].id);
+            snprintf(cells[i][4], 32, "%" PRId64, list[i].accounts);
+            snprintf(cells[i][5], 32, "%" PRId64, list[i].connectors);
+            const char *v[NC] = {cells[i][0], list[i].name, list[i].username,  list[i].key_id,
+                                 cells[i][4], cells[i][5],  list[i].updated_at};
+            for (size_t j = 0; j < NC; j++)
+                if (text_width(v[j]) > w[j])
+                    w[j] = text_width(v[j]);
+        }
+        for (size_t j = 0; j < NC; j++)
+            print_cell(hdr[j], w[j], j == NC - 1);
+        fputc('\n', stdout);
+        for (size_t i = 0; i < n; i++) {
+            const char *v[NC] = {cells[i][0], list[i].name, list[i].username,  list[i].key_id,
+                                 cells[i][4], cells[i][5],  list[i].updated_at};
+            for (size_t j = 0; j < NC; j++)
+                print_cell(v[j], w[j], j == NC - 1);
+            fputc('\n', stdout);
+        }
+        free(cells);
+    }
+    for (size_t i = 0; i < n; i++)
+        iq_credential_info_release(&list[i]);
+    free(list);
+    iq_pg_close(&c);
+    return 0;
+}
+
+static int cmd_show(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {{"format", required_argument, NULL, 'F'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    bool json = false;
+    int opt, rc;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'F':
+            if ((rc = format_parse(app, "show", optarg, "text", &json)) != 0)
+                return rc;
+            break;
+        case 'h':
+            printf("usage: inboxq credential show ID|NAME [--format text|json]\n\n"
+                   "Shows a credential and what uses it. The secret is never shown.\n");
+            return 0;
+        default:
+            return bad_option(app, "show", opt, argv);
+        }
+    }
+    if (argc - optind != 1) {
+        iq_app_error(app, "credential show: give one ID or NAME; run 'inboxq credential show "
+                          "--help'");
+        return EX_USAGE;
+    }
+    PGconn *c = NULL;
+    if ((rc = connect_pg(app, &c)) != 0)
+        return rc;
+    int64_t id = 0;
+    iq_credential_info ci;
+    memset(&ci, 0, sizeof(ci));
+    char *err = NULL, *users = NULL;
+    if ((rc = find_credential(app, c, "show", argv[optind], &id)) != 0)
+        goto out;
+    int found = iq_vault_get(c, id, &ci, &err);
+    if (found <= 0 || iq_vault_users(c, id, &users, &err) < 0) {
+        iq_app_error(app, "credential show: %s", err ? err : "the credential vanished");
+        free(err);
+        rc = found == 0 ? EX_NOINPUT : iq_op_last_exit_code();
+        goto out;
+    }
+    if (json) {
+        json_t *o = iq_credential_info_json(&ci);
+        json_object_set_new(o, "used_by", users ? json_string(users) : json_null());
+        print_json(o);
+        json_decref(o);
+    } else {
+        printf("ID:          %" PRId64 "\n"
+               "Name:        %s\n"
+               "Username:    %s\n"
+               "Secret:      sealed with master key %s (never shown)\n"
+               "Used by:     %s\n"
+               "Version:     %d\n"
+               "Created:     %s\n"
+               "Updated:     %s\n",
+               ci.id, ci.name, ci.username, ci.key_id, users ? users : "nothing", ci.version,
+               ci.created_at, ci.updated_at);
+    }
+out:
+    free(users);
+    iq_credential_info_release(&ci);
+    iq_pg_close(&c);
+    return rc;
+}
+
+static int cmd_set_secret(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {{"username", required_argument, NULL, 'u'},
+                                         {"password-stdin", no_argument, NULL, 's'},
+                                         {"password-file", required_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *username = NULL, *file = NULL;
+    bool from_stdin = false;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'u':
+            username = optarg;
+            break;
+        case 's':
+            from_stdin = true;
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case 'h':
+            printf("usage: inboxq credential set-secret ID|NAME (--password-stdin | "
+                   "--password-file FILE)\n"
+                   "                                    [--username USER]\n\n"
+                   "Replaces the secret (sealed again with the current master key and a fresh\n"
+                   "nonce) and, with --username, the username. Audited without the secret.\n");
+            return 0;
+        default:
+            return bad_option(app, "set-secret", opt, argv);
+        }
+    }
+    if (argc - optind != 1) {
+        iq_app_error(app, "credential set-secret: give one ID or NAME; run 'inboxq credential "
+                          "set-secret --help'");
+        return EX_USAGE;
+    }
+    if (from_stdin == (file != NULL)) {
+        iq_app_error(app, "credential set-secret: give exactly one of --password-stdin or "
+                          "--password-file FILE");
+        return EX_USAGE;
+    }
+    uint8_t key[IQ_KEY_LEN];
+    int rc = load_key(app, "set-secret", key);
+    if (rc != 0)
+        return rc;
+    char *secret = NULL, *err = NULL;
+    PGconn *c = NULL;
+    int64_t id = 0;
+    if ((secret = get_secret(app, "set-secret", from_stdin, file, &rc)) == NULL)
+        goto out;
+    if ((rc = connect_pg(app, &c)) != 0 ||
+        (rc = find_credential(app, c, "set-secret", argv[optind], &id)) != 0)
+        goto out;
+    iq_op_status st = iq_vault_set_secret(c, key, id, username, secret, &err);
+    if (st != IQ_OP_OK) {
+        rc = store_fail(app, "set-secret", st, err);
+        goto out;
+    }
+    printf("credential %" PRId64 ": secret replaced\n", id);
+out:
+    iq_secret_free(&secret);
+    iq_secure_zero(key, sizeof(key));
+    iq_pg_close(&c);
+    return rc;
+}
+
+static int cmd_delete(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int opt, rc;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (opt != 'h')
+            return bad_option(app, "delete", opt, argv);
+        printf("usage: inboxq credential delete ID|NAME\n\n"
+               "Deletes a credential. Refused while an account or a connector uses it (they\n"
+               "are named). Audited.\n");
+        return 0;
+    }
+    if (argc - optind != 1) {
+        iq_app_error(app, "credential delete: give one ID or NAME");
+        return EX_USAGE;
+    }
+    PGconn *c = NULL;
+    int64_t id = 0;
+    char *err = NULL;
+    if ((rc = connect_pg(app, &c)) != 0 ||
+        (rc = find_credential(app, c, "delete", argv[optind], &id)) != 0)
+        goto out;
+    iq_op_status st = iq_vault_delete(c, id, &err);
+    if (st != IQ_OP_OK) {
+        rc = store_fail(app, "delete", st, err);
+        goto out;
+    }
+    printf("credential %" PRId64 ": deleted\n", id);
+out:
+    iq_pg_close(&c);
+    return rc;
+}
+
+static int cmd_rekey(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {{"new-key-file", required_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *new_file = NULL;
+    int opt, rc;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'k':
+            new_file = optarg;
+            break;
+        case 'h':
+            printf("usage: inboxq credential rekey --new-key-file FILE\n\n"
+                   "Re-encrypts every secret from the current master key (master_key_file) to\n"
+                   "the key in FILE (make it with 'inboxq keygen'), in one transaction: until\n"
+                   "it commits every row keeps its old key id, and on any problem nothing\n"
+                   "changes. Refused when a row is sealed with neither key. Afterwards point\n"
+                   "master_key_file (INBOXQ_MASTER_KEY_FILE) of every program at FILE.\n");
+            return 0;
+        default:
+            return bad_option(app, "rekey", opt, argv);
+        }
+    }
+    if (optind < argc || !new_file) {
+        iq_app_error(app, "credential rekey: give --new-key-file FILE (and nothing else); run "
+                          "'inboxq credential rekey --help'");
+        return EX_USAGE;
+    }
+    uint8_t old_key[IQ_KEY_LEN], new_key[IQ_KEY_LEN];
+    char *err = NULL;
+    PGconn *c = NULL;
+    if ((rc = load_key(app, "rekey", old_key)) != 0)
+        return rc;
+    if (iq_master_key_load(new_file, new_key, &err) < 0) {
+        iq_app_error(app, "credential rekey: --new-key-file: %s", err);
+        free(err);
+        rc = EX_CONFIG;
+        goto out;
+    }
+    if ((rc = connect_pg(app, &c)) != 0)
+        goto out;
+    size_t rekeyed = 0, already = 0;
+    iq_op_status st = iq_vault_rekey(c, old_key, new_key, &rekeyed, &already, &err);
+    if (st != IQ_OP_OK) {
+        rc = store_fail(app, "rekey", st, err);
+        goto out;
+    }
+    char new_id[IQ_KEY_ID_LEN + 1];
+    iq_key_id(new_key, new_id);
+    printf("re-encrypted %zu credential(s) with key %s (%zu already under it); now point "
+           "master_key_file at %s\n",
+           rekeyed, new_id, already, new_file);
+out:
+    iq_secure_zero(old_key, sizeof(old_key));
+    iq_secure_zero(new_key, sizeof(new_key));
+    iq_pg_close(&c);
+    return rc;
+}
+
+static int cmd_verify(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {{"password-stdin", no_argument, NULL, 's'},
+                                         {"password-file", required_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *file = NULL;
+    bool from_stdin = false;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            from_stdin = true;
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case 'h':
+            printf("usage: inboxq credential verify ID|NAME [--password-stdin | "
+                   "--password-file FILE]\n\n"
+                   "Checks that the stored secret opens with the current master key. Given a\n"
+                   "secret, also compares it (in constant time) with the stored one: exit 0\n"
+                   "when equal, 1 when not. Nothing secret is printed.\n");
+            return 0;
+        default:
+            return bad_option(app, "verify", opt, argv);
+        }
+    }
+    if (argc - optind != 1) {
+        iq_app_error(app, "credential verify: give one ID or NAME");
+        return EX_USAGE;
+    }
+    if (from_stdin && file) {
+        iq_app_error(app, "credential verify: give at most one of --password-stdin or "
+                          "--password-file FILE");
+        return EX_USAGE;
+    }
+    uint8_t key[IQ_KEY_LEN];
+    int rc = load_key(app, "verify", key);
+    if (rc != 0)
+        return rc;
+    char *given = NULL, *stored = NULL, *err = NULL;
+    PGconn *c = NULL;
+    int64_t id = 0;
+    if ((from_stdin || file) && (given = get_secret(app, "verify", from_stdin, file, &rc)) == NULL)
+        goto out;
+    if ((rc = connect_pg(app, &c)) != 0 ||
+        (rc = find_credential(app, c, "verify", argv[optind], &id)) != 0)
+        goto out;
+    iq_op_status st = iq_vault_open_status(c, key, id, NULL, &stored, &err);
+    if (st != IQ_OP_OK) {
+        rc = store_fail(app, "verify", st, err);
+        goto out;
+    }
+    char key_id[IQ_KEY_ID_LEN + 1];
+    iq_key_id(key, key_id);
+    if (given) {
+        if (!iq_crypto_equal(given, strlen(given), stored, strlen(stored))) {
+            printf("credential %" PRId64 ": opens with key %s, but differs from the secret "
+                   "given\n",
+                   id, key_id);
+            rc = IQ_EXIT_CHECK_FAILED;
+            goto out;
+        }
+        printf("credential %" PRId64 ": opens with key %s and equals the secret given\n", id,
+               key_id);
+    } else {
+        printf("credential %" PRId64 ": opens with key %s\n", id, key_id);
+    }
+out:
+    iq_secret_free(&given);
+    iq_secret_free(&stored);
+    iq_secure_zero(key, sizeof(key));
+    iq_pg_close(&c);
+    return rc;
+}
+
+int iq_cmd_credential(iq_app *app, int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(iq_app *, int, char **);
+    } subs[] = {{"add", cmd_add},       {"list", cmd_list},
+                {"show", cmd_show},     {"set-secret", cmd_set_secret},
+                {"delete", cmd_delete}, {"rekey", cmd_rekey},
+                {"verify", cmd_verify}};
+    if (argc < 2) {
+        fputs(credential_help, stderr);
+        return EX_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(credential_help, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < IQ_ARRAY_LEN(subs); i++)
+        if (strcmp(argv[1], subs[i].name) == 0)
+            return subs[i].fn(app, argc - 1, argv + 1);
+    iq_app_error(app, "credential: unknown command '%s'; run 'inboxq credential --help'", argv[1]);
+    return EX_USAGE;
+}
