@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/* Report labels: English by default, the seed's pt-BR wording with --lang pt-BR. */
+#include "i18n.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+/* Indexed by iq_msg; the pt-BR column uses the seed's own labels wherever it has one. */
+static const char *const messages[IQ_MSG__COUNT][2] = {
+    [IQ_MSG_TITLE] = {"IMAP/POP3 settings", "Configuração IMAP/POP3"},
+    [IQ_MSG_COL_CODE] = {"Code", "Código"},
+    [IQ_MSG_COL_NAME] = {"Name", "Nome"},
+    [IQ_MSG_COL_SECURE] = {"Secure connection", "Conexão segura"},
+    [IQ_MSG_COL_SECURE_TYPE] = {"Connection type", "Tipo conexão"},
+    [IQ_MSG_COL_PROTOCOL] = {"Protocol", "Protocolo"},
+    [IQ_MSG_COL_PORT] = {"Port", "Porta"},
+    [IQ_MSG_COL_AUTO_CHECK] = {"Automatic check", "Verificação automática"},
+    [IQ_MSG_COL_KEEP_COPY] = {"Keep copy on server", "Manter cópia no servidor"},
+    [IQ_MSG_COL_LAST_STATUS] = {"Last check", "Última verificação"},
+    [IQ_MSG_YES] = {"Yes", "Sim"},
+    [IQ_MSG_NO] = {"No", "Não"},
+    [IQ_MSG_ALL] = {"All", "Todos"},
+    [IQ_MSG_STATUS_OK] = {"OK", "OK"},
+    [IQ_MSG_STATUS_FAILED] = {"Failed", "Falhou"},
+    [IQ_MSG_STATUS_NEVER] = {"Never", "Nunca"},
+    [IQ_MSG_FILTERS] = {"Filters", "Filtros"},
+    [IQ_MSG_FILTERS_NONE] = {"none (all accounts)", "nenhum (todas as contas)"},
+    [IQ_MSG_FILTER_NAME] = {"Name", "Nome"},
+    [IQ_MSG_FILTER_SECURE] = {"Secure connection", "Conexão segura"},
+    [IQ_MSG_FILTER_AUTO_CHECK] = {"Automatic check", "Verificação automática"},
+    [IQ_MSG_FILTER_KEEP_COPY] = {"Keep copy", "Manter cópia"},
+    [IQ_MSG_FILTER_ACTIVE] = {"Active", "Situação"},
+    [IQ_MSG_GENERATED] = {"Generated", "Gerado em"},
+    [IQ_MSG_PAGE] = {"Page", "Página"},
+    [IQ_MSG_OF] = {"of", "de"},
+    [IQ_MSG_ACCOUNT] = {"account", "conta"},
+    [IQ_MSG_ACCOUNTS] = {"accounts", "contas"},
+    [IQ_MSG_NO_ROWS] = {"No accounts match the filters.",
+                        "Nenhuma conta encontrada com estes filtros."},
+    [IQ_MSG_NEXT_PAGE] = {"next page", "próxima página"},
+    [IQ_MSG_LAST_PAGE] = {"last page", "última página"},
+};
+
+int iq_lang_parse(const char *s, iq_lang *lang_r)
+{
+    if (!s || !*s || iq_str_eq_nocase(s, "en") || iq_str_eq_nocase(s, "en-US") ||
+        iq_str_eq_nocase(s, "en_US")) {
+        *lang_r = IQ_LANG_EN;
+        return 0;
+    }
+    if (iq_str_eq_nocase(s, "pt-BR") || iq_str_eq_nocase(s, "pt_BR") || iq_str_eq_nocase(s, "pt")) {
+        *lang_r = IQ_LANG_PT_BR;
+        return 0;
+    }
+    return -1;
+}
+
+const char *iq_lang_tag(iq_lang lang)
+{
+    return lang == IQ_LANG_PT_BR ? "pt-BR" : "en";
+}
+
+const char *iq_msg_get(iq_lang lang, iq_msg msg)
+{
+    if ((unsigned)msg >= IQ_MSG__COUNT)
+        return "";
+    const char *s = messages[msg][lang == IQ_LANG_PT_BR ? 1 : 0];
+    return s ? s : "";
+}
+
+void iq_i18n_page_of(iq_lang lang, int64_t page, int64_t pages, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s %lld %s %lld", iq_msg_get(lang, IQ_MSG_PAGE), (long long)page,
+             iq_msg_get(lang, IQ_MSG_OF), (long long)pages);
+}

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/* UTF-8 repair and widths, CSV (RFC 4180 + formula neutralisation) and HTML escaping. */
+#include "report_escape.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "util.h"
+
+static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+static const char ellipsis[] = "\xE2\x80\xA6";    /* U+2026 */
+
+size_t iq_utf8_decode(const char *s, size_t n, uint32_t *cp_r)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    uint32_t cp;
+    size_t len;
+    *cp_r = 0xFFFD;
+    if (n == 0)
+        return 0;
+    if (p[0] < 0x80) {
+        *cp_r = p[0];
+        return 1;
+    } else if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+        cp = p[0] & 0x1Fu;
+        len = 2;
+    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        cp = p[0] & 0x0Fu;
+        len = 3;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        cp = p[0] & 0x07u;
+        len = 4;
+    } else {
+        return 0; /* continuation byte, overlong lead (C0/C1) or beyond U+10FFFF */
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3Fu);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    *cp_r = cp;
+    return len;
+}
+
+/* Walks s, calling emit for each code point with its bytes (the replacement for bad ones). */
+typedef int emit_fn(iq_buf *out, uint32_t cp, const char *bytes, size_t len);
+
+static int walk(iq_buf *out, const char *s, size_t n, emit_fn *emit)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint32_t cp;
+        size_t len = iq_utf8_decode(s + i, n - i, &cp);
+        int rc = len ? emit(out, cp, s + i, len) : emit(out, 0xFFFD, replacement, 3);
+        if (rc < 0)
+            return -1;
+        i += len ? len : 1;
+    }
+    return 0;
+}
+
+static int emit_plain(iq_buf *out, uint32_t cp, const char *bytes, size_t len)
+{
+    (void)cp;
+    return iq_buf_append(out, bytes, len);
+}
+
+int iq_utf8_sanitize(iq_buf *out, const char *s, size_t n)
+{
+    if (iq_buf_append(out, "", 0) < 0) /* makes out->data non-NULL even for "" */
+        return -1;
+    return walk(out, s, n, emit_plain);
+}
+
+static bool is_control(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7F && cp < 0xA0);
+}
+
+static int emit_one_line(iq_buf *out, uint32_t cp, const char *bytes, size_t len)
+{
+    if (cp == '\r' || cp == '\n' || cp == '\t')
+        return iq_buf_append_char(out, ' ');
+    if (is_control(cp))
+        return iq_buf_append(out, replacement, 3);
+    return iq_buf_append(out, bytes, len);
+}
+
+int iq_utf8_one_line(iq_buf *out, const char *s, size_t n)
+{
+    if (iq_buf_append(out, "", 0) < 0)
+        return -1;
+    return walk(out, s, n, emit_one_line);
+}
+
+int iq_utf8_cp_width(uint32_t cp)
+{
+    /* Zero width: combining marks, zero-width space/joiners, variation selectors. */
+    if ((cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x1AB0 && cp <= 0x1AFF) ||
+        (cp >= 0x1DC0 && cp <= 0x1DFF) || (cp >= 0x20D0 && cp <= 0x20FF) ||
+        (cp >= 0x200B && cp <= 0x200F) || (cp >= 0xFE00 && cp <= 0xFE0F) ||
+        (cp >= 0xFE20 && cp <= 0xFE2F) || cp == 0x00AD)
+        return 0;
+    /* Wide: Hangul Jamo, CJK, Hangul syllables, compatibility forms, fullwidth, emoji. */
+    if ((cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0x303E) ||
+        (cp >= 0x3041 && cp <= 0x33FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+        (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xA000 && cp <= 0xA4CF) ||
+        (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+        (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
+        (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
+        (cp >= 0x1F900 && cp <= 0x1F9FF) || (cp >= 0x20000 && cp <= 0x3FFFD))
+        return 2;
+    return 1;
+}
+
+size_t iq_utf8_width(const char *s)
+{
+    size_t n = strlen(s), i = 0, w = 0;
+    while (i < n) {
+        uint32_t cp;
+        size_t len = iq_utf8_decode(s + i, n - i, &cp);
+        w += (size_t)iq_utf8_cp_width(cp);
+        i += len ? len : 1;
+    }
+    return w;
+}
+
+int iq_utf8_fit(iq_buf *out, const char *s, size_t width, int pad)
+{
+    size_t n = strlen(s);
+    size_t total = iq_utf8_width(s);
+    size_t limit = total > width ? (width > 0 ? width - 1 : 0) : width;
+    size_t i = 0, w = 0;
+    if (iq_buf_append(out, "", 0) < 0)
+        return -1;
+    while (i < n) {
+        uint32_t cp;
+        size_t len = iq_utf8_decode(s + i, n - i, &cp);
+        size_t cw = (size_t)iq_utf8_cp_width(cp);
+        if (w + cw > limit)
+            break;
+        if (iq_buf_append(out, len ? s + i : replacement, len ? len : 3) < 0)
+            return -1;
+        w += cw;
+        i += len ? len : 1;
+    }
+    if (total > width && width > 0) {
+        if (iq_buf_append(out, ellipsis, 3) < 0)
+            return -1;
+        w++;
+    }
+    while (pad && w < width) {
+        if (iq_buf_append_char(out, ' ') < 0)
+            return -1;
+        w++;
+    }
+    return 0;
+}
+
+int iq_csv_cell(iq_buf *out, const char *s)
+{
+    iq_buf clean;
+    int rc = -1;
+    iq_buf_init(&clean, out->max);
+    if (iq_buf_append(out, "", 0) < 0 || iq_utf8_sanitize(&clean, s, strlen(s)) < 0)
+        goto out;
+    const char *c = clean.data;
+    bool formula = c[0] != '\0' && strchr("=+-@\t\r", c[0]) != NULL;
+    bool quote = strpbrk(c, ",\"\r\n") != NULL;
+    if (quote && iq_buf_append_char(out, '"') < 0)
+        goto out;
+    if (formula && iq_buf_append_char(out, '\'') < 0)
+        goto out;
+    for (const char *p = c; *p; p++) {
+        if (*p == '"' && iq_buf_append_char(out, '"') < 0)
+            goto out;
+        if (iq_buf_append_char(out, *p) < 0)
+            goto out;
+    }
+    if (quote && iq_buf_append_char(out, '"') < 0)
+        goto out;
+    rc = 0;
+out:
+    iq_buf_release(&clean);
+    return rc;
+}
+
+static int emit_html(iq_buf *out, uint32_t cp, const char *bytes, size_t len)
+{
+    switch (cp) {
+    case '&':
+        return iq_buf_append_str(out, "&amp;");
+    case '<':
+        return iq_buf_append_str(out, "&lt;");
+    case '>':
+        return iq_buf_append_str(out, "&gt;");
+    case '"':
+        return iq_buf_append_str(out, "&quot;");
+    case '\'':
+        return iq_buf_append_str(out, "&#39;");
+    case '\t':
+    case '\r':
+    case '\n':
+        return iq_buf_append(out, bytes, len);
+    default:
+        if (is_control(cp))
+            return iq_buf_append(out, replacement, 3);
+        return iq_buf_append(out, bytes, len);
+    }
+}
+
+int iq_html_escape(iq_buf *out, const char *s)
+{
+    if (iq_buf_append(out, "", 0) < 0)
+        return -1;
+    return walk(out, s, strlen(s), emit_html);
+}
+
+char *iq_like_escape(const char *s)
+{
+    size_t n = strlen(s);
+    char *r = iq_xmalloc(iq_size_add(iq_size_mul(n, 2), 1));
+    char *w = r;
+    for (const char *p = s; *p; p++) {
+        if (*p == '\\' || *p == '%' || *p == '_')
+            *w++ = '\\';
+        *w++ = *p;
+    }
+    *w = '\0';
+    return r;
+}
