@@ -2,6 +2,7 @@
 /* Common program start-up: options, configuration, logging, service checks. */
 #include "app.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,17 @@ void iq_app_error(const iq_app *app, const char *fmt, ...)
     fprintf(stderr, "%s: %s\n", app->program, iq_redact(msg));
 }
 
+void iq_app_bad_option(const iq_app *app, char **argv)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "?";
+    if (optopt && optopt < 256 && !(arg[0] == '-' && arg[1] == '-'))
+        iq_app_error(app, "unknown option '-%c' or missing value; run '%s --help'", optopt,
+                     app->program);
+    else
+        iq_app_error(app, "unknown option '%s' or missing value; run '%s --help'", arg,
+                     app->program);
+}
+
 void iq_app_print_version(const iq_app *app)
 {
     printf("%s %s\n", app->program, IQ_VERSION);
@@ -74,6 +86,8 @@ int iq_app_load(iq_app *app)
     iq_log_level level = IQ_LOG_INFO;
     iq_log_format format = IQ_LOG_TEXT;
     iq_log_level_parse(iq_config_str(app->cfg, IQ_SET_LOG_LEVEL), &level);
+    if (app->quiet && strcmp(iq_config_origin(app->cfg, IQ_SET_LOG_LEVEL), "default") == 0)
+        level = IQ_LOG_WARN;
     iq_log_format_parse(iq_config_str(app->cfg, IQ_SET_LOG_FORMAT), &format);
     iq_log_setup(app->component, level, format, stderr);
     return 0;

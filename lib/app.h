@@ -19,6 +19,7 @@ typedef struct iq_app {
     bool check_config;
     bool help;
     bool version;
+    bool quiet; /* interactive tool: log warnings and errors only unless configured */
     iq_config *cfg;
 } iq_app;
 
@@ -57,6 +58,8 @@ int iq_app_check_services(iq_app *app, unsigned needs, FILE *out);
 void iq_app_release(iq_app *app);
 /* Prints "program: message" on stderr (one line). */
 void iq_app_error(const iq_app *app, const char *fmt, ...) IQ_PRINTF(2, 3);
+/* After getopt_long returned '?' or ':' (with opterr = 0): one line naming the option. */
+void iq_app_bad_option(const iq_app *app, char **argv);
 /* Prints the version line. */
 void iq_app_print_version(const iq_app *app);
 

@@ -15,12 +15,35 @@ struct iq_kafka_producer {
 
 struct iq_kafka_consumer {
     rd_kafka_t *rk;
+    iq_rebalance_fn *cb;
+    void *cb_ctx;
 };
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    iq_kafka_consumer *c = opaque;
+    bool assigned = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    IQ_INFO("kafka: %d partition(s) %s", parts->cnt, assigned ? "assigned" : "revoked");
+    if (!assigned && c && c->cb)
+        c->cb(c->cb_ctx, false, parts);
+    if (!assigned) {
+        /* offsets stored for finished jobs go out before another member takes over */
+        rd_kafka_commit(rk, NULL, 0);
+        rd_kafka_assign(rk, NULL);
+    } else {
+        rd_kafka_assign(rk, parts);
+        if (c && c->cb)
+            c->cb(c->cb_ctx, true, parts);
+    }
+}
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     IQ_UNUSED(rk);
-    iq_log_level l = level <= 3 ? IQ_LOG_ERROR : level <= 4 ? IQ_LOG_WARN : IQ_LOG_DEBUG;
+    /* Broker-down chatter (levels 3-4) repeats every few seconds and every failure that matters
+     * also surfaces as a delivery or poll error: keep it at debug. */
+    iq_log_level l = level <= 2 ? IQ_LOG_ERROR : IQ_LOG_DEBUG;
     IQ_LOG(l, "kafka %s: %s", fac, buf);
 }
 
@@ -174,6 +197,13 @@ int iq_kafka_producer_ping(iq_kafka_producer *p, int64_t timeout_ms, char **erro
 iq_kafka_consumer *iq_kafka_consumer_new(const iq_config *cfg, const char *group,
                                          const char *const *topics, char **error_r)
 {
+    return iq_kafka_consumer_new_cb(cfg, group, topics, NULL, NULL, error_r);
+}
+
+iq_kafka_consumer *iq_kafka_consumer_new_cb(const iq_config *cfg, const char *group,
+                                            const char *const *topics, iq_rebalance_fn *cb,
+                                            void *ctx, char **error_r)
+{
     rd_kafka_conf_t *conf = base_conf(cfg, error_r);
     if (!conf)
         return NULL;
@@ -192,10 +222,16 @@ iq_kafka_consumer *iq_kafka_consumer_new(const iq_config *cfg, const char *group
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    iq_kafka_consumer *c = iq_xcalloc(1, sizeof(*c));
+    c->cb = cb;
+    c->cb_ctx = ctx;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, c);
     char err[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (!rk) {
         rd_kafka_conf_destroy(conf);
+        free(c);
         *error_r = iq_xasprintf("kafka consumer: %s", err);
         return NULL;
     }
@@ -211,9 +247,9 @@ iq_kafka_consumer *iq_kafka_consumer_new(const iq_config *cfg, const char *group
     if (e) {
         *error_r = iq_xasprintf("kafka subscribe: %s", rd_kafka_err2str(e));
         rd_kafka_destroy(rk);
+        free(c);
         return NULL;
     }
-    iq_kafka_consumer *c = iq_xcalloc(1, sizeof(*c));
     c->rk = rk;
     return c;
 }
@@ -264,6 +300,18 @@ void iq_kafka_consumer_free(iq_kafka_consumer **cp)
     rd_kafka_destroy(c->rk);
     free(c);
     *cp = NULL;
+}
+
+void iq_kafka_consumer_pause(iq_kafka_consumer *c, const char *topic, int32_t partition,
+                             bool pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    if (pause)
+        rd_kafka_pause_partitions(c->rk, l);
+    else
+        rd_kafka_resume_partitions(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 rd_kafka_t *iq_kafka_consumer_handle(iq_kafka_consumer *c)

@@ -4,6 +4,7 @@
 #ifndef IQ_KAFKA_H
 #define IQ_KAFKA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,10 +39,21 @@ void iq_kafka_poll(iq_kafka_producer *p);
 /* Checks the brokers answer (metadata request) within timeout_ms. */
 int iq_kafka_producer_ping(iq_kafka_producer *p, int64_t timeout_ms, char **error_r);
 
+/* Called from inside iq_kafka_consumer_poll() when the group gives (assigned) or takes
+ * partitions; on a revoke it runs before the partitions are released, so the caller can drop
+ * queued work for them. The consumer does the (un)assign itself. */
+typedef void iq_rebalance_fn(void *ctx, bool assigned, const rd_kafka_topic_partition_list_t *parts);
+
 /* Joins group on the topics (NULL-terminated). Offsets are stored manually and committed in
  * the background; a stored offset is the only way the group moves on. */
 iq_kafka_consumer *iq_kafka_consumer_new(const iq_config *cfg, const char *group,
                                          const char *const *topics, char **error_r);
+iq_kafka_consumer *iq_kafka_consumer_new_cb(const iq_config *cfg, const char *group,
+                                            const char *const *topics, iq_rebalance_fn *cb,
+                                            void *ctx, char **error_r);
+/* Stops or restarts fetching one partition (back-pressure). */
+void iq_kafka_consumer_pause(iq_kafka_consumer *c, const char *topic, int32_t partition,
+                             bool pause);
 /* Next message or NULL on timeout; partition EOF and transient errors are swallowed (logged).
  * The caller destroys it with rd_kafka_message_destroy(). */
 rd_kafka_message_t *iq_kafka_consumer_poll(iq_kafka_consumer *c, int timeout_ms);

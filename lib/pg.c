@@ -37,6 +37,13 @@ static const char *conninfo_value(PQconninfoOption *opts, const char *key)
     return NULL;
 }
 
+/* Server notices ("already exists, skipping") are not for the operator's terminal. */
+static void notice(void *arg, const char *message)
+{
+    IQ_UNUSED(arg);
+    IQ_DEBUG("postgresql: %s", message);
+}
+
 iq_pg_status iq_pg_connect(const char *dsn, int64_t timeout_ms, PGconn **conn_r, char **error_r)
 {
     *conn_r = NULL;
@@ -77,6 +84,7 @@ iq_pg_status iq_pg_connect(const char *dsn, int64_t timeout_ms, PGconn **conn_r,
         PQfinish(c);
         return IQ_PG_ERR_UNREACHABLE;
     }
+    PQsetNoticeProcessor(c, notice, NULL);
     /* Every session works in UTC so timestamps print the same everywhere. */
     PGresult *r = PQexec(c, "SET TIME ZONE 'UTC'");
     PQclear(r);

@@ -38,12 +38,13 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    iq_app app = {.program = "inboxq", .component = "cli"};
+    iq_app app = {.program = "inboxq", .component = "cli", .quiet = true};
     static const struct option opts[] = {IQ_APP_LONG_OPTIONS, {NULL, 0, NULL, 0}};
     int opt;
+    opterr = 0; /* one clear line of our own instead of getopt's two */
     while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         if (!iq_app_option(&app, opt, optarg)) {
-            fprintf(stderr, "Run 'inboxq --help' for usage.\n");
+            iq_app_bad_option(&app, argv);
             return EX_USAGE;
         }
     }

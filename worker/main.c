@@ -1,15 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /* inboxq-worker: consumes check and report jobs from Kafka, checks mailboxes, renders reports. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "app.h"
 #include "exitcode.h"
+#include "util.h"
+#include "worker.h"
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: inboxq-worker [OPTIONS]\n\n"
-                 "The inboxq worker: consumes check and report jobs from Kafka, checks mailboxes, renders reports.\n\noptions:\n" IQ_APP_OPTIONS_HELP
+                 "The inboxq worker: joins the consumer group on the check and report job topics,\n"
+                 "checks mailboxes and renders reports, writing results to PostgreSQL. Run as\n"
+                 "many as needed; SIGTERM finishes (or safely abandons) running jobs and leaves.\n"
+                 "\noptions:\n"
+                 "  --concurrency N     jobs at once in this process (setting concurrency)\n" IQ_APP_OPTIONS_HELP
                  "\nSettings come from the environment (INBOXQ_*) and --config; "
                  "'inboxq config reference' lists them.\n");
 }
@@ -17,11 +33,16 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     iq_app app = {.program = "inboxq-worker", .component = "worker"};
-    static const struct option opts[] = {IQ_APP_LONG_OPTIONS, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        IQ_APP_LONG_OPTIONS, {"concurrency", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0}};
+    const char *concurrency = NULL;
     int opt;
+    opterr = 0; /* one clear line of our own instead of getopt's two */
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (!iq_app_option(&app, opt, optarg)) {
-            fprintf(stderr, "Run 'inboxq-worker --help' for usage.\n");
+        if (opt == 'c') {
+            concurrency = optarg;
+        } else if (!iq_app_option(&app, opt, optarg)) {
+            iq_app_bad_option(&app, argv);
             return EX_USAGE;
         }
     }
@@ -34,17 +55,28 @@ int main(int argc, char **argv)
         return 0;
     }
     if (optind < argc) {
-        fprintf(stderr, "inboxq-worker: unexpected argument '%s'; run 'inboxq-worker --help'\n",
-                argv[optind]);
+        iq_app_error(&app, "unexpected argument '%s'; run 'inboxq-worker --help'", argv[optind]);
         return EX_USAGE;
     }
     int rc = iq_app_load(&app);
     if (rc != 0)
         return rc;
-    rc = iq_app_check_services(&app, IQ_NEED_PG | IQ_NEED_KAFKA | IQ_NEED_REDIS, app.check_config ? stdout : NULL);
+    char *err = NULL;
+    if (concurrency && iq_config_set(app.cfg, "concurrency", concurrency, "--concurrency", &err) < 0) {
+        iq_app_error(&app, "%s", err);
+        iq_app_release(&app);
+        return EX_USAGE;
+    }
+    rc = iq_app_check_services(&app, IQ_NEED_PG | IQ_NEED_KAFKA | IQ_NEED_REDIS,
+                               app.check_config ? stdout : NULL);
     if (rc == 0 && !app.check_config) {
-        iq_app_error(&app, "the job loop is not built yet; only --check-config works");
-        rc = EX_UNAVAILABLE;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        rc = iq_worker_run(app.cfg, (int)iq_config_int(app.cfg, IQ_SET_CONCURRENCY), &g_stop);
     }
     iq_app_release(&app);
     return rc;

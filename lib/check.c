@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: MIT */
+/* A whole check: run record, account and credential, connection, protocol, outcome. */
+#include "check.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "account.h"
+#include "inbox.h"
+#include "log.h"
+#include "net.h"
+#include "pg.h"
+#include "proxy.h"
+#include "session.h"
+#include "util.h"
+#include "vault.h"
+
+int iq_session_fail(iq_session *s, const char *cls, const char *fmt, ...)
+{
+    iq_check_result *res = s->res;
+    if (res->error_class)
+        return -1;
+    const char *scls = s->st ? iq_stream_error_class(s->st) : NULL;
+    if (scls) {
+        res->error_class = scls;
+        res->error = iq_xstrdup(iq_stream_error(s->st));
+        return -1;
+    }
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    res->error_class = cls;
+    res->error = iq_xstrdup(iq_redact(msg));
+    return -1;
+}
+
+bool iq_check_error_is_transient(const char *cls)
+{
+    static const char *const transient[] = {"dns",     "connect", "proxy",
+                                            "timeout", "storage", "tls_handshake"};
+    for (size_t i = 0; cls && i < IQ_ARRAY_LEN(transient); i++)
+        if (strcmp(cls, transient[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The static string of a stored error class (unknown ones read as "protocol"). */
+static const char *error_class_static(const char *cls)
+{
+    static const char *const all[] = {"dns",        "connect",         "proxy", "tls_handshake",
+                                      "tls_verify", "starttls_policy", "auth",  "protocol",
+                                      "timeout",    "size_limit",      "storage", "config",
+                                      "not_found"};
+    if (!cls)
+        return NULL;
+    for (size_t i = 0; i < IQ_ARRAY_LEN(all); i++)
+        if (strcmp(all[i], cls) == 0)
+            return all[i];
+    return "protocol";
+}
+
+void iq_check_result_release(iq_check_result *res)
+{
+    free(res->error);
+    free(res->note);
+    memset(res, 0, sizeof(*res));
+}
+
+/* Starts the run record; 1 when the job already finished (nothing to do), 0 to go on. */
+static int run_begin(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                     const char *requested_by, iq_check_result *res, char **error_r)
+{
+    char acct[24];
+    snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
+    const char *p[] = {job_id, acct, env->worker, requested_by};
+    PGresult *r = iq_pg_query(c,
+                              "INSERT INTO check_runs (job_id, account_id, worker, started_at, "
+                              "requested_by) VALUES ($1, $2, $3, clock_timestamp(), $4) "
+                              "ON CONFLICT (job_id) DO UPDATE SET worker = EXCLUDED.worker "
+                              "WHERE check_runs.finished_at IS NULL RETURNING id",
+                              4, p, error_r);
+    if (!r)
+        return -1;
+    int done = PQntuples(r) == 0;
+    PQclear(r);
+    if (!done)
+        return 0;
+    const char *q[] = {job_id};
+    r = iq_pg_query(c,
+                    "SELECT outcome, error_class, error, messages_new, messages_deleted, bytes "
+                    "FROM check_runs WHERE job_id = $1",
+                    1, q, error_r);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 1) {
+        const char *o = iq_pg_str(r, 0, 0);
+        res->outcome = o && strcmp(o, "ok") == 0 ? "ok" : o && strcmp(o, "partial") == 0 ? "partial" : "failed";
+        res->error_class = error_class_static(iq_pg_str(r, 0, 1));
+        const char *err = iq_pg_str(r, 0, 2);
+        res->error = err ? iq_xstrdup(err) : NULL;
+        res->messages_new = (int)iq_pg_i64(r, 0, 3);
+        res->messages_deleted = (int)iq_pg_i64(r, 0, 4);
+        res->bytes = (uint64_t)iq_pg_i64(r, 0, 5);
+    }
+    PQclear(r);
+    res->already_done = true;
+    return 1;
+}
+
+static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id,
+                       const char *job_id, iq_check_result *res)
+{
+    char retry_max[16];
+    snprintf(retry_max, sizeof(retry_max), "%lld",
+             (long long)iq_config_int(env->cfg, IQ_SET_RETRY_MAX));
+    char acct[24], n_new[16], n_del[16], n_skip[16], bytes[24], dur[24];
+    snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
+    snprintf(n_new, sizeof(n_new), "%d", res->messages_new);
+    snprintf(n_del, sizeof(n_del), "%d", res->messages_deleted);
+    snprintf(n_skip, sizeof(n_skip), "%d", res->messages_skipped);
+    snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)res->bytes);
+    snprintf(dur, sizeof(dur), "%lld", (long long)res->duration_ms);
+    const char *p[] = {job_id,
+                       res->outcome,
+                       res->error_class,
+                       res->error,
+                       n_new,
+                       n_del,
+                       n_skip,
+                       bytes,
+                       res->tls_used ? res->tls.version : NULL,
+                       res->tls_used ? res->tls.cipher : NULL,
+                       res->tls_used ? res->tls.fingerprint : NULL,
+                       dur,
+                       acct};
+    char *err = NULL;
+    if (iq_pg_exec(c,
+                   "UPDATE check_runs SET finished_at = clock_timestamp(), outcome = $2, "
+                   "error_class = $3, error = $4, messages_new = $5, messages_deleted = $6, "
+                   "messages_skipped = $7, bytes = $8, tls_version = $9, tls_cipher = $10, "
+                   "tls_fingerprint = $11, duration_ms = $12 WHERE job_id = $1",
+                   12, p, &err) < 0 ||
+        iq_pg_exec(c,
+                   "UPDATE mail_accounts SET last_check_at = now(), last_status = $2, "
+                   "last_error_class = $3, last_error = $4, "
+                   "last_success_at = CASE WHEN $2 = 'ok' THEN now() ELSE last_success_at END, "
+                   /* retries: exponential back-off with jitter, bounded; authentication
+                      failures wait longer (never hammer a server into locking the account) */
+                   "next_check_at = CASE WHEN $2 = 'ok' THEN next_check_at "
+                   "WHEN $3 = 'auth' THEN greatest(next_check_at, now() + make_interval(secs => "
+                   "least(21600, 300 * 2 ^ least(consecutive_failures, 8)))) "
+                   "WHEN $5::boolean AND consecutive_failures < $6::int THEN least(next_check_at, "
+                   "now() + make_interval(secs => least(check_interval_s, 5 * 2 ^ "
+                   "least(consecutive_failures, 12)) * (0.75 + random() * 0.5))) "
+                   "ELSE next_check_at END, "
+                   "consecutive_failures = CASE WHEN $2 = 'ok' THEN 0 ELSE consecutive_failures + 1 "
+                   "END WHERE id = $1",
+                   6,
+                   (const char *const[]){acct, res->outcome, res->error_class, res->error,
+                                         iq_check_error_is_transient(res->error_class) ? "t" : "f",
+                                         retry_max},
+                   &err) < 0) {
+        IQ_ERROR("recording the run failed: %s", err);
+        free(err);
+    }
+}
+
+/* Connects to the mail server, directly or through the account's Network Connector. */
+static int connect_server(iq_session *s, const iq_account *a, int *fd_r)
+{
+    const iq_config *cfg = s->env->cfg;
+    int64_t dns = iq_config_int(cfg, IQ_SET_DNS_TIMEOUT);
+    int64_t conn = iq_config_int(cfg, IQ_SET_CONNECT_TIMEOUT);
+    const char *cls = NULL;
+    char *err = NULL;
+    if (!a->use_connector) {
+        if (iq_net_connect(a->host, a->port, dns, conn, s->limits.deadline_ms, fd_r, &cls, &err) <
+            0) {
+            iq_session_fail(s, cls, "%s", err);
+            free(err);
+            return -1;
+        }
+        return 0;
+    }
+    iq_connector k;
+    int found = iq_connector_load(s->pg, a->connector_id, &k, &err);
+    if (found <= 0) {
+        iq_session_fail(s, found < 0 ? "storage" : "config", "%s",
+                        found < 0 ? err : "the account's Network Connector no longer exists");
+        free(err);
+        return -1;
+    }
+    char *user = NULL, *pass = NULL;
+    int rc = -1;
+    if (k.credential_id &&
+        iq_vault_open(s->pg, s->env->master_key, k.credential_id, &user, &pass, &err) < 0) {
+        iq_session_fail(s, "config", "connector '%s': %s", k.name, err);
+        goto out;
+    }
+    if (iq_net_connect(k.host, k.port, dns, conn, s->limits.deadline_ms, fd_r, &cls, &err) < 0) {
+        iq_session_fail(s, strcmp(cls, "timeout") == 0 ? "timeout" : "proxy",
+                        "Network Connector '%s': %s", k.name, err);
+        goto out;
+    }
+    int r = k.type == IQ_CONNECTOR_SOCKS5
+                ? iq_proxy_socks5(*fd_r, a->host, a->port, user, pass, s->limits.deadline_ms, &cls,
+                                  &err)
+                : iq_proxy_http_connect(*fd_r, a->host, a->port, user, pass,
+                                        s->limits.deadline_ms, &cls, &err);
+    if (r < 0) {
+        iq_session_fail(s, cls, "Network Connector '%s': %s", k.name, err);
+        close(*fd_r);
+        *fd_r = -1;
+        goto out;
+    }
+    rc = 0;
+out:
+    free(err);
+    iq_secret_free(&user);
+    iq_secret_free(&pass);
+    iq_connector_release(&k);
+    return rc;
+}
+
+/* Connection, TLS and protocol; the session's res gets the outcome. */
+static int run_session(iq_session *s)
+{
+    const iq_account *a = s->account;
+    int fd = -1;
+    if (connect_server(s, a, &fd) < 0)
+        return -1;
+    SSL *ssl = NULL;
+    if (a->security == IQ_SEC_IMPLICIT) {
+        const char *cls = NULL;
+        char *err = NULL;
+        if (iq_tls_handshake(s->env->tls_ctx, fd, a->host, !a->ignore_certificate,
+                             s->limits.deadline_ms, &ssl, &s->res->tls, &cls, &err) < 0) {
+            iq_session_fail(s, cls, "%s", err);
+            free(err);
+            close(fd);
+            return -1;
+        }
+        s->res->tls_used = true;
+    }
+    s->stream = iq_stream_open(fd, ssl,
+                               a->protocol == IQ_PROTO_IMAP ? IQ_STREAM_IMAP
+                                                            : IQ_STREAM_PLAIN_LINES,
+                               &s->limits, &s->st);
+    int rc;
+    if (a->protocol == IQ_PROTO_IMAP) {
+        rc = iq_imap_check(s); /* owns and closes the stream */
+    } else {
+        rc = iq_pop3_check(s);
+        if (s->st)
+            s->res->bytes = iq_stream_bytes_read(s->st);
+        mailstream_close(s->stream);
+        s->stream = NULL;
+        s->st = NULL;
+    }
+    return rc;
+}
+
+static void set_limits(iq_session *s, const iq_config *cfg)
+{
+    s->limits.deadline_ms = iq_now_mono_ms() + iq_config_int(cfg, IQ_SET_CHECK_TIMEOUT);
+    s->limits.read_timeout_ms = iq_config_int(cfg, IQ_SET_READ_TIMEOUT);
+    s->limits.max_line = (uint64_t)iq_config_int(cfg, IQ_SET_MAX_LINE);
+    s->limits.max_literal = (uint64_t)iq_config_int(cfg, IQ_SET_MAX_MESSAGE);
+    s->limits.max_total = (uint64_t)iq_config_int(cfg, IQ_SET_MAX_CHECK_BYTES);
+    s->max_message = (uint64_t)iq_config_int(cfg, IQ_SET_MAX_MESSAGE);
+    s->fetch_batch = (int)iq_config_int(cfg, IQ_SET_FETCH_BATCH);
+}
+
+/* Shared by the check and the connection test: load, log in, run. */
+int iq_check_session(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                     bool probe_only, iq_session *s, iq_check_result *res)
+{
+    iq_account a;
+    char *err = NULL;
+    memset(s, 0, sizeof(*s));
+    s->pg = c;
+    s->env = env;
+    s->job_id = job_id;
+    s->res = res;
+    s->probe_only = probe_only;
+    set_limits(s, env->cfg);
+    int found = iq_account_load(c, account_id, &a, &err);
+    if (found <= 0) {
+        iq_session_fail(s, found < 0 ? "storage" : "not_found", "%s",
+                        found < 0 ? err : "no such account");
+        free(err);
+        return -1;
+    }
+    s->account = &a;
+    char *user = NULL, *pass = NULL;
+    int rc = -1;
+    if (iq_vault_open(c, env->master_key, a.credential_id, &user, &pass, &err) < 0) {
+        iq_session_fail(s, "config", "credential of account '%s': %s", a.name, err);
+        free(err);
+        goto out;
+    }
+    s->username = user;
+    s->password = pass;
+    rc = run_session(s);
+out:
+    iq_secret_free(&user);
+    iq_secret_free(&pass);
+    s->username = s->password = NULL;
+    s->account = NULL;
+    iq_account_release(&a);
+    return rc;
+}
+
+int iq_check_run(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                 iq_check_result *res)
+{
+    return iq_check_run_as(c, env, account_id, job_id, NULL, res);
+}
+
+int iq_check_run_as(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                    const char *requested_by, iq_check_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    int64_t start = iq_now_mono_ms();
+    char *err = NULL;
+    iq_log_ctx_set(job_id, account_id);
+    int begun = run_begin(c, env, account_id, job_id, requested_by ? requested_by : env->worker, res, &err);
+    if (begun != 0) {
+        if (begun < 0) {
+            res->outcome = "failed";
+            res->error_class = strcmp(iq_pg_last_sqlstate(), "23503") == 0 ? "not_found" : "storage";
+            res->error = err;
+            return -1;
+        }
+        return strcmp(res->outcome, "ok") == 0 ? 0 : -1;
+    }
+    iq_session s;
+    int rc = iq_check_session(c, env, account_id, job_id, false, &s, res);
+    free(s.capabilities);
+    res->duration_ms = iq_now_mono_ms() - start;
+    res->outcome = rc == 0 ? "ok" : res->messages_new > 0 ? "partial" : "failed";
+    if (res->error_class)
+        iq_log_ctx_error_class(res->error_class);
+    if (rc == 0)
+        IQ_INFO("check ok: %d new, %d deleted, %d skipped", res->messages_new,
+                res->messages_deleted, res->messages_skipped);
+    else
+        IQ_WARN("check %s (%s): %s", res->outcome, res->error_class, res->error);
+    run_finish(c, env, account_id, job_id, res);
+    if (res->messages_new > 0 && env->redis &&
+        iq_inbox_refresh(c, env->redis, account_id, env->inbox_cache_size, &err) < 0) {
+        IQ_WARN("inbox listing not refreshed: %s", err);
+        free(err);
+    }
+    iq_log_ctx_set(NULL, 0);
+    return rc;
+}

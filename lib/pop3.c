@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: MIT */
+/* The POP3 side of a check (RFC 1939, CAPA per RFC 2449, STLS per RFC 2595, implicit TLS per
+ * RFC 8314). The commands are ours, over libetpan's mailstream: libetpan's POP3 layer trusts
+ * the server's UIDL numbering and loops when a multi-line reply ends early. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "buf.h"
+#include "failpoint.h"
+#include "log.h"
+#include "session.h"
+#include "store.h"
+#include "util.h"
+
+#define MAX_LISTED 1000000 /* messages a maildrop may list */
+
+typedef struct pop3 {
+    iq_session *s;
+    MMAPString *line;
+    char timestamp[256]; /* APOP banner timestamp, "" when none */
+} pop3;
+
+typedef struct entry {
+    unsigned num;
+    uint64_t size;
+    char *uidl;
+} entry;
+
+/* Sends one command line (CRLF added). Secrets are never logged: nothing here logs lines. */
+static int send_cmd(pop3 *p, const char *fmt, ...) IQ_PRINTF(2, 3);
+
+static int send_cmd(pop3 *p, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(buf) - 2)
+        return iq_session_fail(p->s, "config", "POP3 command too long");
+    memcpy(buf + n, "\r\n", 3);
+    int rc = 0;
+    if (mailstream_write(p->s->stream, buf, (size_t)n + 2) < 0 ||
+        mailstream_flush(p->s->stream) < 0)
+        rc = iq_session_fail(p->s, "connect", "sending a command to the server failed");
+    iq_secure_zero(buf, sizeof(buf));
+    return rc;
+}
+
+/* Reads one line; returns it without CRLF, or NULL (stream failure recorded). */
+static const char *read_line(pop3 *p)
+{
+    char *l = mailstream_read_line_remove_eol(p->s->stream, p->line);
+    if (!l) {
+        iq_session_fail(p->s, "protocol", "the server closed the connection");
+        return NULL;
+    }
+    return l;
+}
+
+/* Reads a status line: 1 for +OK, 0 for -ERR (text in p->line), -1 on failure. */
+static int status(pop3 *p)
+{
+    const char *l = read_line(p);
+    if (!l)
+        return -1;
+    if (strncmp(l, "+OK", 3) == 0)
+        return 1;
+    if (strncmp(l, "-ERR", 4) == 0)
+        return 0;
+    iq_session_fail(p->s, "protocol", "the server answered neither +OK nor -ERR");
+    return -1;
+}
+
+/* Reads a multi-line body up to the lone dot, undoing dot-stuffing, into out (capped). */
+static int read_multiline(pop3 *p, iq_buf *out)
+{
+    for (;;) {
+        char *l = mailstream_read_line(p->s->stream, p->line);
+        if (!l)
+            return iq_session_fail(p->s, "protocol",
+                                   "the server closed the connection inside a multi-line reply");
+        size_t len = p->line->len;
+        if ((len == 3 && memcmp(l, ".\r\n", 3) == 0) || (len == 2 && memcmp(l, ".\n", 2) == 0))
+            return 0;
+        if (len > 0 && l[0] == '.') {
+            l++;
+            len--;
+        }
+        if (out && iq_buf_append(out, l, len) < 0)
+            return iq_session_fail(p->s, "size_limit", "a multi-line reply was longer than %zu bytes",
+                                   out->max);
+    }
+}
+
+static int capa(pop3 *p)
+{
+    if (send_cmd(p, "CAPA") < 0)
+        return -1;
+    int st = status(p);
+    if (st < 0)
+        return -1;
+    free(p->s->capabilities);
+    p->s->capabilities = iq_xstrdup("");
+    if (st == 0)
+        return 0; /* no CAPA: an old server */
+    iq_buf caps;
+    iq_buf_init(&caps, 64 * 1024);
+    if (read_multiline(p, &caps) < 0) {
+        iq_buf_release(&caps);
+        return -1;
+    }
+    for (char *c = caps.data; c && *c; c++)
+        if (*c == '\r' || *c == '\n')
+            *c = ' ';
+    free(p->s->capabilities);
+    p->s->capabilities = iq_buf_detach(&caps, NULL);
+    return 0;
+}
+
+static bool has_capa(const char *caps, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *c = caps; *c;) {
+        while (*c == ' ')
+            c++;
+        size_t len = strcspn(c, " ");
+        if (len == n && strncasecmp(c, name, n) == 0)
+            return true;
+        c += len;
+    }
+    return false;
+}
+
+static void grab_timestamp(pop3 *p, const char *greeting)
+{
+    const char *lt = strchr(greeting, '<');
+    const char *gt = lt ? strchr(lt, '>') : NULL;
+    if (lt && gt && (size_t)(gt - lt + 1) < sizeof(p->timestamp) && memchr(lt, '@', (size_t)(gt - lt))) {
+        memcpy(p->timestamp, lt, (size_t)(gt - lt + 1));
+        p->timestamp[gt - lt + 1] = '\0';
+    }
+}
+
+static int authenticate(pop3 *p)
+{
+    iq_session *s = p->s;
+    int st;
+    if (s->account->apop && p->timestamp[0]) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int mdlen = 0;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
+        EVP_DigestUpdate(ctx, p->timestamp, strlen(p->timestamp));
+        EVP_DigestUpdate(ctx, s->password, strlen(s->password));
+        EVP_DigestFinal_ex(ctx, md, &mdlen);
+        EVP_MD_CTX_free(ctx);
+        char hexd[2 * EVP_MAX_MD_SIZE + 1];
+        for (unsigned i = 0; i < mdlen; i++)
+            snprintf(hexd + 2 * i, 3, "%02x", md[i]);
+        if (send_cmd(p, "APOP %s %s", s->username, hexd) < 0)
+            return -1;
+        st = status(p);
+    } else {
+        if (strpbrk(s->username, "\r\n") || strpbrk(s->password, "\r\n"))
+            return iq_session_fail(s, "config", "the credential contains a line break");
+        if (send_cmd(p, "USER %s", s->username) < 0)
+            return -1;
+        st = status(p);
+        if (st == 1) {
+            if (send_cmd(p, "PASS %s", s->password) < 0)
+                return -1;
+            st = status(p);
+        }
+    }
+    if (st < 0)
+        return -1;
+    if (st == 0)
+        return iq_session_fail(s, "auth", "the server rejected the login of user '%s'",
+                               s->username);
+    return 0;
+}
+
+static void entries_free(entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(e[i].uidl);
+    free(e);
+}
+
+/* "N VALUE" lines of UIDL or LIST, validated: numbers in 1..count, no duplicates. */
+static int uidl_and_list(pop3 *p, entry **e_r, size_t *n_r)
+{
+    iq_session *s = p->s;
+    *e_r = NULL;
+    *n_r = 0;
+    if (send_cmd(p, "UIDL") < 0)
+        return -1;
+    int st = status(p);
+    if (st < 0)
+        return -1;
+    if (st == 0)
+        return iq_session_fail(s, "protocol",
+                               "the server does not support UIDL, which inboxq needs to "
+                               "remember what it already fetched; use IMAP for this account");
+    iq_buf body;
+    iq_buf_init(&body, (size_t)s->limits.max_line * 16 + 64u * MAX_LISTED);
+    if (read_multiline(p, &body) < 0) {
+        iq_buf_release(&body);
+        return -1;
+    }
+    size_t cap = 64, n = 0;
+    entry *e = iq_xcalloc(cap, sizeof(*e));
+    for (char *line = body.data; line && *line;) {
+        char *eol = strchr(line, '\n');
+        if (eol)
+            *eol = '\0';
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\r')
+            line[--len] = '\0';
+        char *sp = strchr(line, ' ');
+        int64_t num;
+        if (sp) {
+            *sp = '\0';
+            const char *uidl = sp + 1;
+            size_t ulen = strlen(uidl);
+            /* RFC 1939: 1..70 characters in 0x21..0x7E */
+            bool ok = iq_parse_i64(line, 1, MAX_LISTED, &num) == 0 && ulen >= 1 && ulen <= 70;
+            for (size_t i = 0; ok && i < ulen; i++)
+                ok = uidl[i] >= 0x21 && uidl[i] <= 0x7e;
+            if (!ok) {
+                iq_buf_release(&body);
+                entries_free(e, n);
+                return iq_session_fail(s, "protocol", "malformed UIDL line from the server");
+            }
+            if (n == cap) {
+                cap *= 2;
+                e = iq_xrealloc(e, iq_size_mul(cap, sizeof(*e)));
+            }
+            e[n].num = (unsigned)num;
+            e[n].size = 0;
+            e[n].uidl = iq_xstrdup(uidl);
+            n++;
+        }
+        line = eol ? eol + 1 : line + len;
+    }
+    iq_buf_release(&body);
+    /* sizes, for the max_message check */
+    if (send_cmd(p, "LIST") < 0 || (st = status(p)) < 0) {
+        entries_free(e, n);
+        return -1;
+    }
+    if (st == 1) {
+        iq_buf list;
+        iq_buf_init(&list, 64u * MAX_LISTED);
+        if (read_multiline(p, &list) < 0) {
+            iq_buf_release(&list);
+            entries_free(e, n);
+            return -1;
+        }
+        for (char *line = list.data; line && *line;) {
+            char *eol = strchr(line, '\n');
+            if (eol)
+                *eol = '\0';
+            char *sp = strchr(line, ' ');
+            int64_t num;
+            uint64_t size;
+            if (sp) {
+                *sp = '\0';
+                char *end = sp + 1 + strcspn(sp + 1, " \r");
+                *end = '\0';
+                if (iq_parse_i64(line, 1, MAX_LISTED, &num) == 0 &&
+                    iq_parse_u64(sp + 1, UINT64_MAX, &size) == 0)
+                    for (size_t i = 0; i < n; i++)
+                        if (e[i].num == (unsigned)num)
+                            e[i].size = size;
+            }
+            line = eol ? eol + 1 : line + strlen(line);
+        }
+        iq_buf_release(&list);
+    }
+    *e_r = e;
+    *n_r = n;
+    return 0;
+}
+
+static int retrieve(pop3 *p, const entry *en, iq_store_msg *m)
+{
+    iq_session *s = p->s;
+    if (send_cmd(p, "RETR %u", en->num) < 0)
+        return -1;
+    int st = status(p);
+    if (st < 0)
+        return -1;
+    if (st == 0)
+        return iq_session_fail(s, "protocol", "the server refused to send message %u", en->num);
+    iq_buf msg;
+    iq_buf_init(&msg, (size_t)s->max_message + 1024);
+    iq_stream_expect(s->st, s->max_message + s->limits.max_line + 1024);
+    int rc = read_multiline(p, &msg);
+    iq_stream_expect(s->st, 0);
+    if (rc < 0) {
+        iq_buf_release(&msg);
+        return -1;
+    }
+    snprintf(m->server_id, sizeof(m->server_id), "%s", en->uidl);
+    m->uid = 0;
+    m->len = msg.len;
+    m->raw = iq_buf_detach(&msg, NULL);
+    return 0;
+}
+
+static int fetch_and_store(pop3 *p, entry *e, size_t n, bool *known)
+{
+    iq_session *s = p->s;
+    iq_store_ctx ctx = {.pg = s->pg,
+                        .account = s->account,
+                        .mailbox = "INBOX",
+                        .job_id = s->job_id,
+                        .topic_new_mail = s->env->topic_new_mail};
+    iq_store_msg *batch = iq_xcalloc((size_t)s->fetch_batch, sizeof(*batch));
+    size_t nb = 0;
+    int rc = 0;
+    for (size_t i = 0; i <= n && rc == 0; i++) {
+        bool flush = i == n || nb == (size_t)s->fetch_batch;
+        if (flush && nb > 0) {
+            int stored = 0;
+            char *err = NULL;
+            if (iq_store_batch(&ctx, batch, nb, 0, &stored, &err) < 0) {
+                rc = iq_session_fail(s, "storage", "%s", err);
+                free(err);
+            }
+            s->res->messages_new += stored;
+            iq_store_msgs_release(batch, nb);
+            nb = 0;
+        }
+        if (i == n || rc < 0 || known[i])
+            continue;
+        if (e[i].size > s->max_message) {
+            s->res->messages_skipped++;
+            IQ_WARN("skipping message %s: %llu bytes is over max_message", e[i].uidl,
+                    (unsigned long long)e[i].size);
+            continue;
+        }
+        if (retrieve(p, &e[i], &batch[nb]) < 0) {
+            rc = -1;
+            /* what is already fetched is still worth keeping */
+            int stored = 0;
+            char *err = NULL;
+            if (nb > 0 && iq_store_batch(&ctx, batch, nb, 0, &stored, &err) == 0)
+                s->res->messages_new += stored;
+            free(err);
+            break;
+        }
+        known[i] = true; /* after the commit below it is stored */
+        nb++;
+    }
+    iq_store_msgs_release(batch, nb);
+    free(batch);
+    return rc;
+}
+
+int iq_pop3_check(iq_session *s)
+{
+    pop3 p = {.s = s, .line = mmap_string_new("")};
+    if (!p.line)
+        iq_oom();
+    const iq_account *a = s->account;
+    entry *e = NULL;
+    size_t n = 0;
+    bool *known = NULL;
+    int rc = -1;
+    int st = status(&p);
+    if (st != 1) {
+        if (st == 0)
+            iq_session_fail(s, "protocol", "the server greeted with -ERR");
+        goto out;
+    }
+    grab_timestamp(&p, p.line->str);
+    if (capa(&p) < 0)
+        goto out;
+    if (a->security == IQ_SEC_STARTTLS) {
+        if (!has_capa(s->capabilities, "STLS")) {
+            iq_session_fail(s, "starttls_policy",
+                            "the server does not offer STLS and the account requires it; "
+                            "nothing was sent in clear");
+            goto out;
+        }
+        if (send_cmd(&p, "STLS") < 0 || (st = status(&p)) < 0)
+            goto out;
+        if (st == 0) {
+            iq_session_fail(s, "starttls_policy",
+                            "the server refused STLS; nothing was sent in clear");
+            goto out;
+        }
+        const char *cls = NULL;
+        char *err = NULL;
+        if (iq_stream_starttls(s->st, s->stream, s->env->tls_ctx, a->host,
+                               !a->ignore_certificate, &s->res->tls, &cls, &err) < 0) {
+            iq_session_fail(s, cls, "%s", err);
+            free(err);
+            goto out;
+        }
+        s->res->tls_used = true;
+        if (capa(&p) < 0) /* only what the server says inside TLS counts */
+            goto out;
+    }
+    if (authenticate(&p) < 0)
+        goto out;
+    if (uidl_and_list(&p, &e, &n) < 0)
+        goto out;
+    if (s->probe_only) {
+        s->probe_messages = (int64_t)n;
+        for (size_t i = 0; i < n; i++)
+            s->probe_bytes += (int64_t)e[i].size;
+        send_cmd(&p, "QUIT");
+        rc = 0;
+        goto out;
+    }
+    known = iq_xcalloc(n ? n : 1, sizeof(*known));
+    char **uidls = iq_xcalloc(n ? n : 1, sizeof(*uidls));
+    for (size_t i = 0; i < n; i++)
+        uidls[i] = e[i].uidl;
+    char *err = NULL;
+    if (iq_store_known_uidls(s->pg, a->id, "INBOX", uidls, n, known, &err) < 0) {
+        iq_session_fail(s, "storage", "%s", err);
+        free(err);
+        free(uidls);
+        goto out;
+    }
+    if (fetch_and_store(&p, e, n, known) < 0) {
+        free(uidls);
+        goto out;
+    }
+    iq_failpoint("check.after_store");
+    /* Delete only what is stored (committed), then QUIT: POP3 deletes at QUIT only. */
+    size_t ndel = 0;
+    if (!a->keep_copy) {
+        for (size_t i = 0; i < n; i++) {
+            if (!known[i])
+                continue;
+            if (send_cmd(&p, "DELE %u", e[i].num) < 0 || (st = status(&p)) < 0) {
+                free(uidls);
+                goto out;
+            }
+            if (st == 1)
+                uidls[ndel++] = e[i].uidl;
+        }
+    }
+    if (send_cmd(&p, "QUIT") < 0 || (st = status(&p)) < 0) {
+        free(uidls);
+        goto out;
+    }
+    if (ndel > 0) {
+        if (st != 1) {
+            free(s->res->note);
+            s->res->note = iq_xstrdup("the server did not confirm QUIT: messages may still be "
+                                      "on the server and will be deleted at the next check");
+        } else if (iq_store_mark_deleted_uidls(s->pg, a->id, "INBOX", uidls, ndel, &err) < 0) {
+            iq_session_fail(s, "storage", "%s", err);
+            free(err);
+            free(uidls);
+            goto out;
+        } else {
+            s->res->messages_deleted += (int)ndel;
+        }
+    }
+    free(uidls);
+    rc = 0;
+out:
+    free(known);
+    entries_free(e, n);
+    mmap_string_free(p.line);
+    return rc;
+}

@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: MIT */
+/* Idempotent storage of fetched messages with their outbox events. */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "buf.h"
+#include "log.h"
+#include "mailparse.h"
+#include "messages.h"
+#include "pg.h"
+#include "util.h"
+
+static void hex(const unsigned char *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* Runs a statement whose parameters may be binary (lengths/formats given). */
+static PGresult *exec_bin(PGconn *pg, const char *sql, int n, const char *const *vals,
+                          const int *lens, const int *fmts, char **error_r)
+{
+    PGresult *r = PQexecParams(pg, sql, n, NULL, vals, lens, fmts, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return r;
+    *error_r = iq_xasprintf("storing messages failed: %s", PQresultErrorMessage(r));
+    for (char *p = *error_r; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    PQclear(r);
+    return NULL;
+}
+
+static int add_event(const iq_store_ctx *ctx, int64_t row_id, const iq_store_msg *m,
+                     const iq_msg_headers *h, const char *sha_hex, char **error_r)
+{
+    iq_new_mail ev = {
+        .job_id = ctx->job_id,
+        .account_id = ctx->account->id,
+        .account_name = ctx->account->name,
+        .mailbox = ctx->mailbox,
+        .message_row_id = row_id,
+        .server_id = m->server_id,
+        .message_id = h->message_id,
+        .from = h->from,
+        .to = h->to,
+        .subject = h->subject,
+        .date_ms = h->has_date ? h->date_ms : IQ_MSG_TIME_NONE,
+        .size = (int64_t)m->len,
+        .sha256 = sha_hex,
+        .fetched_at_ms = iq_now_real_ms(),
+    };
+    json_t *j = iq_msg_new_mail_new(&ev, error_r);
+    if (!j)
+        return -1;
+    char *payload = iq_msg_dump(j);
+    char key[24];
+    snprintf(key, sizeof(key), "%lld", (long long)ctx->account->id);
+    const char *params[] = {iq_msg_id(j), ctx->topic_new_mail, key, payload};
+    int rc = iq_pg_exec(ctx->pg,
+                        "INSERT INTO outbox (event_id, topic, key, payload) "
+                        "VALUES ($1, $2, $3, $4::jsonb)",
+                        4, params, error_r);
+    free(payload);
+    json_decref(j);
+    return rc;
+}
+
+/* After a UIDVALIDITY change: the same bytes under the old identity get the new one. */
+static int rebind(const iq_store_ctx *ctx, const iq_store_msg *m, const unsigned char *sha,
+                  const char *uidv, const char *uid, bool *done_r, char **error_r)
+{
+    char acct[24];
+    snprintf(acct, sizeof(acct), "%lld", (long long)ctx->account->id);
+    const char *vals[] = {acct, ctx->mailbox, (const char *)sha, m->server_id, uidv, uid};
+    int lens[] = {0, 0, SHA256_DIGEST_LENGTH, 0, 0, 0};
+    int fmts[] = {0, 0, 1, 0, 0, 0};
+    PGresult *r = exec_bin(ctx->pg,
+                           "UPDATE messages SET server_id = $4, uidvalidity = $5, uid = $6 "
+                           "WHERE id = (SELECT id FROM messages WHERE account_id = $1 "
+                           "AND mailbox = $2 AND sha256 = $3 AND uidvalidity IS DISTINCT FROM $5 "
+                           "AND NOT EXISTS (SELECT 1 FROM messages WHERE account_id = $1 AND "
+                           "mailbox = $2 AND server_id = $4) LIMIT 1) RETURNING id",
+                           6, vals, lens, fmts, error_r);
+    if (!r)
+        return -1;
+    *done_r = PQntuples(r) > 0;
+    PQclear(r);
+    return 0;
+}
+
+static int store_one(const iq_store_ctx *ctx, const iq_store_msg *m, bool *inserted_r,
+                     char **error_r)
+{
+    unsigned char sha[SHA256_DIGEST_LENGTH];
+    char sha_hex[2 * SHA256_DIGEST_LENGTH + 1];
+    SHA256((const unsigned char *)m->raw, m->len, sha);
+    hex(sha, sizeof(sha), sha_hex);
+    char acct[24], uidv[24], uid[24], size[24], date[32];
+    snprintf(acct, sizeof(acct), "%lld", (long long)ctx->account->id);
+    snprintf(uidv, sizeof(uidv), "%lld", (long long)ctx->uidvalidity);
+    snprintf(uid, sizeof(uid), "%lld", (long long)m->uid);
+    snprintf(size, sizeof(size), "%zu", m->len);
+    *inserted_r = false;
+    if (ctx->rebind) {
+        bool done = false;
+        if (rebind(ctx, m, sha, uidv, uid, &done, error_r) < 0)
+            return -1;
+        if (done)
+            return 0;
+    }
+    iq_msg_headers h;
+    iq_mail_parse_headers(m->raw, m->len, &h);
+    if (h.has_date)
+        snprintf(date, sizeof(date), "%lld", (long long)h.date_ms);
+    bool imap = ctx->uidvalidity > 0;
+    const char *vals[] = {acct,         ctx->mailbox, m->server_id, imap ? uidv : NULL,
+                          imap ? uid : NULL, (const char *)sha, h.message_id, h.from,
+                          h.to,         h.subject,    h.has_date ? date : NULL, size,
+                          m->raw};
+    int lens[] = {0, 0, 0, 0, 0, SHA256_DIGEST_LENGTH, 0, 0, 0, 0, 0, 0,
+                  m->len > INT32_MAX ? INT32_MAX : (int)m->len};
+    int fmts[] = {0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1};
+    PGresult *r = exec_bin(
+        ctx->pg,
+        "INSERT INTO messages (account_id, mailbox, server_id, uidvalidity, uid, sha256, "
+        "message_id, from_addr, to_addr, subject, sent_at, size, raw) VALUES ($1, $2, $3, $4, "
+        "$5, $6, $7, $8, $9, $10, to_timestamp($11::double precision / 1000), $12, $13) "
+        "ON CONFLICT (account_id, mailbox, server_id) DO NOTHING RETURNING id",
+        13, vals, lens, fmts, error_r);
+    int rc = -1;
+    if (r) {
+        rc = 0;
+        if (PQntuples(r) == 1) {
+            *inserted_r = true;
+            rc = add_event(ctx, iq_pg_i64(r, 0, 0), m, &h, sha_hex, error_r);
+        }
+        PQclear(r);
+    }
+    iq_msg_headers_release(&h);
+    return rc;
+}
+
+int iq_store_batch(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, int64_t highest_uid,
+                   int *stored_r, char **error_r)
+{
+    *stored_r = 0;
+    if (iq_pg_begin(ctx->pg, error_r) < 0)
+        return -1;
+    int stored = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool inserted;
+        if (store_one(ctx, &msgs[i], &inserted, error_r) < 0)
+            goto fail;
+        stored += inserted;
+    }
+    if (ctx->uidvalidity > 0 &&
+        iq_store_state_set(ctx->pg, ctx->account->id, ctx->mailbox, ctx->uidvalidity, highest_uid,
+                           error_r) < 0)
+        goto fail;
+    if (iq_pg_commit(ctx->pg, error_r) < 0)
+        goto fail;
+    *stored_r = stored;
+    return 0;
+fail:
+    iq_pg_rollback(ctx->pg);
+    return -1;
+}
+
+void iq_store_msgs_release(iq_store_msg *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(msgs[i].raw);
+        msgs[i].raw = NULL;
+    }
+}
+
+int iq_store_state_get(PGconn *pg, int64_t account_id, const char *mailbox, int64_t *uidvalidity_r,
+                       int64_t *highest_r, char **error_r)
+{
+    char acct[24];
+    snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
+    const char *p[] = {acct, mailbox};
+    PGresult *r = iq_pg_query(pg,
+                              "SELECT uidvalidity, highest_uid FROM mailbox_state "
+                              "WHERE account_id = $1 AND mailbox = $2",
+                              2, p, error_r);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) == 1;
+    *uidvalidity_r = found ? iq_pg_i64(r, 0, 0) : 0;
+    *highest_r = found ? iq_pg_i64(r, 0, 1) : 0;
+    PQclear(r);
+    return found;
+}
+
+int iq_store_state_set(PGconn *pg, int64_t account_id, const char *mailbox, int64_t uidvalidity,
+                       int64_t highest_uid, char **error_r)
+{
+    char acct[24], uidv[24], high[24];
+    snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
+    snprintf(uidv, sizeof(uidv), "%lld", (long long)uidvalidity);
+    snprintf(high, sizeof(high), "%lld", (long long)highest_uid);
+    const char *p[] = {acct, mailbox, uidv, high};
+    return iq_pg_exec(pg,
+                      "INSERT INTO mailbox_state (account_id, mailbox, uidvalidity, highest_uid) "
+                      "VALUES ($1, $2, $3, $4) ON CONFLICT (account_id, mailbox) DO UPDATE SET "
+                      "uidvalidity = EXCLUDED.uidvalidity, highest_uid = EXCLUDED.highest_uid, "
+                      "updated_at = now()",
+                      4, p, error_r);
+}
+
+int iq_store_undeleted_uids(PGconn *pg, int64_t account_id, const char *mailbox,
+                            int64_t uidvalidity, int64_t **uids_r, size_t *n_r, char **error_r)
+{
+    char acct[24], uidv[24];
+    snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
+    snprintf(uidv, sizeof(uidv), "%lld", (long long)uidvalidity);
+    const char *p[] = {acct, mailbox, uidv};
+    PGresult *r = iq_pg_query(pg,
+                              "SELECT uid FROM messages WHERE account_id = $1 AND mailbox = $2 "
+                              "AND uidvalidity = $3 AND deleted_on_server_at IS NULL ORDER BY uid",
+                              3, p, error_r);
+    if (!r)
+        return -1;
+    size_t n = (size_t)PQntuples(r);
+    int64_t *uids = iq_xcalloc(n ? n : 1, sizeof(*uids));
+    for (size_t i = 0; i < n; i++)
+        uids[i] = iq_pg_i64(r, (int)i, 0);
+    PQclear(r);
+    *uids_r = uids;
+    *n_r = n;
+    return 0;
+}
+
+/* "{1,2,3}" for a bigint[] or text[] parameter. */
+static char *array_literal_i64(const int64_t *v, size_t n)
+{
+    iq_buf b;
+    iq_buf_init(&b, SIZE_MAX / 2);
+    iq_buf_append_char(&b, '{');
+    for (size_t i = 0; i < n; i++)
+        iq_buf_appendf(&b, "%s%lld", i ? "," : "", (long long)v[i]);
+    iq_buf_append_char(&b, '}');
+    return iq_buf_detach(&b, NULL);
+}
+
+static char *array_literal_text(char *const *v, size_t n)
+{
+    iq_buf b;
+    iq_buf_init(&b, SIZE_MAX / 2);
+    iq_buf_append_char(&b, '{');
+    for (size_t i = 0; i < n; i++) {
+        iq_buf_append_str(&b, i ? ",\"" : "\"");
+        for (const char *p = v[i]; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                iq_buf_append_char(&b, '\\');
+            iq_buf_append_char(&b, *p);
+        }
+        iq_buf_append_char(&b, '"');
+    }
+    iq_buf_append_char(&b, '}');
+    return iq_buf_detach(&b, NULL);
+}
+
+int iq_store_mark_deleted_uids(PGconn *pg, int64_t account_id, const char *mailbox,
+                               int64_t uidvalidity, const int64_t *uids, size_t n, char **error_r)
+{
+    if (n == 0)
+        return 0;
+    char acct[24], uidv[24];
+    snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
+    snprintf(uidv, sizeof(uidv), "%lld", (long long)uidvalidity);
+    char *arr = array_literal_i64(uids, n);
+    const char *p[] = {acct, mailbox, uidv, arr};
+    int rc = iq_pg_exec(pg,
+                        "UPDATE messages SET deleted_on_server_at = now() WHERE account_id = $1 "
+                        "AND mailbox = $2 AND uidvalidity = $3 AND uid = ANY($4::bigint[])",
+                        4, p, error_r);
+    free(arr);
+    return rc;
+}
+
+int iq_store_known_uidls(PGconn *pg, int64_t account_id, const char *mailbox,
+                         char *const *uidls, size_t n, bool *known_r, char **error_r)
+{
+    for (size_t i = 0; i < n; i++)
+        known_r[i] = false;
+    if (n == 0)
+        return 0;
+    char acct[24];
+    snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
+    char *arr = array_literal_text(uidls, n);
+    const char *p[] = {acct, mailbox, arr};
+    PGresult *r = iq_pg_query(pg,
+                              "SELECT u.i FROM unnest($3::text[]) WITH ORDINALITY AS u(id, i) "
+                              "JOIN messages m ON m.account_id = $1 AND m.mailbox = $2 "
+                              "AND m.server_id = u.id",
+                              3, p, error_r);
+    free(arr);
+    if (!r)
+        return -1;
+    for (int row = 0; row < PQntuples(r); row++) {
+        int64_t i = iq_pg_i64(r, row, 0);
+        if (i >= 1 && (size_t)i <= n)
+            known_r[i - 1] = true;
+    }
+    PQclear(r);
+    return 0;
+}
+
+int iq_store_mark_deleted_uidls(PGconn *pg, int64_t account_id, const char *mailbox,
+                                char *const *uidls, size_t n, char **error_r)
+{
+    if (n == 0)
+        return 0;
+    char acct[24];
+    snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
+    char *arr = array_literal_text(uidls, n);
+    const char *p[] = {acct, mailbox, arr};
+    int rc = iq_pg_exec(pg,
+                        "UPDATE messages SET deleted_on_server_at = now() WHERE account_id = $1 "
+                        "AND mailbox = $2 AND server_id = ANY($3::text[])",
+                        3, p, error_r);
+    free(arr);
+    return rc;
+}

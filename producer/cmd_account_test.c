@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/* inboxq account test ID: a step-by-step connection test (DNS, TCP, connector, TLS, capabilities,
+ * login, message count and size) that stores nothing. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "checkenv.h"
+#include "commands.h"
+#include "exitcode.h"
+#include "pg.h"
+#include "session.h"
+#include "util.h"
+
+typedef struct step {
+    const char *name;
+    const char *fails_on[4]; /* error classes that mean this step failed */
+} step;
+
+static const step steps[] = {
+    {"resolve host", {"dns"}},
+    {"connect", {"connect"}},
+    {"network connector", {"proxy"}},
+    {"tls", {"tls_handshake", "tls_verify", "starttls_policy"}},
+    {"capabilities", {"protocol"}},
+    {"login", {"auth", "config"}},
+    {"mailbox", {"size_limit", "storage"}},
+};
+
+static int failing_step(const char *cls)
+{
+    if (!cls)
+        return -1;
+    for (size_t i = 0; i < IQ_ARRAY_LEN(steps); i++)
+        for (size_t j = 0; j < 4 && steps[i].fails_on[j]; j++)
+            if (strcmp(steps[i].fails_on[j], cls) == 0)
+                return (int)i;
+    return 1; /* timeout and the rest: the connection */
+}
+
+static const char *step_state(int i, int failed, const iq_account *a)
+{
+    if ((i == 2 && !a->use_connector) || (i == 3 && a->security == IQ_SEC_NONE))
+        return "skipped";
+    if (failed < 0 || i < failed)
+        return "ok";
+    return i == failed ? "FAILED" : "not reached";
+}
+
+int iq_cmd_account_test(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {{"format", required_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    bool json = false;
+    int opt;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (opt == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "text") == 0)) {
+            json = strcmp(optarg, "json") == 0;
+        } else if (opt == 'h') {
+            printf("usage: inboxq account test ID [--format text|json]\n\n"
+                   "Connects to the account's server step by step (DNS, TCP, connector, TLS,\n"
+                   "capabilities, login, message count) and stores nothing. Exit 0 only when\n"
+                   "every step passed.\n");
+            return 0;
+        } else {
+            iq_app_error(app, "account test: bad option; see 'inboxq account test --help'");
+            return EX_USAGE;
+        }
+    }
+    int64_t id;
+    if (optind + 1 != argc || iq_parse_i64(argv[optind], 1, INT64_MAX, &id) < 0) {
+        iq_app_error(app, "account test: give one account ID (a positive number)");
+        return EX_USAGE;
+    }
+    char *err = NULL;
+    iq_check_setup cs;
+    if (iq_check_setup_init(&cs, app->cfg, "cli", &err) < 0) {
+        iq_app_error(app, "%s", err);
+        free(err);
+        return EX_CONFIG;
+    }
+    PGconn *c = NULL;
+    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
+                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), &c, &err);
+    if (st != IQ_PG_OK) {
+        iq_app_error(app, "%s", err);
+        free(err);
+        iq_check_setup_release(&cs);
+        return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
+    }
+    iq_account a;
+    int found = iq_account_load(c, id, &a, &err);
+    if (found <= 0) {
+        iq_app_error(app, "account test: %s", found < 0 ? err : "no such account");
+        free(err);
+        iq_pg_close(&c);
+        iq_check_setup_release(&cs);
+        return found < 0 ? EX_UNAVAILABLE : EX_NOINPUT;
+    }
+    iq_session s;
+    iq_check_result res;
+    memset(&res, 0, sizeof(res));
+    int64_t t0 = iq_now_mono_ms();
+    int rc = iq_check_session(c, &cs.env, id, NULL, true, &s, &res);
+    int64_t ms = iq_now_mono_ms() - t0;
+    int failed = rc == 0 ? -1 : failing_step(res.error_class);
+    if (json) {
+        json_t *j = json_object();
+        json_object_set_new(j, "account_id", json_integer(id));
+        json_object_set_new(j, "host", json_string(a.host));
+        json_object_set_new(j, "port", json_integer(a.port));
+        json_object_set_new(j, "ok", json_boolean(rc == 0));
+        json_t *arr = json_array();
+        for (size_t i = 0; i < IQ_ARRAY_LEN(steps); i++)
+            json_array_append_new(arr, json_pack("{s:s, s:s}", "step", steps[i].name, "state",
+                                                 step_state((int)i, failed, &a)));
+        json_object_set_new(j, "steps", arr);
+        json_object_set_new(j, "error_class",
+                            res.error_class ? json_string(res.error_class) : json_null());
+        json_object_set_new(j, "error", res.error ? json_string(res.error) : json_null());
+        json_object_set_new(j, "capabilities",
+                            s.capabilities ? json_string(s.capabilities) : json_null());
+        json_object_set_new(j, "tls", res.tls_used || res.tls.fingerprint[0]
+                                          ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
+                                                      "version", res.tls.version, "cipher",
+                                                      res.tls.cipher, "subject", res.tls.subject,
+                                                      "issuer", res.tls.issuer, "not_after",
+                                                      res.tls.not_after, "fingerprint_sha256",
+                                                      res.tls.fingerprint, "verified",
+                                                      res.tls.verified)
+                                          : json_null());
+        json_object_set_new(j, "messages", rc == 0 ? json_integer(s.probe_messages) : json_null());
+        json_object_set_new(j, "bytes", rc == 0 ? json_integer(s.probe_bytes) : json_null());
+        json_object_set_new(j, "duration_ms", json_integer(ms));
+        char *out = json_dumps(j, JSON_INDENT(2));
+        printf("%s\n", out);
+        free(out);
+        json_decref(j);
+    } else {
+        printf("testing account %lld '%s': %s %s:%d\n", (long long)id, a.name,
+               iq_protocol_name(a.protocol), a.host, a.port);
+        for (size_t i = 0; i < IQ_ARRAY_LEN(steps); i++)
+            printf("  %-18s %s\n", steps[i].name, step_state((int)i, failed, &a));
+        if (res.tls.fingerprint[0]) {
+            printf("  certificate subject %s\n", res.tls.subject);
+            printf("              issuer  %s\n", res.tls.issuer);
+            printf("              expires %s\n", res.tls.not_after);
+            printf("              sha256  %s\n", res.tls.fingerprint);
+            printf("              %s %s, %s\n", res.tls.version, res.tls.cipher,
+                   res.tls.verified ? "verified" : "NOT verified");
+        }
+        if (s.capabilities)
+            printf("  capabilities: %s\n", s.capabilities);
+        if (rc == 0)
+            printf("  mailbox: %lld messages, %lld bytes\n", (long long)s.probe_messages,
+                   (long long)s.probe_bytes);
+        else
+            printf("  error (%s): %s\n", res.error_class, res.error ? res.error : "");
+        printf("  took %lld ms; nothing was stored\n", (long long)ms);
+    }
+    free(s.capabilities);
+    iq_check_result_release(&res);
+    iq_account_release(&a);
+    iq_pg_close(&c);
+    iq_check_setup_release(&cs);
+    return rc == 0 ? 0 : IQ_EXIT_CHECK_FAILED;
+}

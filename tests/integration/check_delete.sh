@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Keep copy off: after the check the server is empty and PostgreSQL has everything; mail that
+# arrives between checks is stored exactly once; a check killed between its commit and its
+# deletes loses and duplicates nothing; a wrong password ends promptly as "auth".
+source "$(dirname "$0")/lib.sh"
+it_fresh_db
+it_master_key
+pass=$INBOXQ_TEST_MAIL_PASS_BULK
+
+for proto in imap pop3; do
+  user=$([ $proto = imap ] && echo user002 || echo user003)
+  port=$([ $proto = imap ] && echo "$INBOXQ_TEST_IMAPS_PORT" || echo "$INBOXQ_TEST_POP3S_PORT")
+  it_empty_mailbox $user
+  cred=$(it_credential "c-$proto" $user "$pass")
+  id=$(inboxq account add --name "del-$proto" --host 127.0.0.1 --port "$port" --protocol $proto \
+    --credential "$cred" --secure yes --secure-type ssl --keep-copy no)
+
+  it_seed $user 3
+  first=$(it_server_hashes $user)
+  out=$(it_check "$id")
+  check "$proto: first check ok" test "$(jget outcome <<<"$out")" = ok
+  check "$proto: 3 deleted" test "$(jget messages_deleted <<<"$out")" -eq 3
+  check "$proto: server empty" test "$(it_server_count $user)" -eq 0
+  check "$proto: all stored" test "$(it_stored_hashes "$id")" = "$first"
+
+  it_seed $user 2
+  all=$(sort <<<"$first"$'\n'"$(it_server_hashes $user)")
+  out=$(it_check "$id")
+  check "$proto: new mail once" test "$(jget messages_new <<<"$out")" -eq 2
+  check "$proto: 5 stored, each once" test "$(it_stored_hashes "$id")" = "$all"
+  check "$proto: server empty again" test "$(it_server_count $user)" -eq 0
+
+  # SIGKILL after the commit, before the deletes
+  it_seed $user 2
+  all=$(sort <<<"$all"$'\n'"$(it_server_hashes $user)")
+  set +e
+  env INBOXQ_FAILPOINT=check.after_store inboxq check "$id" --direct >/dev/null 2>&1
+  rc=$?
+  set -e
+  check "$proto: killed (rc $rc)" test "$rc" -eq 137
+  check "$proto: stored before the kill" test "$(it_stored_hashes "$id")" = "$all"
+  check "$proto: still on the server after the kill" test "$(it_server_count $user)" -eq 2
+  out=$(it_check "$id")
+  check "$proto: rerun ok" test "$(jget outcome <<<"$out")" = ok
+  check "$proto: rerun stores nothing twice" test "$(it_stored_hashes "$id")" = "$all"
+  check "$proto: rerun deletes the leftovers" test "$(it_server_count $user)" -eq 0
+  check "$proto: nothing marked undeleted" test "$(it_sql "SELECT count(*) FROM messages WHERE account_id = $id AND deleted_on_server_at IS NULL")" -eq 0
+
+  # wrong password
+  bad=$(it_credential "bad-$proto" $user "not-the-password")
+  bid=$(inboxq account add --name "bad-$proto" --host 127.0.0.1 --port "$port" --protocol $proto \
+    --credential "$bad" --secure yes --secure-type ssl)
+  t0=$(now_ms)
+  out=$(it_check "$bid")
+  t1=$(now_ms)
+  check "$proto: wrong password is auth" test "$(jget error_class <<<"$out")" = auth
+  check "$proto: promptly ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 5000
+  check "$proto: failed run recorded" test "$(it_sql "SELECT last_status || '/' || last_error_class FROM mail_accounts WHERE id = $bid")" = failed/auth
+done
+finish

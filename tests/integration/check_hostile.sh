@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Scripted hostile servers (tests/hostile/hostile_server.py): each ends with the right error class
+# within the deadline, without spinning the CPU, with bounded memory, with no row stored and
+# with no credential sent in clear.
+source "$(dirname "$0")/lib.sh"
+it_fresh_db
+it_master_key
+cert="$INBOXQ_TEST_CERT_DIR/server.pem"
+key="$INBOXQ_TEST_CERT_DIR/server.key"
+cred=$(it_credential hostile alice "hostile-canary-pass")
+
+# scenario PROTO NAME SECURITY EXPECTED_CLASS [extra server args]
+scenario() {
+  local proto=$1 name=$2 sec=$3 want=$4; shift 4
+  local dir="$IT_TMP/$proto-$name-$sec" secflags id out cls
+  mkdir -p "$dir"
+  $PY "$IQ_SOURCE_DIR/tests/hostile/hostile_server.py" --proto "$proto" --scenario "$name" \
+    --port 0 --cert "$cert" --key "$key" --record "$dir/record" --ready-file "$dir/port" "$@" \
+    >/dev/null 2>"$dir/server.log" &
+  local spid=$!
+  for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.05; done
+  case $sec in
+    plain) secflags=(--secure no) ;; starttls) secflags=(--secure yes --secure-type tls) ;;
+    implicit) secflags=(--secure yes --secure-type ssl --ignore-certificate yes) ;;
+  esac
+  id=$(inboxq account add --name "h-$proto-$name-$sec" --host 127.0.0.1 --port "$(cat "$dir/port")" \
+    --protocol "$proto" --credential "$cred" "${secflags[@]}" --keep-copy no)
+  /usr/bin/time -f '%e %U %S %M' -o "$dir/time" env INBOXQ_CHECK_TIMEOUT=8s INBOXQ_READ_TIMEOUT=3s \
+    INBOXQ_MAX_MESSAGE=1M INBOXQ_MAX_LINE=64k INBOXQ_MAX_CHECK_BYTES=64M \
+    inboxq check "$id" --direct --format json >"$dir/out" 2>"$dir/err" || true
+  kill "$spid" 2>/dev/null || true
+  wait "$spid" 2>/dev/null || true
+  cls=$(jget error_class <"$dir/out" 2>/dev/null || echo "?")
+  read -r wall user sys rss < <(tail -n 1 "$dir/time")
+  check "$proto $name ($sec): class $want (got $cls: $(jget error <"$dir/out" 2>/dev/null))" test "$cls" = "$want"
+  check "$proto $name: within the deadline (${wall}s)" awk -v w="$wall" 'BEGIN{exit !(w < 11)}'
+  check "$proto $name: no CPU spin (${user}+${sys}s)" awk -v u="$user" -v s="$sys" 'BEGIN{exit !(u + s < 3)}'
+  check "$proto $name: bounded memory (${rss} KB)" test "$rss" -lt 200000
+  check "$proto $name: nothing stored" test "$(it_stored_count "$id")" -eq 0
+  if [ "$sec" != plain ]; then
+    check "$proto $name: no credential in clear" bash -c "! grep -q '\"credential\".*\"tls\": *false' '$dir/record'"
+  fi
+}
+
+scenario imap starttls-missing starttls starttls_policy
+scenario imap starttls-no starttls starttls_policy
+scenario imap starttls-bad starttls starttls_policy
+scenario imap starttls-inject starttls starttls_policy
+scenario imap preauth starttls starttls_policy
+scenario imap cap-tamper starttls auth
+check "imap cap-tamper: CAPABILITY asked again inside TLS" grep -q '"capability_after_tls": true' "$IT_TMP/imap-cap-tamper-starttls/record"
+check "imap cap-tamper: no credential at all" bash -c "! grep -q '\"event\": \"credential\"' '$IT_TMP/imap-cap-tamper-starttls/record'"
+scenario imap literal-close plain protocol
+scenario imap literal-close implicit protocol --implicit-tls
+scenario imap endless-line plain size_limit
+scenario imap huge-literal plain size_limit
+scenario imap huge-literal implicit size_limit --implicit-tls
+scenario imap drip plain timeout
+scenario pop3 stls-missing starttls starttls_policy
+scenario pop3 stls-err starttls starttls_policy
+scenario pop3 stls-inject starttls starttls_policy
+scenario pop3 multiline-close plain protocol
+scenario pop3 endless-line plain size_limit
+scenario pop3 drip plain timeout
+scenario pop3 no-uidl plain protocol
+# The control: the same fixture without a deviation is fetched completely.
+dir="$IT_TMP/normal"; mkdir -p "$dir"
+$PY "$IQ_SOURCE_DIR/tests/hostile/hostile_server.py" --proto imap --scenario normal --port 0 \
+  --cert "$cert" --key "$key" --ready-file "$dir/port" >/dev/null 2>&1 &
+spid=$!
+for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.05; done
+id=$(inboxq account add --name h-normal --host 127.0.0.1 --port "$(cat "$dir/port")" \
+  --protocol imap --credential "$cred" --secure yes --secure-type tls --ignore-certificate yes)
+out=$(it_check "$id")
+kill $spid; wait $spid 2>/dev/null || true
+check "imap normal: ok (control)" test "$(jget outcome <<<"$out")" = ok
+check "imap normal: stored the canned messages" test "$(it_stored_count "$id")" -ge 1
+finish

@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: MIT
+# Shared helpers for the integration tests (sourced). The harness is already running: CTest
+# starts it once per run (tests/harness/start) and sets INBOXQ_TEST_DIR, IQ_BIN_DIR, IQ_SOURCE_DIR.
+set -euo pipefail
+: "${INBOXQ_TEST_DIR:?run through ctest, or start the harness and export INBOXQ_TEST_DIR}"
+# shellcheck disable=SC1091
+source "$INBOXQ_TEST_DIR/env"
+IQ_BIN_DIR=${IQ_BIN_DIR:-$PWD/build/bin}
+IQ_SOURCE_DIR=${IQ_SOURCE_DIR:-$PWD}
+PY=/usr/bin/python3
+export PATH="$IQ_BIN_DIR:$PATH"
+
+IT_NAME=$(basename "$0" .sh)
+IT_TMP=$(mktemp -d "/tmp/inboxq-it-$IT_NAME.XXXXXX")
+chmod 755 "$IT_TMP"
+IT_FAILS=0
+IT_PASSES=0
+it_cleanup() { rm -rf "$IT_TMP"; }
+trap it_cleanup EXIT
+
+pass() { IT_PASSES=$((IT_PASSES + 1)); echo "ok - $*"; }
+fail() { IT_FAILS=$((IT_FAILS + 1)); echo "FAIL - $*" >&2; }
+# check DESCRIPTION COMMAND...: passes when the command succeeds
+check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
+finish() {
+  echo "$IT_PASSES passed, $IT_FAILS failed"
+  [ "$IT_FAILS" -eq 0 ] && [ "$IT_PASSES" -gt 0 ]
+}
+
+# A fresh database for this test script, migrated; exports INBOXQ_PG_DSN.
+it_fresh_db() {
+  local db="it_${IT_NAME//[^a-z0-9]/_}_$$"
+  PGOPTIONS='-c client_min_messages=warning' psql -q "$INBOXQ_PG_ADMIN_DSN" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db OWNER inboxq" >/dev/null
+  # the harness gives a URI (postgresql://u:p@h:port/db) or a key=value DSN
+  if [[ $INBOXQ_PG_DSN == postgres*://* ]]; then
+    INBOXQ_PG_DSN=$(sed -E "s#^([^/]*//[^/]*)/[^?]*#\1/$db#" <<<"$INBOXQ_PG_DSN")
+  else
+    INBOXQ_PG_DSN=$(sed -E "s/dbname=[^ ]+/dbname=$db/" <<<"$INBOXQ_PG_DSN")
+  fi
+  [[ $INBOXQ_PG_DSN == *"$db"* ]] || { echo "cannot point the DSN at $db" >&2; exit 1; }
+  export INBOXQ_PG_DSN IT_DB=$db
+  inboxq migrate >/dev/null
+}
+# psql on the test's database, tuples only.
+it_sql() { psql -qtAX "$INBOXQ_PG_DSN" -c "$1"; }
+
+# A master key for the vault; exports INBOXQ_MASTER_KEY_FILE.
+it_master_key() {
+  export INBOXQ_MASTER_KEY_FILE="$IT_TMP/master.key"
+  [ -f "$INBOXQ_MASTER_KEY_FILE" ] || inboxq keygen --output "$INBOXQ_MASTER_KEY_FILE" >/dev/null
+}
+
+# Milliseconds since the epoch.
+now_ms() { date +%s%3N; }
+
+# --- mail helpers ---------------------------------------------------------------------------
+
+# Writes N distinct RFC 5322 messages (CRLF line ends, as Dovecot serves them) into USER's
+# Maildir. Each gets a unique Message-ID and body.
+it_seed() {
+  local user=$1 n=$2 i f
+  for i in $(seq 1 "$n"); do
+    f="$IT_TMP/msg-$user-$i-$RANDOM$RANDOM.eml"
+    {
+      printf 'From: Sender %s <sender%s@example.org>\r\n' "$i" "$i"
+      printf 'To: %s@example.org\r\n' "$user"
+      printf 'Subject: =?UTF-8?B?%s?=\r\n' "$(printf 'Olá %s %s' "$IT_NAME" "$i" | base64 -w0)"
+      printf 'Date: %s\r\n' "$(date -R)"
+      printf 'Message-ID: <%s.%s.%s@inboxq.test>\r\n' "$IT_NAME" "$i" "$RANDOM$RANDOM"
+      printf 'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n'
+      printf 'Body %s of %s for %s.\r\n.leading dot line\r\n\r\n' "$i" "$n" "$user"
+      head -c $((200 + RANDOM % 2000)) /dev/urandom | base64 -w 76 | sed 's/$/\r/'
+    } >"$f"
+    "$IQ_SOURCE_DIR/tests/harness/deliver" --dir "$INBOXQ_TEST_DIR" "$user" "$f" >/dev/null
+  done
+}
+
+# Sorted SHA-256 of every message file in USER's Maildir (what the server holds).
+it_server_hashes() {
+  local md="$INBOXQ_TEST_MAILDIR_ROOT/$1/Maildir"
+  find "$md/new" "$md/cur" -type f -exec sha256sum {} + 2>/dev/null | awk '{print $1}' | sort
+}
+it_server_count() { it_server_hashes "$1" | wc -l; }
+# Empties USER's Maildir (a clean slate for tests that delete).
+it_empty_mailbox() {
+  local md="$INBOXQ_TEST_MAILDIR_ROOT/$1/Maildir"
+  find "$md/new" "$md/cur" -type f -delete 2>/dev/null || true
+}
+# Sorted SHA-256 of every message stored for account ID.
+it_stored_hashes() { it_sql "SELECT encode(sha256, 'hex') FROM messages WHERE account_id = $1 ORDER BY 1"; }
+it_stored_count() { it_sql "SELECT count(*) FROM messages WHERE account_id = $1"; }
+
+# it_credential NAME USER PASSWORD -> prints the id
+it_credential() {
+  printf '%s' "$3" | inboxq credential add --name "$1" --username "$2" --password-stdin
+}
+# it_check ID [env assignments...] -> JSON result on stdout; never fails the script
+it_check() {
+  local id=$1; shift
+  env "$@" inboxq check "$id" --direct --format json 2>"$IT_TMP/check-$id.err" || true
+}
+# jq-less JSON field access with python
+jget() { $PY -c 'import json,sys; v=json.load(sys.stdin)
+for k in sys.argv[1].split("."): v=v[k] if v is not None else None
+print("" if v is None else v)' "$1"; }

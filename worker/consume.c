@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker's consumer loop: partitions to slots, back-pressure, rebalances, clean shutdown. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "pg.h"
+#include "util.h"
+#include "worker.h"
+
+#define QUEUE_PAUSE 64   /* queued jobs in a slot before its partitions pause */
+#define QUEUE_RESUME 8   /* ...and resume */
+#define MAX_PAUSED 1024
+#define ABANDON_AFTER_MS 30000 /* on SIGTERM, wait this long for running jobs */
+
+typedef struct paused {
+    char topic[128];
+    int32_t partition;
+    int slot;
+} paused;
+
+static paused g_paused[MAX_PAUSED];
+static int g_npaused;
+
+static int slot_for(const iq_worker *w, const char *topic, int32_t partition)
+{
+    unsigned h = 5381;
+    for (const char *p = topic; *p; p++)
+        h = h * 33 + (unsigned char)*p;
+    h = h * 33 + (unsigned)partition;
+    return (int)(h % (unsigned)w->nslots);
+}
+
+static void enqueue(iq_slot *s, rd_kafka_message_t *m)
+{
+    iq_queue_item *it = iq_xcalloc(1, sizeof(*it));
+    it->msg = m;
+    pthread_mutex_lock(&s->lock);
+    if (s->tail)
+        s->tail->next = it;
+    else
+        s->head = it;
+    s->tail = it;
+    s->queued++;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Drops queued (not started) jobs of a partition; the next owner gets them again. */
+static void drop_partition(iq_slot *s, const char *topic, int32_t partition)
+{
+    pthread_mutex_lock(&s->lock);
+    iq_queue_item **pp = &s->head, *last = NULL;
+    while (*pp) {
+        iq_queue_item *it = *pp;
+        if (it->msg->partition == partition && strcmp(rd_kafka_topic_name(it->msg->rkt), topic) == 0) {
+            *pp = it->next;
+            rd_kafka_message_destroy(it->msg);
+            free(it);
+            s->queued--;
+        } else {
+            last = it;
+            pp = &it->next;
+        }
+    }
+    s->tail = last;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void on_rebalance(void *ctx, bool assigned, const rd_kafka_topic_partition_list_t *parts)
+{
+    iq_worker *w = ctx;
+    if (assigned)
+        return;
+    for (int i = 0; i < parts->cnt; i++) {
+        const char *topic = parts->elems[i].topic;
+        int32_t partition = parts->elems[i].partition;
+        drop_partition(&w->slots[slot_for(w, topic, partition)], topic, partition);
+        for (int j = 0; j < g_npaused; j++)
+            if (g_paused[j].partition == partition && strcmp(g_paused[j].topic, topic) == 0)
+                g_paused[j--] = g_paused[--g_npaused];
+    }
+}
+
+static void backpressure(iq_worker *w, const rd_kafka_message_t *m, int slot)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (w->slots[slot].queued < QUEUE_PAUSE || g_npaused == MAX_PAUSED)
+        return;
+    for (int j = 0; j < g_npaused; j++)
+        if (g_paused[j].partition == m->partition && strcmp(g_paused[j].topic, topic) == 0)
+            return;
+    paused *p = &g_paused[g_npaused++];
+    snprintf(p->topic, sizeof(p->topic), "%s", topic);
+    p->partition = m->partition;
+    p->slot = slot;
+    iq_kafka_consumer_pause(w->consumer, topic, m->partition, true);
+}
+
+static void resume_drained(iq_worker *w)
+{
+    for (int j = 0; j < g_npaused; j++) {
+        if (w->slots[g_paused[j].slot].queued > QUEUE_RESUME)
+            continue;
+        iq_kafka_consumer_pause(w->consumer, g_paused[j].topic, g_paused[j].partition, false);
+        g_paused[j--] = g_paused[--g_npaused];
+    }
+}
+
+static void *slot_main(void *arg)
+{
+    iq_slot *s = arg;
+    iq_worker *w = s->w;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (!s->head && !*w->stop)
+            pthread_cond_wait(&s->cond, &s->lock);
+        if (*w->stop) {
+            pthread_mutex_unlock(&s->lock);
+            break;
+        }
+        iq_queue_item *it = s->head;
+        s->head = it->next;
+        if (!s->head)
+            s->tail = NULL;
+        s->queued--;
+        s->busy = true;
+        pthread_mutex_unlock(&s->lock);
+
+        atomic_fetch_add(&w->in_flight, 1);
+        bool done = iq_worker_handle(s, it->msg);
+        if (done)
+            iq_kafka_consumer_store(w->consumer, it->msg); /* only after the results committed */
+        atomic_fetch_sub(&w->in_flight, 1);
+        atomic_fetch_add(&w->jobs_done, 1);
+        rd_kafka_message_destroy(it->msg);
+        free(it);
+        pthread_mutex_lock(&s->lock);
+        s->busy = false;
+        pthread_mutex_unlock(&s->lock);
+    }
+    return NULL;
+}
+
+static int slots_init(iq_worker *w, int n, char **error_r)
+{
+    w->nslots = n;
+    w->slots = iq_xcalloc((size_t)n, sizeof(*w->slots));
+    for (int i = 0; i < n; i++) {
+        iq_slot *s = &w->slots[i];
+        s->w = w;
+        s->index = i;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        s->env = w->setup.env;
+        s->env.redis = NULL;
+        if (*iq_config_str(w->cfg, IQ_SET_REDIS_URL)) {
+            /* hiredis contexts are not shared between threads */
+            s->env.redis = iq_redis_new(iq_config_str(w->cfg, IQ_SET_REDIS_URL),
+                                        iq_config_int(w->cfg, IQ_SET_REDIS_TIMEOUT), error_r);
+            if (!s->env.redis)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static void slots_stop(iq_worker *w)
+{
+    for (int i = 0; i < w->nslots; i++) {
+        pthread_mutex_lock(&w->slots[i].lock);
+        pthread_cond_broadcast(&w->slots[i].cond);
+        pthread_mutex_unlock(&w->slots[i].lock);
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ABANDON_AFTER_MS / 1000;
+    for (int i = 0; i < w->nslots; i++) {
+        if (pthread_timedjoin_np(w->slots[i].thread, NULL, &until) != 0) {
+            /* a job still running past the grace period is abandoned: it was not
+               acknowledged, so another worker runs it again, idempotently */
+            IQ_WARN("slot %d still busy after %d s: abandoning its job", i, ABANDON_AFTER_MS / 1000);
+            pthread_detach(w->slots[i].thread);
+            w->slots[i].thread = 0;
+        }
+    }
+}
+
+static void slots_free(iq_worker *w)
+{
+    for (int i = 0; i < w->nslots; i++) {
+        iq_slot *s = &w->slots[i];
+        if (!s->thread && s->busy)
+            continue; /* abandoned: its thread may still touch it until exit */
+        while (s->head) {
+            iq_queue_item *it = s->head;
+            s->head = it->next;
+            rd_kafka_message_destroy(it->msg);
+            free(it);
+        }
+        iq_redis_free(&s->env.redis);
+        iq_pg_close(&s->pg);
+    }
+    free(w->slots);
+}
+
+int iq_worker_run(const iq_config *cfg, int concurrency, volatile sig_atomic_t *stop)
+{
+    iq_worker w;
+    memset(&w, 0, sizeof(w));
+    w.cfg = cfg;
+    w.stop = stop;
+    pthread_mutex_init(&w.relay_lock, NULL);
+    pthread_cond_init(&w.relay_cond, NULL);
+    char *err = NULL;
+    int rc = 0;
+    if (iq_check_setup_init(&w.setup, cfg, "worker", &err) < 0) {
+        fprintf(stderr, "inboxq-worker: %s\n", err);
+        free(err);
+        return 78;
+    }
+    snprintf(w.name, sizeof(w.name), "%s", w.setup.worker);
+    w.producer = iq_kafka_producer_new(cfg, &err);
+    if (!w.producer || slots_init(&w, concurrency, &err) < 0) {
+        fprintf(stderr, "inboxq-worker: %s\n", err);
+        free(err);
+        rc = 78;
+        goto out_setup;
+    }
+    const char *topics[] = {iq_config_str(cfg, IQ_SET_TOPIC_CHECK),
+                            iq_config_str(cfg, IQ_SET_TOPIC_REPORT), NULL};
+    w.consumer = iq_kafka_consumer_new_cb(cfg, iq_config_str(cfg, IQ_SET_CONSUMER_GROUP), topics,
+                                          on_rebalance, &w, &err);
+    if (!w.consumer) {
+        fprintf(stderr, "inboxq-worker: %s\n", err);
+        free(err);
+        rc = 69;
+        goto out_slots;
+    }
+    for (int i = 0; i < w.nslots; i++)
+        pthread_create(&w.slots[i].thread, NULL, slot_main, &w.slots[i]);
+    pthread_create(&w.relay_thread, NULL, iq_worker_relay_main, &w);
+    IQ_INFO("worker %s: %d slot(s), consuming %s and %s as group %s", w.name, w.nslots, topics[0],
+            topics[1], iq_config_str(cfg, IQ_SET_CONSUMER_GROUP));
+
+    while (!*stop) {
+        rd_kafka_message_t *m = iq_kafka_consumer_poll(w.consumer, 100);
+        if (m) {
+            int slot = slot_for(&w, rd_kafka_topic_name(m->rkt), m->partition);
+            enqueue(&w.slots[slot], m);
+            backpressure(&w, m, slot);
+        }
+        resume_drained(&w);
+    }
+    IQ_INFO("stopping: no new jobs; waiting for %d running job(s)", atomic_load(&w.in_flight));
+    slots_stop(&w);
+    iq_worker_relay_kick(&w);
+    pthread_join(w.relay_thread, NULL);
+    iq_kafka_consumer_free(&w.consumer); /* commits stored offsets and leaves the group */
+out_slots:
+    slots_free(&w);
+out_setup:
+    iq_kafka_producer_free(&w.producer);
+    iq_check_setup_release(&w.setup);
+    IQ_INFO("stopped after %ld job(s)", atomic_load(&w.jobs_done));
+    return rc;
+}

@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+/* What a worker does with one job: a mailbox check or a report, each idempotent, acknowledged
+ * only once its results are committed; jobs that can never succeed go to the dead-letter topic. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "messages.h"
+#include "pg.h"
+#include "report.h"
+#include "util.h"
+#include "worker.h"
+
+#define LOCK_WAIT_MS 60000 /* another worker checking the same account: wait this long */
+/* Advisory lock keys of accounts live above 2^62, away from anything else we lock. */
+#define ACCOUNT_LOCK_BASE (1LL << 62)
+
+/* Sleeps up to ms, waking early when the worker is stopping. false when stopping. */
+static bool nap(iq_worker *w, int64_t ms)
+{
+    int64_t until = iq_now_mono_ms() + ms;
+    while (!*w->stop) {
+        int64_t left = until - iq_now_mono_ms();
+        if (left <= 0)
+            return true;
+        usleep((useconds_t)(left > 100 ? 100000 : left * 1000));
+    }
+    return false;
+}
+
+PGconn *iq_worker_pg(iq_slot *s)
+{
+    iq_worker *w = s->w;
+    int64_t backoff = 250;
+    while (!*w->stop) {
+        if (s->pg && PQstatus(s->pg) == CONNECTION_OK)
+            return s->pg;
+        iq_pg_close(&s->pg);
+        char *err = NULL;
+        if (iq_pg_connect(iq_config_str(w->cfg, IQ_SET_PG_DSN),
+                          iq_config_int(w->cfg, IQ_SET_PG_CONNECT_TIMEOUT), &s->pg,
+                          &err) == IQ_PG_OK)
+            return s->pg;
+        IQ_WARN("slot %d: %s; retrying in %lld ms", s->index, err, (long long)backoff);
+        free(err);
+        if (!nap(w, backoff))
+            break;
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    return NULL;
+}
+
+/* Publishes the job to the dead-letter topic, retrying until Kafka confirms or we stop. */
+static bool dead_letter(iq_slot *s, const rd_kafka_message_t *m, const char *cls,
+                        const char *why)
+{
+    iq_worker *w = s->w;
+    iq_dead_letter dl = {
+        .original_topic = rd_kafka_topic_name(m->rkt),
+        .original_partition = m->partition,
+        .original_offset = m->offset,
+        .original_key = m->key,
+        .original_key_len = m->key_len,
+        .original_value = m->payload,
+        .original_value_len = m->len,
+        .error_class = cls,
+        .error = why,
+        .failed_at_ms = iq_now_real_ms(),
+        .worker = w->name,
+    };
+    char *err = NULL;
+    json_t *j = iq_msg_dead_letter_new(&dl, &err);
+    if (!j) {
+        IQ_ERROR("cannot build a dead letter: %s", err);
+        free(err);
+        return true; /* nothing better to do than to move on */
+    }
+    char *payload = iq_msg_dump(j);
+    json_decref(j);
+    char key[64] = "";
+    if (m->key && m->key_len < sizeof(key))
+        memcpy(key, m->key, m->key_len);
+    int64_t backoff = 500;
+    bool ok = false;
+    while (!ok && !*w->stop) {
+        ok = iq_kafka_produce_sync(w->producer, iq_config_str(w->cfg, IQ_SET_TOPIC_DEAD),
+                                   key[0] ? key : NULL, payload, strlen(payload), &err) == 0;
+        if (!ok) {
+            IQ_WARN("dead letter not delivered (%s); retrying", err);
+            free(err);
+            err = NULL;
+            nap(w, backoff);
+            backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
+        }
+    }
+    free(payload);
+    if (ok)
+        IQ_WARN("job at %s[%d]@%lld dead-lettered (%s): %s", rd_kafka_topic_name(m->rkt),
+                m->partition, (long long)m->offset, cls, why);
+    return ok;
+}
+
+static int try_lock(PGconn *pg, int64_t account_id, const char *fn)
+{
+    char key[32];
+    snprintf(key, sizeof(key), "%lld", (long long)(ACCOUNT_LOCK_BASE + account_id));
+    const char *p[] = {key};
+    char sql[64];
+    snprintf(sql, sizeof(sql), "SELECT %s($1::bigint)", fn);
+    PGresult *r = iq_pg_query(pg, sql, 1, p, NULL);
+    if (!r)
+        return -1;
+    int got = iq_pg_bool(r, 0, 0);
+    PQclear(r);
+    return got;
+}
+
+/* The per-account lock: two workers never check one account at once, even while a rebalance
+ * hands a partition over or a job is delivered twice. 1 got it, 0 busy, -1 connection trouble. */
+static int lock_account(iq_slot *s, PGconn *pg, int64_t account_id)
+{
+    int64_t until = iq_now_mono_ms() + LOCK_WAIT_MS;
+    for (;;) {
+        int got = try_lock(pg, account_id, "pg_try_advisory_lock");
+        if (got != 0)
+            return got;
+        if (iq_now_mono_ms() > until || !nap(s->w, 200))
+            return 0;
+    }
+}
+
+static bool handle_check(iq_slot *s, const rd_kafka_message_t *m)
+{
+    iq_worker *w = s->w;
+    iq_check_job job;
+    const char *cls = NULL;
+    char *err = NULL;
+    if (iq_msg_parse_check_job(m->payload, m->len, &job, &cls, &err) < 0) {
+        bool done = dead_letter(s, m, cls, err);
+        free(err);
+        return done;
+    }
+    if (job.not_before_ms > 0) {
+        int64_t wait = job.not_before_ms - iq_now_real_ms();
+        if (wait > 0 && !nap(w, wait))
+            return false;
+    }
+    for (;;) {
+        PGconn *pg = iq_worker_pg(s);
+        if (!pg)
+            return false;
+        int locked = lock_account(s, pg, job.account_id);
+        if (locked < 0)
+            continue; /* the connection went away: reconnect and try again */
+        if (locked == 0) {
+            if (*w->stop)
+                return false;
+            IQ_WARN("account %lld is being checked by another worker; job %s not run",
+                    (long long)job.account_id, job.job_id);
+            return true;
+        }
+        iq_check_result res;
+        iq_check_run_as(pg, &s->env, job.account_id, job.job_id, job.requested_by, &res);
+        if (PQstatus(pg) == CONNECTION_OK)
+            try_lock(pg, job.account_id, "pg_advisory_unlock");
+        bool lost = res.error_class && strcmp(res.error_class, "storage") == 0 &&
+                    iq_pg_connection_lost(pg);
+        bool gone = res.error_class && strcmp(res.error_class, "not_found") == 0;
+        bool stored = res.messages_new > 0;
+        iq_check_result_release(&res);
+        if (stored)
+            iq_worker_relay_kick(w);
+        if (lost) {
+            /* PostgreSQL went away mid-check: what was committed stays, the rest runs again */
+            IQ_WARN("PostgreSQL connection lost during job %s; retrying it", job.job_id);
+            if (!nap(w, 500))
+                return false;
+            continue;
+        }
+        if (gone)
+            return dead_letter(s, m, "account_deleted", "the account no longer exists");
+        return true;
+    }
+}
+
+static const char *extension(const char *format)
+{
+    return strcmp(format, "pdf") == 0 ? "pdf" : strcmp(format, "html") == 0 ? "html" : "csv";
+}
+
+/* Writes the rendered report into the schedule's output directory (atomically). */
+static char *write_output_dir(const char *dir, const char *schedule, int64_t report_id,
+                              const char *format, const char *data, size_t len)
+{
+    char safe[64];
+    size_t o = 0;
+    for (const char *p = schedule; *p && o + 1 < sizeof(safe); p++)
+        safe[o++] = (char)((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                                   (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'
+                               ? *p
+                               : '_');
+    safe[o] = '\0';
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    char *path = iq_xasprintf("%s/%s-%s-%lld.%s", dir, safe, stamp, (long long)report_id,
+                              extension(format));
+    char *tmp = iq_xasprintf("%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    bool ok = fd >= 0;
+    for (size_t off = 0; ok && off < len;) {
+        ssize_t n = write(fd, data + off, len - off);
+        ok = n > 0;
+        off += ok ? (size_t)n : 0;
+    }
+    ok = ok && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        IQ_WARN("report %lld not written to %s: %s", (long long)report_id, dir, strerror(errno));
+        unlink(tmp);
+        free(path);
+        path = NULL;
+    }
+    free(tmp);
+    return path;
+}
+
+static bool finish_report(PGconn *pg, int64_t id, const char *status, const char *error,
+                          const char *data, size_t len, int64_t rows, const char *path)
+{
+    char ids[24], nrows[24];
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    snprintf(nrows, sizeof(nrows), "%lld", (long long)rows);
+    const char *vals[] = {ids, status, error, data, nrows, path};
+    int lens[] = {0, 0, 0, (int)len, 0, 0};
+    int fmts[] = {0, 0, 0, 1, 0, 0};
+    PGresult *r = PQexecParams(pg,
+                               "UPDATE reports SET status = $2, error = $3, output = $4, rows = "
+                               "$5, output_path = $6, finished_at = now() WHERE id = $1",
+                               6, NULL, vals, lens, fmts, 0);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok;
+}
+
+static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
+{
+    iq_worker *w = s->w;
+    iq_report_job job;
+    const char *cls = NULL;
+    char *err = NULL;
+    if (iq_msg_parse_report_job(m->payload, m->len, &job, &cls, &err) < 0) {
+        bool done = dead_letter(s, m, cls, err);
+        free(err);
+        iq_report_job_release(&job);
+        return done;
+    }
+    bool done = false;
+    while (!done) {
+        PGconn *pg = iq_worker_pg(s);
+        if (!pg)
+            break;
+        char ids[24];
+        snprintf(ids, sizeof(ids), "%lld", (long long)job.report_id);
+        const char *p[] = {ids, job.job_id};
+        PGresult *r = iq_pg_query(
+            pg,
+            "UPDATE reports r SET status = 'running', job_id = coalesce(r.job_id, $2::uuid) "
+            "WHERE r.id = $1 AND r.status <> 'done' RETURNING (SELECT output_dir FROM "
+            "report_schedules WHERE id = r.schedule_id), (SELECT name FROM report_schedules "
+            "WHERE id = r.schedule_id)",
+            2, p, &err);
+        if (!r) {
+            free(err);
+            err = NULL;
+            if (iq_pg_connection_lost(pg) && nap(w, 500))
+                continue;
+            break;
+        }
+        if (PQntuples(r) == 0) {
+            PQclear(r);
+            PGresult *e = iq_pg_query(pg, "SELECT 1 FROM reports WHERE id = $1", 1, p, NULL);
+            bool exists = e && PQntuples(e) > 0;
+            PQclear(e);
+            done = exists ? true /* already rendered: a redelivery */
+                          : dead_letter(s, m, "report_deleted", "the report no longer exists");
+            break;
+        }
+        char *dir = iq_pg_str(r, 0, 0) ? iq_xstrdup(iq_pg_str(r, 0, 0)) : NULL;
+        char *sched = iq_pg_str(r, 0, 1) ? iq_xstrdup(iq_pg_str(r, 0, 1)) : NULL;
+        PQclear(r);
+        char *data = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&data, &len);
+        iq_report_format fmt = strcmp(job.format, "pdf") == 0    ? IQ_REPORT_PDF
+                               : strcmp(job.format, "html") == 0 ? IQ_REPORT_HTML
+                                                                 : IQ_REPORT_CSV;
+        iq_report_stats stats;
+        memset(&stats, 0, sizeof(stats));
+        int rc = out ? iq_report_render(pg, &job.filters, fmt, job.lang, out, &stats, &err) : -1;
+        if (out)
+            fclose(out);
+        if (rc < 0 && iq_pg_connection_lost(pg)) {
+            free(err);
+            err = NULL;
+            free(data);
+            free(dir);
+            free(sched);
+            if (!nap(w, 500))
+                break;
+            continue;
+        }
+        char *path = NULL;
+        if (rc == 0 && dir)
+            path = write_output_dir(dir, sched ? sched : "report", job.report_id, job.format,
+                                    data, len);
+        done = finish_report(pg, job.report_id, rc == 0 ? "done" : "failed",
+                             rc == 0 ? NULL : (err ? err : "rendering failed"), rc == 0 ? data : NULL,
+                             rc == 0 ? len : 0, (int64_t)stats.rows, path);
+        IQ_INFO("report %lld %s: %lld rows, %zu bytes", (long long)job.report_id,
+                rc == 0 ? "rendered" : "failed", (long long)stats.rows, len);
+        free(err);
+        err = NULL;
+        free(data);
+        free(path);
+        free(dir);
+        free(sched);
+        if (!done && !(iq_pg_connection_lost(pg) && nap(w, 500)))
+            break;
+    }
+    iq_report_job_release(&job);
+    return done;
+}
+
+bool iq_worker_handle(iq_slot *s, const rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (strcmp(topic, iq_config_str(s->w->cfg, IQ_SET_TOPIC_REPORT)) == 0)
+        return handle_report(s, m);
+    return handle_check(s, m);
+}
