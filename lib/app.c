@@ -94,6 +94,7 @@ int iq_app_load(iq_app *app)
 bad:
     iq_app_error(app, "%s", err);
     free(err);
+    iq_config_free(&app->cfg);
     return EX_CONFIG;
 }
 

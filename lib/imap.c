@@ -453,10 +453,12 @@ int iq_imap_check(iq_session *s)
         goto out;
     rc = 0;
 out:
-    if (!iq_stream_error_class(s->st))
-        mailimap_logout(imap);
+    /* LOGOUT closes and frees the stream (and our driver state with it): read it first */
     s->res->bytes = iq_stream_bytes_read(s->st);
-    mailimap_free(imap);
+    bool failed = iq_stream_error_class(s->st) != NULL;
     s->st = NULL;
+    if (!failed)
+        mailimap_logout(imap);
+    mailimap_free(imap);
     return rc;
 }

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The cluster end to end: two schedulers and three workers, 50 accounts, mail arriving while it
+# runs. Every message is stored exactly once, there is exactly one new-mail event per message
+# after dedupe by event_id (read by kcat as an outside consumer, valid against the schema), the
+# Redis listings match PostgreSQL, and a poison job is dead-lettered while the jobs behind it run.
+source "$(dirname "$0")/lib.sh"
+it_fresh_db
+it_master_key
+it_private_kafka
+export INBOXQ_SCHEDULER_TICK=300ms INBOXQ_CONCURRENCY=2
+
+users=()
+for i in $(seq 10 34); do users+=("user0$i"); done
+cred=$(it_credential bulk "${users[0]}" "$INBOXQ_TEST_MAIL_PASS_BULK")
+ids=()
+for u in "${users[@]}"; do
+  it_empty_mailbox "$u"
+  c=$(it_credential "c-$u" "$u" "$INBOXQ_TEST_MAIL_PASS_BULK")
+  for variant in imaps pop3s; do
+    if [ $variant = imaps ]; then port=$INBOXQ_TEST_IMAPS_PORT proto=imap; else port=$INBOXQ_TEST_POP3S_PORT proto=pop3; fi
+    ids+=("$(inboxq account add --name "$u-$variant" --host 127.0.0.1 --port "$port" --protocol $proto \
+      --credential "$c" --secure yes --secure-type ssl --keep-copy yes --auto-check yes --check-interval 5s)")
+  done
+done
+check "50 accounts" test "${#ids[@]}" -eq 50
+for u in "${users[@]}"; do it_seed "$u" 2; done
+
+for n in 1 2; do it_spawn "scheduler$n" inboxq-scheduler >/dev/null; done
+for n in 1 2 3; do it_spawn "worker$n" inboxq-worker >/dev/null; done
+
+# mail keeps arriving while the cluster runs
+for _ in $(seq 1 30); do
+  it_seed "${users[$((RANDOM % ${#users[@]}))]}" 1
+  sleep 0.3
+done
+
+all_stored() {
+  local id u
+  for id in "${ids[@]}"; do
+    u=$(it_sql "SELECT name FROM mail_accounts WHERE id = $id"); u=${u%-*}
+    [ "$(it_stored_hashes "$id")" = "$(it_server_hashes "$u")" ] || return 1
+  done
+}
+it_wait_for 90 "every account caught up with its mailbox" all_stored
+
+check "no message stored twice" test "$(it_sql 'SELECT count(*) FROM (SELECT account_id, sha256 FROM messages GROUP BY 1, 2 HAVING count(*) > 1) d')" -eq 0
+check "no due check sent twice at once (no overlapping runs of one account)" test "$(it_sql "
+  SELECT count(*) FROM check_runs a JOIN check_runs b ON a.account_id = b.account_id AND a.id < b.id
+  AND a.started_at < b.finished_at AND b.started_at < a.finished_at")" -eq 0
+check "checks came from the scheduler" test "$(it_sql "SELECT count(*) FROM check_runs WHERE requested_by = 'scheduler'")" -gt 50
+
+# every outbox row reaches Kafka
+it_wait_for 30 "outbox drained" bash -c "test \"\$(psql -qtAX '$INBOXQ_PG_DSN' -c 'SELECT count(*) FROM outbox WHERE sent_at IS NULL')\" -eq 0"
+it_kcat_all "$INBOXQ_TOPIC_NEW_MAIL" >"$IT_TMP/events"
+total=$(it_sql 'SELECT count(*) FROM messages')
+unique=$($PY -c 'import json,sys; print(len({json.loads(l)["event_id"] for l in sys.stdin if l.strip()}))' <"$IT_TMP/events")
+rows=$($PY -c 'import json,sys; print(len({json.loads(l)["message_row_id"] for l in sys.stdin if l.strip()}))' <"$IT_TMP/events")
+check "one event per stored message after dedupe ($unique events, $total messages)" test "$unique" -eq "$total"
+check "every stored message has its event ($rows)" test "$rows" -eq "$total"
+check "events validate against new_mail.v1" test "$(it_validate new_mail.v1 <"$IT_TMP/events")" -ge "$total"
+check "events carry no body" bash -c "! grep -q 'Body 1 of' '$IT_TMP/events'"
+
+# the Redis listings match PostgreSQL
+listing_ok() {
+  local id out src
+  for id in "${ids[@]}"; do
+    out=$(inboxq inbox "$id" --format json --limit 200)
+    src=$(jget source <<<"$out")
+    [ "$src" = redis ] || return 1
+    [ "$($PY -c 'import json,sys; print(" ".join(str(m["id"]) for m in json.load(sys.stdin)["messages"]))' <<<"$out")" = \
+      "$(it_sql "SELECT string_agg(id::text, ' ' ORDER BY coalesce(sent_at, fetched_at) DESC, id DESC) FROM messages WHERE account_id = $id")" ] || return 1
+  done
+}
+it_wait_for 20 "Redis listings match PostgreSQL" listing_ok
+
+# a poison job, then a real one behind it on the same partition (same key)
+victim=${ids[0]}
+printf 'this is not json' | kcat -b "$INBOXQ_KAFKA_BROKERS" -P -t "$INBOXQ_TOPIC_CHECK" -k "$victim"
+job=$(cat /proc/sys/kernel/random/uuid)
+printf '{"schema":"inboxq.check_job.v1","job_id":"%s","account_id":%s,"requested_at":"2026-01-01T00:00:00.000Z","requested_by":"cli:test","reason":"manual","attempt":1}' \
+  "$job" "$victim" | kcat -b "$INBOXQ_KAFKA_BROKERS" -P -t "$INBOXQ_TOPIC_CHECK" -k "$victim"
+it_wait_for 30 "the job behind the poison ran" bash -c "test \"\$(psql -qtAX '$INBOXQ_PG_DSN' -c \"SELECT outcome FROM check_runs WHERE job_id = '$job'\")\" = ok"
+it_kcat_all "$INBOXQ_TOPIC_DEAD" >"$IT_TMP/dead"
+check "the poison job is in the dead-letter topic" grep -q '"original_value":"this is not json"' "$IT_TMP/dead"
+check "dead letters validate against dead_letter.v1" test "$(it_validate dead_letter.v1 <"$IT_TMP/dead")" -ge 1
+it_stop_all
+check "workers left the group cleanly (no live worker rows)" test "$(it_sql 'SELECT count(*) FROM workers')" -eq 0
+finish
