@@ -214,7 +214,13 @@ static void test_key_file(void **state)
     err = NULL;
     unlink(p);
 
-    static const mode_t open_modes[] = {0644, 0640, 0604, 0620, 0602, 0610, 0601, 0666};
+    /* group-read of a file we (or root) own is allowed: systemd credentials and Kubernetes
+     * secret volumes with fsGroup look like that */
+    p = key_file(dir, "group-read", 32, 0440);
+    assert_int_equal(iq_master_key_load(p, key, &err), 0);
+    unlink(p);
+
+    static const mode_t open_modes[] = {0644, 0660, 0604, 0620, 0602, 0610, 0601, 0666, 0650};
     for (size_t i = 0; i < sizeof(open_modes) / sizeof(open_modes[0]); i++) {
         p = key_file(dir, "open", 32, open_modes[i]);
         assert_int_equal(iq_master_key_load(p, key, &err), -1);
