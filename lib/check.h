@@ -40,6 +40,7 @@ typedef struct iq_check_result {
     iq_tls_info tls;
     int64_t duration_ms;
     bool already_done; /* the job id had finished before: nothing was done again */
+    int cache_write;   /* inbox listing in Redis: 1 rewritten, -1 failed, 0 not needed */
 } iq_check_result;
 
 /* Runs the check for job_id (a UUID; the run record is unique on it, so a redelivered job

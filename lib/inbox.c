@@ -49,16 +49,14 @@ static json_t *from_pg(PGconn *pg, int64_t account_id, int limit, char **error_r
     return arr;
 }
 
-static void store_cache(iq_redis *redis, int64_t account_id, json_t *listing)
+static int store_cache(iq_redis *redis, int64_t account_id, json_t *listing, char **error_r)
 {
-    char key[48], *err = NULL;
+    char key[48];
     cache_key(account_id, key, sizeof(key));
     char *s = json_dumps(listing, JSON_COMPACT);
-    if (s && iq_redis_set(redis, key, s, strlen(s), CACHE_TTL_S, &err) < 0) {
-        IQ_DEBUG("inbox cache not written: %s", err);
-        free(err);
-    }
+    int rc = s ? iq_redis_set(redis, key, s, strlen(s), CACHE_TTL_S, error_r) : -1;
     free(s);
+    return rc;
 }
 
 json_t *iq_inbox_get(PGconn *pg, iq_redis *redis, int64_t account_id, int limit, int cache_size,
@@ -89,8 +87,11 @@ json_t *iq_inbox_get(PGconn *pg, iq_redis *redis, int64_t account_id, int limit,
     json_t *all = from_pg(pg, account_id, want, error_r);
     if (!all)
         return NULL;
-    if (redis)
-        store_cache(redis, account_id, all);
+    char *err = NULL;
+    if (redis && store_cache(redis, account_id, all, &err) < 0) {
+        IQ_DEBUG("inbox cache not written: %s", err);
+        free(err);
+    }
     while (json_array_size(all) > (size_t)limit)
         json_array_remove(all, json_array_size(all) - 1);
     return all;
@@ -104,7 +105,7 @@ int iq_inbox_refresh(PGconn *pg, iq_redis *redis, int64_t account_id, int cache_
     json_t *all = from_pg(pg, account_id, cache_size, error_r);
     if (!all)
         return -1;
-    store_cache(redis, account_id, all);
+    int rc = store_cache(redis, account_id, all, error_r);
     json_decref(all);
-    return 0;
+    return rc;
 }

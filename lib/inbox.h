@@ -18,8 +18,8 @@
  * when PostgreSQL failed too. */
 json_t *iq_inbox_get(PGconn *pg, iq_redis *redis, int64_t account_id, int limit, int cache_size,
                      bool *from_cache_r, char **error_r);
-/* Rewrites the cached listing from PostgreSQL (after a check stored mail). 0 or -1; a Redis
- * failure is reported but harmless. */
+/* Rewrites the cached listing from PostgreSQL (after a check stored mail). 0 or -1 (with
+ * *error_r; a Redis failure is harmless: readers fall back to PostgreSQL). */
 int iq_inbox_refresh(PGconn *pg, iq_redis *redis, int64_t account_id, int cache_size,
                      char **error_r);
 

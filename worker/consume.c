@@ -207,7 +207,8 @@ static void slots_free(iq_worker *w)
     free(w->slots);
 }
 
-int iq_worker_run(const iq_config *cfg, int concurrency, volatile sig_atomic_t *stop)
+int iq_worker_run(const iq_config *cfg, int concurrency, const char *metrics_listen,
+                  volatile sig_atomic_t *stop)
 {
     iq_worker w;
     memset(&w, 0, sizeof(w));
@@ -223,6 +224,20 @@ int iq_worker_run(const iq_config *cfg, int concurrency, volatile sig_atomic_t *
         return 78;
     }
     snprintf(w.name, sizeof(w.name), "%s", w.setup.worker);
+    iq_worker_metrics_init(&w);
+    atomic_store(&w.pg_ok, true);
+    atomic_store(&w.kafka_ok, true);
+    atomic_store(&w.redis_ok, true);
+    if (metrics_listen) {
+        w.httpd = iq_httpd_start(metrics_listen, w.metrics.m, iq_worker_ready, &w, &err);
+        if (!w.httpd) {
+            fprintf(stderr, "inboxq-worker: --metrics-listen %s: %s\n", metrics_listen, err);
+            free(err);
+            iq_worker_metrics_release(&w);
+            iq_check_setup_release(&w.setup);
+            return 64;
+        }
+    }
     w.producer = iq_kafka_producer_new(cfg, &err);
     if (!w.producer || slots_init(&w, concurrency, &err) < 0) {
         fprintf(stderr, "inboxq-worker: %s\n", err);
@@ -263,8 +278,10 @@ int iq_worker_run(const iq_config *cfg, int concurrency, volatile sig_atomic_t *
 out_slots:
     slots_free(&w);
 out_setup:
+    iq_httpd_stop(&w.httpd);
     iq_kafka_producer_free(&w.producer);
     iq_check_setup_release(&w.setup);
+    iq_worker_metrics_release(&w);
     IQ_INFO("stopped after %ld job(s)", atomic_load(&w.jobs_done));
     return rc;
 }

@@ -100,6 +100,8 @@ static bool dead_letter(iq_slot *s, const rd_kafka_message_t *m, const char *cls
     }
     free(payload);
     if (ok)
+        iq_counter_inc(w->metrics.dead, (const char *[]){cls});
+    if (ok)
         IQ_WARN("job at %s[%d]@%lld dead-lettered (%s): %s", rd_kafka_topic_name(m->rkt),
                 m->partition, (long long)m->offset, cls, why);
     return ok;
@@ -172,6 +174,8 @@ static bool handle_check(iq_slot *s, const rd_kafka_message_t *m)
                     iq_pg_connection_lost(pg);
         bool gone = res.error_class && strcmp(res.error_class, "not_found") == 0;
         bool stored = res.messages_new > 0;
+        if (!lost && !res.already_done)
+            iq_worker_metrics_check(w, &res);
         iq_check_result_release(&res);
         if (stored)
             iq_worker_relay_kick(w);
@@ -344,7 +348,9 @@ static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
 bool iq_worker_handle(iq_slot *s, const rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
-    if (strcmp(topic, iq_config_str(s->w->cfg, IQ_SET_TOPIC_REPORT)) == 0)
-        return handle_report(s, m);
-    return handle_check(s, m);
+    bool report = strcmp(topic, iq_config_str(s->w->cfg, IQ_SET_TOPIC_REPORT)) == 0;
+    bool done = report ? handle_report(s, m) : handle_check(s, m);
+    iq_counter_inc(s->w->metrics.jobs,
+                   (const char *[]){report ? "report" : "check", done ? "done" : "abandoned"});
+    return done;
 }

@@ -25,7 +25,9 @@ static void usage(FILE *out)
                  "checks mailboxes and renders reports, writing results to PostgreSQL. Run as\n"
                  "many as needed; SIGTERM finishes (or safely abandons) running jobs and leaves.\n"
                  "\noptions:\n"
-                 "  --concurrency N     jobs at once in this process (setting concurrency)\n" IQ_APP_OPTIONS_HELP
+                 "  --concurrency N     jobs at once in this process (setting concurrency)\n"
+                 "  --metrics-listen ADDR:PORT  serve /metrics, /healthz and /readyz (off by\n"
+                 "                      default; e.g. 127.0.0.1:9100 or [::1]:9100)\n" IQ_APP_OPTIONS_HELP
                  "\nSettings come from the environment (INBOXQ_*) and --config; "
                  "'inboxq config reference' lists them.\n");
 }
@@ -34,13 +36,18 @@ int main(int argc, char **argv)
 {
     iq_app app = {.program = "inboxq-worker", .component = "worker"};
     static const struct option opts[] = {
-        IQ_APP_LONG_OPTIONS, {"concurrency", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0}};
-    const char *concurrency = NULL;
+        IQ_APP_LONG_OPTIONS,
+        {"concurrency", required_argument, NULL, 'c'},
+        {"metrics-listen", required_argument, NULL, 'm'},
+        {NULL, 0, NULL, 0}};
+    const char *concurrency = NULL, *metrics_listen = NULL;
     int opt;
     opterr = 0; /* one clear line of our own instead of getopt's two */
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (opt == 'c') {
             concurrency = optarg;
+        } else if (opt == 'm') {
+            metrics_listen = optarg;
         } else if (!iq_app_option(&app, opt, optarg)) {
             iq_app_bad_option(&app, argv);
             return EX_USAGE;
@@ -76,7 +83,8 @@ int main(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
-        rc = iq_worker_run(app.cfg, (int)iq_config_int(app.cfg, IQ_SET_CONCURRENCY), &g_stop);
+        rc = iq_worker_run(app.cfg, (int)iq_config_int(app.cfg, IQ_SET_CONCURRENCY),
+                           metrics_listen, &g_stop);
     }
     iq_app_release(&app);
     return rc;

@@ -17,6 +17,7 @@
 #define RELAY_BATCH 500
 #define RELAY_IDLE_MS 200
 #define HEARTBEAT_MS 5000
+#define HEALTH_MS 1000
 
 void iq_worker_relay_kick(iq_worker *w)
 {
@@ -110,6 +111,8 @@ static int relay_batch(iq_worker *w, PGconn *pg)
     if (rc < 0)
         iq_pg_rollback(pg);
     free(ids);
+    if (rc > 0)
+        iq_counter_add(w->metrics.events, NULL, rc);
     if (pending == 0)
         free(state);
     /* else the flush timed out and delivery callbacks may still write into state: it is kept
@@ -117,6 +120,28 @@ static int relay_batch(iq_worker *w, PGconn *pg)
     if (rc >= 0 && sent < n)
         rc = -1; /* some failed: back off before retrying them */
     return rc;
+}
+
+/* Health for /readyz and the outbox gauges, refreshed every HEALTH_MS. */
+static void health(iq_worker *w, PGconn *pg, iq_redis *redis)
+{
+    PGresult *r = pg ? iq_pg_query(pg,
+                                   "SELECT count(*), coalesce(extract(epoch FROM now() - "
+                                   "min(created_at))::bigint, 0) FROM outbox WHERE sent_at IS NULL",
+                                   0, NULL, NULL)
+                     : NULL;
+    atomic_store(&w->pg_ok, r != NULL);
+    if (r) {
+        atomic_store(&w->outbox_pending, (long)iq_pg_i64(r, 0, 0));
+        atomic_store(&w->outbox_oldest_s, (long)iq_pg_i64(r, 0, 1));
+        PQclear(r);
+    }
+    char *err = NULL;
+    atomic_store(&w->kafka_ok, iq_kafka_producer_ping(w->producer, 1000, &err) == 0);
+    free(err);
+    err = NULL;
+    atomic_store(&w->redis_ok, redis && iq_redis_ping(redis, &err) == 0);
+    free(err);
 }
 
 static void heartbeat(iq_worker *w, PGconn *pg)
@@ -141,9 +166,19 @@ void *iq_worker_relay_main(void *arg)
 {
     iq_worker *w = arg;
     PGconn *pg = NULL;
-    int64_t next_beat = 0, backoff = 0;
+    int64_t next_beat = 0, next_health = 0, backoff = 0;
+    iq_redis *redis = NULL;
+    char *rerr = NULL;
+    if (*iq_config_str(w->cfg, IQ_SET_REDIS_URL))
+        redis = iq_redis_new(iq_config_str(w->cfg, IQ_SET_REDIS_URL),
+                             iq_config_int(w->cfg, IQ_SET_REDIS_TIMEOUT), &rerr);
+    free(rerr);
     for (;;) {
         bool stopping = *w->stop;
+        if (!stopping && iq_now_mono_ms() >= next_health) {
+            health(w, pg && PQstatus(pg) == CONNECTION_OK ? pg : NULL, redis);
+            next_health = iq_now_mono_ms() + HEALTH_MS;
+        }
         if (!pg || PQstatus(pg) != CONNECTION_OK) {
             iq_pg_close(&pg);
             char *err = NULL;
@@ -152,6 +187,7 @@ void *iq_worker_relay_main(void *arg)
                               &err) != IQ_PG_OK) {
                 IQ_WARN("outbox relay: %s", err);
                 free(err);
+                atomic_store(&w->pg_ok, false);
                 if (stopping)
                     break;
                 wait_kick(w, 1000);
@@ -175,5 +211,6 @@ void *iq_worker_relay_main(void *arg)
         iq_pg_exec(pg, "DELETE FROM workers WHERE name = $1", 1, p, NULL);
     }
     iq_pg_close(&pg);
+    iq_redis_free(&redis);
     return NULL;
 }

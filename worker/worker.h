@@ -13,11 +13,26 @@
 #include <librdkafka/rdkafka.h>
 
 #include "checkenv.h"
+#include "httpd.h"
+#include "metrics.h"
 #include "config.h"
 #include "kafka.h"
 #include "redis.h"
 
 typedef struct iq_worker iq_worker;
+
+/* What the worker exports on /metrics (metrics.c). */
+typedef struct iq_worker_metrics {
+    iq_metrics *m;
+    iq_counter *checks;       /* inboxq_checks_total{outcome,error_class} */
+    iq_histogram *duration;   /* inboxq_check_duration_seconds */
+    iq_counter *messages;     /* inboxq_messages_total{action} fetched/deleted/skipped */
+    iq_counter *bytes;        /* inboxq_bytes_fetched_total */
+    iq_counter *jobs;         /* inboxq_jobs_total{kind,result} */
+    iq_counter *dead;         /* inboxq_jobs_dead_lettered_total{error_class} */
+    iq_counter *events;       /* inboxq_events_published_total */
+    iq_counter *cache;        /* inboxq_inbox_cache_writes_total{result} */
+} iq_worker_metrics;
 
 typedef struct iq_queue_item {
     rd_kafka_message_t *msg;
@@ -55,10 +70,23 @@ struct iq_worker {
     bool relay_kick;
     pthread_t relay_thread;
     char name[128];
+    iq_worker_metrics metrics;
+    iq_httpd *httpd;
+    /* health, refreshed by the relay thread every second or so */
+    atomic_bool pg_ok, kafka_ok, redis_ok;
+    atomic_long outbox_pending;
+    atomic_long outbox_oldest_s;
 };
 
 /* Runs until *stop is set; 0 on a clean stop, an exit code otherwise. */
-int iq_worker_run(const iq_config *cfg, int concurrency, volatile sig_atomic_t *stop);
+int iq_worker_run(const iq_config *cfg, int concurrency, const char *metrics_listen,
+                  volatile sig_atomic_t *stop);
+
+/* metrics.c */
+void iq_worker_metrics_init(iq_worker *w);
+void iq_worker_metrics_release(iq_worker *w);
+void iq_worker_metrics_check(iq_worker *w, const iq_check_result *res);
+iq_ready_state iq_worker_ready(void *ctx, char *reason, size_t size);
 
 /* jobs.c: handles one message on a slot; true when done (offset may be stored), false when it
  * must not be acknowledged (shutting down before the job could finish). */

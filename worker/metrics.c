@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker's Prometheus metrics and readiness. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+static void collect_in_flight(iq_metrics_sink *sink, void *ctx)
+{
+    iq_worker *w = ctx;
+    iq_metrics_sink_add(sink, NULL, atomic_load(&w->in_flight));
+}
+
+static void collect_outbox_pending(iq_metrics_sink *sink, void *ctx)
+{
+    iq_worker *w = ctx;
+    iq_metrics_sink_add(sink, NULL, (double)atomic_load(&w->outbox_pending));
+}
+
+static void collect_outbox_age(iq_metrics_sink *sink, void *ctx)
+{
+    iq_worker *w = ctx;
+    iq_metrics_sink_add(sink, NULL, (double)atomic_load(&w->outbox_oldest_s));
+}
+
+/* Lag of the partitions this worker holds, from librdkafka's cached watermarks (no I/O). */
+static void collect_lag(iq_metrics_sink *sink, void *ctx)
+{
+    iq_worker *w = ctx;
+    if (!w->consumer)
+        return;
+    rd_kafka_t *rk = iq_kafka_consumer_handle(w->consumer);
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(rk, &parts) || !parts)
+        return;
+    rd_kafka_position(rk, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t lo = 0, hi = 0;
+        if (rd_kafka_get_watermark_offsets(rk, parts->elems[i].topic, parts->elems[i].partition,
+                                           &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi < 0)
+            continue;
+        int64_t pos = parts->elems[i].offset;
+        double lag = pos >= 0 ? (double)(hi - pos) : (double)(hi - lo);
+        char partition[16];
+        snprintf(partition, sizeof(partition), "%d", parts->elems[i].partition);
+        iq_metrics_sink_add(sink, (const char *[]){parts->elems[i].topic, partition},
+                            lag < 0 ? 0 : lag);
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+void iq_worker_metrics_init(iq_worker *w)
+{
+    iq_worker_metrics *wm = &w->metrics;
+    iq_metrics *m = iq_metrics_new(0);
+    wm->m = m;
+    wm->checks = iq_metrics_counter(m, "inboxq_checks_total", "Checks run, by outcome and error class",
+                                    (const char *[]){"outcome", "error_class", NULL});
+    wm->duration = iq_metrics_histogram(m, "inboxq_check_duration_seconds",
+                                        "Wall time of one check", NULL, NULL, 0);
+    wm->messages = iq_metrics_counter(m, "inboxq_messages_total",
+                                      "Messages fetched and stored, deleted on the server, or "
+                                      "skipped as too large",
+                                      (const char *[]){"action", NULL});
+    wm->bytes = iq_metrics_counter(m, "inboxq_bytes_fetched_total",
+                                   "Bytes read from mail servers", NULL);
+    wm->jobs = iq_metrics_counter(m, "inboxq_jobs_total", "Jobs handled, by kind and result",
+                                  (const char *[]){"kind", "result", NULL});
+    wm->dead = iq_metrics_counter(m, "inboxq_jobs_dead_lettered_total",
+                                  "Jobs sent to the dead-letter topic, by reason",
+                                  (const char *[]){"error_class", NULL});
+    wm->events = iq_metrics_counter(m, "inboxq_events_published_total",
+                                    "New-mail events published from the outbox", NULL);
+    wm->cache = iq_metrics_counter(m, "inboxq_inbox_cache_writes_total",
+                                   "Inbox listings rewritten in Redis, by result",
+                                   (const char *[]){"result", NULL});
+    iq_metrics_gauge_fn(m, "inboxq_jobs_in_flight", "Jobs running now", NULL, collect_in_flight, w);
+    iq_metrics_gauge_fn(m, "inboxq_outbox_pending", "New-mail events not yet published", NULL,
+                        collect_outbox_pending, w);
+    iq_metrics_gauge_fn(m, "inboxq_outbox_oldest_pending_seconds",
+                        "Age of the oldest unpublished new-mail event", NULL, collect_outbox_age, w);
+    iq_metrics_gauge_fn(m, "inboxq_kafka_consumer_lag",
+                        "Messages behind the high watermark, per assigned partition",
+                        (const char *[]){"topic", "partition", NULL}, collect_lag, w);
+}
+
+void iq_worker_metrics_release(iq_worker *w)
+{
+    iq_metrics_free(&w->metrics.m);
+}
+
+void iq_worker_metrics_check(iq_worker *w, const iq_check_result *res)
+{
+    iq_worker_metrics *wm = &w->metrics;
+    iq_counter_inc(wm->checks, (const char *[]){res->outcome ? res->outcome : "failed",
+                                                res->error_class ? res->error_class : ""});
+    iq_histogram_observe(wm->duration, NULL, (double)res->duration_ms / 1000.0);
+    iq_counter_add(wm->messages, (const char *[]){"fetched"}, res->messages_new);
+    iq_counter_add(wm->messages, (const char *[]){"deleted"}, res->messages_deleted);
+    iq_counter_add(wm->messages, (const char *[]){"skipped"}, res->messages_skipped);
+    iq_counter_add(wm->bytes, NULL, (double)res->bytes);
+    if (res->cache_write)
+        iq_counter_inc(wm->cache, (const char *[]){res->cache_write > 0 ? "ok" : "failed"});
+}
+
+iq_ready_state iq_worker_ready(void *ctx, char *reason, size_t size)
+{
+    iq_worker *w = ctx;
+    bool pg = atomic_load(&w->pg_ok), kafka = atomic_load(&w->kafka_ok);
+    if (!pg || !kafka) {
+        snprintf(reason, size, "%s%s%s", pg ? "" : "PostgreSQL unreachable",
+                 !pg && !kafka ? ", " : "", kafka ? "" : "Kafka unreachable");
+        return IQ_READY_NOT;
+    }
+    if (!atomic_load(&w->redis_ok)) {
+        snprintf(reason, size, "Redis unreachable: inbox listings are served from PostgreSQL");
+        return IQ_READY_DEGRADED;
+    }
+    return IQ_READY_OK;
+}
