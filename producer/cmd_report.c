@@ -34,6 +34,8 @@ typedef struct report_request {
     iq_report_filters filters;
     const char *output;
     bool direct;
+    bool wait;
+    int64_t timeout_ms;
 } report_request;
 
 enum {
@@ -49,12 +51,18 @@ enum {
     OPT_DIRECT,
     OPT_CRON,
     OPT_OUTPUT_DIR,
+    OPT_WAIT,
+    OPT_TIMEOUT,
 };
 
 static void usage(void)
 {
     printf("usage: inboxq report --format csv|html|pdf [FILTERS] [--lang en|pt-BR] --output FILE "
            "--direct\n"
+           "       inboxq report --format csv|html|pdf [FILTERS] [--lang en|pt-BR] [--wait "
+           "[--timeout S] [--output FILE]]\n"
+           "       inboxq report show ID\n"
+           "       inboxq report get ID --output FILE\n"
            "       inboxq report schedule add --name NAME --cron \"m h dom mon dow\" --format "
            "csv|html|pdf\n"
            "                                  [SCHEDULE FILTERS] [--lang en|pt-BR] "
@@ -63,8 +71,9 @@ static void usage(void)
            "       inboxq report schedule delete ID|NAME\n\n"
            "Renders the accounts report (\"Configuração IMAP/POP3\"): CSV (RFC 4180, safe to open\n"
            "in a spreadsheet), print-ready HTML or PDF (A4 landscape, 30 rows a page).\n"
-           "  --direct          render in this process (jobs for the workers come with the "
-           "cluster)\n"
+           "  --direct          render in this process instead of sending a job to the workers\n"
+           "  --wait            (a job) wait until a worker rendered it; prints REPORT_ID JOB_ID\n"
+           "                    first; --timeout S (default 300) bounds the wait\n"
            "  --output FILE     where to write; written to a temporary file, then renamed\n"
            "FILTERS:\n"
            "  --name TEXT       accounts whose name contains TEXT (case-insensitive)\n"
@@ -152,10 +161,8 @@ static int connect_pg(iq_app *app, PGconn **c_r)
  * iq_report_job_submit() (insert into reports, publish on inboxq.jobs.report). */
 static int submit_job(iq_app *app, const report_request *req)
 {
-    (void)req;
-    iq_app_error(app, "report: sending report jobs to the workers comes with the cluster; add "
-                      "--direct (with --output FILE) to render in this process");
-    return EX_UNAVAILABLE;
+    return iq_report_job_submit(app, iq_report_format_name(req->format), iq_lang_tag(req->lang),
+                                &req->filters, req->wait, req->timeout_ms, req->output);
 }
 
 static int render_direct(iq_app *app, const report_request *req)
@@ -238,10 +245,12 @@ static int cmd_render(iq_app *app, int argc, char **argv)
         {"lang", required_argument, NULL, OPT_LANG},
         {"output", required_argument, NULL, OPT_OUTPUT},
         {"direct", no_argument, NULL, OPT_DIRECT},
+        {"wait", no_argument, NULL, OPT_WAIT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    report_request req = {.format = IQ_REPORT_CSV};
+    report_request req = {.format = IQ_REPORT_CSV, .timeout_ms = 300000};
     iq_report_filters_init(&req.filters);
     int opt, idx = -1, rc = 0;
     optind = 0;
@@ -259,6 +268,17 @@ static int cmd_render(iq_app *app, int argc, char **argv)
             break;
         case OPT_DIRECT:
             req.direct = true;
+            break;
+        case OPT_WAIT:
+            req.wait = true;
+            break;
+        case OPT_TIMEOUT:
+            if (iq_parse_duration_ms(optarg, &req.timeout_ms) < 0 || req.timeout_ms <= 0) {
+                iq_app_error(app, "report: --timeout takes seconds or a duration like 2m, not "
+                                  "'%s'",
+                             optarg);
+                rc = EX_USAGE;
+            }
             break;
         case 'h':
             usage();
@@ -282,6 +302,11 @@ static int cmd_render(iq_app *app, int argc, char **argv)
     }
     if (rc == 0 && !req.format_given) {
         iq_app_error(app, "report: --format csv|html|pdf is required");
+        rc = EX_USAGE;
+    }
+    if (rc == 0 && !req.direct && req.output && !req.wait) {
+        iq_app_error(app, "report: --output with a job needs --wait (or use 'inboxq report get "
+                          "ID --output FILE' later)");
         rc = EX_USAGE;
     }
     if (rc == 0 && req.direct && !req.output) {
@@ -666,5 +691,9 @@ int iq_cmd_report(iq_app *app, int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "schedule") == 0)
         return cmd_schedule(app, argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "show") == 0)
+        return iq_cmd_report_show(app, argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "get") == 0)
+        return iq_cmd_report_get(app, argc - 1, argv + 1);
     return cmd_render(app, argc, argv);
 }

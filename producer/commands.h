@@ -4,6 +4,7 @@
 #define IQ_PRODUCER_COMMANDS_H
 
 #include "app.h"
+#include "messages.h"
 
 typedef int iq_cmd_fn(iq_app *app, int argc, char **argv);
 
@@ -22,6 +23,12 @@ int iq_cmd_account(iq_app *app, int argc, char **argv);
 /* 'account test' and 'account list' live in their own files. */
 int iq_cmd_account_test(iq_app *app, int argc, char **argv);
 int iq_cmd_account_list(iq_app *app, int argc, char **argv);
+/* Report jobs for the workers (cmd_report_job.c). */
+int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
+                         const iq_report_filters *f, bool wait, int64_t timeout_ms,
+                         const char *output);
+int iq_cmd_report_show(iq_app *app, int argc, char **argv);
+int iq_cmd_report_get(iq_app *app, int argc, char **argv);
 int iq_cmd_audit(iq_app *app, int argc, char **argv);
 int iq_cmd_report(iq_app *app, int argc, char **argv);
 int iq_cmd_check(iq_app *app, int argc, char **argv);

@@ -84,6 +84,16 @@ it_wait_for 30 "the job behind the poison ran" bash -c "test \"\$(psql -qtAX '$I
 it_kcat_all "$INBOXQ_TOPIC_DEAD" >"$IT_TMP/dead"
 check "the poison job is in the dead-letter topic" grep -q '"original_value":"this is not json"' "$IT_TMP/dead"
 check "dead letters validate against dead_letter.v1" test "$(it_validate dead_letter.v1 <"$IT_TMP/dead")" -ge 1
+# a report job rendered by a worker equals the same report rendered in process
+out=$(inboxq report --format csv --secure yes --wait --timeout 60 --output "$IT_TMP/job.csv")
+rid=$(head -1 <<<"$out" | cut -d' ' -f1)
+inboxq report --format csv --secure yes --direct --output "$IT_TMP/direct.csv"
+check "report job rendered by a worker" test -s "$IT_TMP/job.csv"
+check "...identical to the in-process render" cmp -s "$IT_TMP/job.csv" "$IT_TMP/direct.csv"
+check "report show says done with 50 rows" bash -c "inboxq report show $rid | grep -q 'rows *50' && inboxq report show $rid | grep -q 'status *done'"
+inboxq report get "$rid" --output "$IT_TMP/again.csv"
+check "report get returns the stored output" cmp -s "$IT_TMP/job.csv" "$IT_TMP/again.csv"
+
 it_stop_all
 check "workers left the group cleanly (no live worker rows)" test "$(it_sql 'SELECT count(*) FROM workers')" -eq 0
 finish

@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/* Report jobs for the workers: 'inboxq report ... [--wait --output FILE]' without --direct,
+ * 'inboxq report show ID' and 'inboxq report get ID --output FILE'. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "exitcode.h"
+#include "kafka.h"
+#include "messages.h"
+#include "pg.h"
+#include "util.h"
+
+static int connect_db(iq_app *app, PGconn **c_r)
+{
+    char *err = NULL;
+    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
+                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), c_r, &err);
+    if (st == IQ_PG_OK)
+        return 0;
+    iq_app_error(app, "%s", err);
+    free(err);
+    return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
+}
+
+/* Writes the report's stored output to path (temporary file, then rename). */
+static int save_output(iq_app *app, PGconn *c, int64_t id, const char *path)
+{
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    const char *p[] = {ids};
+    PGresult *r = PQexecParams(c, "SELECT output FROM reports WHERE id = $1 AND status = 'done'",
+                               1, NULL, p, NULL, NULL, 1 /* binary: the raw bytes */);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
+        iq_app_error(app, "report %lld has no output (not rendered yet, or it failed); see "
+                          "'inboxq report show %lld'",
+                     (long long)id, (long long)id);
+        PQclear(r);
+        return EX_NOINPUT;
+    }
+    char *tmp = iq_xasprintf("%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    int rc = 0;
+    const char *data = PQgetvalue(r, 0, 0);
+    size_t len = (size_t)PQgetlength(r, 0, 0);
+    for (size_t off = 0; fd >= 0 && off < len;) {
+        ssize_t n = write(fd, data + off, len - off);
+        if (n <= 0) {
+            rc = EX_IOERR;
+            break;
+        }
+        off += (size_t)n;
+    }
+    if (fd < 0 || fchmod(fd, 0644) < 0 || fsync(fd) < 0 || close(fd) < 0 || rc ||
+        rename(tmp, path) < 0) {
+        iq_app_error(app, "report: cannot write %s; check the directory exists and is writable",
+                     path);
+        unlink(tmp);
+        rc = EX_CANTCREAT;
+    }
+    free(tmp);
+    PQclear(r);
+    return rc;
+}
+
+/* 'done', 'failed' or NULL (still pending/running) */
+static char *status_of(PGconn *c, int64_t id, char **error_r)
+{
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    const char *p[] = {ids};
+    PGresult *r = iq_pg_query(c, "SELECT status, coalesce(error, '') FROM reports WHERE id = $1",
+                              1, p, NULL);
+    char *st = NULL;
+    if (r && PQntuples(r) == 1) {
+        const char *s = iq_pg_str(r, 0, 0);
+        if (strcmp(s, "done") == 0 || strcmp(s, "failed") == 0) {
+            st = iq_xstrdup(s);
+            *error_r = iq_xstrdup(iq_pg_str(r, 0, 1));
+        }
+    }
+    PQclear(r);
+    return st;
+}
+
+int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
+                         const iq_report_filters *f, bool wait, int64_t timeout_ms,
+                         const char *output)
+{
+    PGconn *c = NULL;
+    int rc = connect_db(app, &c);
+    if (rc)
+        return rc;
+    char *err = NULL;
+    char job_id[37];
+    iq_uuid_v4(job_id, sizeof(job_id));
+    json_t *filters = iq_msg_report_filters_new(f, &err);
+    char *fjson = filters ? json_dumps(filters, JSON_COMPACT) : NULL;
+    json_decref(filters);
+    const char *user = getenv("USER");
+    char *by = iq_xasprintf("cli:%s", user && *user ? user : "unknown");
+    const char *p[] = {job_id, format, lang, fjson, by};
+    PGresult *r = fjson ? iq_pg_query(c,
+                                      "INSERT INTO reports (job_id, format, lang, filters, "
+                                      "requested_by) VALUES ($1, $2, $3, $4::jsonb, $5) "
+                                      "RETURNING id",
+                                      5, p, &err)
+                        : NULL;
+    if (!r) {
+        iq_app_error(app, "report: %s", err ? err : "bad filters");
+        rc = err ? EX_UNAVAILABLE : EX_USAGE;
+        goto out;
+    }
+    int64_t id = iq_pg_i64(r, 0, 0);
+    PQclear(r);
+    json_t *job = iq_msg_report_job_new(job_id, id, format, lang, f, 0, iq_now_real_ms(), by, &err);
+    iq_kafka_producer *prod = job ? iq_kafka_producer_new(app->cfg, &err) : NULL;
+    char key[24];
+    snprintf(key, sizeof(key), "%lld", (long long)id);
+    char *payload = job ? iq_msg_dump(job) : NULL;
+    json_decref(job);
+    if (!prod || iq_kafka_produce_sync(prod, iq_config_str(app->cfg, IQ_SET_TOPIC_REPORT), key,
+                                       payload, strlen(payload), &err) < 0) {
+        iq_app_error(app, "report: %s", err);
+        const char *q[] = {key};
+        iq_pg_exec(c, "UPDATE reports SET status = 'failed', error = 'not queued' WHERE id = $1",
+                   1, q, NULL);
+        free(payload);
+        iq_kafka_producer_free(&prod);
+        rc = EX_UNAVAILABLE;
+        goto out;
+    }
+    free(payload);
+    iq_kafka_producer_free(&prod);
+    printf("%lld %s\n", (long long)id, job_id);
+    fflush(stdout);
+    if (!wait)
+        goto out;
+    int64_t deadline = iq_now_mono_ms() + timeout_ms;
+    char *status = NULL, *why = NULL;
+    while (!(status = status_of(c, id, &why)) && iq_now_mono_ms() < deadline)
+        usleep(150 * 1000);
+    if (!status) {
+        iq_app_error(app, "report %lld not rendered within the timeout; is a worker running? "
+                          "'inboxq report get %lld --output FILE' fetches it later",
+                     (long long)id, (long long)id);
+        rc = EX_TEMPFAIL;
+    } else if (strcmp(status, "failed") == 0) {
+        iq_app_error(app, "report %lld failed: %s", (long long)id, why);
+        rc = IQ_EXIT_CHECK_FAILED;
+    } else if (output) {
+        rc = save_output(app, c, id, output);
+        if (rc == 0)
+            printf("report %lld written to %s\n", (long long)id, output);
+    } else {
+        printf("report %lld done\n", (long long)id);
+    }
+    free(status);
+    free(why);
+out:
+    free(err);
+    free(fjson);
+    free(by);
+    iq_pg_close(&c);
+    return rc;
+}
+
+static int parse_id(iq_app *app, const char *what, int argc, char **argv, int64_t *id_r)
+{
+    if (optind + 1 != argc || iq_parse_i64(argv[optind], 1, INT64_MAX, id_r) < 0) {
+        iq_app_error(app, "report %s: give one report ID (a positive number)", what);
+        return EX_USAGE;
+    }
+    return 0;
+}
+
+int iq_cmd_report_show(iq_app *app, int argc, char **argv)
+{
+    optind = 0;
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: inboxq report show ID\n\nA report's status, format, filters, rows and "
+               "size.\n");
+        return 0;
+    }
+    optind = 1;
+    int64_t id;
+    PGconn *c = NULL;
+    int rc = parse_id(app, "show", argc, argv, &id);
+    if (rc || (rc = connect_db(app, &c)))
+        return rc;
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%lld", (long long)id);
+    const char *p[] = {ids};
+    char *err = NULL;
+    PGresult *r = iq_pg_query(
+        c,
+        "SELECT status, format, lang, filters::text, coalesce(rows::text, ''), "
+        "coalesce(length(output)::text, ''), coalesce(error, ''), coalesce(requested_by, ''), "
+        "to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(to_char(finished_at, "
+        "'YYYY-MM-DD HH24:MI:SS'), ''), coalesce(output_path, ''), job_id FROM reports WHERE id = $1",
+        1, p, &err);
+    if (!r || PQntuples(r) == 0) {
+        iq_app_error(app, "report show: %s", r ? "no such report" : err);
+        rc = r ? EX_NOINPUT : EX_UNAVAILABLE;
+    } else {
+        static const char *const labels[] = {"status",   "format",   "lang",       "filters",
+                                             "rows",     "bytes",    "error",      "requested by",
+                                             "created",  "finished", "written to", "job"};
+        printf("report %lld\n", (long long)id);
+        for (int i = 0; i < 12; i++)
+            if (*iq_pg_str(r, 0, i))
+                printf("  %-13s %s\n", labels[i], iq_pg_str(r, 0, i));
+    }
+    PQclear(r);
+    free(err);
+    iq_pg_close(&c);
+    return rc;
+}
+
+int iq_cmd_report_get(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *output = NULL;
+    int opt;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        if (opt == 'o') {
+            output = optarg;
+        } else if (opt == 'h') {
+            printf("usage: inboxq report get ID --output FILE\n\nWrites a rendered report's "
+                   "output to FILE.\n");
+            return 0;
+        } else {
+            return EX_USAGE;
+        }
+    }
+    int64_t id;
+    int rc = parse_id(app, "get", argc, argv, &id);
+    if (rc)
+        return rc;
+    if (!output) {
+        iq_app_error(app, "report get: --output FILE is required");
+        return EX_USAGE;
+    }
+    PGconn *c = NULL;
+    if ((rc = connect_db(app, &c)))
+        return rc;
+    rc = save_output(app, c, id, output);
+    iq_pg_close(&c);
+    return rc;
+}
