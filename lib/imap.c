@@ -15,6 +15,8 @@
 
 #define UID_CHUNK 500                       /* UIDs per STORE/EXPUNGE command */
 #define BATCH_BYTES (16u * 1024 * 1024)     /* message bytes per FETCH batch */
+#define STREAM_ABOVE (4u * 1024 * 1024)     /* larger messages are fetched in ranges... */
+#define STREAM_CHUNK (1024u * 1024)         /* ...of this size and streamed into PostgreSQL */
 
 typedef struct uid_size {
     uint32_t uid;
@@ -205,6 +207,87 @@ static int fetch_batch(iq_session *s, mailimap *imap, uint32_t uidvalidity, cons
     return 0;
 }
 
+/* A large message: BODY.PEEK[]<offset.length> ranges, each streamed into PostgreSQL as it
+ * arrives, so memory stays flat whatever the message's size. */
+static int fetch_streamed(iq_session *s, mailimap *imap, const iq_store_ctx *ctx,
+                          const uid_size *u)
+{
+    char server_id[48], *err = NULL;
+    snprintf(server_id, sizeof(server_id), "%u:%u", (unsigned)ctx->uidvalidity, u->uid);
+    iq_store_stream *st = NULL;
+    bool exists = false;
+    if (iq_store_stream_begin(ctx, server_id, u->uid, &st, &exists, &err) < 0) {
+        iq_session_fail(s, "storage", "%s", err);
+        free(err);
+        return -1;
+    }
+    for (uint32_t off = 0; !exists;) {
+        struct mailimap_set *set = mailimap_set_new_single(u->uid);
+        struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+        mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+        mailimap_fetch_type_new_fetch_att_list_add(
+            ft, mailimap_fetch_att_new_body_peek_section_partial(mailimap_section_new(NULL), off,
+                                                                 STREAM_CHUNK));
+        clist *result = NULL;
+        int r = mailimap_uid_fetch(imap, set, ft, &result);
+        mailimap_fetch_type_free(ft);
+        mailimap_set_free(set);
+        if (r != MAILIMAP_NO_ERROR) {
+            iq_store_stream_abort(&st);
+            return iq_session_fail(s, "protocol", "fetching UID %u failed (error %d)", u->uid, r);
+        }
+        const char *part = NULL;
+        size_t len = 0;
+        bool found = false;
+        for (clistiter *it = clist_begin(result); it && !found; it = clist_next(it)) {
+            struct mailimap_msg_att *att = clist_content(it);
+            uint32_t uid = 0;
+            for (clistiter *j = clist_begin(att->att_list); j; j = clist_next(j)) {
+                struct mailimap_msg_att_item *item = clist_content(j);
+                if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
+                    continue;
+                struct mailimap_msg_att_static *sa = item->att_data.att_static;
+                if (sa->att_type == MAILIMAP_MSG_ATT_UID) {
+                    uid = sa->att_data.att_uid;
+                } else if (sa->att_type == MAILIMAP_MSG_ATT_BODY_SECTION) {
+                    part = sa->att_data.att_body_section->sec_body_part;
+                    len = part ? sa->att_data.att_body_section->sec_length : 0;
+                }
+            }
+            found = uid == u->uid;
+        }
+        int wr = found && len ? iq_store_stream_write(st, part, len, &err) : 0;
+        mailimap_fetch_list_free(result);
+        if (wr < 0) {
+            iq_store_stream_abort(&st);
+            iq_session_fail(s, "storage", "%s", err);
+            free(err);
+            return -1;
+        }
+        if (!found) {
+            /* expunged by someone else meanwhile: nothing to store */
+            iq_store_stream_abort(&st);
+            return 0;
+        }
+        off += (uint32_t)len;
+        if (len < STREAM_CHUNK)
+            break;
+        if (off > s->max_message) {
+            iq_store_stream_abort(&st);
+            return iq_session_fail(s, "size_limit", "UID %u grew past max_message while fetched",
+                                   u->uid);
+        }
+    }
+    int stored = 0;
+    if (iq_store_stream_finish(st, u->uid, &stored, &err) < 0) {
+        iq_session_fail(s, "storage", "%s", err);
+        free(err);
+        return -1;
+    }
+    s->res->messages_new += stored;
+    return 0;
+}
+
 static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uint32_t after)
 {
     uid_size *list = NULL;
@@ -228,11 +311,24 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
                 i++;
                 continue;
             }
+            if (list[i].size > STREAM_ABOVE) {
+                if (nb > 0)
+                    break; /* store what is batched first: UIDs stay in order */
+                highest = list[i].uid;
+                if (fetch_streamed(s, imap, ctx, &list[i++]) < 0)
+                    rc = -1;
+                break;
+            }
             if (nb > 0 && bytes + list[i].size > BATCH_BYTES)
                 break;
             bytes += list[i].size;
             batch[nb++] = list[i++];
         }
+        if (rc < 0)
+            break;
+        if (nb == 0 && i > 0 && list[i - 1].size > STREAM_ABOVE &&
+            list[i - 1].size <= s->max_message)
+            continue; /* a streamed message: stored with its state already */
         if (nb == 0) {
             /* only skipped ones: move past them so they never block the account */
             char *err = NULL;
@@ -249,7 +345,8 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
             rc = -1;
             break;
         }
-        highest = batch[nb - 1].uid;
+        if (batch[nb - 1].uid > highest)
+            highest = batch[nb - 1].uid; /* skipped ones after it are already counted in */
         int stored = 0;
         char *err = NULL;
         if (iq_store_batch(ctx, msgs, got, highest, &stored, &err) < 0) {

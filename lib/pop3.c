@@ -17,6 +17,7 @@
 #include "util.h"
 
 #define MAX_LISTED 1000000 /* messages a maildrop may list */
+#define STREAM_ABOVE (4u * 1024 * 1024) /* larger messages stream into PostgreSQL */
 
 typedef struct pop3 {
     iq_session *s;
@@ -76,9 +77,13 @@ static int status(pop3 *p)
     return -1;
 }
 
-/* Reads a multi-line body up to the lone dot, undoing dot-stuffing, into out (capped). */
-static int read_multiline(pop3 *p, iq_buf *out)
+typedef int (*line_sink)(void *ctx, const char *data, size_t len);
+
+/* Reads a multi-line body up to the lone dot, undoing dot-stuffing, handing each line (with
+ * its line end) to sink; stops with size_limit past max bytes. */
+static int read_multiline_to(pop3 *p, line_sink sink, void *ctx, uint64_t max)
 {
+    uint64_t total = 0;
     for (;;) {
         char *l = mailstream_read_line(p->s->stream, p->line);
         if (!l)
@@ -91,10 +96,25 @@ static int read_multiline(pop3 *p, iq_buf *out)
             l++;
             len--;
         }
-        if (out && iq_buf_append(out, l, len) < 0)
-            return iq_session_fail(p->s, "size_limit", "a multi-line reply was longer than %zu bytes",
-                                   out->max);
+        total += len;
+        if (total > max)
+            return iq_session_fail(p->s, "size_limit",
+                                   "a multi-line reply was longer than %llu bytes",
+                                   (unsigned long long)max);
+        if (sink && sink(ctx, l, len) < 0)
+            return -1;
     }
+}
+
+static int to_buf(void *ctx, const char *data, size_t len)
+{
+    return iq_buf_append(ctx, data, len);
+}
+
+/* Reads a multi-line body into out (capped by out->max). */
+static int read_multiline(pop3 *p, iq_buf *out)
+{
+    return read_multiline_to(p, out ? to_buf : NULL, out, out ? out->max : UINT64_MAX);
 }
 
 static int capa(pop3 *p)
@@ -314,6 +334,57 @@ static int retrieve(pop3 *p, const entry *en, iq_store_msg *m)
     return 0;
 }
 
+typedef struct stream_sink {
+    iq_store_stream *st;
+    char *err;
+} stream_sink;
+
+static int to_stream(void *ctx, const char *data, size_t len)
+{
+    stream_sink *k = ctx;
+    return iq_store_stream_write(k->st, data, len, &k->err);
+}
+
+/* A large message: RETR straight into a COPY, never whole in memory. */
+static int retrieve_streamed(pop3 *p, const iq_store_ctx *ctx, const entry *en)
+{
+    iq_session *s = p->s;
+    stream_sink k = {NULL, NULL};
+    bool exists = false;
+    if (iq_store_stream_begin(ctx, en->uidl, 0, &k.st, &exists, &k.err) < 0) {
+        iq_session_fail(s, "storage", "%s", k.err);
+        free(k.err);
+        return -1;
+    }
+    if (send_cmd(p, "RETR %u", en->num) < 0) {
+        iq_store_stream_abort(&k.st);
+        return -1;
+    }
+    int st = status(p);
+    if (st != 1) {
+        iq_store_stream_abort(&k.st);
+        return st < 0 ? -1 : iq_session_fail(s, "protocol", "the server refused message %u", en->num);
+    }
+    iq_stream_expect(s->st, s->max_message + s->limits.max_line + 1024);
+    int rc = read_multiline_to(p, exists ? NULL : to_stream, &k, s->max_message);
+    iq_stream_expect(s->st, 0);
+    if (rc < 0) {
+        if (k.err)
+            iq_session_fail(s, "storage", "%s", k.err);
+        free(k.err);
+        iq_store_stream_abort(&k.st);
+        return -1;
+    }
+    int stored = 0;
+    if (iq_store_stream_finish(k.st, 0, &stored, &k.err) < 0) {
+        iq_session_fail(s, "storage", "%s", k.err);
+        free(k.err);
+        return -1;
+    }
+    s->res->messages_new += stored;
+    return 0;
+}
+
 static int fetch_and_store(pop3 *p, entry *e, size_t n, bool *known)
 {
     iq_session *s = p->s;
@@ -344,6 +415,28 @@ static int fetch_and_store(pop3 *p, entry *e, size_t n, bool *known)
             s->res->messages_skipped++;
             IQ_WARN("skipping message %s: %llu bytes is over max_message", e[i].uidl,
                     (unsigned long long)e[i].size);
+            continue;
+        }
+        if (e[i].size > STREAM_ABOVE) {
+            /* store what is batched first, then stream this one in its own transaction */
+            if (nb > 0) {
+                int stored = 0;
+                char *err = NULL;
+                if (iq_store_batch(&ctx, batch, nb, 0, &stored, &err) < 0) {
+                    rc = iq_session_fail(s, "storage", "%s", err);
+                    free(err);
+                }
+                s->res->messages_new += stored;
+                iq_store_msgs_release(batch, nb);
+                nb = 0;
+                if (rc < 0)
+                    break;
+            }
+            if (retrieve_streamed(p, &ctx, &e[i]) < 0) {
+                rc = -1;
+                break;
+            }
+            known[i] = true;
             continue;
         }
         if (retrieve(p, &e[i], &batch[nb]) < 0) {

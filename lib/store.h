@@ -36,6 +36,22 @@ int iq_store_batch(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, int64_
                    int *stored_r, char **error_r);
 void iq_store_msgs_release(iq_store_msg *msgs, size_t n);
 
+/* A message too large to hold in memory goes in as a stream: COPY into messages while it
+ * arrives, hashing as it goes; headers are parsed from the first 256 KiB. One transaction,
+ * with its outbox event and (IMAP) the mailbox state. */
+typedef struct iq_store_stream iq_store_stream;
+/* Starts the transaction. *exists_r is set when this server identity is already stored: then
+ * call iq_store_stream_finish() without writing (it only moves the mailbox state). */
+int iq_store_stream_begin(const iq_store_ctx *ctx, const char *server_id, int64_t uid,
+                          iq_store_stream **st_r, bool *exists_r, char **error_r);
+int iq_store_stream_write(iq_store_stream *st, const void *data, size_t len, char **error_r);
+/* Ends the COPY, matches a UIDVALIDITY change by content, adds the event, moves the state to
+ * highest_uid (IMAP) and commits. *stored_r is 1 when a new message was stored. Frees st. */
+int iq_store_stream_finish(iq_store_stream *st, int64_t highest_uid, int *stored_r,
+                           char **error_r);
+/* Rolls back and frees (NULL-safe). */
+void iq_store_stream_abort(iq_store_stream **st);
+
 /* IMAP mailbox state: 1 found, 0 none yet, -1 error. */
 int iq_store_state_get(PGconn *pg, int64_t account_id, const char *mailbox, int64_t *uidvalidity_r,
                        int64_t *highest_r, char **error_r);
