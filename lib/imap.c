@@ -340,6 +340,7 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
             continue;
         }
         size_t got = 0;
+        int64_t t0 = iq_now_mono_ms();
         if (fetch_batch(s, imap, (uint32_t)ctx->uidvalidity, batch, nb, msgs, &got) < 0) {
             iq_store_msgs_release(msgs, got);
             rc = -1;
@@ -349,12 +350,15 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
             highest = batch[nb - 1].uid; /* skipped ones after it are already counted in */
         int stored = 0;
         char *err = NULL;
+        int64_t t1 = iq_now_mono_ms();
         if (iq_store_batch(ctx, msgs, got, highest, &stored, &err) < 0) {
             rc = iq_session_fail(s, "storage", "%s", err);
             free(err);
         } else {
             s->res->messages_new += stored;
         }
+        IQ_DEBUG("batch of %zu: fetched in %lld ms, stored in %lld ms", got,
+                 (long long)(t1 - t0), (long long)(iq_now_mono_ms() - t1));
         iq_store_msgs_release(msgs, got);
     }
     free(msgs);

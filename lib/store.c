@@ -43,8 +43,9 @@ static PGresult *exec_bin(PGconn *pg, const char *sql, int n, const char *const 
     return NULL;
 }
 
-static int add_event(const iq_store_ctx *ctx, int64_t row_id, const iq_store_msg *m,
-                     const iq_msg_headers *h, const char *sha_hex, char **error_r)
+/* The new-mail event of a stored message (NULL with *error_r when it breaks the contract). */
+static json_t *event_json(const iq_store_ctx *ctx, int64_t row_id, const iq_store_msg *m,
+                          const iq_msg_headers *h, const char *sha_hex, char **error_r)
 {
     iq_new_mail ev = {
         .job_id = ctx->job_id,
@@ -62,7 +63,13 @@ static int add_event(const iq_store_ctx *ctx, int64_t row_id, const iq_store_msg
         .sha256 = sha_hex,
         .fetched_at_ms = iq_now_real_ms(),
     };
-    json_t *j = iq_msg_new_mail_new(&ev, error_r);
+    return iq_msg_new_mail_new(&ev, error_r);
+}
+
+static int add_event(const iq_store_ctx *ctx, int64_t row_id, const iq_store_msg *m,
+                     const iq_msg_headers *h, const char *sha_hex, char **error_r)
+{
+    json_t *j = event_json(ctx, row_id, m, h, sha_hex, error_r);
     if (!j)
         return -1;
     char *payload = iq_msg_dump(j);
@@ -153,6 +160,133 @@ static int store_one(const iq_store_ctx *ctx, const iq_store_msg *m, bool *inser
     return rc;
 }
 
+/* Every message of the batch with its event, in one round trip: ids are reserved first so
+ * each event can name its row, and each statement inserts the event only when the message
+ * was new (ON CONFLICT DO NOTHING yields no row for the outbox insert to select). */
+static int store_pipelined(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, int *stored_r,
+                           char **error_r)
+{
+    PGconn *pg = ctx->pg;
+    char cnt[24];
+    snprintf(cnt, sizeof(cnt), "%zu", n);
+    const char *cp[] = {cnt};
+    PGresult *ids = iq_pg_query(pg, "SELECT nextval('messages_id_seq') FROM generate_series(1, $1)",
+                                1, cp, error_r);
+    if (!ids)
+        return -1;
+    if (PQenterPipelineMode(pg) != 1) {
+        PQclear(ids);
+        *error_r = iq_xasprintf("PostgreSQL pipeline mode unavailable: %s", PQerrorMessage(pg));
+        return -1;
+    }
+    char acct[24], uidv[24];
+    snprintf(acct, sizeof(acct), "%lld", (long long)ctx->account->id);
+    snprintf(uidv, sizeof(uidv), "%lld", (long long)ctx->uidvalidity);
+    bool imap = ctx->uidvalidity > 0;
+    int rc = 0;
+    size_t sent = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        iq_store_msg *m = &msgs[i];
+        unsigned char sha[SHA256_DIGEST_LENGTH];
+        char sha_hex[2 * SHA256_DIGEST_LENGTH + 1], uid[24], size[24], date[32];
+        SHA256((const unsigned char *)m->raw, m->len, sha);
+        hex(sha, sizeof(sha), sha_hex);
+        snprintf(uid, sizeof(uid), "%lld", (long long)m->uid);
+        snprintf(size, sizeof(size), "%zu", m->len);
+        iq_msg_headers h;
+        iq_mail_parse_headers(m->raw, m->len, &h);
+        if (h.has_date)
+            snprintf(date, sizeof(date), "%lld", (long long)h.date_ms);
+        int64_t row_id = iq_pg_i64(ids, (int)i, 0);
+        json_t *ev = event_json(ctx, row_id, m, &h, sha_hex, error_r);
+        if (!ev) {
+            iq_msg_headers_release(&h);
+            rc = -1;
+            break;
+        }
+        char *payload = iq_msg_dump(ev);
+        const char *vals[] = {iq_pg_str(ids, (int)i, 0),
+                              acct,
+                              ctx->mailbox,
+                              m->server_id,
+                              imap ? uidv : NULL,
+                              imap ? uid : NULL,
+                              (const char *)sha,
+                              h.message_id,
+                              h.from,
+                              h.to,
+                              h.subject,
+                              h.has_date ? date : NULL,
+                              size,
+                              m->raw,
+                              iq_msg_id(ev),
+                              ctx->topic_new_mail,
+                              acct,
+                              payload};
+        int lens[18] = {0};
+        int fmts[18] = {0};
+        lens[6] = SHA256_DIGEST_LENGTH;
+        fmts[6] = 1;
+        lens[13] = m->len > INT32_MAX ? INT32_MAX : (int)m->len;
+        fmts[13] = 1;
+        if (PQsendQueryParams(
+                pg,
+                "WITH m AS (INSERT INTO messages (id, account_id, mailbox, server_id, uidvalidity, "
+                "uid, sha256, message_id, from_addr, to_addr, subject, sent_at, size, raw) VALUES "
+                "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12::double precision "
+                "/ 1000), $13, $14) ON CONFLICT (account_id, mailbox, server_id) DO NOTHING "
+                "RETURNING id) INSERT INTO outbox (event_id, topic, key, payload) SELECT $15, $16, "
+                "$17, $18::jsonb FROM m",
+                18, NULL, vals, lens, fmts, 0) != 1) {
+            *error_r = iq_xasprintf("storing messages failed: %s", PQerrorMessage(pg));
+            rc = -1;
+        } else {
+            sent++;
+        }
+        free(payload);
+        json_decref(ev);
+        iq_msg_headers_release(&h);
+    }
+    PQclear(ids);
+    if (PQpipelineSync(pg) != 1 && rc == 0) {
+        *error_r = iq_xasprintf("storing messages failed: %s", PQerrorMessage(pg));
+        rc = -1;
+    }
+    /* one result (then NULL) per statement, then the sync */
+    int stored = 0;
+    for (;;) {
+        PGresult *r = PQgetResult(pg);
+        if (!r) {
+            if (PQstatus(pg) != CONNECTION_OK)
+                break;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        int64_t rows = 0;
+        if (st == PGRES_COMMAND_OK) {
+            if (iq_parse_i64(PQcmdTuples(r), 0, 1, &rows) == 0)
+                stored += (int)rows;
+        } else if (rc == 0) {
+            *error_r = iq_xasprintf("storing messages failed: %s", PQresultErrorMessage(r));
+            for (char *c = *error_r; *c; c++)
+                if (*c == '\n')
+                    *c = ' ';
+            rc = -1;
+        }
+        PQclear(r);
+    }
+    if (PQexitPipelineMode(pg) != 1 && rc == 0) {
+        *error_r = iq_xasprintf("leaving pipeline mode failed: %s", PQerrorMessage(pg));
+        rc = -1;
+    }
+    *stored_r = stored;
+    return rc;
+}
+
 int iq_store_batch(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, int64_t highest_uid,
                    int *stored_r, char **error_r)
 {
@@ -160,7 +294,11 @@ int iq_store_batch(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, int64_
     if (iq_pg_begin(ctx->pg, error_r) < 0)
         return -1;
     int stored = 0;
-    for (size_t i = 0; i < n; i++) {
+    if (!ctx->rebind && n > 0) {
+        if (store_pipelined(ctx, msgs, n, &stored, error_r) < 0)
+            goto fail;
+    }
+    for (size_t i = 0; ctx->rebind && i < n; i++) {
         bool inserted;
         if (store_one(ctx, &msgs[i], &inserted, error_r) < 0)
             goto fail;
