@@ -78,7 +78,8 @@ int iq_app_load(iq_app *app)
         goto bad;
     if (iq_config_load_env(app->cfg, &err) < 0)
         goto bad;
-    if (app->log_level && iq_config_set(app->cfg, "log_level", app->log_level, "--log-level", &err) < 0)
+    if (app->log_level &&
+        iq_config_set(app->cfg, "log_level", app->log_level, "--log-level", &err) < 0)
         goto bad;
     if (app->log_format &&
         iq_config_set(app->cfg, "log_format", app->log_format, "--log-format", &err) < 0)
@@ -104,9 +105,9 @@ int iq_app_check_services(iq_app *app, unsigned needs, FILE *out)
     char *err = NULL;
     if (needs & IQ_NEED_PG) {
         PGconn *c = NULL;
-        iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
-                                        iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), &c,
-                                        &err);
+        iq_pg_status st =
+            iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
+                          iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), &c, &err);
         if (st != IQ_PG_OK) {
             iq_app_error(app, "%s", err);
             free(err);

@@ -40,7 +40,9 @@ int iq_app_option(iq_app *app, int opt, const char *arg);
         {"version", no_argument, NULL, IQ_APP_OPT_VERSION},                                        \
         {"log-level", required_argument, NULL, IQ_APP_OPT_LOG_LEVEL},                              \
         {"log-format", required_argument, NULL, IQ_APP_OPT_LOG_FORMAT},                            \
-        {"help", no_argument, NULL, 'h'}
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
 #define IQ_APP_OPTIONS_HELP                                                                        \
     "  --config FILE       read settings from FILE (name = value lines)\n"                         \
     "  --check-config      validate the settings, reach the services, and exit\n"                  \

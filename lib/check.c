@@ -52,8 +52,8 @@ bool iq_check_error_is_transient(const char *cls)
 /* The static string of a stored error class (unknown ones read as "protocol"). */
 static const char *error_class_static(const char *cls)
 {
-    static const char *const all[] = {"dns",        "connect",         "proxy", "tls_handshake",
-                                      "tls_verify", "starttls_policy", "auth",  "protocol",
+    static const char *const all[] = {"dns",        "connect",         "proxy",   "tls_handshake",
+                                      "tls_verify", "starttls_policy", "auth",    "protocol",
                                       "timeout",    "size_limit",      "storage", "config",
                                       "not_found"};
     if (!cls)
@@ -99,7 +99,9 @@ static int run_begin(PGconn *c, const iq_check_env *env, int64_t account_id, con
         return -1;
     if (PQntuples(r) == 1) {
         const char *o = iq_pg_str(r, 0, 0);
-        res->outcome = o && strcmp(o, "ok") == 0 ? "ok" : o && strcmp(o, "partial") == 0 ? "partial" : "failed";
+        res->outcome = o && strcmp(o, "ok") == 0        ? "ok"
+                       : o && strcmp(o, "partial") == 0 ? "partial"
+                                                        : "failed";
         res->error_class = error_class_static(iq_pg_str(r, 0, 1));
         const char *err = iq_pg_str(r, 0, 2);
         res->error = err ? iq_xstrdup(err) : NULL;
@@ -112,8 +114,8 @@ static int run_begin(PGconn *c, const iq_check_env *env, int64_t account_id, con
     return 1;
 }
 
-static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id,
-                       const char *job_id, iq_check_result *res)
+static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                       iq_check_result *res)
 {
     char retry_max[16];
     snprintf(retry_max, sizeof(retry_max), "%lld",
@@ -145,26 +147,27 @@ static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id,
                    "messages_skipped = $7, bytes = $8, tls_version = $9, tls_cipher = $10, "
                    "tls_fingerprint = $11, duration_ms = $12 WHERE job_id = $1",
                    12, p, &err) < 0 ||
-        iq_pg_exec(c,
-                   "UPDATE mail_accounts SET last_check_at = now(), last_status = $2, "
-                   "last_error_class = $3, last_error = $4, "
-                   "last_success_at = CASE WHEN $2 = 'ok' THEN now() ELSE last_success_at END, "
-                   /* retries: exponential back-off with jitter, bounded; authentication
-                      failures wait longer (never hammer a server into locking the account) */
-                   "next_check_at = CASE WHEN $2 = 'ok' THEN next_check_at "
-                   "WHEN $3 = 'auth' THEN greatest(next_check_at, now() + make_interval(secs => "
-                   "least(21600, 300 * 2 ^ least(consecutive_failures, 8)))) "
-                   "WHEN $5::boolean AND consecutive_failures < $6::int THEN least(next_check_at, "
-                   "now() + make_interval(secs => least(check_interval_s, 5 * 2 ^ "
-                   "least(consecutive_failures, 12)) * (0.75 + random() * 0.5))) "
-                   "ELSE next_check_at END, "
-                   "consecutive_failures = CASE WHEN $2 = 'ok' THEN 0 ELSE consecutive_failures + 1 "
-                   "END WHERE id = $1",
-                   6,
-                   (const char *const[]){acct, res->outcome, res->error_class, res->error,
-                                         iq_check_error_is_transient(res->error_class) ? "t" : "f",
-                                         retry_max},
-                   &err) < 0) {
+        iq_pg_exec(
+            c,
+            "UPDATE mail_accounts SET last_check_at = now(), last_status = $2, "
+            "last_error_class = $3, last_error = $4, "
+            "last_success_at = CASE WHEN $2 = 'ok' THEN now() ELSE last_success_at END, "
+            /* retries: exponential back-off with jitter, bounded; authentication
+               failures wait longer (never hammer a server into locking the account) */
+            "next_check_at = CASE WHEN $2 = 'ok' THEN next_check_at "
+            "WHEN $3 = 'auth' THEN greatest(next_check_at, now() + make_interval(secs => "
+            "least(21600, 300 * 2 ^ least(consecutive_failures, 8)))) "
+            "WHEN $5::boolean AND consecutive_failures < $6::int THEN least(next_check_at, "
+            "now() + make_interval(secs => least(check_interval_s, 5 * 2 ^ "
+            "least(consecutive_failures, 12)) * (0.75 + random() * 0.5))) "
+            "ELSE next_check_at END, "
+            "consecutive_failures = CASE WHEN $2 = 'ok' THEN 0 ELSE consecutive_failures + 1 "
+            "END WHERE id = $1",
+            6,
+            (const char *const[]){acct, res->outcome, res->error_class, res->error,
+                                  iq_check_error_is_transient(res->error_class) ? "t" : "f",
+                                  retry_max},
+            &err) < 0) {
         IQ_ERROR("recording the run failed: %s", err);
         free(err);
     }
@@ -210,8 +213,8 @@ static int connect_server(iq_session *s, const iq_account *a, int *fd_r)
     int r = k.type == IQ_CONNECTOR_SOCKS5
                 ? iq_proxy_socks5(*fd_r, a->host, a->port, user, pass, s->limits.deadline_ms, &cls,
                                   &err)
-                : iq_proxy_http_connect(*fd_r, a->host, a->port, user, pass,
-                                        s->limits.deadline_ms, &cls, &err);
+                : iq_proxy_http_connect(*fd_r, a->host, a->port, user, pass, s->limits.deadline_ms,
+                                        &cls, &err);
     if (r < 0) {
         iq_session_fail(s, cls, "Network Connector '%s': %s", k.name, err);
         close(*fd_r);
@@ -247,10 +250,9 @@ static int run_session(iq_session *s)
         }
         s->res->tls_used = true;
     }
-    s->stream = iq_stream_open(fd, ssl,
-                               a->protocol == IQ_PROTO_IMAP ? IQ_STREAM_IMAP
-                                                            : IQ_STREAM_PLAIN_LINES,
-                               &s->limits, &s->st);
+    s->stream = iq_stream_open(
+        fd, ssl, a->protocol == IQ_PROTO_IMAP ? IQ_STREAM_IMAP : IQ_STREAM_PLAIN_LINES, &s->limits,
+        &s->st);
     int rc;
     if (a->protocol == IQ_PROTO_IMAP) {
         rc = iq_imap_check(s); /* owns and closes the stream */
@@ -329,11 +331,13 @@ int iq_check_run_as(PGconn *c, const iq_check_env *env, int64_t account_id, cons
     int64_t start = iq_now_mono_ms();
     char *err = NULL;
     iq_log_ctx_set(job_id, account_id);
-    int begun = run_begin(c, env, account_id, job_id, requested_by ? requested_by : env->worker, res, &err);
+    int begun =
+        run_begin(c, env, account_id, job_id, requested_by ? requested_by : env->worker, res, &err);
     if (begun != 0) {
         if (begun < 0) {
             res->outcome = "failed";
-            res->error_class = strcmp(iq_pg_last_sqlstate(), "23503") == 0 ? "not_found" : "storage";
+            res->error_class =
+                strcmp(iq_pg_last_sqlstate(), "23503") == 0 ? "not_found" : "storage";
             res->error = err;
             return -1;
         }

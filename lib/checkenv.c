@@ -10,8 +10,7 @@
 #include "util.h"
 #include "vault.h"
 
-int iq_check_setup_init(iq_check_setup *cs, const iq_config *cfg, const char *role,
-                        char **error_r)
+int iq_check_setup_init(iq_check_setup *cs, const iq_config *cfg, const char *role, char **error_r)
 {
     memset(cs, 0, sizeof(*cs));
     if (iq_vault_key_from_config(cfg, cs->key, error_r) < 0)

@@ -19,8 +19,7 @@ typedef struct iq_check_setup {
 } iq_check_setup;
 
 /* 0, or -1 with *error_r (a configuration problem: EX_CONFIG). role: "cli", "worker". */
-int iq_check_setup_init(iq_check_setup *cs, const iq_config *cfg, const char *role,
-                        char **error_r);
+int iq_check_setup_init(iq_check_setup *cs, const iq_config *cfg, const char *role, char **error_r);
 void iq_check_setup_release(iq_check_setup *cs);
 
 json_t *iq_check_result_json(const iq_check_result *res, int64_t account_id, const char *job_id);

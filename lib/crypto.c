@@ -58,8 +58,8 @@ int iq_master_key_load(const char *path, uint8_t key_r[IQ_KEY_LEN], char **error
     /* Never readable by others nor writable by the group. Group-read is allowed only for a
      * file owned by root or by us: what systemd's LoadCredential (an ACL shows as 0440) and a
      * Kubernetes secret volume with fsGroup (root:fsGroup 0440) give the service. */
-    bool group_read_ok = (st.st_uid == 0 || st.st_uid == geteuid()) &&
-                         (st.st_mode & (S_IWGRP | S_IXGRP)) == 0;
+    bool group_read_ok =
+        (st.st_uid == 0 || st.st_uid == geteuid()) && (st.st_mode & (S_IWGRP | S_IXGRP)) == 0;
     if ((st.st_mode & S_IRWXO) || ((st.st_mode & S_IRWXG) && !group_read_ok)) {
         *error_r = iq_xasprintf("master key file %s is accessible by group or others (mode %04o); "
                                 "run 'chmod 600 %s' (and check who may have read it)",

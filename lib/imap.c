@@ -13,10 +13,10 @@
 #include "store.h"
 #include "util.h"
 
-#define UID_CHUNK 500                       /* UIDs per STORE/EXPUNGE command */
-#define BATCH_BYTES (16u * 1024 * 1024)     /* message bytes per FETCH batch */
-#define STREAM_ABOVE (4u * 1024 * 1024)     /* larger messages are fetched in ranges... */
-#define STREAM_CHUNK (1024u * 1024)         /* ...of this size and streamed into PostgreSQL */
+#define UID_CHUNK 500                   /* UIDs per STORE/EXPUNGE command */
+#define BATCH_BYTES (16u * 1024 * 1024) /* message bytes per FETCH batch */
+#define STREAM_ABOVE (4u * 1024 * 1024) /* larger messages are fetched in ranges... */
+#define STREAM_CHUNK (1024u * 1024)     /* ...of this size and streamed into PostgreSQL */
 
 typedef struct uid_size {
     uint32_t uid;
@@ -209,8 +209,7 @@ static int fetch_batch(iq_session *s, mailimap *imap, uint32_t uidvalidity, cons
 
 /* A large message: BODY.PEEK[]<offset.length> ranges, each streamed into PostgreSQL as it
  * arrives, so memory stays flat whatever the message's size. */
-static int fetch_streamed(iq_session *s, mailimap *imap, const iq_store_ctx *ctx,
-                          const uid_size *u)
+static int fetch_streamed(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, const uid_size *u)
 {
     char server_id[48], *err = NULL;
     snprintf(server_id, sizeof(server_id), "%u:%u", (unsigned)ctx->uidvalidity, u->uid);
@@ -305,8 +304,7 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
         while (i < n && nb < (size_t)s->fetch_batch && nb < IQ_ARRAY_LEN(batch)) {
             if (list[i].size > s->max_message) {
                 s->res->messages_skipped++;
-                IQ_WARN("skipping UID %u: %u bytes is over max_message", list[i].uid,
-                        list[i].size);
+                IQ_WARN("skipping UID %u: %u bytes is over max_message", list[i].uid, list[i].size);
                 highest = list[i].uid;
                 i++;
                 continue;
@@ -332,8 +330,8 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
         if (nb == 0) {
             /* only skipped ones: move past them so they never block the account */
             char *err = NULL;
-            if (iq_store_state_set(s->pg, s->account->id, ctx->mailbox, ctx->uidvalidity,
-                                   highest, &err) < 0) {
+            if (iq_store_state_set(s->pg, s->account->id, ctx->mailbox, ctx->uidvalidity, highest,
+                                   &err) < 0) {
                 rc = iq_session_fail(s, "storage", "%s", err);
                 free(err);
             }
@@ -357,8 +355,8 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
         } else {
             s->res->messages_new += stored;
         }
-        IQ_DEBUG("batch of %zu: fetched in %lld ms, stored in %lld ms", got,
-                 (long long)(t1 - t0), (long long)(iq_now_mono_ms() - t1));
+        IQ_DEBUG("batch of %zu: fetched in %lld ms, stored in %lld ms", got, (long long)(t1 - t0),
+                 (long long)(iq_now_mono_ms() - t1));
         iq_store_msgs_release(msgs, got);
     }
     free(msgs);
@@ -400,10 +398,10 @@ static int delete_stored(iq_session *s, mailimap *imap, const iq_store_ctx *ctx)
         } else {
             /* plain EXPUNGE also removes what other clients flagged: only when nothing else is */
             clist *found = NULL;
-            struct mailimap_search_key *key = mailimap_search_key_new(
-                MAILIMAP_SEARCH_KEY_DELETED, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL,
-                NULL);
+            struct mailimap_search_key *key =
+                mailimap_search_key_new(MAILIMAP_SEARCH_KEY_DELETED, NULL, NULL, NULL, NULL, NULL,
+                                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,
+                                        NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL);
             r = mailimap_uid_search(imap, NULL, key, &found);
             mailimap_search_key_free(key);
             bool only_ours = r == MAILIMAP_NO_ERROR;
@@ -474,7 +472,8 @@ int iq_imap_check(iq_session *s)
                         "that is not encrypted yet; refusing it");
         goto out;
     }
-    if (r != MAILIMAP_NO_ERROR && r != MAILIMAP_NO_ERROR_AUTHENTICATED && r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
+    if (r != MAILIMAP_NO_ERROR && r != MAILIMAP_NO_ERROR_AUTHENTICATED &&
+        r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
         iq_session_fail(s, "protocol", "no valid IMAP greeting from the server");
         goto out;
     }

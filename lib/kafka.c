@@ -134,8 +134,8 @@ int iq_kafka_produce(iq_kafka_producer *p, const char *topic, const char *key, c
     for (int attempt = 0;; attempt++) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-            RD_KAFKA_V_VALUE((void *)(uintptr_t)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_OPAQUE(state_r), RD_KAFKA_V_END);
+            RD_KAFKA_V_VALUE((void *)(uintptr_t)value, len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(state_r), RD_KAFKA_V_END);
         if (!err)
             return 0;
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && attempt < 100) {
@@ -302,8 +302,7 @@ void iq_kafka_consumer_free(iq_kafka_consumer **cp)
     *cp = NULL;
 }
 
-void iq_kafka_consumer_pause(iq_kafka_consumer *c, const char *topic, int32_t partition,
-                             bool pause)
+void iq_kafka_consumer_pause(iq_kafka_consumer *c, const char *topic, int32_t partition, bool pause)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, topic, partition);

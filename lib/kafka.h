@@ -42,7 +42,8 @@ int iq_kafka_producer_ping(iq_kafka_producer *p, int64_t timeout_ms, char **erro
 /* Called from inside iq_kafka_consumer_poll() when the group gives (assigned) or takes
  * partitions; on a revoke it runs before the partitions are released, so the caller can drop
  * queued work for them. The consumer does the (un)assign itself. */
-typedef void iq_rebalance_fn(void *ctx, bool assigned, const rd_kafka_topic_partition_list_t *parts);
+typedef void iq_rebalance_fn(void *ctx, bool assigned,
+                             const rd_kafka_topic_partition_list_t *parts);
 
 /* Joins group on the topics (NULL-terminated). Offsets are stored manually and committed in
  * the background; a stored offset is the only way the group moves on. */

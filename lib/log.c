@@ -87,15 +87,16 @@ static void mask_value(char *p)
             *p++ = '*';
         return;
     }
-    while (*p && !isspace((unsigned char)*p) && *p != '&' && *p != ';' && *p != ',' &&
-           *p != '"' && *p != '\'')
+    while (*p && !isspace((unsigned char)*p) && *p != '&' && *p != ';' && *p != ',' && *p != '"' &&
+           *p != '\'')
         *p++ = '*';
 }
 
 char *iq_redact(char *s)
 {
-    static const char *const keys[] = {"password=", "passwd=", "pass=", "secret=", "token=",
-                                       "password:", "secret:", "\"password\":", "\"secret\":"};
+    static const char *const keys[] = {
+        "password=", "passwd=", "pass=",         "secret=",    "token=",
+        "password:", "secret:", "\"password\":", "\"secret\":"};
     for (size_t k = 0; k < IQ_ARRAY_LEN(keys); k++) {
         size_t klen = strlen(keys[k]);
         for (char *p = s; (p = strcasestr(p, keys[k])) != NULL; p += klen) {

@@ -59,8 +59,7 @@ iq_migrate_status iq_migrate(PGconn *c, FILE *out, char **error_r)
         /* A multi-statement script needs the simple protocol; it is our own embedded text. */
         PGresult *r = PQexec(c, m->sql);
         if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-            err = iq_xasprintf("migration %s failed: %s", m->name,
-                               PQresultErrorMessage(r));
+            err = iq_xasprintf("migration %s failed: %s", m->name, PQresultErrorMessage(r));
             PQclear(r);
             goto failed;
         }

@@ -17,8 +17,8 @@ extern const int iq_migrations_count;
 
 typedef enum {
     IQ_MIGRATE_OK = 0,
-    IQ_MIGRATE_FAILED = -1,    /* a statement failed; nothing was applied */
-    IQ_MIGRATE_TOO_NEW = -2,   /* the database is newer than this build knows */
+    IQ_MIGRATE_FAILED = -1,  /* a statement failed; nothing was applied */
+    IQ_MIGRATE_TOO_NEW = -2, /* the database is newer than this build knows */
 } iq_migrate_status;
 
 /* Applies every migration newer than the database's version, in one transaction under an

@@ -62,8 +62,8 @@ iq_pg_status iq_pg_connect(const char *dsn, int64_t timeout_ms, PGconn **conn_r,
     const char *host = conninfo_value(opts, "host");
     const char *port = conninfo_value(opts, "port");
     const char *db = conninfo_value(opts, "dbname");
-    snprintf(where, sizeof(where), "%s:%s/%s", host ? host : "(default host)",
-             port ? port : "5432", db ? db : "(default db)");
+    snprintf(where, sizeof(where), "%s:%s/%s", host ? host : "(default host)", port ? port : "5432",
+             db ? db : "(default db)");
     PQconninfoFree(opts);
 
     /* libpq takes whole seconds, minimum 2. */
@@ -116,8 +116,7 @@ PGresult *iq_pg_query(PGconn *c, const char *sql, int nparams, const char *const
     return NULL;
 }
 
-int iq_pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
-               char **error_r)
+int iq_pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params, char **error_r)
 {
     PGresult *r = iq_pg_query(c, sql, nparams, params, error_r);
     if (!r)

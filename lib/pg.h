@@ -24,8 +24,7 @@ void iq_pg_close(PGconn **conn);
 PGresult *iq_pg_query(PGconn *c, const char *sql, int nparams, const char *const *params,
                       char **error_r);
 /* Like iq_pg_query for statements whose rows are not needed. 0 or -1. */
-int iq_pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
-               char **error_r);
+int iq_pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params, char **error_r);
 int iq_pg_begin(PGconn *c, char **error_r);
 int iq_pg_commit(PGconn *c, char **error_r);
 void iq_pg_rollback(PGconn *c);

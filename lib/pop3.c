@@ -16,7 +16,7 @@
 #include "store.h"
 #include "util.h"
 
-#define MAX_LISTED 1000000 /* messages a maildrop may list */
+#define MAX_LISTED 1000000              /* messages a maildrop may list */
 #define STREAM_ABOVE (4u * 1024 * 1024) /* larger messages stream into PostgreSQL */
 
 typedef struct pop3 {
@@ -160,7 +160,8 @@ static void grab_timestamp(pop3 *p, const char *greeting)
 {
     const char *lt = strchr(greeting, '<');
     const char *gt = lt ? strchr(lt, '>') : NULL;
-    if (lt && gt && (size_t)(gt - lt + 1) < sizeof(p->timestamp) && memchr(lt, '@', (size_t)(gt - lt))) {
+    if (lt && gt && (size_t)(gt - lt + 1) < sizeof(p->timestamp) &&
+        memchr(lt, '@', (size_t)(gt - lt))) {
         memcpy(p->timestamp, lt, (size_t)(gt - lt + 1));
         p->timestamp[gt - lt + 1] = '\0';
     }
@@ -363,7 +364,8 @@ static int retrieve_streamed(pop3 *p, const iq_store_ctx *ctx, const entry *en)
     int st = status(p);
     if (st != 1) {
         iq_store_stream_abort(&k.st);
-        return st < 0 ? -1 : iq_session_fail(s, "protocol", "the server refused message %u", en->num);
+        return st < 0 ? -1
+                      : iq_session_fail(s, "protocol", "the server refused message %u", en->num);
     }
     iq_stream_expect(s->st, s->max_message + s->limits.max_line + 1024);
     int rc = read_multiline_to(p, exists ? NULL : to_stream, &k, s->max_message);
@@ -492,8 +494,8 @@ int iq_pop3_check(iq_session *s)
         }
         const char *cls = NULL;
         char *err = NULL;
-        if (iq_stream_starttls(s->st, s->stream, s->env->tls_ctx, a->host,
-                               !a->ignore_certificate, &s->res->tls, &cls, &err) < 0) {
+        if (iq_stream_starttls(s->st, s->stream, s->env->tls_ctx, a->host, !a->ignore_certificate,
+                               &s->res->tls, &cls, &err) < 0) {
             iq_session_fail(s, cls, "%s", err);
             free(err);
             goto out;

@@ -123,7 +123,8 @@ static int ensure(iq_redis *r, char **error_r)
         *error_r = iq_xasprintf("Redis at %s:%d unavailable (retrying shortly)", r->host, r->port);
         return -1;
     }
-    struct timeval tv = {(time_t)(r->timeout_ms / 1000), (suseconds_t)(r->timeout_ms % 1000) * 1000};
+    struct timeval tv = {(time_t)(r->timeout_ms / 1000),
+                         (suseconds_t)(r->timeout_ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout(r->host, r->port, tv);
     if (!c || c->err) {
         *error_r = iq_xasprintf("Redis at %s:%d unavailable: %s; start it or fix redis_url "
@@ -169,16 +170,15 @@ static redisReply *command(iq_redis *r, char **error_r, int argc, const char **a
         return NULL;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
-        *error_r = iq_xasprintf("Redis at %s:%d refused %s: %s", r->host, r->port, argv[0],
-                                rep->str);
+        *error_r =
+            iq_xasprintf("Redis at %s:%d refused %s: %s", r->host, r->port, argv[0], rep->str);
         freeReplyObject(rep);
         return NULL;
     }
     return rep;
 }
 
-static redisReply *run(iq_redis *r, char **error_r, int argc, const char **argv,
-                       const size_t *lens)
+static redisReply *run(iq_redis *r, char **error_r, int argc, const char **argv, const size_t *lens)
 {
     if (ensure(r, error_r) < 0)
         return NULL;

@@ -21,9 +21,9 @@ typedef struct iq_session {
     const char *job_id;
     const char *username;
     const char *password;
-    int fd;                 /* connected socket, until the stream owns it */
-    mailstream *stream;     /* NULL until opened */
-    iq_stream *st;          /* our driver state, valid while stream is */
+    int fd;             /* connected socket, until the stream owns it */
+    mailstream *stream; /* NULL until opened */
+    iq_stream *st;      /* our driver state, valid while stream is */
     iq_stream_limits limits;
     uint64_t max_message;
     int fetch_batch;

@@ -133,11 +133,31 @@ static int store_one(const iq_store_ctx *ctx, const iq_store_msg *m, bool *inser
     if (h.has_date)
         snprintf(date, sizeof(date), "%lld", (long long)h.date_ms);
     bool imap = ctx->uidvalidity > 0;
-    const char *vals[] = {acct,         ctx->mailbox, m->server_id, imap ? uidv : NULL,
-                          imap ? uid : NULL, (const char *)sha, h.message_id, h.from,
-                          h.to,         h.subject,    h.has_date ? date : NULL, size,
+    const char *vals[] = {acct,
+                          ctx->mailbox,
+                          m->server_id,
+                          imap ? uidv : NULL,
+                          imap ? uid : NULL,
+                          (const char *)sha,
+                          h.message_id,
+                          h.from,
+                          h.to,
+                          h.subject,
+                          h.has_date ? date : NULL,
+                          size,
                           m->raw};
-    int lens[] = {0, 0, 0, 0, 0, SHA256_DIGEST_LENGTH, 0, 0, 0, 0, 0, 0,
+    int lens[] = {0,
+                  0,
+                  0,
+                  0,
+                  0,
+                  SHA256_DIGEST_LENGTH,
+                  0,
+                  0,
+                  0,
+                  0,
+                  0,
+                  0,
                   m->len > INT32_MAX ? INT32_MAX : (int)m->len};
     int fmts[] = {0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1};
     PGresult *r = exec_bin(
@@ -304,9 +324,8 @@ int iq_store_batch(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, int64_
             goto fail;
         stored += inserted;
     }
-    if (ctx->uidvalidity > 0 &&
-        iq_store_state_set(ctx->pg, ctx->account->id, ctx->mailbox, ctx->uidvalidity, highest_uid,
-                           error_r) < 0)
+    if (ctx->uidvalidity > 0 && iq_store_state_set(ctx->pg, ctx->account->id, ctx->mailbox,
+                                                   ctx->uidvalidity, highest_uid, error_r) < 0)
         goto fail;
     if (iq_pg_commit(ctx->pg, error_r) < 0)
         goto fail;
@@ -431,8 +450,8 @@ int iq_store_mark_deleted_uids(PGconn *pg, int64_t account_id, const char *mailb
     return rc;
 }
 
-int iq_store_known_uidls(PGconn *pg, int64_t account_id, const char *mailbox,
-                         char *const *uidls, size_t n, bool *known_r, char **error_r)
+int iq_store_known_uidls(PGconn *pg, int64_t account_id, const char *mailbox, char *const *uidls,
+                         size_t n, bool *known_r, char **error_r)
 {
     for (size_t i = 0; i < n; i++)
         known_r[i] = false;
@@ -495,8 +514,8 @@ struct iq_store_stream {
 static int copy_put(PGconn *pg, const char *data, size_t len, char **error_r)
 {
     if (PQputCopyData(pg, data, (int)len) != 1) {
-        *error_r = iq_xasprintf("streaming a message into PostgreSQL failed: %s",
-                                PQerrorMessage(pg));
+        *error_r =
+            iq_xasprintf("streaming a message into PostgreSQL failed: %s", PQerrorMessage(pg));
         return -1;
     }
     return 0;
@@ -579,8 +598,7 @@ int iq_store_stream_begin(const iq_store_ctx *ctx, const char *server_id, int64_
         iq_buf_append_str(&row, "\\\\x"); /* raw: bytea hex, its backslash escaped */
         if (!ok || copy_put(ctx->pg, row.data, row.len, error_r) < 0) {
             if (!ok)
-                *error_r = iq_xasprintf("COPY into messages refused: %s",
-                                        PQerrorMessage(ctx->pg));
+                *error_r = iq_xasprintf("COPY into messages refused: %s", PQerrorMessage(ctx->pg));
             iq_buf_release(&row);
             st->copying = ok;
             iq_store_stream_abort(&st);
@@ -620,8 +638,7 @@ int iq_store_stream_write(iq_store_stream *st, const void *data, size_t len, cha
     return 0;
 }
 
-int iq_store_stream_finish(iq_store_stream *st, int64_t highest_uid, int *stored_r,
-                           char **error_r)
+int iq_store_stream_finish(iq_store_stream *st, int64_t highest_uid, int *stored_r, char **error_r)
 {
     const iq_store_ctx *ctx = st->ctx;
     PGconn *pg = ctx->pg;

@@ -47,8 +47,7 @@ int iq_store_stream_begin(const iq_store_ctx *ctx, const char *server_id, int64_
 int iq_store_stream_write(iq_store_stream *st, const void *data, size_t len, char **error_r);
 /* Ends the COPY, matches a UIDVALIDITY change by content, adds the event, moves the state to
  * highest_uid (IMAP) and commits. *stored_r is 1 when a new message was stored. Frees st. */
-int iq_store_stream_finish(iq_store_stream *st, int64_t highest_uid, int *stored_r,
-                           char **error_r);
+int iq_store_stream_finish(iq_store_stream *st, int64_t highest_uid, int *stored_r, char **error_r);
 /* Rolls back and frees (NULL-safe). */
 void iq_store_stream_abort(iq_store_stream **st);
 
@@ -64,8 +63,8 @@ int iq_store_undeleted_uids(PGconn *pg, int64_t account_id, const char *mailbox,
 int iq_store_mark_deleted_uids(PGconn *pg, int64_t account_id, const char *mailbox,
                                int64_t uidvalidity, const int64_t *uids, size_t n, char **error_r);
 /* POP3: which of these UIDLs are stored (known_r[i]). */
-int iq_store_known_uidls(PGconn *pg, int64_t account_id, const char *mailbox,
-                         char *const *uidls, size_t n, bool *known_r, char **error_r);
+int iq_store_known_uidls(PGconn *pg, int64_t account_id, const char *mailbox, char *const *uidls,
+                         size_t n, bool *known_r, char **error_r);
 int iq_store_mark_deleted_uidls(PGconn *pg, int64_t account_id, const char *mailbox,
                                 char *const *uidls, size_t n, char **error_r);
 

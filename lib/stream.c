@@ -22,9 +22,9 @@ struct iq_stream {
     iq_stream_syntax syntax;
     iq_stream_limits lim;
     uint64_t total;
-    uint64_t line_len;      /* bytes since the last LF, outside literals */
-    uint64_t literal_left;  /* IMAP: literal bytes still to come */
-    char tail[24];          /* the end of the current line, to spot "{N}\r\n" */
+    uint64_t line_len;     /* bytes since the last LF, outside literals */
+    uint64_t literal_left; /* IMAP: literal bytes still to come */
+    char tail[24];         /* the end of the current line, to spot "{N}\r\n" */
     size_t tail_len;
     uint64_t response_max;
     uint64_t response_len;
@@ -201,8 +201,9 @@ static ssize_t drv_read(mailstream_low *low, void *buf, size_t count)
     st->total += (uint64_t)r;
     st->response_len += (uint64_t)r;
     if (st->total > st->lim.max_total) {
-        fail(st, "size_limit", "the server sent more than %llu bytes in one check "
-                               "(max_check_bytes)",
+        fail(st, "size_limit",
+             "the server sent more than %llu bytes in one check "
+             "(max_check_bytes)",
              (unsigned long long)st->lim.max_total);
         return -1;
     }

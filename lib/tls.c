@@ -111,7 +111,8 @@ static int wait_io(int fd, int want, int64_t deadline_ms)
         int64_t left = deadline_ms - iq_now_mono_ms();
         if (left <= 0)
             return 0;
-        struct pollfd p = {.fd = fd, .events = (short)(want == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN)};
+        struct pollfd p = {.fd = fd,
+                           .events = (short)(want == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN)};
         int r = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
         if (r > 0)
             return 1;
@@ -175,11 +176,11 @@ int iq_tls_handshake(SSL_CTX *ctx, int fd, const char *host, bool verify, int64_
     info_r->verified = verify && vr == X509_V_OK;
     if (verify && vr != X509_V_OK) {
         *class_r = "tls_verify";
-        *error_r = iq_xasprintf("certificate of %s not trusted: %s (subject %s, issuer %s); fix "
-                                "the server's certificate, set ca_file, or set the account to "
-                                "ignore the certificate",
-                                host, X509_verify_cert_error_string(vr), info_r->subject,
-                                info_r->issuer);
+        *error_r =
+            iq_xasprintf("certificate of %s not trusted: %s (subject %s, issuer %s); fix "
+                         "the server's certificate, set ca_file, or set the account to "
+                         "ignore the certificate",
+                         host, X509_verify_cert_error_string(vr), info_r->subject, info_r->issuer);
         SSL_free(ssl);
         return -1;
     }

@@ -124,15 +124,14 @@ int iq_cmd_account_test(iq_app *app, int argc, char **argv)
         json_object_set_new(j, "error", res.error ? json_string(res.error) : json_null());
         json_object_set_new(j, "capabilities",
                             s.capabilities ? json_string(s.capabilities) : json_null());
-        json_object_set_new(j, "tls", res.tls_used || res.tls.fingerprint[0]
-                                          ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}",
-                                                      "version", res.tls.version, "cipher",
-                                                      res.tls.cipher, "subject", res.tls.subject,
-                                                      "issuer", res.tls.issuer, "not_after",
-                                                      res.tls.not_after, "fingerprint_sha256",
-                                                      res.tls.fingerprint, "verified",
-                                                      res.tls.verified)
-                                          : json_null());
+        json_object_set_new(j, "tls",
+                            res.tls_used || res.tls.fingerprint[0]
+                                ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "version",
+                                            res.tls.version, "cipher", res.tls.cipher, "subject",
+                                            res.tls.subject, "issuer", res.tls.issuer, "not_after",
+                                            res.tls.not_after, "fingerprint_sha256",
+                                            res.tls.fingerprint, "verified", res.tls.verified)
+                                : json_null());
         json_object_set_new(j, "messages", rc == 0 ? json_integer(s.probe_messages) : json_null());
         json_object_set_new(j, "bytes", rc == 0 ? json_integer(s.probe_bytes) : json_null());
         json_object_set_new(j, "duration_ms", json_integer(ms));

@@ -74,9 +74,10 @@ int iq_cmd_inbox(iq_app *app, int argc, char **argv)
         } else if (opt == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "table") == 0)) {
             json = strcmp(optarg, "json") == 0;
         } else if (opt == 'h') {
-            printf("usage: inboxq inbox ID [--limit N] [--format table|json]\n\n"
-                   "Lists the account's fetched messages, newest first (date, from, subject,\n"
-                   "size), from the Redis cache, or PostgreSQL when the cache misses or is down.\n");
+            printf(
+                "usage: inboxq inbox ID [--limit N] [--format table|json]\n\n"
+                "Lists the account's fetched messages, newest first (date, from, subject,\n"
+                "size), from the Redis cache, or PostgreSQL when the cache misses or is down.\n");
             return 0;
         } else {
             iq_app_error(app, "inbox: bad option; see 'inboxq inbox --help'");
@@ -118,16 +119,16 @@ int iq_cmd_inbox(iq_app *app, int argc, char **argv)
     free(err);
     err = NULL;
     bool cached = false;
-    json_t *list = iq_inbox_get(c, redis, id, (int)limit,
-                                (int)iq_config_int(app->cfg, IQ_SET_INBOX_CACHE_SIZE), &cached,
-                                &err);
+    json_t *list =
+        iq_inbox_get(c, redis, id, (int)limit,
+                     (int)iq_config_int(app->cfg, IQ_SET_INBOX_CACHE_SIZE), &cached, &err);
     int rc = 0;
     if (!list) {
         iq_app_error(app, "inbox: %s", err);
         rc = EX_UNAVAILABLE;
     } else if (json) {
-        json_t *o = json_pack("{s:I, s:s, s:s, s:O}", "account_id", (json_int_t)id, "account",
-                              name, "source", cached ? "redis" : "postgresql", "messages", list);
+        json_t *o = json_pack("{s:I, s:s, s:s, s:O}", "account_id", (json_int_t)id, "account", name,
+                              "source", cached ? "redis" : "postgresql", "messages", list);
         char *s = json_dumps(o, JSON_INDENT(2));
         printf("%s\n", s);
         free(s);

@@ -11,9 +11,8 @@
 
 int iq_cmd_migrate(iq_app *app, int argc, char **argv)
 {
-    static const struct option opts[] = {{"status", no_argument, NULL, 's'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"status", no_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int opt, status_only = 0;
     while ((opt = getopt_long(argc, argv, "sh", opts, NULL)) != -1) {
         if (opt == 's') {

@@ -274,8 +274,9 @@ static int cmd_render(iq_app *app, int argc, char **argv)
             break;
         case OPT_TIMEOUT:
             if (iq_parse_duration_ms(optarg, &req.timeout_ms) < 0 || req.timeout_ms <= 0) {
-                iq_app_error(app, "report: --timeout takes seconds or a duration like 2m, not "
-                                  "'%s'",
+                iq_app_error(app,
+                             "report: --timeout takes seconds or a duration like 2m, not "
+                             "'%s'",
                              optarg);
                 rc = EX_USAGE;
             }

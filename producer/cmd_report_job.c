@@ -34,11 +34,12 @@ static int save_output(iq_app *app, PGconn *c, int64_t id, const char *path)
     char ids[24];
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     const char *p[] = {ids};
-    PGresult *r = PQexecParams(c, "SELECT output FROM reports WHERE id = $1 AND status = 'done'",
-                               1, NULL, p, NULL, NULL, 1 /* binary: the raw bytes */);
+    PGresult *r = PQexecParams(c, "SELECT output FROM reports WHERE id = $1 AND status = 'done'", 1,
+                               NULL, p, NULL, NULL, 1 /* binary: the raw bytes */);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
-        iq_app_error(app, "report %lld has no output (not rendered yet, or it failed); see "
-                          "'inboxq report show %lld'",
+        iq_app_error(app,
+                     "report %lld has no output (not rendered yet, or it failed); see "
+                     "'inboxq report show %lld'",
                      (long long)id, (long long)id);
         PQclear(r);
         return EX_NOINPUT;
@@ -74,8 +75,8 @@ static char *status_of(PGconn *c, int64_t id, char **error_r)
     char ids[24];
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     const char *p[] = {ids};
-    PGresult *r = iq_pg_query(c, "SELECT status, coalesce(error, '') FROM reports WHERE id = $1",
-                              1, p, NULL);
+    PGresult *r =
+        iq_pg_query(c, "SELECT status, coalesce(error, '') FROM reports WHERE id = $1", 1, p, NULL);
     char *st = NULL;
     if (r && PQntuples(r) == 1) {
         const char *s = iq_pg_str(r, 0, 0);
@@ -128,8 +129,8 @@ int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
                                        payload, strlen(payload), &err) < 0) {
         iq_app_error(app, "report: %s", err);
         const char *q[] = {key};
-        iq_pg_exec(c, "UPDATE reports SET status = 'failed', error = 'not queued' WHERE id = $1",
-                   1, q, NULL);
+        iq_pg_exec(c, "UPDATE reports SET status = 'failed', error = 'not queued' WHERE id = $1", 1,
+                   q, NULL);
         free(payload);
         iq_kafka_producer_free(&prod);
         rc = EX_UNAVAILABLE;
@@ -146,8 +147,9 @@ int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
     while (!(status = status_of(c, id, &why)) && iq_now_mono_ms() < deadline)
         usleep(150 * 1000);
     if (!status) {
-        iq_app_error(app, "report %lld not rendered within the timeout; is a worker running? "
-                          "'inboxq report get %lld --output FILE' fetches it later",
+        iq_app_error(app,
+                     "report %lld not rendered within the timeout; is a worker running? "
+                     "'inboxq report get %lld --output FILE' fetches it later",
                      (long long)id, (long long)id);
         rc = EX_TEMPFAIL;
     } else if (strcmp(status, "failed") == 0) {
@@ -202,15 +204,16 @@ int iq_cmd_report_show(iq_app *app, int argc, char **argv)
         "SELECT status, format, lang, filters::text, coalesce(rows::text, ''), "
         "coalesce(length(output)::text, ''), coalesce(error, ''), coalesce(requested_by, ''), "
         "to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(to_char(finished_at, "
-        "'YYYY-MM-DD HH24:MI:SS'), ''), coalesce(output_path, ''), job_id FROM reports WHERE id = $1",
+        "'YYYY-MM-DD HH24:MI:SS'), ''), coalesce(output_path, ''), job_id FROM reports WHERE id = "
+        "$1",
         1, p, &err);
     if (!r || PQntuples(r) == 0) {
         iq_app_error(app, "report show: %s", r ? "no such report" : err);
         rc = r ? EX_NOINPUT : EX_UNAVAILABLE;
     } else {
-        static const char *const labels[] = {"status",   "format",   "lang",       "filters",
-                                             "rows",     "bytes",    "error",      "requested by",
-                                             "created",  "finished", "written to", "job"};
+        static const char *const labels[] = {"status",  "format",   "lang",       "filters",
+                                             "rows",    "bytes",    "error",      "requested by",
+                                             "created", "finished", "written to", "job"};
         printf("report %lld\n", (long long)id);
         for (int i = 0; i < 12; i++)
             if (*iq_pg_str(r, 0, i))

@@ -11,8 +11,8 @@
 #include "util.h"
 #include "worker.h"
 
-#define QUEUE_PAUSE 64   /* queued jobs in a slot before its partitions pause */
-#define QUEUE_RESUME 8   /* ...and resume */
+#define QUEUE_PAUSE 64 /* queued jobs in a slot before its partitions pause */
+#define QUEUE_RESUME 8 /* ...and resume */
 #define MAX_PAUSED 1024
 #define ABANDON_AFTER_MS 30000 /* on SIGTERM, wait this long for running jobs */
 
@@ -56,7 +56,8 @@ static void drop_partition(iq_slot *s, const char *topic, int32_t partition)
     iq_queue_item **pp = &s->head, *last = NULL;
     while (*pp) {
         iq_queue_item *it = *pp;
-        if (it->msg->partition == partition && strcmp(rd_kafka_topic_name(it->msg->rkt), topic) == 0) {
+        if (it->msg->partition == partition &&
+            strcmp(rd_kafka_topic_name(it->msg->rkt), topic) == 0) {
             *pp = it->next;
             rd_kafka_message_destroy(it->msg);
             free(it);
@@ -182,7 +183,8 @@ static void slots_stop(iq_worker *w)
         if (pthread_timedjoin_np(w->slots[i].thread, NULL, &until) != 0) {
             /* a job still running past the grace period is abandoned: it was not
                acknowledged, so another worker runs it again, idempotently */
-            IQ_WARN("slot %d still busy after %d s: abandoning its job", i, ABANDON_AFTER_MS / 1000);
+            IQ_WARN("slot %d still busy after %d s: abandoning its job", i,
+                    ABANDON_AFTER_MS / 1000);
             pthread_detach(w->slots[i].thread);
             w->slots[i].thread = 0;
         }

@@ -56,8 +56,7 @@ PGconn *iq_worker_pg(iq_slot *s)
 }
 
 /* Publishes the job to the dead-letter topic, retrying until Kafka confirms or we stop. */
-static bool dead_letter(iq_slot *s, const rd_kafka_message_t *m, const char *cls,
-                        const char *why)
+static bool dead_letter(iq_slot *s, const rd_kafka_message_t *m, const char *cls, const char *why)
 {
     iq_worker *w = s->w;
     iq_dead_letter dl = {
@@ -170,8 +169,8 @@ static bool handle_check(iq_slot *s, const rd_kafka_message_t *m)
         iq_check_run_as(pg, &s->env, job.account_id, job.job_id, job.requested_by, &res);
         if (PQstatus(pg) == CONNECTION_OK)
             try_lock(pg, job.account_id, "pg_advisory_unlock");
-        bool lost = res.error_class && strcmp(res.error_class, "storage") == 0 &&
-                    iq_pg_connection_lost(pg);
+        bool lost =
+            res.error_class && strcmp(res.error_class, "storage") == 0 && iq_pg_connection_lost(pg);
         bool gone = res.error_class && strcmp(res.error_class, "not_found") == 0;
         bool stored = res.messages_new > 0;
         if (!lost && !res.already_done)
@@ -214,8 +213,8 @@ static char *write_output_dir(const char *dir, const char *schedule, int64_t rep
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-    char *path = iq_xasprintf("%s/%s-%s-%lld.%s", dir, safe, stamp, (long long)report_id,
-                              extension(format));
+    char *path =
+        iq_xasprintf("%s/%s-%s-%lld.%s", dir, safe, stamp, (long long)report_id, extension(format));
     char *tmp = iq_xasprintf("%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     bool ok = fd >= 0;
@@ -325,11 +324,11 @@ static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
         }
         char *path = NULL;
         if (rc == 0 && dir)
-            path = write_output_dir(dir, sched ? sched : "report", job.report_id, job.format,
-                                    data, len);
+            path = write_output_dir(dir, sched ? sched : "report", job.report_id, job.format, data,
+                                    len);
         done = finish_report(pg, job.report_id, rc == 0 ? "done" : "failed",
-                             rc == 0 ? NULL : (err ? err : "rendering failed"), rc == 0 ? data : NULL,
-                             rc == 0 ? len : 0, (int64_t)stats.rows, path);
+                             rc == 0 ? NULL : (err ? err : "rendering failed"),
+                             rc == 0 ? data : NULL, rc == 0 ? len : 0, (int64_t)stats.rows, path);
         IQ_INFO("report %lld %s: %lld rows, %zu bytes", (long long)job.report_id,
                 rc == 0 ? "rendered" : "failed", (long long)stats.rows, len);
         free(err);

@@ -20,26 +20,27 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: inboxq-worker [OPTIONS]\n\n"
-                 "The inboxq worker: joins the consumer group on the check and report job topics,\n"
-                 "checks mailboxes and renders reports, writing results to PostgreSQL. Run as\n"
-                 "many as needed; SIGTERM finishes (or safely abandons) running jobs and leaves.\n"
-                 "\noptions:\n"
-                 "  --concurrency N     jobs at once in this process (setting concurrency)\n"
-                 "  --metrics-listen ADDR:PORT  serve /metrics, /healthz and /readyz (off by\n"
-                 "                      default; e.g. 127.0.0.1:9100 or [::1]:9100)\n" IQ_APP_OPTIONS_HELP
-                 "\nSettings come from the environment (INBOXQ_*) and --config; "
-                 "'inboxq config reference' lists them.\n");
+    fprintf(
+        out,
+        "usage: inboxq-worker [OPTIONS]\n\n"
+        "The inboxq worker: joins the consumer group on the check and report job topics,\n"
+        "checks mailboxes and renders reports, writing results to PostgreSQL. Run as\n"
+        "many as needed; SIGTERM finishes (or safely abandons) running jobs and leaves.\n"
+        "\noptions:\n"
+        "  --concurrency N     jobs at once in this process (setting concurrency)\n"
+        "  --metrics-listen ADDR:PORT  serve /metrics, /healthz and /readyz (off by\n"
+        "                      default; e.g. 127.0.0.1:9100 or [::1]:9100)\n" IQ_APP_OPTIONS_HELP
+        "\nSettings come from the environment (INBOXQ_*) and --config; "
+        "'inboxq config reference' lists them.\n");
 }
 
 int main(int argc, char **argv)
 {
     iq_app app = {.program = "inboxq-worker", .component = "worker"};
-    static const struct option opts[] = {
-        IQ_APP_LONG_OPTIONS,
-        {"concurrency", required_argument, NULL, 'c'},
-        {"metrics-listen", required_argument, NULL, 'm'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {IQ_APP_LONG_OPTIONS,
+                                         {"concurrency", required_argument, NULL, 'c'},
+                                         {"metrics-listen", required_argument, NULL, 'm'},
+                                         {NULL, 0, NULL, 0}};
     const char *concurrency = NULL, *metrics_listen = NULL;
     int opt;
     opterr = 0; /* one clear line of our own instead of getopt's two */
@@ -69,7 +70,8 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc;
     char *err = NULL;
-    if (concurrency && iq_config_set(app.cfg, "concurrency", concurrency, "--concurrency", &err) < 0) {
+    if (concurrency &&
+        iq_config_set(app.cfg, "concurrency", concurrency, "--concurrency", &err) < 0) {
         iq_app_error(&app, "%s", err);
         iq_app_release(&app);
         return EX_USAGE;
@@ -83,8 +85,8 @@ int main(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
-        rc = iq_worker_run(app.cfg, (int)iq_config_int(app.cfg, IQ_SET_CONCURRENCY),
-                           metrics_listen, &g_stop);
+        rc = iq_worker_run(app.cfg, (int)iq_config_int(app.cfg, IQ_SET_CONCURRENCY), metrics_listen,
+                           &g_stop);
     }
     iq_app_release(&app);
     return rc;

@@ -56,16 +56,17 @@ void iq_worker_metrics_init(iq_worker *w)
     iq_worker_metrics *wm = &w->metrics;
     iq_metrics *m = iq_metrics_new(0);
     wm->m = m;
-    wm->checks = iq_metrics_counter(m, "inboxq_checks_total", "Checks run, by outcome and error class",
-                                    (const char *[]){"outcome", "error_class", NULL});
+    wm->checks =
+        iq_metrics_counter(m, "inboxq_checks_total", "Checks run, by outcome and error class",
+                           (const char *[]){"outcome", "error_class", NULL});
     wm->duration = iq_metrics_histogram(m, "inboxq_check_duration_seconds",
                                         "Wall time of one check", NULL, NULL, 0);
     wm->messages = iq_metrics_counter(m, "inboxq_messages_total",
                                       "Messages fetched and stored, deleted on the server, or "
                                       "skipped as too large",
                                       (const char *[]){"action", NULL});
-    wm->bytes = iq_metrics_counter(m, "inboxq_bytes_fetched_total",
-                                   "Bytes read from mail servers", NULL);
+    wm->bytes =
+        iq_metrics_counter(m, "inboxq_bytes_fetched_total", "Bytes read from mail servers", NULL);
     wm->jobs = iq_metrics_counter(m, "inboxq_jobs_total", "Jobs handled, by kind and result",
                                   (const char *[]){"kind", "result", NULL});
     wm->dead = iq_metrics_counter(m, "inboxq_jobs_dead_lettered_total",
@@ -80,7 +81,8 @@ void iq_worker_metrics_init(iq_worker *w)
     iq_metrics_gauge_fn(m, "inboxq_outbox_pending", "New-mail events not yet published", NULL,
                         collect_outbox_pending, w);
     iq_metrics_gauge_fn(m, "inboxq_outbox_oldest_pending_seconds",
-                        "Age of the oldest unpublished new-mail event", NULL, collect_outbox_age, w);
+                        "Age of the oldest unpublished new-mail event", NULL, collect_outbox_age,
+                        w);
     iq_metrics_gauge_fn(m, "inboxq_kafka_consumer_lag",
                         "Messages behind the high watermark, per assigned partition",
                         (const char *[]){"topic", "partition", NULL}, collect_lag, w);

@@ -24,14 +24,14 @@ typedef struct iq_worker iq_worker;
 /* What the worker exports on /metrics (metrics.c). */
 typedef struct iq_worker_metrics {
     iq_metrics *m;
-    iq_counter *checks;       /* inboxq_checks_total{outcome,error_class} */
-    iq_histogram *duration;   /* inboxq_check_duration_seconds */
-    iq_counter *messages;     /* inboxq_messages_total{action} fetched/deleted/skipped */
-    iq_counter *bytes;        /* inboxq_bytes_fetched_total */
-    iq_counter *jobs;         /* inboxq_jobs_total{kind,result} */
-    iq_counter *dead;         /* inboxq_jobs_dead_lettered_total{error_class} */
-    iq_counter *events;       /* inboxq_events_published_total */
-    iq_counter *cache;        /* inboxq_inbox_cache_writes_total{result} */
+    iq_counter *checks;     /* inboxq_checks_total{outcome,error_class} */
+    iq_histogram *duration; /* inboxq_check_duration_seconds */
+    iq_counter *messages;   /* inboxq_messages_total{action} fetched/deleted/skipped */
+    iq_counter *bytes;      /* inboxq_bytes_fetched_total */
+    iq_counter *jobs;       /* inboxq_jobs_total{kind,result} */
+    iq_counter *dead;       /* inboxq_jobs_dead_lettered_total{error_class} */
+    iq_counter *events;     /* inboxq_events_published_total */
+    iq_counter *cache;      /* inboxq_inbox_cache_writes_total{result} */
 } iq_worker_metrics;
 
 typedef struct iq_queue_item {

@@ -41,7 +41,10 @@ static void test_stopped_redis(void **state)
 {
     (void)state;
     const char *base = getenv("INBOXQ_TEST_PG_PORT");
-    int port = (base ? atoi(base) : 27100) + 98; /* NOLINT: test code */
+    int64_t pg_port = 27100;
+    if (base)
+        assert_int_equal(iq_parse_i64(base, 1, 65000, &pg_port), 0);
+    int port = (int)pg_port + 98;
     char dir[] = "/tmp/it-redis-XXXXXX";
     assert_non_null(mkdtemp(dir));
     char cmd[512];
@@ -63,7 +66,9 @@ static void test_stopped_redis(void **state)
             usleep(100 * 1000);
     }
     assert_int_equal(up, 0);
-    snprintf(cmd, sizeof(cmd), "kill $(cat %s/pid); while kill -0 $(cat %s/pid) 2>/dev/null; do sleep 0.05; done", dir, dir);
+    snprintf(cmd, sizeof(cmd),
+             "kill $(cat %s/pid); while kill -0 $(cat %s/pid) 2>/dev/null; do sleep 0.05; done",
+             dir, dir);
     assert_int_equal(system(cmd), 0);
 
     int64_t t0 = iq_now_mono_ms();

@@ -26,7 +26,9 @@ static int handshake(const char *port_var, const char *host, bool verify, iq_tls
     int fd = -1;
     char *err = NULL;
     int64_t deadline = iq_now_mono_ms() + 10000;
-    assert_int_equal(iq_net_connect("127.0.0.1", atoi(port), 2000, 2000, deadline, &fd, cls, &err), 0); /* NOLINT */
+    int64_t p = 0;
+    assert_int_equal(iq_parse_i64(port, 1, 65535, &p), 0);
+    assert_int_equal(iq_net_connect("127.0.0.1", (int)p, 2000, 2000, deadline, &fd, cls, &err), 0);
     SSL *ssl = NULL;
     int rc = iq_tls_handshake(ctx, fd, host, verify, deadline, &ssl, info, cls, &err);
     free(err);
@@ -53,9 +55,9 @@ static void test_bad_certificates(void **state)
     (void)state;
     static const char *const vars[] = {
         "INBOXQ_TEST_IMAPS_SELFSIGNED_PORT", "INBOXQ_TEST_IMAPS_EXPIRED_PORT",
-        "INBOXQ_TEST_IMAPS_WRONGNAME_PORT", "INBOXQ_TEST_IMAPS_UNKNOWNCA_PORT",
+        "INBOXQ_TEST_IMAPS_WRONGNAME_PORT",  "INBOXQ_TEST_IMAPS_UNKNOWNCA_PORT",
         "INBOXQ_TEST_POP3S_SELFSIGNED_PORT", "INBOXQ_TEST_POP3S_EXPIRED_PORT",
-        "INBOXQ_TEST_POP3S_WRONGNAME_PORT", "INBOXQ_TEST_POP3S_UNKNOWNCA_PORT"};
+        "INBOXQ_TEST_POP3S_WRONGNAME_PORT",  "INBOXQ_TEST_POP3S_UNKNOWNCA_PORT"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
         iq_tls_info info;
         const char *cls = NULL;
