@@ -81,6 +81,18 @@ static const iq_setting_def defs[IQ_SET__COUNT] = {
      "info", 0, 0, "debug|info|warn|error", false, "lowest level logged"},
     {IQ_SET_LOG_FORMAT, "log_format", "INBOXQ_LOG_FORMAT", IQ_CT_ENUM,
      "text", 0, 0, "text|json", false, "log line format"},
+    {IQ_SET_SCHEDULER_JITTER_MAX, "scheduler_jitter_max", "INBOXQ_SCHEDULER_JITTER_MAX",
+     IQ_CT_DURATION, "5m", 0, 3600 * SEC, NULL, false,
+     "largest random shift of an account's next check (also at most 10% of its interval), so "
+     "accounts with one interval spread out"},
+    {IQ_SET_SCHEDULER_BACKOFF_MAX, "scheduler_backoff_max", "INBOXQ_SCHEDULER_BACKOFF_MAX",
+     IQ_CT_DURATION, "1h", 1 * SEC, 7 * DAY, NULL, false,
+     "longest gap the scheduler puts between checks of a failing account (the interval doubles "
+     "per failure in a row; never shorter than the interval)"},
+    {IQ_SET_SCHEDULER_AUTH_BACKOFF_MAX, "scheduler_auth_backoff_max",
+     "INBOXQ_SCHEDULER_AUTH_BACKOFF_MAX", IQ_CT_DURATION, "6h", 1 * SEC, 7 * DAY, NULL, false,
+     "scheduler_backoff_max for accounts whose last check failed to log in (long waits avoid "
+     "server-side account lockouts)"},
 };
 /* clang-format on */
 
@@ -127,8 +139,8 @@ static char *bad_value(const iq_setting_def *d, const char *value, const char *o
             snprintf(lo, sizeof(lo), "%lld", (long long)d->min);
             snprintf(hi, sizeof(hi), "%lld", (long long)d->max);
         }
-        return iq_xasprintf("setting %s (%s, from %s) = '%s': %s; use %s from %s to %s",
-                            d->name, d->env, origin, value, why, type_hint(d), lo, hi);
+        return iq_xasprintf("setting %s (%s, from %s) = '%s': %s; use %s from %s to %s", d->name,
+                            d->env, origin, value, why, type_hint(d), lo, hi);
     }
     return iq_xasprintf("setting %s (%s, from %s) = '%s': %s; use %s", d->name, d->env, origin,
                         value, why, type_hint(d));
@@ -359,9 +371,19 @@ void iq_config_print_reference(FILE *out, bool markdown)
     for (size_t i = 0; i < IQ_SET__COUNT; i++) {
         const iq_setting_def *d = &defs[i];
         char type[96];
-        if (d->type == IQ_CT_ENUM)
-            snprintf(type, sizeof(type), "%s", d->choices);
-        else
+        if (d->type == IQ_CT_ENUM) {
+            /* "a|b" reads as "a, b" (a bare | would split a Markdown table cell) */
+            size_t o = 0;
+            for (const char *c = d->choices; *c && o + 3 < sizeof(type); c++) {
+                if (*c == '|') {
+                    type[o++] = ',';
+                    type[o++] = ' ';
+                } else {
+                    type[o++] = *c;
+                }
+            }
+            type[o] = '\0';
+        } else
             snprintf(type, sizeof(type), "%s", type_name(d));
         if (markdown)
             fprintf(out, "| `%s` | `%s` | %s | `%s` | %s |\n", d->name, d->env, type,

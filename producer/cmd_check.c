@@ -1,63 +1,58 @@
 /* SPDX-License-Identifier: MIT */
-/* inboxq check ID --direct: one complete check in this process, exactly as a worker runs it. */
+/* inboxq check: publish check jobs for the workers (and wait for their outcomes), or run one
+ * check in this process with --direct. */
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <jansson.h>
+
+#include "buf.h"
 #include "checkenv.h"
 #include "commands.h"
 #include "exitcode.h"
+#include "kafka.h"
+#include "messages.h"
 #include "pg.h"
 #include "util.h"
 
+#define WAIT_DEFAULT_MS (300 * 1000)
+#define POLL_MS 150
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: inboxq check ID --direct [--format text|json]\n\n"
-                 "Checks the account now.\n"
-                 "  --direct          run the check in this process (no Kafka, no worker)\n"
-                 "  --format FMT      text (default) or json\n"
-                 "Exit status: 0 when the check succeeded, 1 when it failed.\n");
+    fprintf(out,
+            "usage: inboxq check ID... | --all [--wait [--timeout S]] [--format text|json]\n"
+            "       inboxq check ID --direct [--format text|json]\n\n"
+            "Checks accounts now. Without --direct it publishes one check job per account to\n"
+            "Kafka for the workers (requested_by cli:$USER, reason manual) and prints one line\n"
+            "per job Kafka confirmed: ACCOUNT_ID JOB_ID.\n"
+            "  --all             every active account\n"
+            "  --wait            then wait for each job's run in PostgreSQL and print its\n"
+            "                    outcome as it lands:\n"
+            "                    ACCOUNT_ID JOB_ID OUTCOME new=N deleted=N [CLASS: ERROR]\n"
+            "                    (OUTCOME ok, failed, partial, or unfinished at the timeout)\n"
+            "  --timeout S       how long --wait waits: seconds, or 500ms, 2m... (default 300)\n"
+            "  --direct          run the check in this process (no Kafka, no worker); one ID\n"
+            "  --format FMT      text (default) or json. With jobs, json is one object per line:\n"
+            "                    {\"account_id\", \"job_id\"} per job, then with --wait\n"
+            "                    {\"account_id\", \"job_id\", \"outcome\", \"error_class\", "
+            "\"error\",\n"
+            "                    \"messages_new\", \"messages_deleted\", \"messages_skipped\",\n"
+            "                    \"bytes\", \"duration_ms\"} per outcome\n"
+            "Exit status: 0 published (with --wait: every check succeeded); 1 a check failed;\n"
+            "64 bad usage; 66 no such account (nothing is published then); 69 Kafka did not\n"
+            "confirm a job or PostgreSQL is unavailable; 75 --wait timed out; 78 bad settings.\n");
 }
 
-int iq_cmd_check(iq_app *app, int argc, char **argv)
+/* --- --direct ----------------------------------------------------------------------------- */
+
+static int check_direct(iq_app *app, int64_t id, bool json)
 {
-    static const struct option opts[] = {{"direct", no_argument, NULL, 'd'},
-                                         {"format", required_argument, NULL, 'f'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    bool direct = false, json = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'd':
-            direct = true;
-            break;
-        case 'f':
-            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
-                iq_app_error(app, "check: --format must be text or json, not '%s'", optarg);
-                return EX_USAGE;
-            }
-            json = strcmp(optarg, "json") == 0;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            return EX_USAGE;
-        }
-    }
-    int64_t id;
-    if (optind + 1 != argc || iq_parse_i64(argv[optind], 1, INT64_MAX, &id) < 0) {
-        iq_app_error(app, "check: give exactly one account ID (a positive number); see 'inboxq "
-                          "check --help'");
-        return EX_USAGE;
-    }
-    if (!direct) {
-        iq_app_error(app, "check: only --direct is available in this build (checks through the "
-                          "workers come with the cluster)");
-        return EX_UNAVAILABLE;
-    }
     char *err = NULL;
     iq_check_setup cs;
     if (iq_check_setup_init(&cs, app->cfg, "cli", &err) < 0) {
@@ -94,4 +89,400 @@ int iq_cmd_check(iq_app *app, int argc, char **argv)
     iq_pg_close(&c);
     iq_check_setup_release(&cs);
     return code;
+}
+
+/* --- jobs ------------------------------------------------------------------------------------ */
+
+typedef struct job {
+    int64_t account_id;
+    char job_id[37];
+    iq_delivery state;
+    bool done;
+} job;
+
+/* "cli:<login>", cut to the 63 bytes a requested_by may hold (on a UTF-8 boundary), control
+ * characters replaced. */
+static void requested_by(char *buf, size_t size)
+{
+    const char *user = getenv("USER");
+    if (!user || !*user) {
+        struct passwd *pw = getpwuid(getuid());
+        user = pw && pw->pw_name && *pw->pw_name ? pw->pw_name : NULL;
+    }
+    if (user)
+        snprintf(buf, size, "cli:%s", user);
+    else
+        snprintf(buf, size, "cli:uid%u", (unsigned)getuid());
+    size_t max = 63 < size - 1 ? 63 : size - 1, n = strlen(buf);
+    if (n > max) {
+        n = max;
+        while (n > 4 && ((unsigned char)buf[n] & 0xc0) == 0x80)
+            n--;
+        buf[n] = '\0';
+    }
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '_';
+}
+
+/* Appends "{a,b,c}" of the ids (a bigint[] / uuid[] parameter). */
+static void id_array(iq_buf *b, const job *jobs, size_t n, bool uuids)
+{
+    iq_buf_reset(b);
+    iq_buf_append_char(b, '{');
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (uuids && (jobs[i].done || jobs[i].state != IQ_DELIVERY_OK))
+            continue;
+        if (k++ > 0)
+            iq_buf_append_char(b, ',');
+        if (uuids)
+            iq_buf_append_str(b, jobs[i].job_id);
+        else
+            iq_buf_appendf(b, "%lld", (long long)jobs[i].account_id);
+    }
+    iq_buf_append_char(b, '}');
+}
+
+/* Fills jobs with the accounts to check: the given ids (refusing unknown ones) or, for --all,
+ * every active account. Returns 0 or an exit code. */
+static int load_accounts(iq_app *app, PGconn *c, bool all, job **jobs_r, size_t *n_r)
+{
+    char *err = NULL;
+    iq_buf ids;
+    iq_buf_init(&ids, 64 * 1024 * 1024);
+    PGresult *r;
+    if (all) {
+        r = iq_pg_query(c, "SELECT id FROM mail_accounts WHERE active ORDER BY id", 0, NULL, &err);
+    } else {
+        id_array(&ids, *jobs_r, *n_r, false);
+        r = iq_pg_query(c,
+                        "SELECT x.id FROM unnest($1::bigint[]) WITH ORDINALITY AS x(id, n) "
+                        "WHERE NOT EXISTS (SELECT 1 FROM mail_accounts a WHERE a.id = x.id) "
+                        "ORDER BY x.n",
+                        1, (const char *const[]){ids.data}, &err);
+    }
+    iq_buf_release(&ids);
+    if (!r) {
+        iq_app_error(app, "check: %s", err);
+        free(err);
+        return EX_UNAVAILABLE;
+    }
+    int rc = 0, n = PQntuples(r);
+    if (all) {
+        free(*jobs_r);
+        *jobs_r = iq_xcalloc(n > 0 ? (size_t)n : 1, sizeof(job));
+        *n_r = (size_t)n;
+        for (int i = 0; i < n; i++)
+            (*jobs_r)[i].account_id = iq_pg_i64(r, i, 0);
+    } else if (n > 0) {
+        iq_buf missing;
+        iq_buf_init(&missing, 4096);
+        for (int i = 0; i < n && i < 20; i++)
+            iq_buf_appendf(&missing, "%s%s", i ? ", " : "", iq_pg_str(r, i, 0));
+        iq_app_error(app, "check: no account with id %s%s; 'inboxq account list' shows them",
+                     missing.data, n > 20 ? ", ..." : "");
+        iq_buf_release(&missing);
+        rc = EX_NOINPUT;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* Publishes one job per account and waits for Kafka's confirmations; prints the confirmed
+ * ones. Returns 0 or EX_UNAVAILABLE / EX_CONFIG. */
+static int publish(iq_app *app, job *jobs, size_t n, bool json)
+{
+    char *err = NULL, by[64];
+    requested_by(by, sizeof(by));
+    iq_kafka_producer *p = iq_kafka_producer_new(app->cfg, &err);
+    if (!p) {
+        iq_app_error(app, "check: %s", err);
+        free(err);
+        return EX_CONFIG;
+    }
+    const char *topic = iq_config_str(app->cfg, IQ_SET_TOPIC_CHECK);
+    int64_t now_ms = iq_now_real_ms();
+    for (size_t i = 0; i < n; i++) {
+        job *j = &jobs[i];
+        j->state = IQ_DELIVERY_FAILED;
+        json_t *msg = iq_msg_check_job_new(NULL, j->account_id, now_ms, by, "manual", 1, 0, &err);
+        if (!msg) {
+            iq_app_error(app, "check: account %lld: %s", (long long)j->account_id, err);
+            free(err);
+            err = NULL;
+            continue;
+        }
+        snprintf(j->job_id, sizeof(j->job_id), "%s", iq_msg_id(msg));
+        char key[24], *value = iq_msg_dump(msg);
+        snprintf(key, sizeof(key), "%lld", (long long)j->account_id);
+        if (iq_kafka_produce(p, topic, key, value, strlen(value), &j->state, &err) < 0) {
+            j->state = IQ_DELIVERY_FAILED;
+            free(err);
+            err = NULL;
+        }
+        free(value);
+        json_decref(msg);
+    }
+    iq_kafka_flush(p, iq_config_int(app->cfg, IQ_SET_KAFKA_TIMEOUT) + 2000);
+    /* Frees only after every delivery report was served or purged (the states are ours). */
+    iq_kafka_producer_free(&p);
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        job *j = &jobs[i];
+        if (j->state != IQ_DELIVERY_OK) {
+            failed++;
+            continue;
+        }
+        if (json)
+            printf("{\"account_id\":%lld,\"job_id\":\"%s\"}\n", (long long)j->account_id,
+                   j->job_id);
+        else
+            printf("%lld %s\n", (long long)j->account_id, j->job_id);
+    }
+    fflush(stdout);
+    if (failed > 0) {
+        iq_app_error(app,
+                     "check: Kafka did not confirm %zu of %zu job(s) on %s; check kafka_brokers "
+                     "(INBOXQ_KAFKA_BROKERS) and that the broker is up",
+                     failed, n, topic);
+        return EX_UNAVAILABLE;
+    }
+    return 0;
+}
+
+static int cmp_job_id(const void *a, const void *b)
+{
+    return strcmp((*(const job *const *)a)->job_id, (*(const job *const *)b)->job_id);
+}
+
+static void print_outcome(const PGresult *r, int row, bool json)
+{
+    const char *outcome = iq_pg_str(r, row, 2), *cls = iq_pg_str(r, row, 3),
+               *error = iq_pg_str(r, row, 4);
+    if (!outcome)
+        outcome = "failed";
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "account_id", json_integer(iq_pg_i64(r, row, 1)));
+        json_object_set_new(o, "job_id", json_string(iq_pg_str(r, row, 0)));
+        json_object_set_new(o, "outcome", json_string(outcome));
+        json_object_set_new(o, "error_class", cls ? json_string(cls) : json_null());
+        json_object_set_new(o, "error", error ? json_string(error) : json_null());
+        json_object_set_new(o, "messages_new", json_integer(iq_pg_i64(r, row, 5)));
+        json_object_set_new(o, "messages_deleted", json_integer(iq_pg_i64(r, row, 6)));
+        json_object_set_new(o, "messages_skipped", json_integer(iq_pg_i64(r, row, 7)));
+        json_object_set_new(o, "bytes", json_integer(iq_pg_i64(r, row, 8)));
+        json_object_set_new(o, "duration_ms",
+                            iq_pg_str(r, row, 9) ? json_integer(iq_pg_i64(r, row, 9))
+                                                 : json_null());
+        char *s = json_dumps(o, JSON_COMPACT);
+        printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    } else {
+        printf("%s %s %s new=%lld deleted=%lld", iq_pg_str(r, row, 1), iq_pg_str(r, row, 0),
+               outcome, (long long)iq_pg_i64(r, row, 5), (long long)iq_pg_i64(r, row, 6));
+        if (cls || error) {
+            /* one line per outcome, whatever the error text holds */
+            char *e = iq_xstrdup(error ? error : "");
+            for (char *p = e; *p; p++)
+                if (*p == '\n' || *p == '\r')
+                    *p = ' ';
+            printf(" %s: %s", cls ? cls : "error", e);
+            free(e);
+        }
+        printf("\n");
+    }
+    fflush(stdout);
+}
+
+/* Polls check_runs until every job finished or the timeout. Returns the exit status. */
+static int wait_outcomes(iq_app *app, PGconn *c, job *jobs, size_t n, int64_t timeout_ms, bool json)
+{
+    job **by_id = iq_xcalloc(n > 0 ? n : 1, sizeof(*by_id));
+    for (size_t i = 0; i < n; i++)
+        by_id[i] = &jobs[i];
+    qsort(by_id, n, sizeof(*by_id), cmp_job_id);
+    iq_buf ids;
+    iq_buf_init(&ids, 64 * 1024 * 1024);
+    size_t pending = n, failed = 0;
+    int64_t deadline = iq_now_mono_ms() + timeout_ms;
+    int rc = 0;
+    char *err = NULL;
+    for (;;) {
+        id_array(&ids, jobs, n, true);
+        PGresult *r = iq_pg_query(
+            c,
+            "SELECT job_id::text, account_id, outcome, error_class, error, messages_new, "
+            "messages_deleted, messages_skipped, bytes, duration_ms FROM check_runs "
+            "WHERE job_id = ANY($1::uuid[]) AND finished_at IS NOT NULL ORDER BY finished_at",
+            1, (const char *const[]){ids.data}, &err);
+        if (!r) {
+            iq_app_error(app, "check: waiting for the outcomes: %s", err);
+            free(err);
+            rc = EX_UNAVAILABLE;
+            break;
+        }
+        for (int i = 0; i < PQntuples(r); i++) {
+            job key, *kp = &key;
+            snprintf(key.job_id, sizeof(key.job_id), "%s", iq_pg_str(r, i, 0));
+            job **hit = bsearch(&kp, by_id, n, sizeof(*by_id), cmp_job_id);
+            if (!hit || (*hit)->done)
+                continue;
+            (*hit)->done = true;
+            pending--;
+            const char *outcome = iq_pg_str(r, i, 2);
+            if (!outcome || strcmp(outcome, "ok") != 0)
+                failed++;
+            print_outcome(r, i, json);
+        }
+        PQclear(r);
+        if (pending == 0)
+            break;
+        if (iq_now_mono_ms() >= deadline) {
+            char t[32];
+            iq_format_duration(timeout_ms, t, sizeof(t));
+            for (size_t i = 0; i < n; i++) {
+                if (jobs[i].done)
+                    continue;
+                if (json)
+                    printf("{\"account_id\":%lld,\"job_id\":\"%s\",\"outcome\":\"unfinished\"}\n",
+                           (long long)jobs[i].account_id, jobs[i].job_id);
+                else
+                    printf("%lld %s unfinished\n", (long long)jobs[i].account_id, jobs[i].job_id);
+            }
+            fflush(stdout);
+            iq_app_error(app,
+                         "check: %zu of %zu job(s) unfinished after %s; are workers running? "
+                         "('inboxq status' shows them and the consumer lag)",
+                         pending, n, t);
+            rc = EX_TEMPFAIL;
+            break;
+        }
+        struct timespec ts = {0, POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    iq_buf_release(&ids);
+    free(by_id);
+    if (rc == 0 && failed > 0)
+        rc = IQ_EXIT_CHECK_FAILED;
+    return rc;
+}
+
+static int check_jobs(iq_app *app, job *jobs, size_t n, bool all, bool wait, int64_t timeout_ms,
+                      bool json)
+{
+    char *err = NULL;
+    PGconn *c = NULL;
+    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
+                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), &c, &err);
+    if (st != IQ_PG_OK) {
+        iq_app_error(app, "%s", err);
+        free(err);
+        free(jobs);
+        return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
+    }
+    int rc = load_accounts(app, c, all, &jobs, &n);
+    if (rc == 0 && n == 0)
+        iq_app_error(app, "check: no active accounts; nothing to publish");
+    if (rc == 0 && n > 0)
+        rc = publish(app, jobs, n, json);
+    if (rc == 0 && n > 0 && wait)
+        rc = wait_outcomes(app, c, jobs, n, timeout_ms, json);
+    iq_pg_close(&c);
+    free(jobs);
+    return rc;
+}
+
+int iq_cmd_check(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {{"direct", no_argument, NULL, 'd'},
+                                         {"all", no_argument, NULL, 'a'},
+                                         {"wait", no_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    bool direct = false, json = false, all = false, wait = false, timeout_set = false;
+    int64_t timeout_ms = WAIT_DEFAULT_MS;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'd':
+            direct = true;
+            break;
+        case 'a':
+            all = true;
+            break;
+        case 'w':
+            wait = true;
+            break;
+        case 't':
+            if (iq_parse_duration_ms(optarg, &timeout_ms) < 0 || timeout_ms < 1 ||
+                timeout_ms > 7 * 86400 * 1000LL) {
+                iq_app_error(app,
+                             "check: --timeout must be seconds or a duration such as 500ms, "
+                             "30s, 5m (up to 7d), not '%s'",
+                             optarg);
+                return EX_USAGE;
+            }
+            timeout_set = true;
+            break;
+        case 'f':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+                iq_app_error(app, "check: --format must be text or json, not '%s'", optarg);
+                return EX_USAGE;
+            }
+            json = strcmp(optarg, "json") == 0;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            iq_app_bad_option(app, argv);
+            return EX_USAGE;
+        }
+    }
+    if (timeout_set && !wait) {
+        iq_app_error(app, "check: --timeout goes with --wait; see 'inboxq check --help'");
+        return EX_USAGE;
+    }
+    size_t n = (size_t)(argc - optind);
+    if (direct) {
+        int64_t id;
+        if (all || wait) {
+            iq_app_error(app, "check: --direct checks one account in this process; --all and "
+                              "--wait are for jobs");
+            return EX_USAGE;
+        }
+        if (n != 1 || iq_parse_i64(argv[optind], 1, INT64_MAX, &id) < 0) {
+            iq_app_error(app, "check: give exactly one account ID (a positive number); see "
+                              "'inboxq check --help'");
+            return EX_USAGE;
+        }
+        return check_direct(app, id, json);
+    }
+    if (all == (n > 0)) {
+        iq_app_error(app, "check: give account IDs or --all (not both); see 'inboxq check "
+                          "--help'");
+        return EX_USAGE;
+    }
+    job *jobs = iq_xcalloc(n > 0 ? n : 1, sizeof(*jobs));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t id;
+        if (iq_parse_i64(argv[optind + (int)i], 1, INT64_MAX, &id) < 0) {
+            iq_app_error(app, "check: account ID '%s' is not a positive number",
+                         argv[optind + (int)i]);
+            free(jobs);
+            return EX_USAGE;
+        }
+        bool dup = false;
+        for (size_t j = 0; j < k && !dup; j++)
+            dup = jobs[j].account_id == id;
+        if (!dup)
+            jobs[k++].account_id = id;
+    }
+    return check_jobs(app, jobs, k, all, wait, timeout_ms, json);
 }
