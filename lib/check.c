@@ -154,7 +154,10 @@ static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id, c
             "last_success_at = CASE WHEN $2 = 'ok' THEN now() ELSE last_success_at END, "
             /* retries: exponential back-off with jitter, bounded; authentication
                failures wait longer (never hammer a server into locking the account) */
-            "next_check_at = CASE WHEN $2 = 'ok' THEN next_check_at "
+            "next_check_at = CASE WHEN $2 = 'ok' AND consecutive_failures = 0 THEN next_check_at "
+            /* back to the normal rhythm after the scheduler backed off */
+            "WHEN $2 = 'ok' THEN least(next_check_at, now() + make_interval(secs => "
+            "check_interval_s)) "
             "WHEN $3 = 'auth' THEN greatest(next_check_at, now() + make_interval(secs => "
             "least(21600, 300 * 2 ^ least(consecutive_failures, 8)))) "
             "WHEN $5::boolean AND consecutive_failures < $6::int THEN least(next_check_at, "

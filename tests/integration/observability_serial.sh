@@ -60,6 +60,19 @@ check "...within 10 s ($(( $(now_ms) - t0 )) ms)" test $(( $(now_ms) - t0 )) -lt
 harness start pg
 it_wait_for 20 "/readyz is ready again when PostgreSQL returns" bash -c "$(declare -f get); PY=$PY; get $url/readyz | head -1 | grep -qx 200"
 
+# the scheduler's endpoints
+sport=$((port + 1))
+auto=$(inboxq account add --name obs-auto --host 127.0.0.1 --port "$INBOXQ_TEST_IMAPS_PORT" --protocol imap \
+  --credential "$c" --secure yes --secure-type ssl --auto-check yes --check-interval 1h)
+it_spawn scheduler inboxq-scheduler --metrics-listen "127.0.0.1:$sport" >/dev/null
+surl="http://127.0.0.1:$sport"
+it_wait_for 20 "the scheduler dispatched and counts it" bash -c "$(declare -f get); PY=$PY; get $surl/metrics | grep -q '^inboxq_scheduler_dispatched_total{kind=\"check\"} [1-9]'"
+get "$surl/metrics" | tail -n +2 >"$IT_TMP/smetrics"
+check "scheduler /metrics passes promtool" promtool check metrics <"$IT_TMP/smetrics"
+check "scheduler exports the due backlog" grep -q '^inboxq_scheduler_due_backlog ' "$IT_TMP/smetrics"
+check "scheduler /readyz is ready" test "$(get "$surl/readyz" | head -1)" = 200
+it_wait_for 30 "the worker ran the scheduled check of account $auto" bash -c "test \"\$(psql -qtAX '$INBOXQ_PG_DSN' -c \"SELECT count(*) FROM check_runs WHERE account_id = $auto AND requested_by = 'scheduler' AND outcome = 'ok'\")\" -ge 1"
+
 it_stop_all
 log="$IT_TMP/worker.log"
 check "JSON log lines parse and carry time/level/component/message" $PY -c '
