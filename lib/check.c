@@ -160,9 +160,9 @@ static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id, c
             "check_interval_s)) "
             "WHEN $3 = 'auth' THEN greatest(next_check_at, now() + make_interval(secs => "
             "least(21600, 300 * 2 ^ least(consecutive_failures, 8)))) "
-            "WHEN $5::boolean AND consecutive_failures < $6::int THEN least(next_check_at, "
-            "now() + make_interval(secs => least(check_interval_s, 5 * 2 ^ "
-            "least(consecutive_failures, 12)) * (0.75 + random() * 0.5))) "
+            "WHEN $5::boolean AND consecutive_failures < $6::int THEN now() + "
+            "make_interval(secs => least(check_interval_s, 5 * 2 ^ "
+            "least(consecutive_failures, 12)) * (0.75 + random() * 0.5)) "
             "ELSE next_check_at END, "
             "consecutive_failures = CASE WHEN $2 = 'ok' THEN 0 ELSE consecutive_failures + 1 "
             "END WHERE id = $1",

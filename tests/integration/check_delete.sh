@@ -57,5 +57,22 @@ for proto in imap pop3; do
   check "$proto: wrong password is auth" test "$(jget error_class <<<"$out")" = auth
   check "$proto: promptly ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 5000
   check "$proto: failed run recorded" test "$(it_sql "SELECT last_status || '/' || last_error_class FROM mail_accounts WHERE id = $bid")" = failed/auth
+  check "$proto: an auth failure backs off for minutes, no hammering" test "$(it_sql "SELECT next_check_at > now() + interval '4 minutes' AND consecutive_failures = 1 FROM mail_accounts WHERE id = $bid")" = t
 done
+
+# a transient failure (nothing listening) is retried soon, with back-off, then bounded
+closed=$((INBOXQ_TEST_PG_PORT + 97))
+tid=$(inboxq account add --name transient --host 127.0.0.1 --port "$closed" --protocol imap \
+  --credential "$cred" --secure no --check-interval 1h)
+for attempt in 1 2 3; do
+  out=$(it_check "$tid")
+  check "transient: attempt $attempt is a connect failure" test "$(jget error_class <<<"$out")" = connect
+  secs=$(it_sql "SELECT round(extract(epoch FROM next_check_at - now())) FROM mail_accounts WHERE id = $tid")
+  # 5 s, 10 s, 20 s, each with +-25% jitter
+  lo=$(( 5 * 2 ** (attempt - 1) * 3 / 4 - 1 )); hi=$(( 5 * 2 ** (attempt - 1) * 5 / 4 + 1 ))
+  check "transient: retry $attempt in ${secs}s (expected ${lo}-${hi}s)" test "$secs" -ge "$lo" -a "$secs" -le "$hi"
+done
+it_sql "UPDATE mail_accounts SET consecutive_failures = 5, next_check_at = now() + interval '1 hour' WHERE id = $tid" >/dev/null
+it_check "$tid" >/dev/null
+check "transient: after retry_max failures it waits for its normal turn" test "$(it_sql "SELECT next_check_at > now() + interval '50 minutes' FROM mail_accounts WHERE id = $tid")" = t
 finish
