@@ -385,7 +385,7 @@ run 0 keygen --output "$work/key2"
 key2_id=$OUT
 run 65 credential rekey --new-key-file "$work/key1"
 err_has "current master key"
-chmod 640 "$work/key2"
+chmod 660 "$work/key2"
 run 78 credential rekey --new-key-file "$work/key2"
 err_has "chmod 600"
 chmod 600 "$work/key2"
