@@ -177,9 +177,9 @@ expect_rc 64 iq account list --name
 expect_rc 64 iq report --format xlsx --output "$WORK/x" --direct
 expect_rc 64 iq report --format csv --direct
 expect_rc 64 iq report --output "$WORK/x" --direct
-expect_rc 69 iq report --format csv --output "$WORK/x"
-grep -q "comes with the cluster" "$WORK/err" || fail "no-direct message: $(cat "$WORK/err")"
-pass "bad values exit 64 (69 without --direct)"
+expect_rc 64 iq report --format csv --output "$WORK/x"
+grep -q "needs --wait" "$WORK/err" || fail "a job's --output without --wait: $(cat "$WORK/err")"
+pass "bad values exit 64 (a job's --output needs --wait)"
 
 # ---- the table fits the terminal ----
 sql "INSERT INTO mail_accounts (name, host, port, protocol, credential_id, secure, secure_type)
