@@ -155,6 +155,18 @@ int iq_app_check_services(iq_app *app, unsigned needs, FILE *out)
     return rc;
 }
 
+int iq_app_connect_pg(iq_app *app, PGconn **c_r)
+{
+    char *err = NULL;
+    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
+                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), c_r, &err);
+    if (st == IQ_PG_OK)
+        return 0;
+    iq_app_error(app, "%s", err);
+    free(err);
+    return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
+}
+
 void iq_app_release(iq_app *app)
 {
     iq_config_free(&app->cfg);

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <libpq-fe.h>
+
 #include "config.h"
 #include "util.h"
 
@@ -58,6 +60,9 @@ int iq_app_load(iq_app *app);
  * Returns 0, EX_CONFIG or EX_UNAVAILABLE. */
 int iq_app_check_services(iq_app *app, unsigned needs, FILE *out);
 void iq_app_release(iq_app *app);
+/* Connects to PostgreSQL with the configured DSN and timeout. 0, or after one line on stderr
+ * EX_CONFIG (malformed DSN) or EX_UNAVAILABLE. */
+int iq_app_connect_pg(iq_app *app, PGconn **c_r);
 /* Prints "program: message" on stderr (one line). */
 void iq_app_error(const iq_app *app, const char *fmt, ...) IQ_PRINTF(2, 3);
 /* After getopt_long returned '?' or ':' (with opterr = 0): one line naming the option. */

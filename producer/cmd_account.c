@@ -60,18 +60,6 @@ static int bad_option(iq_app *app, const char *cmd, int opt, char **argv)
     return EX_USAGE;
 }
 
-static int connect_pg(iq_app *app, PGconn **c_r)
-{
-    char *err = NULL;
-    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
-                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), c_r, &err);
-    if (st == IQ_PG_OK)
-        return 0;
-    iq_app_error(app, "%s", err);
-    free(err);
-    return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
-}
-
 static int store_fail(iq_app *app, const char *cmd, iq_op_status st, char *err)
 {
     iq_app_error(app, "account %s: %s", cmd, err ? err : "failed");
@@ -261,7 +249,7 @@ static int cmd_add(iq_app *app, int argc, char **argv)
         return EX_USAGE;
     }
     PGconn *c = NULL;
-    if ((rc = connect_pg(app, &c)) != 0)
+    if ((rc = iq_app_connect_pg(app, &c)) != 0)
         return rc;
     int64_t id = 0;
     char *err = NULL;
@@ -293,7 +281,7 @@ static int cmd_edit(iq_app *app, int argc, char **argv)
     }
     PGconn *c = NULL;
     int64_t id = 0;
-    if ((rc = connect_pg(app, &c)) != 0 ||
+    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
         (rc = find_account(app, c, "edit", argv[optind], &id)) != 0)
         goto out;
     bool changed = false;
@@ -399,7 +387,7 @@ static int cmd_show(iq_app *app, int argc, char **argv)
     iq_account_view v;
     memset(&v, 0, sizeof(v));
     char *err = NULL;
-    if ((rc = connect_pg(app, &c)) != 0 ||
+    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
         (rc = find_account(app, c, "show", argv[optind], &id)) != 0)
         goto out;
     int found = iq_account_view_load(c, id, &v, &err);
@@ -450,7 +438,8 @@ static int cmd_one(iq_app *app, int argc, char **argv, const char *cmd)
     PGconn *c = NULL;
     int64_t id = 0;
     char *err = NULL;
-    if ((rc = connect_pg(app, &c)) != 0 || (rc = find_account(app, c, cmd, argv[optind], &id)) != 0)
+    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
+        (rc = find_account(app, c, cmd, argv[optind], &id)) != 0)
         goto out;
     iq_op_status st;
     if (strcmp(cmd, "delete") == 0) {

@@ -84,13 +84,10 @@ int iq_cmd_account_test(iq_app *app, int argc, char **argv)
         return EX_CONFIG;
     }
     PGconn *c = NULL;
-    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
-                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), &c, &err);
-    if (st != IQ_PG_OK) {
-        iq_app_error(app, "%s", err);
-        free(err);
+    int pg_rc = iq_app_connect_pg(app, &c);
+    if (pg_rc != 0) {
         iq_check_setup_release(&cs);
-        return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
+        return pg_rc;
     }
     iq_account a;
     int found = iq_account_load(c, id, &a, &err);

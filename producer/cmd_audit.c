@@ -193,12 +193,9 @@ int iq_cmd_audit(iq_app *app, int argc, char **argv)
     PGconn *c = NULL;
     char *err = NULL;
     json_t *rows = NULL;
-    iq_pg_status ps = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
-                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), &c, &err);
-    if (ps != IQ_PG_OK) {
-        iq_app_error(app, "%s", err);
-        free(err);
-        return ps == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
+    int pg_rc = iq_app_connect_pg(app, &c);
+    if (pg_rc != 0) {
+        return pg_rc;
     }
     rc = 0;
     if (account) {

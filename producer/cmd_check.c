@@ -61,13 +61,10 @@ static int check_direct(iq_app *app, int64_t id, bool json)
         return EX_CONFIG;
     }
     PGconn *c = NULL;
-    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
-                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), &c, &err);
-    if (st != IQ_PG_OK) {
-        iq_app_error(app, "%s", err);
-        free(err);
+    int pg_rc = iq_app_connect_pg(app, &c);
+    if (pg_rc != 0) {
         iq_check_setup_release(&cs);
-        return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
+        return pg_rc;
     }
     char job_id[37];
     iq_uuid_v4(job_id, sizeof(job_id));
@@ -373,15 +370,11 @@ static int wait_outcomes(iq_app *app, PGconn *c, job *jobs, size_t n, int64_t ti
 static int check_jobs(iq_app *app, job *jobs, size_t n, bool all, bool wait, int64_t timeout_ms,
                       bool json)
 {
-    char *err = NULL;
     PGconn *c = NULL;
-    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
-                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), &c, &err);
-    if (st != IQ_PG_OK) {
-        iq_app_error(app, "%s", err);
-        free(err);
+    int pg_rc = iq_app_connect_pg(app, &c);
+    if (pg_rc != 0) {
         free(jobs);
-        return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
+        return pg_rc;
     }
     int rc = load_accounts(app, c, all, &jobs, &n);
     if (rc == 0 && n == 0)

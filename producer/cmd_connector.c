@@ -37,18 +37,6 @@ static int bad_option(iq_app *app, const char *cmd, int opt, char **argv)
     return EX_USAGE;
 }
 
-static int connect_pg(iq_app *app, PGconn **c_r)
-{
-    char *err = NULL;
-    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
-                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), c_r, &err);
-    if (st == IQ_PG_OK)
-        return 0;
-    iq_app_error(app, "%s", err);
-    free(err);
-    return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
-}
-
 static int store_fail(iq_app *app, const char *cmd, iq_op_status st, char *err)
 {
     iq_app_error(app, "connector %s: %s", cmd, err ? err : "failed");
@@ -242,7 +230,7 @@ static int cmd_add(iq_app *app, int argc, char **argv)
         return EX_USAGE;
     }
     PGconn *c = NULL;
-    if ((rc = connect_pg(app, &c)) != 0)
+    if ((rc = iq_app_connect_pg(app, &c)) != 0)
         return rc;
     int64_t id = 0;
     char *err = NULL;
@@ -274,7 +262,7 @@ static int cmd_edit(iq_app *app, int argc, char **argv)
     }
     PGconn *c = NULL;
     int64_t id = 0;
-    if ((rc = connect_pg(app, &c)) != 0 ||
+    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
         (rc = find_connector(app, c, "edit", argv[optind], &id)) != 0)
         goto out;
     bool changed = false;
@@ -324,7 +312,7 @@ static int list_or_show(iq_app *app, int argc, char **argv, bool show)
     int64_t id = 0;
     json_t *rows = NULL;
     char *err = NULL;
-    if ((rc = connect_pg(app, &c)) != 0 ||
+    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
         (show && (rc = find_connector(app, c, cmd, argv[optind], &id)) != 0))
         goto out;
     if (!(rows = iq_connector_list_json(c, show ? id : 0, &err))) {
@@ -393,7 +381,7 @@ static int cmd_delete(iq_app *app, int argc, char **argv)
     PGconn *c = NULL;
     int64_t id = 0;
     char *err = NULL;
-    if ((rc = connect_pg(app, &c)) != 0 ||
+    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
         (rc = find_connector(app, c, "delete", argv[optind], &id)) != 0)
         goto out;
     iq_op_status st = iq_connector_delete(c, id, &err);

@@ -50,18 +50,6 @@ static int bad_option(iq_app *app, const char *cmd, int opt, char **argv)
     return EX_USAGE;
 }
 
-static int connect_pg(iq_app *app, PGconn **c_r)
-{
-    char *err = NULL;
-    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
-                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), c_r, &err);
-    if (st == IQ_PG_OK)
-        return 0;
-    iq_app_error(app, "%s", err);
-    free(err);
-    return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
-}
-
 static int load_key(iq_app *app, const char *cmd, uint8_t key[IQ_KEY_LEN])
 {
     char *err = NULL;
@@ -278,7 +266,7 @@ static int cmd_add(iq_app *app, int argc, char **argv)
     secret = get_secret(app, "add", from_stdin, file, &rc);
     if (!secret)
         goto out;
-    if ((rc = connect_pg(app, &c)) != 0)
+    if ((rc = iq_app_connect_pg(app, &c)) != 0)
         goto out;
     int64_t id = 0;
     iq_op_status st = iq_vault_add(c, key, name, username, secret, &id, &err);
@@ -323,7 +311,7 @@ static int cmd_list(iq_app *app, int argc, char **argv)
         return EX_USAGE;
     }
     PGconn *c = NULL;
-    if ((rc = connect_pg(app, &c)) != 0)
+    if ((rc = iq_app_connect_pg(app, &c)) != 0)
         return rc;
     iq_credential_info *list = NULL;
     size_t n = 0;
@@ -406,7 +394,7 @@ static int cmd_show(iq_app *app, int argc, char **argv)
         return EX_USAGE;
     }
     PGconn *c = NULL;
-    if ((rc = connect_pg(app, &c)) != 0)
+    if ((rc = iq_app_connect_pg(app, &c)) != 0)
         return rc;
     int64_t id = 0;
     iq_credential_info ci;
@@ -498,7 +486,7 @@ static int cmd_set_secret(iq_app *app, int argc, char **argv)
     int64_t id = 0;
     if ((secret = get_secret(app, "set-secret", from_stdin, file, &rc)) == NULL)
         goto out;
-    if ((rc = connect_pg(app, &c)) != 0 ||
+    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
         (rc = find_credential(app, c, "set-secret", argv[optind], &id)) != 0)
         goto out;
     iq_op_status st = iq_vault_set_secret(c, key, id, username, secret, &err);
@@ -535,7 +523,7 @@ static int cmd_delete(iq_app *app, int argc, char **argv)
     PGconn *c = NULL;
     int64_t id = 0;
     char *err = NULL;
-    if ((rc = connect_pg(app, &c)) != 0 ||
+    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
         (rc = find_credential(app, c, "delete", argv[optind], &id)) != 0)
         goto out;
     iq_op_status st = iq_vault_delete(c, id, &err);
@@ -591,7 +579,7 @@ static int cmd_rekey(iq_app *app, int argc, char **argv)
         rc = EX_CONFIG;
         goto out;
     }
-    if ((rc = connect_pg(app, &c)) != 0)
+    if ((rc = iq_app_connect_pg(app, &c)) != 0)
         goto out;
     size_t rekeyed = 0, already = 0;
     iq_op_status st = iq_vault_rekey(c, old_key, new_key, &rekeyed, &already, &err);
@@ -659,7 +647,7 @@ static int cmd_verify(iq_app *app, int argc, char **argv)
     int64_t id = 0;
     if ((from_stdin || file) && (given = get_secret(app, "verify", from_stdin, file, &rc)) == NULL)
         goto out;
-    if ((rc = connect_pg(app, &c)) != 0 ||
+    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
         (rc = find_credential(app, c, "verify", argv[optind], &id)) != 0)
         goto out;
     iq_op_status st = iq_vault_open_status(c, key, id, NULL, &stored, &err);

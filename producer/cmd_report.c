@@ -143,18 +143,6 @@ static int common_option(iq_app *app, const char *what, int opt, const char *opt
     }
 }
 
-static int connect_pg(iq_app *app, PGconn **c_r)
-{
-    char *err = NULL;
-    iq_pg_status ps = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
-                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), c_r, &err);
-    if (ps == IQ_PG_OK)
-        return 0;
-    iq_app_error(app, "%s", err);
-    free(err);
-    return ps == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
-}
-
 /* ---- inboxq report ... --direct ---- */
 
 /* Sending the report to the workers as a job. The cluster issue replaces the body with
@@ -190,7 +178,7 @@ static int render_direct(iq_app *app, const report_request *req)
         rc = EX_CANTCREAT;
         goto out;
     }
-    rc = connect_pg(app, &c);
+    rc = iq_app_connect_pg(app, &c);
     if (rc != 0)
         goto out;
     iq_report_stats st;
@@ -452,7 +440,7 @@ static int schedule_add(iq_app *app, int argc, char **argv)
     char next_text[40];
     iq_format_time_utc(next, next_text, sizeof(next_text));
 
-    rc = connect_pg(app, &c);
+    rc = iq_app_connect_pg(app, &c);
     if (rc != 0)
         goto out;
     const char *params[] = {name,
@@ -522,7 +510,7 @@ static int schedule_list(iq_app *app, int argc, char **argv)
     }
     PGconn *c = NULL;
     char *err = NULL;
-    int rc = connect_pg(app, &c);
+    int rc = iq_app_connect_pg(app, &c);
     if (rc != 0)
         return rc;
     PGresult *r =
@@ -605,7 +593,7 @@ static int schedule_delete(iq_app *app, int argc, char **argv)
     PGconn *c = NULL;
     char *err = NULL;
     json_t *old = NULL, *changes = NULL;
-    int rc = connect_pg(app, &c);
+    int rc = iq_app_connect_pg(app, &c);
     if (rc != 0)
         return rc;
     char idparam[24];

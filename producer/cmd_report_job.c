@@ -16,18 +16,6 @@
 #include "pg.h"
 #include "util.h"
 
-static int connect_db(iq_app *app, PGconn **c_r)
-{
-    char *err = NULL;
-    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
-                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), c_r, &err);
-    if (st == IQ_PG_OK)
-        return 0;
-    iq_app_error(app, "%s", err);
-    free(err);
-    return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
-}
-
 /* Writes the report's stored output to path (temporary file, then rename). */
 static int save_output(iq_app *app, PGconn *c, int64_t id, const char *path)
 {
@@ -94,7 +82,7 @@ int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
                          const char *output)
 {
     PGconn *c = NULL;
-    int rc = connect_db(app, &c);
+    int rc = iq_app_connect_pg(app, &c);
     if (rc)
         return rc;
     char *err = NULL;
@@ -193,7 +181,7 @@ int iq_cmd_report_show(iq_app *app, int argc, char **argv)
     int64_t id;
     PGconn *c = NULL;
     int rc = parse_id(app, "show", argc, argv, &id);
-    if (rc || (rc = connect_db(app, &c)))
+    if (rc || (rc = iq_app_connect_pg(app, &c)))
         return rc;
     char ids[24];
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
@@ -253,7 +241,7 @@ int iq_cmd_report_get(iq_app *app, int argc, char **argv)
         return EX_USAGE;
     }
     PGconn *c = NULL;
-    if ((rc = connect_db(app, &c)))
+    if ((rc = iq_app_connect_pg(app, &c)))
         return rc;
     rc = save_output(app, c, id, output);
     iq_pg_close(&c);

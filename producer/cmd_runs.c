@@ -252,12 +252,9 @@ int iq_cmd_runs(iq_app *app, int argc, char **argv)
     }
     char *err = NULL;
     PGconn *c = NULL;
-    iq_pg_status st = iq_pg_connect(iq_config_str(app->cfg, IQ_SET_PG_DSN),
-                                    iq_config_int(app->cfg, IQ_SET_PG_CONNECT_TIMEOUT), &c, &err);
-    if (st != IQ_PG_OK) {
-        iq_app_error(app, "%s", err);
-        free(err);
-        return st == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
+    int pg_rc = iq_app_connect_pg(app, &c);
+    if (pg_rc != 0) {
+        return pg_rc;
     }
     int rc = 0;
     char ids[24], lim[24];
