@@ -10,46 +10,12 @@
 #include <libetpan/libetpan.h>
 
 #include "buf.h"
+#include "utf8.h"
 #include "util.h"
 
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
 /* ---- UTF-8 ---- */
-
-/* Length (1..4) of the valid shortest-form UTF-8 sequence at p with *cp_r set, or 0. */
-static size_t utf8_next(const unsigned char *p, size_t n, uint32_t *cp_r)
-{
-    uint32_t cp;
-    size_t len;
-    if (p[0] < 0x80) {
-        *cp_r = p[0];
-        return 1;
-    }
-    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
-        cp = p[0] & 0x1Fu;
-        len = 2;
-    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
-        cp = p[0] & 0x0Fu;
-        len = 3;
-    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
-        cp = p[0] & 0x07u;
-        len = 4;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3Fu);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    *cp_r = cp;
-    return len;
-}
 
 char *iq_utf8_sanitize_dup(const char *s, size_t len, size_t max)
 {
@@ -63,7 +29,7 @@ char *iq_utf8_sanitize_dup(const char *s, size_t len, size_t max)
     size_t i = 0;
     while (i < len) {
         uint32_t cp;
-        size_t n = utf8_next(p + i, len - i, &cp);
+        size_t n = iq_utf8_decode((const char *)p + i, len - i, &cp);
         const char *bytes = (const char *)p + i;
         size_t blen = n;
         if (n == 0) {

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "buf.h"
+#include "utf8.h"
 #include "util.h"
 
 /* 9999-12-31T23:59:59.999Z: the last instant a four-digit year can write. */
@@ -83,34 +84,8 @@ static const char *type_name(const json_t *v)
  * U+10FFFF), or 0 when the bytes there are not one. */
 static size_t utf8_seq(const unsigned char *p, size_t n)
 {
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (n < len || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    return len;
+    uint32_t cp;
+    return iq_utf8_decode((const char *)p, n, &cp);
 }
 
 /* Valid UTF-8 without NUL bytes. */

@@ -8,11 +8,8 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "utf8.h"
 
-/* Decodes one code point from s (n > 0 bytes available). Returns its length (1..4) with
- * *cp_r set, or 0 when s does not start with a valid, shortest-form UTF-8 sequence (then
- * *cp_r = U+FFFD and the caller skips one byte). */
-size_t iq_utf8_decode(const char *s, size_t n, uint32_t *cp_r);
 /* Appends s[0..n) to out, each invalid byte replaced by U+FFFD. 0, or -1 when out is full. */
 int iq_utf8_sanitize(iq_buf *out, const char *s, size_t n);
 /* Like iq_utf8_sanitize for one-line contexts (terminal, PDF): CR, LF and tab become a space,
