@@ -10,7 +10,9 @@
 #include "pg.h"
 #include "util.h"
 
-#define CACHE_TTL_S (7 * 86400) /* rebuilt on every new mail anyway */
+/* Rebuilt on every new mail anyway; the TTL bounds how long a listing can stay stale when a
+ * rewrite failed (Redis briefly unreachable right after a check stored mail). */
+#define CACHE_TTL_S 3600
 
 static void cache_key(int64_t account_id, char *buf, size_t size)
 {
@@ -107,5 +109,12 @@ int iq_inbox_refresh(PGconn *pg, iq_redis *redis, int64_t account_id, int cache_
         return -1;
     int rc = store_cache(redis, account_id, all, error_r);
     json_decref(all);
+    if (rc < 0) {
+        /* never leave the old listing behind: without it, readers refill from PostgreSQL */
+        char key[48], *err = NULL;
+        cache_key(account_id, key, sizeof(key));
+        if (iq_redis_del(redis, key, &err) < 0)
+            free(err);
+    }
     return rc;
 }
