@@ -361,7 +361,8 @@ int iq_check_run_as(PGconn *c, const iq_check_env *env, int64_t account_id, cons
     run_finish(c, env, account_id, job_id, res);
     if (res->messages_new > 0 && env->redis) {
         res->cache_write = 1;
-        if (iq_inbox_refresh(c, env->redis, account_id, env->inbox_cache_size, &err) < 0) {
+        if (iq_inbox_refresh(c, env->redis, env->redis_prefix, account_id, env->inbox_cache_size,
+                             &err) < 0) {
             IQ_WARN("inbox listing not refreshed: %s", err);
             free(err);
             res->cache_write = -1;

@@ -22,6 +22,7 @@ typedef struct iq_check_env {
     const char *worker;        /* who runs it: "cli:host:pid", "worker:host:pid/2" */
     const char *topic_new_mail;
     struct iq_redis *redis; /* inbox cache, may be NULL */
+    const char *redis_prefix;
     int inbox_cache_size;
 } iq_check_env;
 

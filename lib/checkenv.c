@@ -29,6 +29,7 @@ int iq_check_setup_init(iq_check_setup *cs, const iq_config *cfg, const char *ro
     cs->env.worker = cs->worker;
     cs->env.topic_new_mail = iq_config_str(cfg, IQ_SET_TOPIC_NEW_MAIL);
     cs->env.inbox_cache_size = (int)iq_config_int(cfg, IQ_SET_INBOX_CACHE_SIZE);
+    cs->env.redis_prefix = iq_config_str(cfg, IQ_SET_REDIS_KEY_PREFIX);
     char *err = NULL;
     if (*iq_config_str(cfg, IQ_SET_REDIS_URL)) {
         cs->env.redis = iq_redis_new(iq_config_str(cfg, IQ_SET_REDIS_URL),

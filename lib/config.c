@@ -93,6 +93,10 @@ static const iq_setting_def defs[IQ_SET__COUNT] = {
      "INBOXQ_SCHEDULER_AUTH_BACKOFF_MAX", IQ_CT_DURATION, "6h", 1 * SEC, 7 * DAY, NULL, false,
      "scheduler_backoff_max for accounts whose last check failed to log in (long waits avoid "
      "server-side account lockouts)"},
+    {IQ_SET_REDIS_KEY_PREFIX, "redis_key_prefix", "INBOXQ_REDIS_KEY_PREFIX", IQ_CT_STRING,
+     "inboxq:", 0, 0, NULL, false,
+     "prefix of every Redis key (inbox listings are PREFIXinbox:ID); give deployments that share "
+     "one Redis different prefixes"},
 };
 /* clang-format on */
 

@@ -14,9 +14,9 @@
  * rewrite failed (Redis briefly unreachable right after a check stored mail). */
 #define CACHE_TTL_S 3600
 
-static void cache_key(int64_t account_id, char *buf, size_t size)
+static void cache_key(const char *prefix, int64_t account_id, char *buf, size_t size)
 {
-    snprintf(buf, size, "inboxq:inbox:%lld", (long long)account_id);
+    snprintf(buf, size, "%sinbox:%lld", prefix ? prefix : "inboxq:", (long long)account_id);
 }
 
 static json_t *from_pg(PGconn *pg, int64_t account_id, int limit, char **error_r)
@@ -51,24 +51,25 @@ static json_t *from_pg(PGconn *pg, int64_t account_id, int limit, char **error_r
     return arr;
 }
 
-static int store_cache(iq_redis *redis, int64_t account_id, json_t *listing, char **error_r)
+static int store_cache(iq_redis *redis, const char *prefix, int64_t account_id, json_t *listing,
+                       char **error_r)
 {
-    char key[48];
-    cache_key(account_id, key, sizeof(key));
+    char key[256];
+    cache_key(prefix, account_id, key, sizeof(key));
     char *s = json_dumps(listing, JSON_COMPACT);
     int rc = s ? iq_redis_set(redis, key, s, strlen(s), CACHE_TTL_S, error_r) : -1;
     free(s);
     return rc;
 }
 
-json_t *iq_inbox_get(PGconn *pg, iq_redis *redis, int64_t account_id, int limit, int cache_size,
-                     bool *from_cache_r, char **error_r)
+json_t *iq_inbox_get(PGconn *pg, iq_redis *redis, const char *prefix, int64_t account_id, int limit,
+                     int cache_size, bool *from_cache_r, char **error_r)
 {
     *from_cache_r = false;
     if (redis && limit <= cache_size) {
-        char key[48], *val = NULL, *err = NULL;
+        char key[256], *val = NULL, *err = NULL;
         size_t len = 0;
-        cache_key(account_id, key, sizeof(key));
+        cache_key(prefix, account_id, key, sizeof(key));
         int found = iq_redis_get(redis, key, &val, &len, &err);
         if (found == 1) {
             json_t *cached = json_loadb(val, len, 0, NULL);
@@ -90,7 +91,7 @@ json_t *iq_inbox_get(PGconn *pg, iq_redis *redis, int64_t account_id, int limit,
     if (!all)
         return NULL;
     char *err = NULL;
-    if (redis && store_cache(redis, account_id, all, &err) < 0) {
+    if (redis && store_cache(redis, prefix, account_id, all, &err) < 0) {
         IQ_DEBUG("inbox cache not written: %s", err);
         free(err);
     }
@@ -99,20 +100,20 @@ json_t *iq_inbox_get(PGconn *pg, iq_redis *redis, int64_t account_id, int limit,
     return all;
 }
 
-int iq_inbox_refresh(PGconn *pg, iq_redis *redis, int64_t account_id, int cache_size,
-                     char **error_r)
+int iq_inbox_refresh(PGconn *pg, iq_redis *redis, const char *prefix, int64_t account_id,
+                     int cache_size, char **error_r)
 {
     if (!redis)
         return 0;
     json_t *all = from_pg(pg, account_id, cache_size, error_r);
     if (!all)
         return -1;
-    int rc = store_cache(redis, account_id, all, error_r);
+    int rc = store_cache(redis, prefix, account_id, all, error_r);
     json_decref(all);
     if (rc < 0) {
         /* never leave the old listing behind: without it, readers refill from PostgreSQL */
-        char key[48], *err = NULL;
-        cache_key(account_id, key, sizeof(key));
+        char key[256], *err = NULL;
+        cache_key(prefix, account_id, key, sizeof(key));
         if (iq_redis_del(redis, key, &err) < 0)
             free(err);
     }

@@ -117,7 +117,7 @@ int iq_cmd_inbox(iq_app *app, int argc, char **argv)
     err = NULL;
     bool cached = false;
     json_t *list =
-        iq_inbox_get(c, redis, id, (int)limit,
+        iq_inbox_get(c, redis, iq_config_str(app->cfg, IQ_SET_REDIS_KEY_PREFIX), id, (int)limit,
                      (int)iq_config_int(app->cfg, IQ_SET_INBOX_CACHE_SIZE), &cached, &err);
     int rc = 0;
     if (!list) {

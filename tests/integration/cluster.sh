@@ -87,13 +87,16 @@ check "workers left the group cleanly (no live worker rows)" test "$(it_sql 'SEL
 # the Redis listings match PostgreSQL once the cluster is quiet (a listing is rewritten right
 # after the commit of new mail, so it may trail a running check by a moment)
 listing_ok() {
-  local id out src
+  local id out src got want
   for id in "${ids[@]}"; do
     out=$(inboxq inbox "$id" --format json --limit 200)
     src=$(jget source <<<"$out")
-    [ "$src" = redis ] || return 1
-    [ "$($PY -c 'import json,sys; print(" ".join(str(m["id"]) for m in json.load(sys.stdin)["messages"]))' <<<"$out")" = \
-      "$(it_sql "SELECT string_agg(id::text, ' ' ORDER BY coalesce(sent_at, fetched_at) DESC, id DESC) FROM messages WHERE account_id = $id")" ] || return 1
+    got=$($PY -c 'import json,sys; print(" ".join(str(m["id"]) for m in json.load(sys.stdin)["messages"]))' <<<"$out")
+    want=$(it_sql "SELECT string_agg(id::text, ' ' ORDER BY coalesce(sent_at, fetched_at) DESC, id DESC) FROM messages WHERE account_id = $id")
+    if [ "$src" != redis ] || [ "$got" != "$want" ]; then
+      echo "# account $id: listing from $src is [$got], PostgreSQL has [$want]" >&2
+      return 1
+    fi
   done
 }
 it_wait_for 60 "Redis listings match PostgreSQL" listing_ok

@@ -38,7 +38,8 @@ it_fresh_db() {
     INBOXQ_PG_DSN=$(sed -E "s/dbname=[^ ]+/dbname=$db/" <<<"$INBOXQ_PG_DSN")
   fi
   [[ $INBOXQ_PG_DSN == *"$db"* ]] || { echo "cannot point the DSN at $db" >&2; exit 1; }
-  export INBOXQ_PG_DSN IT_DB=$db
+  # tests side by side share one Redis: each database gets its own key prefix
+  export INBOXQ_PG_DSN IT_DB=$db INBOXQ_REDIS_KEY_PREFIX="inboxq:$db:"
   inboxq migrate >/dev/null
 }
 # psql on the test's database, tuples only.
