@@ -180,6 +180,38 @@ static int store_one(const iq_store_ctx *ctx, const iq_store_msg *m, bool *inser
     return rc;
 }
 
+/* One message and its event (only when the message was new): prepared once per connection,
+ * since planning this for every message cost more than running it. */
+#define STORE_STMT "iq_store_message"
+static const char store_sql[] =
+    "WITH m AS (INSERT INTO messages (id, account_id, mailbox, server_id, uidvalidity, uid, "
+    "sha256, message_id, from_addr, to_addr, subject, sent_at, size, raw) VALUES ($1, $2, $3, $4, "
+    "$5, $6, $7, $8, $9, $10, $11, to_timestamp($12::double precision / 1000), $13, $14) "
+    "ON CONFLICT (account_id, mailbox, server_id) DO NOTHING RETURNING id) INSERT INTO outbox "
+    "(event_id, topic, key, payload) SELECT $15, $16, $17, $18::jsonb FROM m";
+
+/* Prepares the statement on this connection unless it already is (before any transaction:
+ * a failed check inside one would abort it). */
+static int ensure_prepared(PGconn *pg, char **error_r)
+{
+    const char *p[] = {STORE_STMT};
+    PGresult *r = iq_pg_query(pg, "SELECT 1 FROM pg_prepared_statements WHERE name = $1", 1, p,
+                              error_r);
+    if (!r)
+        return -1;
+    bool have = PQntuples(r) > 0;
+    PQclear(r);
+    if (have)
+        return 0;
+    r = PQprepare(pg, STORE_STMT, store_sql, 18, NULL);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        *error_r = iq_xasprintf("preparing the store statement failed: %s",
+                                PQresultErrorMessage(r));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
 /* Every message of the batch with its event, in one round trip: ids are reserved first so
  * each event can name its row, and each statement inserts the event only when the message
  * was new (ON CONFLICT DO NOTHING yields no row for the outbox insert to select). */
@@ -249,15 +281,7 @@ static int store_pipelined(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n
         fmts[6] = 1;
         lens[13] = m->len > INT32_MAX ? INT32_MAX : (int)m->len;
         fmts[13] = 1;
-        if (PQsendQueryParams(
-                pg,
-                "WITH m AS (INSERT INTO messages (id, account_id, mailbox, server_id, uidvalidity, "
-                "uid, sha256, message_id, from_addr, to_addr, subject, sent_at, size, raw) VALUES "
-                "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, to_timestamp($12::double precision "
-                "/ 1000), $13, $14) ON CONFLICT (account_id, mailbox, server_id) DO NOTHING "
-                "RETURNING id) INSERT INTO outbox (event_id, topic, key, payload) SELECT $15, $16, "
-                "$17, $18::jsonb FROM m",
-                18, NULL, vals, lens, fmts, 0) != 1) {
+        if (PQsendQueryPrepared(pg, STORE_STMT, 18, vals, lens, fmts, 0) != 1) {
             *error_r = iq_xasprintf("storing messages failed: %s", PQerrorMessage(pg));
             rc = -1;
         } else {
@@ -311,6 +335,8 @@ int iq_store_batch(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, int64_
                    int *stored_r, char **error_r)
 {
     *stored_r = 0;
+    if (!ctx->rebind && n > 0 && ensure_prepared(ctx->pg, error_r) < 0)
+        return -1;
     if (iq_pg_begin(ctx->pg, error_r) < 0)
         return -1;
     int stored = 0;
