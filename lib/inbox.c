@@ -29,7 +29,7 @@ static json_t *from_pg(PGconn *pg, int64_t account_id, int limit, char **error_r
         pg,
         "SELECT id, to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
         "from_addr, to_addr, subject, size, message_id FROM messages WHERE account_id = $1 "
-        "ORDER BY coalesce(sent_at, fetched_at) DESC, id DESC LIMIT $2",
+        "ORDER BY sent_at DESC NULLS LAST, id DESC LIMIT $2", /* messages_listing */
         2, p, error_r);
     if (!r)
         return NULL;

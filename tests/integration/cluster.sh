@@ -92,7 +92,7 @@ listing_ok() {
     out=$(inboxq inbox "$id" --format json --limit 200)
     src=$(jget source <<<"$out")
     got=$($PY -c 'import json,sys; print(" ".join(str(m["id"]) for m in json.load(sys.stdin)["messages"]))' <<<"$out")
-    want=$(it_sql "SELECT string_agg(id::text, ' ' ORDER BY coalesce(sent_at, fetched_at) DESC, id DESC) FROM messages WHERE account_id = $id")
+    want=$(it_sql "SELECT string_agg(id::text, ' ' ORDER BY sent_at DESC NULLS LAST, id DESC) FROM messages WHERE account_id = $id")
     if [ "$src" != redis ] || [ "$got" != "$want" ]; then
       echo "# account $id: listing from $src is [$got], PostgreSQL has [$want]" >&2
       return 1
