@@ -3,6 +3,11 @@
 #include "tls.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
@@ -29,8 +34,108 @@ static char *ssl_error_text(void)
     return iq_xstrdup(buf);
 }
 
+/* ---- client-side session resumption -------------------------------------------------------
+ * A worker checks the same servers again and again; resuming a TLS session spares the server
+ * its certificate signature (the costly part of a handshake) on every check. Sessions are kept
+ * per host, peer address and verification mode, so a session set up without verification
+ * (an account that ignores the certificate) never stands in for a verified one. */
+
+#define SESSION_SLOTS 1024
+
+typedef struct session_slot {
+    char key[320];
+    SSL_SESSION *sess;
+} session_slot;
+
+static struct {
+    pthread_mutex_t lock;
+    session_slot slots[SESSION_SLOTS];
+    int ex_index;
+    pthread_once_t once;
+} g_sessions = {.lock = PTHREAD_MUTEX_INITIALIZER, .ex_index = -1, .once = PTHREAD_ONCE_INIT};
+
+/* Frees the session key stored with each SSL when OpenSSL frees the SSL. */
+static void free_key(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    IQ_UNUSED(parent);
+    IQ_UNUSED(ad);
+    IQ_UNUSED(idx);
+    IQ_UNUSED(argl);
+    IQ_UNUSED(argp);
+    free(ptr);
+}
+
+static void sessions_init(void)
+{
+    g_sessions.ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, free_key);
+}
+
+static size_t slot_of(const char *key)
+{
+    size_t h = 5381;
+    for (const char *p = key; *p; p++)
+        h = h * 33 + (unsigned char)*p;
+    return h % SESSION_SLOTS;
+}
+
+/* OpenSSL hands us each new session (for TLS 1.3 after the handshake, with a ticket). */
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    const char *key = SSL_get_ex_data(ssl, g_sessions.ex_index);
+    if (!key || !SSL_SESSION_is_resumable(sess))
+        return 0;
+    session_slot *slot = &g_sessions.slots[slot_of(key)];
+    pthread_mutex_lock(&g_sessions.lock);
+    if (slot->sess)
+        SSL_SESSION_free(slot->sess);
+    slot->sess = sess; /* returning 1: the reference is ours */
+    snprintf(slot->key, sizeof(slot->key), "%s", key);
+    pthread_mutex_unlock(&g_sessions.lock);
+    return 1;
+}
+
+static void session_key(int fd, const char *host, bool verify, char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char addr[INET6_ADDRSTRLEN + 8] = "?";
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
+        else if (ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
+        unsigned port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                                                : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        size_t n = strlen(addr);
+        snprintf(addr + n, sizeof(addr) - n, ":%u", port);
+    }
+    snprintf(buf, size, "%s|%s|%s", verify ? "v" : "n", addr, host);
+}
+
+/* A session to resume for this key (a new reference), or NULL. */
+static SSL_SESSION *session_get(const char *key)
+{
+    SSL_SESSION *sess = NULL;
+    session_slot *slot = &g_sessions.slots[slot_of(key)];
+    pthread_mutex_lock(&g_sessions.lock);
+    if (slot->sess && strcmp(slot->key, key) == 0) {
+        if (SSL_SESSION_is_resumable(slot->sess) &&
+            (int64_t)SSL_SESSION_get_time(slot->sess) + (int64_t)SSL_SESSION_get_timeout(slot->sess) >
+                (int64_t)time(NULL)) {
+            sess = slot->sess;
+            SSL_SESSION_up_ref(sess);
+        } else {
+            SSL_SESSION_free(slot->sess);
+            slot->sess = NULL;
+        }
+    }
+    pthread_mutex_unlock(&g_sessions.lock);
+    return sess;
+}
+
 SSL_CTX *iq_tls_ctx_new(const char *ca_file, char **error_r)
 {
+    pthread_once(&g_sessions.once, sessions_init);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) {
         char *why = ssl_error_text();
@@ -41,6 +146,8 @@ SSL_CTX *iq_tls_ctx_new(const char *ca_file, char **error_r)
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
     int ok = ca_file && *ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
                                  : SSL_CTX_set_default_verify_paths(ctx);
     if (ok != 1) {
@@ -131,6 +238,15 @@ int iq_tls_handshake(SSL_CTX *ctx, int fd, const char *host, bool verify, int64_
     if (!ssl)
         iq_oom();
     SSL_set_fd(ssl, fd);
+    /* the key lives as long as ssl: new_session_cb may run at the first read after this */
+    char *key = iq_xmalloc(320);
+    session_key(fd, host, verify, key, 320);
+    SSL_set_ex_data(ssl, g_sessions.ex_index, key);
+    SSL_SESSION *resume = session_get(key);
+    if (resume) {
+        SSL_set_session(ssl, resume);
+        SSL_SESSION_free(resume);
+    }
     bool ip = iq_host_is_ip(host);
     if (!ip)
         SSL_set_tlsext_host_name(ssl, host);
