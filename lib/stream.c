@@ -68,6 +68,24 @@ static int literal_announced(const iq_stream *st, uint64_t *n_r)
     return 1;
 }
 
+/* Keeps the last sizeof(tail) bytes of the current line. */
+static void remember_tail(iq_stream *st, const char *p, size_t n)
+{
+    size_t cap = sizeof(st->tail);
+    if (n >= cap) {
+        memcpy(st->tail, p + n - cap, cap);
+        st->tail_len = cap;
+        return;
+    }
+    if (st->tail_len + n > cap) {
+        size_t drop = st->tail_len + n - cap;
+        memmove(st->tail, st->tail + drop, st->tail_len - drop);
+        st->tail_len -= drop;
+    }
+    memcpy(st->tail + st->tail_len, p, n);
+    st->tail_len += n;
+}
+
 /* Follows the byte stream's shape; returns -1 (and fails the stream) on a violated cap. */
 static int scan(iq_stream *st, const char *p, size_t n)
 {
@@ -81,21 +99,22 @@ static int scan(iq_stream *st, const char *p, size_t n)
             i += take;
             continue;
         }
-        char c = p[i++];
-        if (c != '\n') {
-            if (++st->line_len > st->lim.max_line) {
-                fail(st, "size_limit",
-                     "server sent a line longer than %llu bytes (max_line); giving up",
-                     (unsigned long long)st->lim.max_line);
-                return -1;
-            }
-            if (st->tail_len == sizeof(st->tail)) {
-                memmove(st->tail, st->tail + 1, sizeof(st->tail) - 1);
-                st->tail_len--;
-            }
-            st->tail[st->tail_len++] = c;
-            continue;
+        /* the rest of this line in this read: counted, and its last bytes kept for the
+         * literal check, without touching each byte twice */
+        const char *nl = memchr(p + i, '\n', n - i);
+        size_t seg = (nl ? (size_t)(nl - p) : n) - i;
+        st->line_len += seg;
+        if (st->line_len > st->lim.max_line) {
+            fail(st, "size_limit",
+                 "server sent a line longer than %llu bytes (max_line); giving up",
+                 (unsigned long long)st->lim.max_line);
+            return -1;
         }
+        remember_tail(st, p + i, seg);
+        i += seg;
+        if (!nl)
+            break;
+        i++; /* the line feed */
         if (st->syntax == IQ_STREAM_IMAP) {
             uint64_t lit = 0;
             int r = literal_announced(st, &lit);

@@ -120,7 +120,8 @@ static SSL_SESSION *session_get(const char *key)
     pthread_mutex_lock(&g_sessions.lock);
     if (slot->sess && strcmp(slot->key, key) == 0) {
         if (SSL_SESSION_is_resumable(slot->sess) &&
-            (int64_t)SSL_SESSION_get_time(slot->sess) + (int64_t)SSL_SESSION_get_timeout(slot->sess) >
+            (int64_t)SSL_SESSION_get_time(slot->sess) +
+                    (int64_t)SSL_SESSION_get_timeout(slot->sess) >
                 (int64_t)time(NULL)) {
             sess = slot->sess;
             SSL_SESSION_up_ref(sess);
