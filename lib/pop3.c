@@ -18,6 +18,7 @@
 
 #define MAX_LISTED 1000000              /* messages a maildrop may list */
 #define STREAM_ABOVE (4u * 1024 * 1024) /* larger messages stream into PostgreSQL */
+#define BATCH_BYTES (16u * 1024 * 1024) /* message bytes fetched per batch */
 
 typedef struct pop3 {
     iq_session *s;
@@ -309,11 +310,10 @@ static int uidl_and_list(pop3 *p, entry **e_r, size_t *n_r)
     return 0;
 }
 
-static int retrieve(pop3 *p, const entry *en, iq_store_msg *m)
+/* Reads the answer to a RETR already sent. */
+static int retrieve_reply(pop3 *p, const entry *en, iq_store_msg *m)
 {
     iq_session *s = p->s;
-    if (send_cmd(p, "RETR %u", en->num) < 0)
-        return -1;
     int st = status(p);
     if (st < 0)
         return -1;
@@ -387,6 +387,27 @@ static int retrieve_streamed(pop3 *p, const iq_store_ctx *ctx, const entry *en)
     return 0;
 }
 
+/* Stores a fetched batch; on success its entries count as known (stored). */
+static int store_fetched(iq_session *s, const iq_store_ctx *ctx, iq_store_msg *batch, size_t got,
+                         const size_t *want, bool *known)
+{
+    int stored = 0;
+    char *err = NULL;
+    int rc = got ? iq_store_batch(ctx, batch, got, 0, &stored, &err) : 0;
+    if (rc < 0) {
+        iq_session_fail(s, "storage", "%s", err);
+        free(err);
+    } else {
+        s->res->messages_new += stored;
+        for (size_t k = 0; k < got; k++)
+            known[want[k]] = true;
+    }
+    iq_store_msgs_release(batch, got);
+    return rc;
+}
+
+/* Fetches what is not stored yet, batch by batch. With PIPELINING (RFC 2449) a batch's RETR
+ * commands go out together, so the server never waits for us between messages. */
 static int fetch_and_store(pop3 *p, entry *e, size_t n, bool *known)
 {
     iq_session *s = p->s;
@@ -395,66 +416,69 @@ static int fetch_and_store(pop3 *p, entry *e, size_t n, bool *known)
                         .mailbox = "INBOX",
                         .job_id = s->job_id,
                         .topic_new_mail = s->env->topic_new_mail};
-    iq_store_msg *batch = iq_xcalloc((size_t)s->fetch_batch, sizeof(*batch));
-    size_t nb = 0;
+    bool pipelining = has_capa(s->capabilities, "PIPELINING");
+    size_t cap = (size_t)s->fetch_batch;
+    iq_store_msg *batch = iq_xcalloc(cap, sizeof(*batch));
+    size_t *want = iq_xcalloc(cap, sizeof(*want));
     int rc = 0;
-    for (size_t i = 0; i <= n && rc == 0; i++) {
-        bool flush = i == n || nb == (size_t)s->fetch_batch;
-        if (flush && nb > 0) {
-            int stored = 0;
-            char *err = NULL;
-            if (iq_store_batch(&ctx, batch, nb, 0, &stored, &err) < 0) {
-                rc = iq_session_fail(s, "storage", "%s", err);
-                free(err);
+    size_t i = 0;
+    while (i < n && rc == 0) {
+        size_t nb = 0;
+        uint64_t bytes = 0;
+        while (i < n && nb < cap) {
+            if (known[i]) {
+                i++;
+                continue;
             }
-            s->res->messages_new += stored;
-            iq_store_msgs_release(batch, nb);
-            nb = 0;
-        }
-        if (i == n || rc < 0 || known[i])
-            continue;
-        if (e[i].size > s->max_message) {
-            s->res->messages_skipped++;
-            IQ_WARN("skipping message %s: %llu bytes is over max_message", e[i].uidl,
-                    (unsigned long long)e[i].size);
-            continue;
-        }
-        if (e[i].size > STREAM_ABOVE) {
-            /* store what is batched first, then stream this one in its own transaction */
-            if (nb > 0) {
-                int stored = 0;
-                char *err = NULL;
-                if (iq_store_batch(&ctx, batch, nb, 0, &stored, &err) < 0) {
-                    rc = iq_session_fail(s, "storage", "%s", err);
-                    free(err);
-                }
-                s->res->messages_new += stored;
-                iq_store_msgs_release(batch, nb);
-                nb = 0;
-                if (rc < 0)
-                    break;
+            if (e[i].size > s->max_message) {
+                s->res->messages_skipped++;
+                IQ_WARN("skipping message %s: %llu bytes is over max_message", e[i].uidl,
+                        (unsigned long long)e[i].size);
+                i++;
+                continue;
             }
-            if (retrieve_streamed(p, &ctx, &e[i]) < 0) {
+            if (e[i].size > STREAM_ABOVE || (nb > 0 && bytes + e[i].size > BATCH_BYTES))
+                break;
+            bytes += e[i].size;
+            want[nb++] = i++;
+        }
+        if (nb == 0) {
+            if (i < n && e[i].size > STREAM_ABOVE && e[i].size <= s->max_message) {
+                /* a large one goes alone, straight into PostgreSQL */
+                if (retrieve_streamed(p, &ctx, &e[i]) < 0)
+                    rc = -1;
+                else
+                    known[i] = true;
+                i++;
+            }
+            continue;
+        }
+        if (pipelining) {
+            iq_buf cmds;
+            iq_buf_init(&cmds, nb * 24 + 1);
+            for (size_t k = 0; k < nb; k++)
+                iq_buf_appendf(&cmds, "RETR %u\r\n", e[want[k]].num);
+            if (mailstream_write(s->stream, cmds.data, cmds.len) < 0 ||
+                mailstream_flush(s->stream) < 0)
+                rc = iq_session_fail(s, "connect", "sending commands to the server failed");
+            iq_buf_release(&cmds);
+        }
+        size_t got = 0;
+        for (size_t k = 0; k < nb && rc == 0; k++) {
+            if (!pipelining && send_cmd(p, "RETR %u", e[want[k]].num) < 0) {
                 rc = -1;
                 break;
             }
-            known[i] = true;
-            continue;
+            if (retrieve_reply(p, &e[want[k]], &batch[got]) < 0)
+                rc = -1;
+            else
+                got++;
         }
-        if (retrieve(p, &e[i], &batch[nb]) < 0) {
+        /* what arrived is worth keeping even when the rest failed */
+        if (store_fetched(s, &ctx, batch, got, want, known) < 0)
             rc = -1;
-            /* what is already fetched is still worth keeping */
-            int stored = 0;
-            char *err = NULL;
-            if (nb > 0 && iq_store_batch(&ctx, batch, nb, 0, &stored, &err) == 0)
-                s->res->messages_new += stored;
-            free(err);
-            break;
-        }
-        known[i] = true; /* after the commit below it is stored */
-        nb++;
     }
-    iq_store_msgs_release(batch, nb);
+    free(want);
     free(batch);
     return rc;
 }
