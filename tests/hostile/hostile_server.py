@@ -28,6 +28,7 @@ Scenarios (`--list` prints this table):
   imap huge-literal      FETCH answer announces {4000000000} and streams until the client leaves
   imap drip              greeting, then one byte per second forever
   imap drip-after-login  normal up to login, then the next answer comes one byte per second
+  imap bye-after-login   the first answer after login is "* BYE" alone; held 2 s, then closed
   pop3 normal            no deviation
   pop3 stls-missing      CAPA without STLS (an STLS sent anyway gets -ERR)
   pop3 stls-err          STLS answered -ERR
@@ -214,6 +215,13 @@ class Conn:
             self.stream("endless-line")
         if scenario == "drip-after-login":
             self.drip("drip-after-login", prefix + b"drip\r\n")
+        if scenario == "bye-after-login":
+            # a fatal response where a tagged one is due: libetpan reads its tagged-response
+            # fields before checking for this case
+            self.record("deviation", what="bye-after-login")
+            self.send(b"* BYE server shutting down\r\n")
+            time.sleep(2)
+            raise Hangup("bye-after-login")
 
     def stream(self, what, total=None):
         """Send FILLER at full speed until the client leaves (or total bytes are sent)."""

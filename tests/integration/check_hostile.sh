@@ -57,6 +57,7 @@ scenario imap endless-line plain size_limit
 scenario imap huge-literal plain size_limit
 scenario imap huge-literal implicit size_limit --implicit-tls
 scenario imap drip plain timeout
+scenario imap bye-after-login plain protocol
 scenario pop3 stls-missing starttls starttls_policy
 scenario pop3 stls-err starttls starttls_policy
 scenario pop3 stls-inject starttls starttls_policy
