@@ -996,6 +996,35 @@ static iq_op_status commit_or_fail(PGconn *c, char **error_r)
     return IQ_OP_OK;
 }
 
+/* An edit's UPDATE ... WHERE id = $1 AND version = $2 RETURNING version, then its audit row
+ * (diff is consumed) and the commit: a row that changed meanwhile is a stale edit. */
+static iq_op_status versioned_update(PGconn *c, const char *entity, int64_t id, const char *sql,
+                                     int nparams, const char *const *params, json_t *diff,
+                                     char **error_r)
+{
+    char *err = NULL;
+    PGresult *r = iq_pg_query(c, sql, nparams, params, &err);
+    if (!r) {
+        json_decref(diff);
+        char what[64];
+        snprintf(what, sizeof(what), "changing the %s", entity);
+        return write_error(c, entity, what, err, error_r);
+    }
+    int rows = PQntuples(r);
+    PQclear(r);
+    if (rows == 0) {
+        json_decref(diff);
+        *error_r = iq_xasprintf("%s %" PRId64 " was changed (or deleted) by someone else while "
+                                "this edit ran; nothing was written: run the edit again",
+                                entity, id);
+        return IQ_OP_STALE;
+    }
+    iq_op_status st = audit_or_fail(c, "update", entity, id, diff, error_r);
+    if (st == IQ_OP_OK)
+        st = commit_or_fail(c, error_r);
+    return st;
+}
+
 static iq_op_status begin_or_fail(PGconn *c, char **error_r)
 {
     char *err = NULL;
@@ -1095,9 +1124,8 @@ iq_op_status iq_account_update(PGconn *c, int64_t id, const iq_account_input *in
     snprintf(verbuf, sizeof(verbuf), "%d", version);
     const char *params[19] = {idbuf, verbuf};
     memcpy(params + 2, p.v, sizeof(p.v));
-    char *err = NULL;
-    PGresult *r = iq_pg_query(
-        c,
+    st = versioned_update(
+        c, "account", id,
         "UPDATE mail_accounts SET name = $3, host = $4, port = $5::int, port_is_default = "
         "$6::bool, protocol = $7, secure = $8::bool, secure_type = $9, ignore_certificate = "
         "$10::bool, keep_copy = $11::bool, auto_check = $12::bool, active = $13::bool, "
@@ -1108,23 +1136,9 @@ iq_op_status iq_account_update(PGconn *c, int64_t id, const iq_account_input *in
         "ELSE next_check_at END, "
         "version = version + 1, updated_at = now() "
         "WHERE id = $1::bigint AND version = $2::int RETURNING version",
-        19, params, &err);
-    if (!r) {
-        st = write_error(c, "account", "changing the account", err, error_r);
-        goto fail;
-    }
-    int rows = PQntuples(r);
-    PQclear(r);
-    if (rows == 0) {
-        *error_r = iq_xasprintf("account %" PRId64 " was changed (or deleted) by someone else "
-                                "while this edit ran; nothing was written: run the edit again",
-                                id);
-        st = IQ_OP_STALE;
-        goto fail;
-    }
-    st = audit_or_fail(c, "update", "account", id, diff, error_r);
+        19, params, diff, error_r);
     diff = NULL;
-    if (st != IQ_OP_OK || (st = commit_or_fail(c, error_r)) != IQ_OP_OK)
+    if (st != IQ_OP_OK)
         goto fail;
     *changed_r = true;
     goto out;
@@ -1417,29 +1431,14 @@ iq_op_status iq_connector_update(PGconn *c, int64_t id, const iq_connector_input
     snprintf(verbuf, sizeof(verbuf), "%d", version);
     const char *params[8] = {idbuf, verbuf};
     memcpy(params + 2, p.v, sizeof(p.v));
-    char *err = NULL;
-    PGresult *r = iq_pg_query(c,
-                              "UPDATE network_connectors SET name = $3, type = $4, host = $5, "
-                              "port = $6::int, credential_id = $7::bigint, active = $8::bool, "
-                              "version = version + 1, updated_at = now() "
-                              "WHERE id = $1::bigint AND version = $2::int RETURNING version",
-                              8, params, &err);
-    if (!r) {
-        st = write_error(c, "connector", "changing the connector", err, error_r);
-        goto fail;
-    }
-    int rows = PQntuples(r);
-    PQclear(r);
-    if (rows == 0) {
-        *error_r = iq_xasprintf("connector %" PRId64 " was changed (or deleted) by someone else "
-                                "while this edit ran; nothing was written: run the edit again",
-                                id);
-        st = IQ_OP_STALE;
-        goto fail;
-    }
-    st = audit_or_fail(c, "update", "connector", id, diff, error_r);
+    st = versioned_update(c, "connector", id,
+                          "UPDATE network_connectors SET name = $3, type = $4, host = $5, "
+                          "port = $6::int, credential_id = $7::bigint, active = $8::bool, "
+                          "version = version + 1, updated_at = now() "
+                          "WHERE id = $1::bigint AND version = $2::int RETURNING version",
+                          8, params, diff, error_r);
     diff = NULL;
-    if (st != IQ_OP_OK || (st = commit_or_fail(c, error_r)) != IQ_OP_OK)
+    if (st != IQ_OP_OK)
         goto fail;
     *changed_r = true;
     goto out;
