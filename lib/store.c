@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Idempotent storage of fetched messages with their outbox events. */
 #include "store.h"
+#include "store_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,10 @@
 #include "mailparse.h"
 #include "messages.h"
 #include "pg.h"
+#include "pgcopy.h"
 #include "util.h"
 
-static void hex(const unsigned char *p, size_t n, char *out)
+void iq_store_hex(const unsigned char *p, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
@@ -66,8 +68,8 @@ static json_t *event_json(const iq_store_ctx *ctx, int64_t row_id, const iq_stor
     return iq_msg_new_mail_new(&ev, error_r);
 }
 
-static int add_event(const iq_store_ctx *ctx, int64_t row_id, const iq_store_msg *m,
-                     const iq_msg_headers *h, const char *sha_hex, char **error_r)
+int iq_store_add_event(const iq_store_ctx *ctx, int64_t row_id, const iq_store_msg *m,
+                       const iq_msg_headers *h, const char *sha_hex, char **error_r)
 {
     json_t *j = event_json(ctx, row_id, m, h, sha_hex, error_r);
     if (!j)
@@ -114,7 +116,7 @@ static int store_one(const iq_store_ctx *ctx, const iq_store_msg *m, bool *inser
     unsigned char sha[SHA256_DIGEST_LENGTH];
     char sha_hex[2 * SHA256_DIGEST_LENGTH + 1];
     SHA256((const unsigned char *)m->raw, m->len, sha);
-    hex(sha, sizeof(sha), sha_hex);
+    iq_store_hex(sha, sizeof(sha), sha_hex);
     char acct[24], uidv[24], uid[24], size[24], date[32];
     snprintf(acct, sizeof(acct), "%lld", (long long)ctx->account->id);
     snprintf(uidv, sizeof(uidv), "%lld", (long long)ctx->uidvalidity);
@@ -172,7 +174,7 @@ static int store_one(const iq_store_ctx *ctx, const iq_store_msg *m, bool *inser
         rc = 0;
         if (PQntuples(r) == 1) {
             *inserted_r = true;
-            rc = add_event(ctx, iq_pg_i64(r, 0, 0), m, &h, sha_hex, error_r);
+            rc = iq_store_add_event(ctx, iq_pg_i64(r, 0, 0), m, &h, sha_hex, error_r);
         }
         PQclear(r);
     }
@@ -195,8 +197,8 @@ static const char store_sql[] =
 static int ensure_prepared(PGconn *pg, char **error_r)
 {
     const char *p[] = {STORE_STMT};
-    PGresult *r = iq_pg_query(pg, "SELECT 1 FROM pg_prepared_statements WHERE name = $1", 1, p,
-                              error_r);
+    PGresult *r =
+        iq_pg_query(pg, "SELECT 1 FROM pg_prepared_statements WHERE name = $1", 1, p, error_r);
     if (!r)
         return -1;
     bool have = PQntuples(r) > 0;
@@ -206,10 +208,20 @@ static int ensure_prepared(PGconn *pg, char **error_r)
     r = PQprepare(pg, STORE_STMT, store_sql, 18, NULL);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
-        *error_r = iq_xasprintf("preparing the store statement failed: %s",
-                                PQresultErrorMessage(r));
+        *error_r =
+            iq_xasprintf("preparing the store statement failed: %s", PQresultErrorMessage(r));
     PQclear(r);
     return ok ? 0 : -1;
+}
+
+/* Row ids for n new messages, taken before they are stored so each event can name its row. */
+static PGresult *reserve_ids(PGconn *pg, size_t n, char **error_r)
+{
+    char cnt[24];
+    snprintf(cnt, sizeof(cnt), "%zu", n);
+    const char *cp[] = {cnt};
+    return iq_pg_query(pg, "SELECT nextval('messages_id_seq') FROM generate_series(1, $1)", 1, cp,
+                       error_r);
 }
 
 /* Every message of the batch with its event, in one round trip: ids are reserved first so
@@ -219,11 +231,7 @@ static int store_pipelined(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n
                            char **error_r)
 {
     PGconn *pg = ctx->pg;
-    char cnt[24];
-    snprintf(cnt, sizeof(cnt), "%zu", n);
-    const char *cp[] = {cnt};
-    PGresult *ids = iq_pg_query(pg, "SELECT nextval('messages_id_seq') FROM generate_series(1, $1)",
-                                1, cp, error_r);
+    PGresult *ids = reserve_ids(pg, n, error_r);
     if (!ids)
         return -1;
     if (PQenterPipelineMode(pg) != 1) {
@@ -242,7 +250,7 @@ static int store_pipelined(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n
         unsigned char sha[SHA256_DIGEST_LENGTH];
         char sha_hex[2 * SHA256_DIGEST_LENGTH + 1], uid[24], size[24], date[32];
         SHA256((const unsigned char *)m->raw, m->len, sha);
-        hex(sha, sizeof(sha), sha_hex);
+        iq_store_hex(sha, sizeof(sha), sha_hex);
         snprintf(uid, sizeof(uid), "%lld", (long long)m->uid);
         snprintf(size, sizeof(size), "%zu", m->len);
         iq_msg_headers h;
@@ -331,18 +339,133 @@ static int store_pipelined(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n
     return rc;
 }
 
+/* The fast path: the whole batch as two binary COPYs, messages then their events. COPY has no
+ * ON CONFLICT, so a message stored before (a redelivered job, a lost mailbox state) makes the
+ * server refuse the batch; the caller then rolls back and stores message by message, where the
+ * unique key decides. *sqlstate_r says why the server refused, "" for other failures. */
+static int store_copied(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, int *stored_r,
+                        char sqlstate_r[6], char **error_r)
+{
+    sqlstate_r[0] = '\0';
+    PGresult *ids = reserve_ids(ctx->pg, n, error_r);
+    if (!ids)
+        return -1;
+    iq_pgcopy w;
+    if (iq_pgcopy_begin(&w, ctx->pg,
+                        "COPY messages (id, account_id, mailbox, server_id, uidvalidity, uid, "
+                        "sha256, message_id, from_addr, to_addr, subject, sent_at, size, raw) "
+                        "FROM STDIN WITH (FORMAT binary)",
+                        error_r) < 0) {
+        PQclear(ids);
+        return -1;
+    }
+    char **payloads = iq_xcalloc(n, sizeof(*payloads));
+    char(*event_ids)[40] = iq_xcalloc(n, sizeof(*event_ids));
+    bool imap = ctx->uidvalidity > 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const iq_store_msg *m = &msgs[i];
+        unsigned char sha[SHA256_DIGEST_LENGTH];
+        char sha_hex[2 * SHA256_DIGEST_LENGTH + 1];
+        SHA256((const unsigned char *)m->raw, m->len, sha);
+        iq_store_hex(sha, sizeof(sha), sha_hex);
+        iq_msg_headers h;
+        iq_mail_parse_headers(m->raw, m->len, &h);
+        int64_t row_id = iq_pg_i64(ids, (int)i, 0);
+        json_t *ev = event_json(ctx, row_id, m, &h, sha_hex, error_r);
+        if (!ev) {
+            iq_msg_headers_release(&h);
+            rc = -1;
+            break;
+        }
+        payloads[i] = iq_msg_dump(ev);
+        snprintf(event_ids[i], sizeof(event_ids[i]), "%s", iq_msg_id(ev));
+        json_decref(ev);
+        iq_pgcopy_row(&w, 14);
+        iq_pgcopy_i64(&w, row_id);
+        iq_pgcopy_i64(&w, ctx->account->id);
+        iq_pgcopy_text(&w, ctx->mailbox);
+        iq_pgcopy_text(&w, m->server_id);
+        if (imap) {
+            iq_pgcopy_i64(&w, ctx->uidvalidity);
+            iq_pgcopy_i64(&w, m->uid);
+        } else {
+            iq_pgcopy_null(&w);
+            iq_pgcopy_null(&w);
+        }
+        iq_pgcopy_bytes(&w, sha, sizeof(sha));
+        iq_pgcopy_text(&w, h.message_id);
+        iq_pgcopy_text(&w, h.from);
+        iq_pgcopy_text(&w, h.to);
+        iq_pgcopy_text(&w, h.subject);
+        if (h.has_date)
+            iq_pgcopy_timestamptz_ms(&w, h.date_ms);
+        else
+            iq_pgcopy_null(&w);
+        iq_pgcopy_i64(&w, (int64_t)m->len);
+        iq_pgcopy_bytes(&w, m->raw, m->len);
+        iq_msg_headers_release(&h);
+    }
+    PQclear(ids);
+    if (rc < 0)
+        iq_pgcopy_abort(&w);
+    else if (iq_pgcopy_end(&w, sqlstate_r, error_r) != (int64_t)n)
+        rc = -1;
+    if (rc == 0 && iq_pgcopy_begin(&w, ctx->pg,
+                                   "COPY outbox (event_id, topic, key, payload) FROM STDIN WITH "
+                                   "(FORMAT binary)",
+                                   error_r) < 0)
+        rc = -1;
+    if (rc == 0) {
+        char key[24];
+        snprintf(key, sizeof(key), "%lld", (long long)ctx->account->id);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            iq_pgcopy_row(&w, 4);
+            if (iq_pgcopy_uuid(&w, event_ids[i]) < 0) {
+                *error_r = iq_xasprintf("event id '%s' is not a UUID", event_ids[i]);
+                rc = -1;
+                break;
+            }
+            iq_pgcopy_text(&w, ctx->topic_new_mail);
+            iq_pgcopy_text(&w, key);
+            iq_pgcopy_jsonb(&w, payloads[i]);
+        }
+        if (rc < 0)
+            iq_pgcopy_abort(&w);
+        else if (iq_pgcopy_end(&w, sqlstate_r, error_r) != (int64_t)n)
+            rc = -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(payloads[i]);
+    free(payloads);
+    free(event_ids);
+    if (rc == 0)
+        *stored_r = (int)n;
+    return rc;
+}
+
 int iq_store_batch(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, int64_t highest_uid,
                    int *stored_r, char **error_r)
 {
     *stored_r = 0;
-    if (!ctx->rebind && n > 0 && ensure_prepared(ctx->pg, error_r) < 0)
-        return -1;
     if (iq_pg_begin(ctx->pg, error_r) < 0)
         return -1;
     int stored = 0;
     if (!ctx->rebind && n > 0) {
-        if (store_pipelined(ctx, msgs, n, &stored, error_r) < 0)
-            goto fail;
+        char sqlstate[6], *err = NULL;
+        if (store_copied(ctx, msgs, n, &stored, sqlstate, &err) < 0) {
+            /* most likely a message stored before (23505); the slow path sorts it out, and
+             * reports any failure that is not a conflict */
+            IQ_DEBUG("batch COPY of %zu messages refused (%s), storing them one by one: %s", n,
+                     sqlstate[0] ? sqlstate : "-", err);
+            free(err);
+            iq_pg_rollback(ctx->pg);
+            stored = 0;
+            if (ensure_prepared(ctx->pg, error_r) < 0 || iq_pg_begin(ctx->pg, error_r) < 0)
+                return -1;
+            if (store_pipelined(ctx, msgs, n, &stored, error_r) < 0)
+                goto fail;
+        }
     }
     for (size_t i = 0; ctx->rebind && i < n; i++) {
         bool inserted;
@@ -519,285 +642,4 @@ int iq_store_mark_deleted_uidls(PGconn *pg, int64_t account_id, const char *mail
                         3, p, error_r);
     free(arr);
     return rc;
-}
-
-/* ---- streaming a large message ------------------------------------------------------------ */
-
-#define HEADER_KEEP (256 * 1024) /* what header parsing sees, as in mailparse */
-#define COPY_HEX_CHUNK 65536
-
-struct iq_store_stream {
-    const iq_store_ctx *ctx;
-    char server_id[128];
-    int64_t uid;
-    bool exists;
-    bool copying;
-    EVP_MD_CTX *sha;
-    uint64_t size;
-    iq_buf head; /* the first HEADER_KEEP bytes, for the header fields */
-};
-
-static int copy_put(PGconn *pg, const char *data, size_t len, char **error_r)
-{
-    if (PQputCopyData(pg, data, (int)len) != 1) {
-        *error_r =
-            iq_xasprintf("streaming a message into PostgreSQL failed: %s", PQerrorMessage(pg));
-        return -1;
-    }
-    return 0;
-}
-
-/* A text field in COPY's text format: backslash escapes, \N for NULL, then the delimiter. */
-static void copy_text(iq_buf *b, const char *s, char delim)
-{
-    if (!s) {
-        iq_buf_append_str(b, "\\N");
-    } else {
-        for (const char *p = s; *p; p++) {
-            switch (*p) {
-            case '\\':
-                iq_buf_append_str(b, "\\\\");
-                break;
-            case '\n':
-                iq_buf_append_str(b, "\\n");
-                break;
-            case '\r':
-                iq_buf_append_str(b, "\\r");
-                break;
-            case '\t':
-                iq_buf_append_str(b, "\\t");
-                break;
-            default:
-                iq_buf_append_char(b, *p);
-            }
-        }
-    }
-    iq_buf_append_char(b, delim);
-}
-
-int iq_store_stream_begin(const iq_store_ctx *ctx, const char *server_id, int64_t uid,
-                          iq_store_stream **st_r, bool *exists_r, char **error_r)
-{
-    *st_r = NULL;
-    if (iq_pg_begin(ctx->pg, error_r) < 0)
-        return -1;
-    char acct[24];
-    snprintf(acct, sizeof(acct), "%lld", (long long)ctx->account->id);
-    const char *p[] = {acct, ctx->mailbox, server_id};
-    PGresult *r = iq_pg_query(ctx->pg,
-                              "SELECT 1 FROM messages WHERE account_id = $1 AND mailbox = $2 "
-                              "AND server_id = $3",
-                              3, p, error_r);
-    if (!r) {
-        iq_pg_rollback(ctx->pg);
-        return -1;
-    }
-    iq_store_stream *st = iq_xcalloc(1, sizeof(*st));
-    st->ctx = ctx;
-    snprintf(st->server_id, sizeof(st->server_id), "%s", server_id);
-    st->uid = uid;
-    st->exists = PQntuples(r) > 0;
-    PQclear(r);
-    st->sha = EVP_MD_CTX_new();
-    if (!st->sha || EVP_DigestInit_ex(st->sha, EVP_sha256(), NULL) != 1)
-        iq_oom();
-    iq_buf_init(&st->head, HEADER_KEEP);
-    *exists_r = st->exists;
-    if (!st->exists) {
-        /* the fields known only at the end come after raw */
-        r = PQexec(ctx->pg, "COPY messages (account_id, mailbox, server_id, uidvalidity, uid, raw, "
-                            "size, sha256, message_id, from_addr, to_addr, subject, sent_at) "
-                            "FROM STDIN");
-        bool ok = PQresultStatus(r) == PGRES_COPY_IN;
-        PQclear(r);
-        iq_buf row;
-        iq_buf_init(&row, 4096);
-        char uidv[24], uidt[24];
-        snprintf(uidv, sizeof(uidv), "%lld", (long long)ctx->uidvalidity);
-        snprintf(uidt, sizeof(uidt), "%lld", (long long)uid);
-        bool imap = ctx->uidvalidity > 0;
-        copy_text(&row, acct, '\t');
-        copy_text(&row, ctx->mailbox, '\t');
-        copy_text(&row, server_id, '\t');
-        copy_text(&row, imap ? uidv : NULL, '\t');
-        copy_text(&row, imap ? uidt : NULL, '\t');
-        iq_buf_append_str(&row, "\\\\x"); /* raw: bytea hex, its backslash escaped */
-        if (!ok || copy_put(ctx->pg, row.data, row.len, error_r) < 0) {
-            if (!ok)
-                *error_r = iq_xasprintf("COPY into messages refused: %s", PQerrorMessage(ctx->pg));
-            iq_buf_release(&row);
-            st->copying = ok;
-            iq_store_stream_abort(&st);
-            return -1;
-        }
-        iq_buf_release(&row);
-        st->copying = true;
-    }
-    *st_r = st;
-    return 0;
-}
-
-int iq_store_stream_write(iq_store_stream *st, const void *data, size_t len, char **error_r)
-{
-    if (st->exists)
-        return 0;
-    const unsigned char *p = data;
-    EVP_DigestUpdate(st->sha, p, len);
-    st->size += len;
-    if (st->head.len < HEADER_KEEP) {
-        size_t take = HEADER_KEEP - st->head.len;
-        iq_buf_append(&st->head, p, take < len ? take : len);
-    }
-    static const char digits[] = "0123456789abcdef";
-    char hexbuf[2 * COPY_HEX_CHUNK];
-    while (len > 0) {
-        size_t n = len < COPY_HEX_CHUNK ? len : COPY_HEX_CHUNK;
-        for (size_t i = 0; i < n; i++) {
-            hexbuf[2 * i] = digits[p[i] >> 4];
-            hexbuf[2 * i + 1] = digits[p[i] & 15];
-        }
-        if (copy_put(st->ctx->pg, hexbuf, 2 * n, error_r) < 0)
-            return -1;
-        p += n;
-        len -= n;
-    }
-    return 0;
-}
-
-int iq_store_stream_finish(iq_store_stream *st, int64_t highest_uid, int *stored_r, char **error_r)
-{
-    const iq_store_ctx *ctx = st->ctx;
-    PGconn *pg = ctx->pg;
-    *stored_r = 0;
-    char acct[24];
-    snprintf(acct, sizeof(acct), "%lld", (long long)ctx->account->id);
-    if (!st->exists) {
-        unsigned char sha[SHA256_DIGEST_LENGTH];
-        char sha_hex[2 * SHA256_DIGEST_LENGTH + 1];
-        EVP_DigestFinal_ex(st->sha, sha, NULL);
-        hex(sha, sizeof(sha), sha_hex);
-        iq_msg_headers h;
-        iq_mail_parse_headers(st->head.data ? st->head.data : "", st->head.len, &h);
-        iq_buf tail;
-        iq_buf_init(&tail, 64 * 1024);
-        char size[24], date[40];
-        snprintf(size, sizeof(size), "%llu", (unsigned long long)st->size);
-        iq_buf_append_char(&tail, '\t');
-        copy_text(&tail, size, '\t');
-        iq_buf_appendf(&tail, "\\\\x%s\t", sha_hex);
-        copy_text(&tail, h.message_id, '\t');
-        copy_text(&tail, h.from, '\t');
-        copy_text(&tail, h.to, '\t');
-        copy_text(&tail, h.subject, '\t');
-        if (h.has_date) {
-            time_t t = (time_t)(h.date_ms / 1000);
-            struct tm tm;
-            gmtime_r(&t, &tm);
-            strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S+00", &tm);
-        }
-        copy_text(&tail, h.has_date ? date : NULL, '\n');
-        int rc = copy_put(pg, tail.data, tail.len, error_r);
-        iq_buf_release(&tail);
-        st->copying = false;
-        if (rc < 0 || PQputCopyEnd(pg, NULL) != 1) {
-            if (rc == 0)
-                *error_r = iq_xasprintf("ending a COPY failed: %s", PQerrorMessage(pg));
-            iq_msg_headers_release(&h);
-            goto fail;
-        }
-        PGresult *r = PQgetResult(pg);
-        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (!ok)
-            *error_r = iq_xasprintf("storing a large message failed: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        while ((r = PQgetResult(pg)))
-            PQclear(r);
-        if (!ok) {
-            iq_msg_headers_release(&h);
-            goto fail;
-        }
-        const char *p[] = {acct, ctx->mailbox, st->server_id};
-        r = iq_pg_query(pg,
-                        "SELECT id FROM messages WHERE account_id = $1 AND mailbox = $2 AND "
-                        "server_id = $3",
-                        3, p, error_r);
-        int64_t row_id = r && PQntuples(r) == 1 ? iq_pg_i64(r, 0, 0) : 0;
-        PQclear(r);
-        bool is_new = row_id > 0;
-        if (is_new && ctx->rebind) {
-            /* the same bytes stored under the old UIDVALIDITY: keep that row, renamed */
-            char uidv[24], uidt[24], id[24];
-            snprintf(uidv, sizeof(uidv), "%lld", (long long)ctx->uidvalidity);
-            snprintf(uidt, sizeof(uidt), "%lld", (long long)st->uid);
-            snprintf(id, sizeof(id), "%lld", (long long)row_id);
-            const char *q[] = {id, acct, ctx->mailbox, sha_hex, uidv};
-            PGresult *old = iq_pg_query(pg,
-                                        "SELECT id FROM messages WHERE account_id = $2 AND "
-                                        "mailbox = $3 AND sha256 = decode($4, 'hex') AND "
-                                        "uidvalidity IS DISTINCT FROM $5 AND id <> $1 LIMIT 1",
-                                        5, q, error_r);
-            if (!old) {
-                iq_msg_headers_release(&h);
-                goto fail;
-            }
-            if (PQntuples(old) == 1) {
-                const char *u[] = {id, iq_pg_str(old, 0, 0), st->server_id, uidv, uidt};
-                if (iq_pg_exec(pg, "DELETE FROM messages WHERE id = $1", 1, u, error_r) < 0 ||
-                    iq_pg_exec(pg,
-                               "UPDATE messages SET server_id = $3, uidvalidity = $4, uid = $5 "
-                               "WHERE id = $2 AND $1::bigint IS NOT NULL",
-                               5, u, error_r) < 0) {
-                    PQclear(old);
-                    iq_msg_headers_release(&h);
-                    goto fail;
-                }
-                is_new = false;
-            }
-            PQclear(old);
-        }
-        if (is_new) {
-            iq_store_msg m;
-            memset(&m, 0, sizeof(m));
-            snprintf(m.server_id, sizeof(m.server_id), "%s", st->server_id);
-            m.len = (size_t)st->size;
-            if (add_event(ctx, row_id, &m, &h, sha_hex, error_r) < 0) {
-                iq_msg_headers_release(&h);
-                goto fail;
-            }
-            *stored_r = 1;
-        }
-        iq_msg_headers_release(&h);
-    }
-    if (ctx->uidvalidity > 0 && iq_store_state_set(pg, ctx->account->id, ctx->mailbox,
-                                                   ctx->uidvalidity, highest_uid, error_r) < 0)
-        goto fail;
-    if (iq_pg_commit(pg, error_r) < 0)
-        goto fail;
-    iq_buf_release(&st->head);
-    EVP_MD_CTX_free(st->sha);
-    free(st);
-    return 0;
-fail:
-    iq_store_stream_abort(&st);
-    *stored_r = 0;
-    return -1;
-}
-
-void iq_store_stream_abort(iq_store_stream **stp)
-{
-    iq_store_stream *st = *stp;
-    if (!st)
-        return;
-    PGconn *pg = st->ctx->pg;
-    if (st->copying) {
-        PQputCopyEnd(pg, "aborted");
-        PGresult *r;
-        while ((r = PQgetResult(pg)))
-            PQclear(r);
-    }
-    iq_pg_rollback(pg);
-    iq_buf_release(&st->head);
-    EVP_MD_CTX_free(st->sha);
-    free(st);
-    *stp = NULL;
 }
