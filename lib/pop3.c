@@ -80,30 +80,102 @@ static int status(pop3 *p)
 
 typedef int (*line_sink)(void *ctx, const char *data, size_t len);
 
-/* Reads a multi-line body up to the lone dot, undoing dot-stuffing, handing each line (with
- * its line end) to sink; stops with size_limit past max bytes. */
+/* Where the reader of a multi-line body stands: at a line start, after a dot there, after
+ * ".\r" there, or inside a line. */
+typedef enum { ML_START, ML_DOT, ML_DOT_CR, ML_MID } ml_state;
+
+/* Hands data[*i, end) up to the first line that starts with a dot (or to the end of what is
+ * buffered) to sink in one piece, and advances *i past it. */
+static int emit_lines(pop3 *p, const char *data, size_t *i, size_t end, ml_state *st,
+                      line_sink sink, void *ctx, uint64_t *total, uint64_t max)
+{
+    size_t from = *i, at = *i;
+    *st = ML_MID;
+    while (at < end) {
+        const char *nl = memchr(data + at, '\n', end - at);
+        if (!nl) {
+            at = end;
+            break;
+        }
+        at = (size_t)(nl - data) + 1;
+        if (at < end && data[at] == '.') {
+            *st = ML_START;
+            break;
+        }
+        if (at == end)
+            *st = ML_START;
+    }
+    *i = at;
+    *total += at - from;
+    if (*total > max)
+        return iq_session_fail(p->s, "size_limit", "a multi-line reply was longer than %llu bytes",
+                               (unsigned long long)max);
+    return sink && at > from ? sink(ctx, data + from, at - from) : 0;
+}
+
+/* Reads a multi-line body up to the lone dot, undoing dot-stuffing, handing the bytes (line
+ * ends included, in pieces of any size) to sink; stops with size_limit past max bytes. Works
+ * on the stream's buffer directly: a first sync is millions of lines, and reading them one by
+ * one cost more than the TLS under them. Whatever follows the dot (a pipelined reply) stays
+ * buffered. */
 static int read_multiline_to(pop3 *p, line_sink sink, void *ctx, uint64_t max)
 {
+    mailstream *ms = p->s->stream;
     uint64_t total = 0;
+    ml_state st = ML_START;
     for (;;) {
-        char *l = mailstream_read_line(p->s->stream, p->line);
-        if (!l)
+        if (ms->read_buffer_len == 0 && mailstream_feed_read_buffer(ms) <= 0)
             return iq_session_fail(p->s, "protocol",
                                    "the server closed the connection inside a multi-line reply");
-        size_t len = p->line->len;
-        if ((len == 3 && memcmp(l, ".\r\n", 3) == 0) || (len == 2 && memcmp(l, ".\n", 2) == 0))
-            return 0;
-        if (len > 0 && l[0] == '.') {
-            l++;
-            len--;
+        const char *data = ms->read_buffer;
+        size_t n = ms->read_buffer_len, i = 0;
+        bool done = false;
+        while (i < n && !done) {
+            char c = data[i];
+            switch (st) {
+            case ML_START:
+                if (c == '.') {
+                    st = ML_DOT;
+                    i++;
+                    break;
+                }
+                if (emit_lines(p, data, &i, n, &st, sink, ctx, &total, max) < 0)
+                    return -1;
+                break;
+            case ML_DOT: /* ".\r\n" (or ".\n") ends; otherwise the dot was stuffing */
+                if (c == '\r') {
+                    st = ML_DOT_CR;
+                    i++;
+                } else if (c == '\n') {
+                    done = true;
+                    i++;
+                } else if (emit_lines(p, data, &i, n, &st, sink, ctx, &total, max) < 0) {
+                    return -1;
+                }
+                break;
+            case ML_DOT_CR:
+                if (c == '\n') {
+                    done = true;
+                    i++;
+                    break;
+                }
+                total++;
+                if (sink && sink(ctx, "\r", 1) < 0)
+                    return -1;
+                if (emit_lines(p, data, &i, n, &st, sink, ctx, &total, max) < 0)
+                    return -1;
+                break;
+            case ML_MID:
+                if (emit_lines(p, data, &i, n, &st, sink, ctx, &total, max) < 0)
+                    return -1;
+                break;
+            }
         }
-        total += len;
-        if (total > max)
-            return iq_session_fail(p->s, "size_limit",
-                                   "a multi-line reply was longer than %llu bytes",
-                                   (unsigned long long)max);
-        if (sink && sink(ctx, l, len) < 0)
-            return -1;
+        ms->read_buffer_len = n - i;
+        if (i < n)
+            memmove(ms->read_buffer, ms->read_buffer + i, n - i);
+        if (done)
+            return 0;
     }
 }
 

@@ -38,6 +38,7 @@ Scenarios (`--list` prints this table):
   pop3 drip              greeting, then one byte per second forever
   pop3 drip-after-login  normal up to login, then the next answer comes one byte per second
   pop3 no-uidl           no UIDL in CAPA, and UIDL answered -ERR
+  pop3 split             after login every byte is sent alone (with TLS: one record per byte)
 
 The deviations after login (literal-close, endless-line, huge-literal, multiline-close,
 drip-after-login) happen the same way in clear, after STARTTLS/STLS and with --implicit-tls.
@@ -90,7 +91,8 @@ def canned(n, subject, body):
 MAILBOX = [
     {"uid": 7, "uidl": "hostile-0007", "flags": set(),
      "data": canned(1, "Hello from the hostile server",
-                    "First canned message.\r\n.A line starting with a dot (POP3 stuffing).\r\n")},
+                    "First canned message.\r\n.A line starting with a dot (POP3 stuffing).\r\n"
+                    "..two dots\r\n.\r\n. \r\n.\r\n\r\n.\n.\rnot an end\r\nlast.\r\n")},
     {"uid": 9, "uidl": "hostile-0009", "flags": {"\\Seen"},
      "data": canned(2, "=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=", "Second canned message.\r\n")},
 ]
@@ -136,6 +138,7 @@ class Conn:
         self.srv, self.sock, self.number = server, sock, number
         self.buf = bytearray()
         self.tls = False
+        self.split = False                # send byte by byte (scenario "split")
         self.info = {}                    # extra fields for the close event
 
     def record(self, event, **fields):
@@ -154,6 +157,10 @@ class Conn:
 
     def send(self, data):
         view = memoryview(data.encode() if isinstance(data, str) else data)
+        if self.split and len(view) > 1:
+            for i in range(len(view)):
+                self.send(view[i:i + 1])
+            return
         while view:
             if STOP.is_set():
                 raise Hangup("server stopping")
@@ -210,6 +217,10 @@ class Conn:
 
     def after_login(self, scenario, prefix):
         """The deviations that replace the first answer after login."""
+        if scenario == "split" and not self.split:
+            self.record("deviation", what="split")
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.split = True
         if scenario == "endless-line":
             self.send(prefix)
             self.stream("endless-line")

@@ -65,6 +65,26 @@ scenario pop3 multiline-close plain protocol
 scenario pop3 endless-line plain size_limit
 scenario pop3 drip plain timeout
 scenario pop3 no-uidl plain protocol
+# Every byte of every reply after login in a TLS record of its own: each read the client makes
+# ends at a different byte, so every state of the POP3 multi-line reader (dot-stuffing, the
+# terminating dot, line ends) meets a boundary. The messages must arrive byte for byte.
+dir="$IT_TMP/pop3-split"; mkdir -p "$dir"
+$PY "$IQ_SOURCE_DIR/tests/hostile/hostile_server.py" --proto pop3 --scenario split --port 0 \
+  --cert "$cert" --key "$key" --implicit-tls --record "$dir/record" --ready-file "$dir/port" \
+  >/dev/null 2>&1 &
+spid=$!
+for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.05; done
+id=$(inboxq account add --name h-pop3-split --host 127.0.0.1 --port "$(cat "$dir/port")" \
+  --protocol pop3 --credential "$cred" --secure yes --secure-type ssl --ignore-certificate yes)
+out=$(it_check "$id")
+kill $spid; wait $spid 2>/dev/null || true
+want=$(cd "$IQ_SOURCE_DIR/tests/hostile" && $PY -c 'import hashlib, hostile_server as h
+print(" ".join(sorted(hashlib.sha256(m["data"]).hexdigest() for m in h.MAILBOX)))')
+got=$(it_sql "SELECT string_agg(encode(sha256(raw), 'hex'), ' ' ORDER BY encode(sha256(raw), 'hex')) FROM messages WHERE account_id = $id")
+check "pop3 split: ok ($(jget error <<<"$out"))" test "$(jget outcome <<<"$out")" = ok
+check "pop3 split: the server split its replies" grep -q '"what": "split"' "$dir/record"
+check "pop3 split: both messages byte for byte (dot lines unstuffed)" test "$got" = "$want"
+
 # The control: the same fixture without a deviation is fetched completely.
 dir="$IT_TMP/normal"; mkdir -p "$dir"
 $PY "$IQ_SOURCE_DIR/tests/hostile/hostile_server.py" --proto imap --scenario normal --port 0 \
