@@ -97,6 +97,14 @@ static const iq_setting_def defs[IQ_SET__COUNT] = {
      "inboxq:", 0, 0, NULL, false,
      "prefix of every Redis key (inbox listings are PREFIXinbox:ID); give deployments that share "
      "one Redis different prefixes"},
+    {IQ_SET_REPORT_SWEEP_AFTER, "report_sweep_after", "INBOXQ_REPORT_SWEEP_AFTER", IQ_CT_DURATION,
+     "5m", 1 * SEC, 7 * DAY, NULL, false,
+     "how long a report may stay pending (or running on a worker that stopped heartbeating) "
+     "after its job was last published before the scheduler publishes the job again (never "
+     "sooner than kafka_timeout + 2s)"},
+    {IQ_SET_REPORT_SWEEP_ATTEMPTS, "report_sweep_attempts", "INBOXQ_REPORT_SWEEP_ATTEMPTS",
+     IQ_CT_INT, "3", 0, 100, NULL, false,
+     "times the scheduler publishes a stuck report's job again before it marks the report failed"},
 };
 /* clang-format on */
 

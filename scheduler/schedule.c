@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The scheduler's ticks: claim due accounts and report schedules, publish their jobs, and move
  * each row on only after Kafka confirmed its job, all while the claimed rows stay locked. */
-#include "schedule.h"
+#include "schedule_int.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,44 +26,10 @@
 /* A schedule whose cron or filters cannot be used is tried again this much later (one error
  * line an hour instead of one a tick). */
 #define BAD_SCHEDULE_RETRY "1 hour"
-/* Room for librdkafka to report a message it gave up on after message.timeout.ms. */
-#define FLUSH_SLACK_MS 2000
 /* Longest wait for a row lock (see session_setup). */
 #define LOCK_TIMEOUT "30s"
-
-/* One job of a batch. Kafka writes state from its delivery report. */
-typedef struct job_slot {
-    int64_t id;        /* account id or schedule id */
-    int64_t report_id; /* reports.id of a report job (0: no row) */
-    int64_t delay_ms;  /* check job: from now to the account's next check */
-    int64_t next_ms;   /* report job: the schedule's next run (Unix ms) */
-    bool bad;          /* report schedule that cannot be dispatched (bad cron or filters) */
-    iq_delivery state;
-} job_slot;
-
-struct iq_sched {
-    const iq_config *cfg;
-    sigset_t stop_set;
-    bool stop;
-    PGconn *pg;   /* the claiming transaction: holds the row locks through produce + flush */
-    PGconn *side; /* autocommit: reports rows, committed before their jobs are published */
-    bool pg_down_logged;
-    iq_kafka_producer *producer;
-    const char *topic_check, *topic_report;
-    int64_t tick_ms, batch, kafka_timeout_ms;
-    int64_t jitter_max_ms, backoff_max_ms, auth_backoff_ms;
-    uint64_t rng;
-    bool warm_check, warm_report; /* a topic's metadata was asked for (see warm_up) */
-    /* Slot arrays whose deliveries were still unconfirmed when a flush gave up: librdkafka may
-     * still write to them, so they are freed only after the producer is destroyed. */
-    job_slot **parked;
-    size_t n_parked;
-    /* metrics (optional) and the health /readyz reports */
-    iq_counter *m_dispatched, *m_undelivered, *m_db_errors;
-    iq_gauge *m_backlog;
-    iq_histogram *m_tick;
-    atomic_bool pg_ok, kafka_ok;
-};
+/* The report sweeper runs at most this often. */
+#define SWEEP_EVERY_MS 1000
 
 /* --- randomness for jitter (xorshift64*, seeded from the kernel) ------------------------- */
 
@@ -172,6 +137,8 @@ iq_sched *iq_sched_new(const iq_config *cfg, const sigset_t *stop_signals, int *
     s->jitter_max_ms = iq_config_int(cfg, IQ_SET_SCHEDULER_JITTER_MAX);
     s->backoff_max_ms = iq_config_int(cfg, IQ_SET_SCHEDULER_BACKOFF_MAX);
     s->auth_backoff_ms = iq_config_int(cfg, IQ_SET_SCHEDULER_AUTH_BACKOFF_MAX);
+    s->sweep_after_ms = iq_config_int(cfg, IQ_SET_REPORT_SWEEP_AFTER);
+    s->sweep_attempts = iq_config_int(cfg, IQ_SET_REPORT_SWEEP_ATTEMPTS);
     s->rng = rng_seed();
     atomic_store(&s->pg_ok, true);
     atomic_store(&s->kafka_ok, true);
@@ -259,9 +226,7 @@ static bool sleep_or_stop(iq_sched *s, int64_t ms)
 
 /* --- delivery ---------------------------------------------------------------------------- */
 
-/* Waits for every delivery report of the batch. Returns false when Kafka did not settle them
- * all even after its own message timeout: the slots are parked (never freed by the caller). */
-static bool settle(iq_sched *s, job_slot *jobs)
+bool iq_sched_settle(iq_sched *s, job_slot *jobs)
 {
     if (iq_kafka_flush(s->producer, s->kafka_timeout_ms + FLUSH_SLACK_MS) == 0)
         return true;
@@ -288,7 +253,7 @@ static void warm_up(iq_sched *s, const char *topic)
     }
 }
 
-static void queue(iq_sched *s, const char *topic, int64_t key_id, json_t *job, job_slot *slot)
+void iq_sched_queue(iq_sched *s, const char *topic, int64_t key_id, json_t *job, job_slot *slot)
 {
     char key[24], *err = NULL;
     snprintf(key, sizeof(key), "%lld", (long long)key_id);
@@ -352,12 +317,12 @@ static int check_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
             err = NULL;
             continue;
         }
-        queue(s, s->topic_check, j->id, job, j);
+        iq_sched_queue(s, s->topic_check, j->id, job, j);
         json_decref(job);
     }
     PQclear(r);
     int64_t t_queued = iq_now_mono_ms();
-    parked = !settle(s, jobs);
+    parked = !iq_sched_settle(s, jobs);
     int64_t t_settled = iq_now_mono_ms();
 
     /* Only the accounts whose job Kafka confirmed move on; the others stay due. */
@@ -494,7 +459,7 @@ static void dispatch_report(iq_sched *s, job_slot *slot, json_t *job, const char
     slot->report_id = iq_pg_i64(r, 0, 0);
     PQclear(r);
     json_object_set_new(job, "report_id", json_integer((json_int_t)slot->report_id));
-    queue(s, s->topic_report, slot->report_id, job, slot);
+    iq_sched_queue(s, s->topic_report, slot->report_id, job, slot);
 }
 
 static int report_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
@@ -531,7 +496,7 @@ static int report_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
     }
     PQclear(r);
     if (n > 0)
-        parked = !settle(s, jobs);
+        parked = !iq_sched_settle(s, jobs);
     int bad = 0;
     for (int i = 0; i < n; i++) {
         job_slot *j = &jobs[i];
@@ -603,6 +568,13 @@ int iq_sched_tick(iq_sched *s, iq_sched_stats *st)
     while (more && !iq_sched_stopping(s))
         if (report_batch(s, st, &more) < 0)
             rc = -1;
+    if (iq_pg_connection_lost(s->pg) || iq_now_mono_ms() < s->next_sweep_ms)
+        return rc;
+    s->next_sweep_ms = iq_now_mono_ms() + SWEEP_EVERY_MS;
+    more = true;
+    while (more && !iq_sched_stopping(s))
+        if (iq_sched_sweep_batch(s, st, &more) < 0)
+            rc = -1;
     return rc;
 }
 
@@ -651,6 +623,15 @@ void iq_sched_set_metrics(iq_sched *s, iq_metrics *m)
                          "Active automatic-check accounts due now, after the last tick", NULL);
     s->m_tick = iq_metrics_histogram(m, "inboxq_scheduler_tick_seconds", "Wall time of one tick",
                                      NULL, NULL, 0);
+    s->m_republished = iq_metrics_counter(
+        m, "inboxq_scheduler_reports_republished_total",
+        "Report jobs published again (same job_id) because their report stayed pending or its "
+        "worker stopped, confirmed by Kafka",
+        NULL);
+    s->m_given_up = iq_metrics_counter(m, "inboxq_scheduler_reports_given_up_total",
+                                       "Reports marked failed after report_sweep_attempts "
+                                       "republished jobs brought no result",
+                                       NULL);
 }
 
 iq_ready_state iq_sched_ready(void *ctx, char *reason, size_t size)
@@ -685,6 +666,8 @@ static void observe_tick(iq_sched *s, const iq_sched_stats *st, int64_t ms)
     iq_counter_add(s->m_dispatched, (const char *[]){"report"}, (double)st->reports);
     iq_counter_add(s->m_undelivered, NULL, (double)st->undelivered);
     iq_counter_add(s->m_db_errors, NULL, (double)st->db_errors);
+    iq_counter_add(s->m_republished, NULL, (double)st->republished);
+    iq_counter_add(s->m_given_up, NULL, (double)st->given_up);
     iq_histogram_observe(s->m_tick, NULL, (double)ms / 1000.0);
 }
 
@@ -706,6 +689,8 @@ int iq_sched_run(iq_sched *s, bool once, iq_sched_stats *total_r)
         total.reports += st.reports;
         total.undelivered += st.undelivered;
         total.db_errors += st.db_errors;
+        total.republished += st.republished;
+        total.given_up += st.given_up;
         if (once || iq_sched_stopping(s))
             break;
         if (sleep_or_stop(s, iq_sched_wait_ms(s, t0)))

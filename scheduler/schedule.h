@@ -21,6 +21,8 @@ typedef struct iq_sched_stats {
     int64_t reports;     /* report jobs Kafka confirmed (their schedules moved on) */
     int64_t undelivered; /* jobs Kafka did not confirm: their rows stay due for the next tick */
     int64_t db_errors;   /* batches that failed in PostgreSQL (rolled back) */
+    int64_t republished; /* report jobs the sweeper published again (Kafka confirmed) */
+    int64_t given_up;    /* reports the sweeper marked failed after report_sweep_attempts */
 } iq_sched_stats;
 
 /* Connects to PostgreSQL and creates the producer. stop_signals are blocked by the caller
@@ -31,8 +33,9 @@ iq_sched *iq_sched_new(const iq_config *cfg, const sigset_t *stop_signals, int *
 /* Flushes the producer and frees everything. */
 void iq_sched_free(iq_sched **s);
 
-/* One tick: batches of due accounts until one comes back short, then due report schedules.
- * Adds to *st. 0, or -1 when something failed (PostgreSQL or Kafka; logged). */
+/* One tick: batches of due accounts until one comes back short, then due report schedules,
+ * then (at most once a second) the report sweeper. Adds to *st. 0, or -1 when something failed
+ * (PostgreSQL or Kafka; logged). */
 int iq_sched_tick(iq_sched *s, iq_sched_stats *st);
 /* Milliseconds to sleep before the next tick began tick_start_ms (monotonic): until the tick
  * is over or the earliest future due time, whichever comes first, never more than the tick. */

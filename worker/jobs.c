@@ -237,22 +237,46 @@ static char *write_output_dir(const char *dir, const char *schedule, int64_t rep
     return path;
 }
 
-static bool finish_report(PGconn *pg, int64_t id, const char *status, const char *error,
-                          const char *data, size_t len, int64_t rows, const char *path)
+/* Stores the outcome while the row still carries our claim. 1 stored, 0 the claim was taken
+ * over (the scheduler's sweeper thought this worker gone and published the job again), -1 error. */
+static int finish_report(PGconn *pg, int64_t id, const char *claim, const char *status,
+                         const char *error, const char *data, size_t len, int64_t rows,
+                         const char *path)
 {
     char ids[24], nrows[24];
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     snprintf(nrows, sizeof(nrows), "%lld", (long long)rows);
-    const char *vals[] = {ids, status, error, data, nrows, path};
-    int lens[] = {0, 0, 0, (int)len, 0, 0};
-    int fmts[] = {0, 0, 0, 1, 0, 0};
+    const char *vals[] = {ids, status, error, data, nrows, path, claim};
+    int lens[] = {0, 0, 0, (int)len, 0, 0, 0};
+    int fmts[] = {0, 0, 0, 1, 0, 0, 0};
     PGresult *r = PQexecParams(pg,
                                "UPDATE reports SET status = $2, error = $3, output = $4, rows = "
-                               "$5, output_path = $6, finished_at = now() WHERE id = $1",
-                               6, NULL, vals, lens, fmts, 0);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+                               "$5, output_path = $6, finished_at = now() WHERE id = $1 AND "
+                               "status = 'running' AND claim = $7::uuid",
+                               7, NULL, vals, lens, fmts, 0);
+    int rc = PQresultStatus(r) != PGRES_COMMAND_OK ? -1 : strcmp(PQcmdTuples(r), "0") == 0 ? 0 : 1;
     PQclear(r);
-    return ok;
+    return rc;
+}
+
+/* Claims the report for this job: only a pending report (or one we claimed ourselves, when we
+ * retry after losing the connection) can be claimed, so of two jobs of one report (the original
+ * arriving late beside the one the sweeper published again) exactly one renders it, and never
+ * two at once. The row returns the schedule's output directory and name. NULL with *error_r. */
+static PGresult *claim_report(iq_slot *s, PGconn *pg, const iq_report_job *job, const char *claim,
+                              char **error_r)
+{
+    char ids[24];
+    snprintf(ids, sizeof(ids), "%lld", (long long)job->report_id);
+    const char *p[] = {ids, job->job_id, s->w->name, claim};
+    return iq_pg_query(
+        pg,
+        "UPDATE reports r SET status = 'running', job_id = coalesce(r.job_id, $2::uuid), "
+        "claimed_by = $3, claimed_at = now(), claim = $4::uuid WHERE r.id = $1 AND "
+        "(r.status = 'pending' OR (r.status = 'running' AND r.claim = $4::uuid)) RETURNING "
+        "(SELECT output_dir FROM report_schedules WHERE id = r.schedule_id), (SELECT name FROM "
+        "report_schedules WHERE id = r.schedule_id)",
+        4, p, error_r);
 }
 
 static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
@@ -267,21 +291,19 @@ static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
         iq_report_job_release(&job);
         return done;
     }
+    /* Our claim on the report: kept across retries of this job, new for every job. */
+    char claim[37];
+    if (iq_uuid_v4(claim, sizeof(claim)) < 0) {
+        IQ_ERROR("no randomness for a claim token; report job %s not run", job.job_id);
+        iq_report_job_release(&job);
+        return false;
+    }
     bool done = false;
     while (!done) {
         PGconn *pg = iq_worker_pg(s);
         if (!pg)
             break;
-        char ids[24];
-        snprintf(ids, sizeof(ids), "%lld", (long long)job.report_id);
-        const char *p[] = {ids, job.job_id};
-        PGresult *r = iq_pg_query(
-            pg,
-            "UPDATE reports r SET status = 'running', job_id = coalesce(r.job_id, $2::uuid) "
-            "WHERE r.id = $1 AND r.status <> 'done' RETURNING (SELECT output_dir FROM "
-            "report_schedules WHERE id = r.schedule_id), (SELECT name FROM report_schedules "
-            "WHERE id = r.schedule_id)",
-            2, p, &err);
+        PGresult *r = claim_report(s, pg, &job, claim, &err);
         if (!r) {
             free(err);
             err = NULL;
@@ -291,11 +313,21 @@ static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
         }
         if (PQntuples(r) == 0) {
             PQclear(r);
-            PGresult *e = iq_pg_query(pg, "SELECT 1 FROM reports WHERE id = $1", 1, p, NULL);
-            bool exists = e && PQntuples(e) > 0;
+            char ids[24];
+            snprintf(ids, sizeof(ids), "%lld", (long long)job.report_id);
+            const char *p[] = {ids};
+            PGresult *e = iq_pg_query(pg, "SELECT status FROM reports WHERE id = $1", 1, p, NULL);
+            if (!e && iq_pg_connection_lost(pg) && nap(w, 500))
+                continue;
+            if (e && PQntuples(e) > 0) {
+                /* a duplicate or a redelivery: another job of this report got there first */
+                IQ_INFO("report %lld is already %s; job %s skipped", (long long)job.report_id,
+                        iq_pg_str(e, 0, 0), job.job_id);
+                done = true;
+            } else if (e) {
+                done = dead_letter(s, m, "report_deleted", "the report no longer exists");
+            }
             PQclear(e);
-            done = exists ? true /* already rendered: a redelivery */
-                          : dead_letter(s, m, "report_deleted", "the report no longer exists");
             break;
         }
         char *dir = iq_pg_str(r, 0, 0) ? iq_xstrdup(iq_pg_str(r, 0, 0)) : NULL;
@@ -326,11 +358,18 @@ static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
         if (rc == 0 && dir)
             path = write_output_dir(dir, sched ? sched : "report", job.report_id, job.format, data,
                                     len);
-        done = finish_report(pg, job.report_id, rc == 0 ? "done" : "failed",
-                             rc == 0 ? NULL : (err ? err : "rendering failed"),
-                             rc == 0 ? data : NULL, rc == 0 ? len : 0, (int64_t)stats.rows, path);
-        IQ_INFO("report %lld %s: %lld rows, %zu bytes", (long long)job.report_id,
-                rc == 0 ? "rendered" : "failed", (long long)stats.rows, len);
+        int stored =
+            finish_report(pg, job.report_id, claim, rc == 0 ? "done" : "failed",
+                          rc == 0 ? NULL : (err ? err : "rendering failed"), rc == 0 ? data : NULL,
+                          rc == 0 ? len : 0, (int64_t)stats.rows, path);
+        done = stored >= 0;
+        if (stored > 0)
+            IQ_INFO("report %lld %s: %lld rows, %zu bytes", (long long)job.report_id,
+                    rc == 0 ? "rendered" : "failed", (long long)stats.rows, len);
+        else if (stored == 0)
+            IQ_WARN("report %lld was taken over while this worker rendered it (its job was "
+                    "published again); this result is dropped",
+                    (long long)job.report_id);
         free(err);
         err = NULL;
         free(data);

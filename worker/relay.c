@@ -144,22 +144,29 @@ static void health(iq_worker *w, PGconn *pg, iq_redis *redis)
     free(err);
 }
 
-static void heartbeat(iq_worker *w, PGconn *pg)
+/* Upserts this process's row. The first beat also resets started_at: a process that reuses the
+ * name of one that died (same host and pid, as a restarted container) is a new process, and the
+ * scheduler's sweeper does not count the dead one's report claims (older than started_at) as its.
+ * true once a beat went through. */
+static bool heartbeat(iq_worker *w, PGconn *pg, bool first)
 {
     char conc[16], inflight[16], done[24];
     snprintf(conc, sizeof(conc), "%d", w->nslots);
     snprintf(inflight, sizeof(inflight), "%d", atomic_load(&w->in_flight));
     snprintf(done, sizeof(done), "%ld", atomic_load(&w->jobs_done));
-    const char *p[] = {w->name, conc, inflight, done};
+    const char *p[] = {w->name, conc, inflight, done, first ? "true" : "false"};
     char *err = NULL;
     if (iq_pg_exec(pg,
                    "INSERT INTO workers (name, concurrency, jobs_in_flight, jobs_done) VALUES ($1, "
                    "$2, $3, $4) ON CONFLICT (name) DO UPDATE SET heartbeat_at = now(), "
-                   "concurrency = $2, jobs_in_flight = $3, jobs_done = $4",
-                   4, p, &err) < 0) {
+                   "concurrency = $2, jobs_in_flight = $3, jobs_done = $4, started_at = CASE WHEN "
+                   "$5::boolean THEN now() ELSE workers.started_at END",
+                   5, p, &err) < 0) {
         IQ_DEBUG("heartbeat: %s", err);
         free(err);
+        return false;
     }
+    return true;
 }
 
 void *iq_worker_relay_main(void *arg)
@@ -167,6 +174,7 @@ void *iq_worker_relay_main(void *arg)
     iq_worker *w = arg;
     PGconn *pg = NULL;
     int64_t next_beat = 0, next_health = 0, backoff = 0;
+    bool beaten = false; /* a heartbeat went through (started_at is this process's) */
     iq_redis *redis = NULL;
     char *rerr = NULL;
     if (*iq_config_str(w->cfg, IQ_SET_REDIS_URL))
@@ -195,7 +203,7 @@ void *iq_worker_relay_main(void *arg)
             }
         }
         if (iq_now_mono_ms() >= next_beat) {
-            heartbeat(w, pg);
+            beaten = heartbeat(w, pg, !beaten) || beaten;
             next_beat = iq_now_mono_ms() + HEARTBEAT_MS;
         }
         int sent = relay_batch(w, pg);

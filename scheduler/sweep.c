@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/* The report sweeper. A reports row is committed before its job is published, so a crash (or
+ * Kafka being away) in between leaves it pending with no job anywhere; a worker that dies while
+ * rendering leaves it running. Reports in either state report_sweep_after after their job was
+ * last published get the job again (same job_id: a worker renders a report only from pending, so
+ * the original arriving late changes nothing), claimed with FOR UPDATE SKIP LOCKED so that two
+ * schedulers never both publish one; after report_sweep_attempts the report is marked failed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "messages.h"
+#include "schedule_int.h"
+#include "util.h"
+
+/* A worker whose heartbeat (every 5 s) is older is gone: 'inboxq status' counts it stale too. */
+#define WORKER_GONE "30 seconds"
+
+/* The report job of row `row` again, from what the reports row holds (the same job_id, or a new
+ * one when the row has none; *job_id_r gets it). NULL with *error_r when the row cannot make a
+ * valid job. */
+static json_t *job_again(const PGresult *r, int row, char *job_id_r, size_t size, char **error_r)
+{
+    if (iq_pg_str(r, row, 1))
+        snprintf(job_id_r, size, "%s", iq_pg_str(r, row, 1));
+    else if (iq_uuid_v4(job_id_r, size) < 0) {
+        *error_r = iq_xstrdup("no randomness for a job id");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *fj = json_loads(iq_pg_str(r, row, 4), 0, &jerr);
+    if (!fj) {
+        *error_r = iq_xasprintf("its filters: %s", jerr.text);
+        return NULL;
+    }
+    iq_report_filters f;
+    iq_report_filters_init(&f);
+    json_t *job = NULL;
+    if (iq_msg_parse_report_filters(fj, &f, error_r) == 0)
+        job = iq_msg_report_job_new(job_id_r, iq_pg_i64(r, row, 0), iq_pg_str(r, row, 2),
+                                    iq_pg_str(r, row, 3), &f,
+                                    iq_pg_str(r, row, 5) ? iq_pg_i64(r, row, 5) : 0,
+                                    iq_pg_i64(r, row, 6), iq_pg_str(r, row, 7), error_r);
+    iq_report_filters_release(&f);
+    json_decref(fj);
+    return job;
+}
+
+/* Marks report id failed with why (still under the sweeper's row lock). */
+static int give_up(iq_sched *s, const char *id, const char *why, char **error_r)
+{
+    IQ_ERROR("report %s: %s", id, why);
+    return iq_pg_exec(s->pg,
+                      "UPDATE reports SET status = 'failed', error = $2, finished_at = now(), "
+                      "claim = NULL WHERE id = $1",
+                      2, (const char *const[]){id, why}, error_r);
+}
+
+int iq_sched_sweep_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
+{
+    *more_r = false;
+    /* A row whose creator may still be waiting for Kafka's verdict on its job is not stuck. */
+    int64_t after_ms = s->sweep_after_ms;
+    if (after_ms < s->kafka_timeout_ms + FLUSH_SLACK_MS)
+        after_ms = s->kafka_timeout_ms + FLUSH_SLACK_MS;
+    char after[24], lim[24], *err = NULL;
+    snprintf(after, sizeof(after), "%lld", (long long)after_ms);
+    snprintf(lim, sizeof(lim), "%lld", (long long)s->batch);
+    char every[32];
+    iq_format_duration(after_ms, every, sizeof(every));
+    job_slot *jobs = NULL;
+    bool parked = false;
+    int n = 0, queued = 0, ok = 0, gave = 0, ret = -1;
+    if (iq_pg_begin(s->pg, &err) < 0)
+        goto db_fail;
+    PGresult *r = iq_pg_query(
+        s->pg,
+        "SELECT r.id, r.job_id, r.format, r.lang, r.filters::text, r.schedule_id, "
+        "(extract(epoch FROM r.created_at) * 1000)::bigint, coalesce(r.requested_by, 'scheduler'), "
+        "r.republished, r.status, coalesce(r.claimed_by, '') FROM reports r "
+        "WHERE r.status IN ('pending', 'running') "
+        "AND greatest(r.created_at, r.republished_at, r.claimed_at) <= "
+        "now() - $1::bigint * interval '1 millisecond' "
+        "AND (r.status = 'pending' OR NOT EXISTS (SELECT 1 FROM workers w WHERE w.name = "
+        "r.claimed_by AND w.heartbeat_at > now() - interval '" WORKER_GONE "' AND "
+        "w.started_at <= r.claimed_at)) "
+        "ORDER BY r.id LIMIT $2 FOR NO KEY UPDATE OF r SKIP LOCKED",
+        2, (const char *const[]){after, lim}, &err);
+    if (!r)
+        goto db_fail;
+    n = PQntuples(r);
+    if (n > 0)
+        jobs = iq_xcalloc((size_t)n, sizeof(*jobs));
+    /* the job id each republished job carries (a new one for a row that had none) */
+    char **job_ids = n > 0 ? iq_xcalloc((size_t)n, sizeof(*job_ids)) : NULL;
+    for (int i = 0; i < n; i++) {
+        job_slot *j = &jobs[i];
+        j->report_id = iq_pg_i64(r, i, 0);
+        j->state = IQ_DELIVERY_FAILED;
+        const char *id = iq_pg_str(r, i, 0);
+        bool running = strcmp(iq_pg_str(r, i, 9), "running") == 0;
+        int64_t times = iq_pg_i64(r, i, 8);
+        char *why = NULL;
+        if (times >= s->sweep_attempts) {
+            const char *worker = iq_pg_str(r, i, 10);
+            char *what = *worker ? iq_xasprintf("its worker %s stopped while rendering it", worker)
+                                 : iq_xstrdup("no worker took its job");
+            why = iq_xasprintf("not rendered: %s; gave up after publishing its job again %lld "
+                               "time(s), %s apart (report_sweep_attempts, report_sweep_after)",
+                               what, (long long)times, every);
+            free(what);
+        } else {
+            char job_id[37];
+            char *jerr = NULL;
+            json_t *job = job_again(r, i, job_id, sizeof(job_id), &jerr);
+            if (!job) {
+                why = iq_xasprintf("not rendered: its job cannot be published again: %s", jerr);
+                free(jerr);
+            } else {
+                if (running)
+                    IQ_WARN("report %s: its worker %s stopped while rendering it; publishing "
+                            "its job again (%lld of %lld)",
+                            id, iq_pg_str(r, i, 10), (long long)times + 1,
+                            (long long)s->sweep_attempts);
+                else
+                    IQ_WARN("report %s: still pending %s after its job was published; "
+                            "publishing it again (%lld of %lld)",
+                            id, every, (long long)times + 1, (long long)s->sweep_attempts);
+                job_ids[i] = iq_xstrdup(job_id);
+                iq_sched_queue(s, s->topic_report, j->report_id, job, j);
+                json_decref(job);
+                queued++;
+            }
+        }
+        if (why) {
+            j->bad = true;
+            int rc = give_up(s, id, why, &err);
+            free(why);
+            if (rc < 0) {
+                PQclear(r);
+                for (int k = 0; k < n; k++)
+                    free(job_ids[k]);
+                free(job_ids);
+                goto db_fail;
+            }
+            gave++;
+        }
+    }
+    PQclear(r);
+    if (queued > 0)
+        parked = !iq_sched_settle(s, jobs);
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        job_slot *j = &jobs[i];
+        if (j->bad)
+            continue;
+        if (j->state != IQ_DELIVERY_OK) {
+            failed++;
+            continue;
+        }
+        char rid[24];
+        snprintf(rid, sizeof(rid), "%lld", (long long)j->report_id);
+        /* Back to pending; a gone worker's claim is void (its result would not be stored),
+         * claimed_by stays to say who it was. */
+        if (err == NULL &&
+            iq_pg_exec(s->pg,
+                       "UPDATE reports SET republished = republished + 1, republished_at = now(), "
+                       "job_id = coalesce(job_id, $2::uuid), status = 'pending', claim = NULL "
+                       "WHERE id = $1",
+                       2, (const char *const[]){rid, job_ids[i]}, &err) == 0)
+            ok++;
+    }
+    for (int i = 0; i < n; i++)
+        free(job_ids[i]);
+    free(job_ids);
+    if (err || iq_pg_commit(s->pg, &err) < 0)
+        goto db_fail;
+    st->republished += ok;
+    st->given_up += gave;
+    st->undelivered += failed;
+    if (failed > 0)
+        IQ_WARN("%d of %d report job(s) not published again; those reports are tried next tick",
+                failed, queued);
+    *more_r = n == s->batch && failed == 0;
+    ret = failed == 0 ? 0 : -1;
+    goto out;
+db_fail:
+    IQ_ERROR("report sweep: %s; rolled back", err);
+    free(err);
+    iq_pg_rollback(s->pg);
+    st->db_errors++;
+    ret = -1;
+out:
+    if (!parked)
+        free(jobs);
+    return ret;
+}
