@@ -87,6 +87,7 @@ static char *decode_text(const char *raw, size_t max)
         return NULL;
     size_t len = strlen(raw);
     char *unfolded = iq_xmalloc(iq_size_add(len, 1));
+    char *result;
     size_t u = 0;
     for (size_t i = 0; i < len; i++) {
         if (raw[i] != '\r' && raw[i] != '\n')
@@ -94,10 +95,16 @@ static char *decode_text(const char *raw, size_t max)
     }
     char *valid = iq_utf8_sanitize_dup(unfolded, u, SIZE_MAX - 1);
     free(unfolded);
+    /* Most header texts have no encoded word and no run of blanks: libetpan's decoder (with an
+     * iconv conversion per call) would hand them back unchanged, so skip it. */
+    if (!strstr(valid, "=?") && !strchr(valid, '\t') && !strstr(valid, "  ")) {
+        result = clean(valid, max);
+        free(valid);
+        return result;
+    }
 
     char *decoded = NULL;
     size_t idx = 0;
-    char *result;
     if (mailmime_encoded_phrase_parse("utf-8", valid, strlen(valid), &idx, "utf-8", &decoded) ==
             MAILIMF_NO_ERROR &&
         decoded) {

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,30 @@ static void test_plain(void **state)
     assert_null(h.from);
     iq_msg_headers_release(&h); /* twice is fine */
     iq_msg_headers_release(NULL);
+}
+
+/* Texts without encoded words skip libetpan's decoder; both paths must agree on what a reader
+ * sees: one space between words, nothing at the ends, special characters kept. */
+static void test_plain_texts(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"Re: [list] \"quoted\" (comment) <x@y> a=b?c",
+         "Re: [list] \"quoted\" (comment) <x@y> a=b?c"},
+        {"Caf\xc3\xa9 \xe2\x82\xac 5", "Caf\xc3\xa9 \xe2\x82\xac 5"},
+        {"two  spaces\tand tab", "two spaces and tab"},
+        {"=?not-encoded", "=?not-encoded"},
+        {"a =?UTF-8?Q?b?=  c", "a b c"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char raw[256];
+        snprintf(raw, sizeof(raw), "Subject: %s\r\nFrom: \"%s\" <f@example.org>\r\n\r\n",
+                 cases[i][0], cases[i][0]);
+        iq_msg_headers h;
+        parse(raw, &h);
+        assert_string_equal(h.subject, cases[i][1]);
+        iq_msg_headers_release(&h);
+    }
 }
 
 static void test_lf_only_and_addr_alone(void **state)
@@ -396,12 +421,19 @@ static void test_garbage(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain),     cmocka_unit_test(test_lf_only_and_addr_alone),
-        cmocka_unit_test(test_rfc2047),   cmocka_unit_test(test_folded),
-        cmocka_unit_test(test_groups),    cmocka_unit_test(test_missing),
-        cmocka_unit_test(test_dates),     cmocka_unit_test(test_invalid_utf8_and_controls),
-        cmocka_unit_test(test_sanitize),  cmocka_unit_test(test_caps),
-        cmocka_unit_test(test_huge_line), cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_plain),
+        cmocka_unit_test(test_plain_texts),
+        cmocka_unit_test(test_lf_only_and_addr_alone),
+        cmocka_unit_test(test_rfc2047),
+        cmocka_unit_test(test_folded),
+        cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_missing),
+        cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_invalid_utf8_and_controls),
+        cmocka_unit_test(test_sanitize),
+        cmocka_unit_test(test_caps),
+        cmocka_unit_test(test_huge_line),
+        cmocka_unit_test(test_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
