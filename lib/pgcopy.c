@@ -9,8 +9,8 @@
 
 #include "util.h"
 
-#define FLUSH_AT (64 * 1024)            /* encoded bytes kept before they are sent */
-#define DIRECT_ABOVE (8 * 1024)         /* values larger than this are sent without a copy */
+#define FLUSH_AT (256 * 1024)           /* encoded bytes kept before they are sent */
+#define DIRECT_ABOVE (64 * 1024)        /* values larger than this are sent without a copy */
 #define PG_EPOCH_UNIX_MS 946684800000LL /* 2000-01-01 00:00:00 UTC */
 
 static const char signature[11] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', '\377', '\r', '\n', '\0'};
