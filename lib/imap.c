@@ -522,10 +522,11 @@ int iq_imap_check(iq_session *s)
         iq_session_fail(s, "protocol", "the server gave no UIDVALIDITY for '%s'", a->folder);
         goto out;
     }
-    int64_t stored_uidv = 0, highest = 0;
+    int64_t stored_uidv = s->state_uidvalidity, highest = s->state_highest;
+    int found = s->state_found;
     char *err = NULL;
-    int found = iq_store_state_get(s->pg, a->id, a->folder, &stored_uidv, &highest, &err);
-    if (found < 0) {
+    if (!s->state_loaded &&
+        (found = iq_store_state_get(s->pg, a->id, a->folder, &stored_uidv, &highest, &err)) < 0) {
         iq_session_fail(s, "storage", "%s", err);
         free(err);
         goto out;
