@@ -73,6 +73,22 @@ static int ask_caps(iq_session *s, mailimap *imap)
         return iq_session_fail(s, "protocol", "the server did not answer CAPABILITY (error %d)", r);
     free(s->capabilities);
     s->capabilities = caps_text(imap);
+    s->caps_from_greeting = false;
+    return 0;
+}
+
+/* The capabilities before login: those of the greeting's [CAPABILITY ...] response code when
+ * it had one (RFC 3501 7.1: the same list CAPABILITY would give, one round trip less), else
+ * asked. After PREAUTH they are asked: the greeting may list fewer than a logged-in session. */
+static int greeting_caps(iq_session *s, mailimap *imap, bool preauth)
+{
+    struct mailimap_capability_data *cd =
+        imap->imap_connection_info ? imap->imap_connection_info->imap_capability : NULL;
+    if (preauth || !cd || !cd->cap_list || clist_isempty(cd->cap_list))
+        return ask_caps(s, imap);
+    free(s->capabilities);
+    s->capabilities = caps_text(imap);
+    s->caps_from_greeting = true;
     return 0;
 }
 
@@ -478,9 +494,11 @@ int iq_imap_check(iq_session *s)
         goto out;
     }
     bool preauth = r == MAILIMAP_NO_ERROR_AUTHENTICATED;
-    if (ask_caps(s, imap) < 0)
+    if (greeting_caps(s, imap, preauth) < 0)
         goto out;
     if (a->security == IQ_SEC_STARTTLS) {
+        if (!has_cap(s->capabilities, "STARTTLS") && s->caps_from_greeting && ask_caps(s, imap) < 0)
+            goto out;
         if (!has_cap(s->capabilities, "STARTTLS")) {
             iq_session_fail(s, "starttls_policy",
                             "the server does not offer STARTTLS and the account requires it; "
@@ -546,7 +564,11 @@ int iq_imap_check(iq_session *s)
     }
     if (highest > UINT32_MAX)
         highest = 0;
-    if (imap->imap_selection_info->sel_exists > 0 &&
+    /* UIDNEXT (when the server gave it) at most one above the highest stored UID: nothing
+     * new, no listing needed (RFC 3501 2.3.1.1: UIDs are assigned from UIDNEXT upwards) */
+    uint32_t uidnext = imap->imap_selection_info->sel_uidnext;
+    bool maybe_new = uidnext == 0 || (int64_t)uidnext > highest + 1;
+    if (imap->imap_selection_info->sel_exists > 0 && maybe_new &&
         fetch_new(s, imap, &ctx, (uint32_t)highest) < 0)
         goto out;
     iq_failpoint("check.after_store");
