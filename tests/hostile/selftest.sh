@@ -356,6 +356,13 @@ def imap():
         return f"32 MiB without CRLF, server RSS {stream_check(c, b'* OK xxxx')} kB"
     if scenario == "drip-after-login":
         return drip_check(c, "drip-after-login")
+    if scenario == "bye-after-login":
+        bye = c.line()
+        expect(bye == "* BYE server shutting down", f"answer {bye!r}")
+        start = time.monotonic()
+        rest = c.until_eof(1000)
+        expect(rest == b"" and time.monotonic() - start > 1, f"then {rest!r}")
+        return f"{bye!r} where the tagged answer was due, then the connection closed"
     fail("no check for this scenario")
 
 
@@ -462,7 +469,7 @@ for s in normal literal-close endless-line huge-literal drip-after-login; do
 	echo "imap $s" >>"$tmp/covered"
 done
 for s in starttls-missing starttls-no starttls-bad starttls-inject preauth cap-tamper bare-greeting \
-	no-uidnext; do
+	no-uidnext bye-after-login; do
 	check imap "$s" clear
 	echo "imap $s" >>"$tmp/covered"
 done
