@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/evp.h>
+
 #include "buf.h"
 #include "failpoint.h"
 #include "log.h"
@@ -92,6 +94,32 @@ static int greeting_caps(iq_session *s, mailimap *imap, bool preauth)
     return 0;
 }
 
+/* AUTHENTICATE PLAIN with the initial response on the command line (RFC 4959 SASL-IR, RFC 4616
+ * message with an empty authorization identity): one round trip, where libetpan's SASL exchange
+ * waits for the server's empty challenge first. Returns a libetpan code, a refusal (NO) as
+ * MAILIMAP_ERROR_LOGIN as mailimap_authenticate does. */
+static int auth_plain_ir(iq_session *s, mailimap *imap)
+{
+    size_t ulen = strlen(s->username), plen = strlen(s->password);
+    size_t mlen = ulen + plen + 2, clen = 19 + 4 * ((mlen + 2) / 3) + 1;
+    unsigned char *msg = iq_xmalloc(mlen);
+    char *cmd = iq_xmalloc(clen);
+    msg[0] = '\0';
+    memcpy(msg + 1, s->username, ulen);
+    msg[ulen + 1] = '\0';
+    memcpy(msg + ulen + 2, s->password, plen);
+    memcpy(cmd, "AUTHENTICATE PLAIN ", 19);
+    EVP_EncodeBlock((unsigned char *)cmd + 19, msg, (int)mlen);
+    int r = mailimap_custom_command(imap, cmd);
+    iq_secure_zero(msg, mlen);
+    iq_secure_zero(cmd, clen);
+    free(msg);
+    free(cmd);
+    if (r == MAILIMAP_NO_ERROR)
+        imap->imap_state = MAILIMAP_STATE_AUTHENTICATED; /* custom commands leave it alone */
+    return r == MAILIMAP_ERROR_CUSTOM_COMMAND ? MAILIMAP_ERROR_LOGIN : r;
+}
+
 static int login(iq_session *s, mailimap *imap, bool tls)
 {
     const char *caps = s->capabilities;
@@ -108,8 +136,10 @@ static int login(iq_session *s, mailimap *imap, bool tls)
     }
     int r;
     if (plain) {
-        r = mailimap_authenticate(imap, "PLAIN", s->account->host, NULL, NULL, s->username,
-                                  s->username, s->password, NULL);
+        r = has_cap(caps, "SASL-IR")
+                ? auth_plain_ir(s, imap)
+                : mailimap_authenticate(imap, "PLAIN", s->account->host, NULL, NULL, s->username,
+                                        s->username, s->password, NULL);
         if (r != MAILIMAP_NO_ERROR && !iq_stream_error_class(s->st) &&
             !has_cap(caps, "LOGINDISABLED") && r != MAILIMAP_ERROR_LOGIN)
             r = mailimap_login(imap, s->username, s->password);

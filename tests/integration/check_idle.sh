@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # An idle IMAP check (no new mail) against the scripted server (tests/hostile), which records
 # every command: the greeting's capabilities stand in for CAPABILITY (asked again inside TLS),
-# and SELECT's UIDNEXT saying nothing is new saves the UID FETCH listing. Without UIDNEXT, or
+# AUTHENTICATE PLAIN carries its initial response (SASL-IR) and SELECT's UIDNEXT saying nothing
+# is new saves the UID FETCH listing. Without UIDNEXT, or
 # without capabilities in the greeting, the commands are sent as before. The run record and the
 # account's status are written as for any successful check.
 source "$(dirname "$0")/lib.sh"
@@ -62,7 +63,10 @@ for sec in plain starttls implicit; do
   [ "$sec" = implicit ] && extra=(--implicit-tls) || extra=()
   idle "normal-$sec" normal "$sec" "${extra[@]}"
   check "normal-$sec: no UID FETCH when UIDNEXT shows nothing new" not_sent "normal-$sec" "UID FETCH"
-  check "normal-$sec: SELECT and LOGOUT sent" bash -c "grep -qx '${tls}SELECT \"\\?INBOX\"\\?' '$IT_TMP/normal-$sec/idle' && grep -qx '${tls}LOGOUT' '$IT_TMP/normal-$sec/idle'"
+  want="${tls}AUTHENTICATE ***|${tls}SELECT INBOX|${tls}LOGOUT"
+  [ "$sec" = starttls ] && want="STARTTLS|TLS CAPABILITY|$want"
+  got=$(sed 's/ *$//' "$IT_TMP/normal-$sec/idle" | paste -sd '|')
+  check "normal-$sec: the idle session is $want (got $got)" test "$got" = "$want"
   if [ "$sec" = starttls ]; then
     check "starttls: no CAPABILITY before TLS (the greeting's list)" not_sent "normal-$sec" "^CAPABILITY"
     check "starttls: CAPABILITY asked again inside TLS" sent "normal-$sec" "^TLS CAPABILITY ?$"
@@ -90,6 +94,15 @@ idle no-uidnext no-uidnext plain
 check "no-uidnext: UID FETCH sent as before" sent no-uidnext "^UID FETCH 10:\* \(UID RFC822.SIZE\)$"
 idle bare-greeting bare-greeting implicit --implicit-tls
 check "bare-greeting: CAPABILITY asked first" bash -c "head -n 1 '$IT_TMP/bare-greeting/idle' | grep -qx 'TLS CAPABILITY \\?'"
+
+# A refused AUTHENTICATE (with its initial response) is one attempt, no LOGIN after it: auth.
+server refused normal --user alice --password other-pass
+id=$(inboxq account add --name idle-refused --host 127.0.0.1 --port "$PORT" --protocol imap \
+  --credential "$cred" --secure no --keep-copy yes)
+out=$(it_check "$id")
+kill "$SPID"; wait "$SPID" 2>/dev/null || true
+check "refused: class auth" test "$(jget error_class <<<"$out")" = auth
+check "refused: one login attempt" test "$(grep -c '"event": "credential"' "$IT_TMP/refused/record")" -eq 1
 
 # Through a worker: a redelivered job that already finished runs nothing again (no connection,
 # no second run record); a new job for the same account after it runs as usual.
