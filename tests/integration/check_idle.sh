@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# An idle IMAP check (no new mail) against the scripted server (tests/hostile), which records
-# every command: the greeting's capabilities stand in for CAPABILITY (asked again inside TLS),
-# AUTHENTICATE PLAIN carries its initial response (SASL-IR) and SELECT's UIDNEXT saying nothing
-# is new saves the UID FETCH listing. Without UIDNEXT, or
-# without capabilities in the greeting, the commands are sent as before. The run record and the
-# account's status are written as for any successful check.
+# An idle check (no new mail) against the scripted server (tests/hostile), which records every
+# command. IMAP: the greeting's capabilities stand in for CAPABILITY (asked again inside TLS),
+# AUTHENTICATE PLAIN carries its initial response (SASL-IR), and SELECT's UIDNEXT saying nothing
+# is new saves the UID FETCH listing; without UIDNEXT, or without capabilities in the greeting,
+# the commands are sent as before. POP3: an idle maildrop is listed by UIDL alone. The run
+# record and the account's status are written as for any successful check, and a redelivered
+# finished job runs nothing.
 source "$(dirname "$0")/lib.sh"
 it_fresh_db
 it_master_key
@@ -13,22 +14,23 @@ cert="$INBOXQ_TEST_CERT_DIR/server.pem"
 key="$INBOXQ_TEST_CERT_DIR/server.key"
 cred=$(it_credential idle alice "idle-pass")
 
-# commands CONN RECORD: the command lines of connection CONN, tags dropped, one a line, "TLS "
-# in front of those sent inside TLS
+# commands CONN RECORD [pop3]: the command lines of connection CONN, IMAP tags dropped, one a
+# line, "TLS " in front of those sent inside TLS
 commands() {
-  $PY - "$1" "$2" <<'EOF'
+  $PY - "$1" "$2" "${3:-imap}" <<'EOF'
 import json, sys
 for line in open(sys.argv[2]):
     e = json.loads(line)
     if e["event"] == "command" and e["conn"] == int(sys.argv[1]):
-        print(("TLS " if e["tls"] else "") + e["line"].split(" ", 1)[-1])
+        text = e["line"] if sys.argv[3] == "pop3" else e["line"].split(" ", 1)[-1]
+        print(("TLS " if e["tls"] else "") + text)
 EOF
 }
 
-# server NAME SCENARIO [args]: starts the scripted server; sets SPID and PORT
+# server NAME SCENARIO [args]: starts the scripted server (PROTO, default imap); sets SPID, PORT
 server() {
   local dir="$IT_TMP/$1"; mkdir -p "$dir"
-  $PY "$IQ_SOURCE_DIR/tests/hostile/hostile_server.py" --proto imap --scenario "$2" --port 0 \
+  $PY "$IQ_SOURCE_DIR/tests/hostile/hostile_server.py" --proto "${PROTO:-imap}" --scenario "$2" --port 0 \
     --cert "$cert" --key "$key" --record "$dir/record" --ready-file "$dir/port" "${@:3}" \
     >/dev/null 2>"$dir/server.log" &
   SPID=$!
@@ -94,6 +96,20 @@ idle no-uidnext no-uidnext plain
 check "no-uidnext: UID FETCH sent as before" sent no-uidnext "^UID FETCH 10:\* \(UID RFC822.SIZE\)$"
 idle bare-greeting bare-greeting implicit --implicit-tls
 check "bare-greeting: CAPABILITY asked first" bash -c "head -n 1 '$IT_TMP/bare-greeting/idle' | grep -qx 'TLS CAPABILITY \\?'"
+
+# POP3: an idle maildrop is listed by UIDL alone; LIST (sizes) only when something is new.
+PROTO=pop3 server pop3 normal
+id=$(inboxq account add --name idle-pop3 --host 127.0.0.1 --port "$PORT" --protocol pop3 \
+  --credential "$cred" --secure no --keep-copy yes)
+out=$(it_check "$id")
+check "pop3: first check stores both messages" test "$(jget messages_new <<<"$out")" = 2
+out=$(it_check "$id")
+kill "$SPID"; wait "$SPID" 2>/dev/null || true
+check "pop3: idle check ok, nothing new" test "$(jget outcome <<<"$out")/$(jget messages_new <<<"$out")" = ok/0
+got=$(commands 1 "$IT_TMP/pop3/record" pop3 | grep -c '^LIST$' || true)
+check "pop3: the first check asked LIST" test "$got" -eq 1
+got=$(commands 2 "$IT_TMP/pop3/record" pop3 | paste -sd '|')
+check "pop3: the idle session is CAPA|USER ***|PASS ***|UIDL|QUIT (got $got)" test "$got" = "CAPA|USER ***|PASS ***|UIDL|QUIT"
 
 # A refused AUTHENTICATE (with its initial response) is one attempt, no LOGIN after it: auth.
 server refused normal --user alice --password other-pass
