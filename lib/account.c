@@ -769,15 +769,10 @@ char *iq_users_text(const PGresult *r)
 
 /* ---- accounts in PostgreSQL ---- */
 
-#define ACCOUNT_COLS                                                                               \
-    "a.id, a.name, a.host, a.port, a.port_is_default, a.protocol, a.secure, a.secure_type, "       \
-    "a.ignore_certificate, a.keep_copy, a.auto_check, a.active, a.use_connector, "                 \
-    "a.connector_id, a.credential_id, a.folder, a.apop, a.check_interval_s, a.version, "           \
-    "a.last_status, a.last_error_class, a.last_error, " TS("a.last_check_at") ", " TS(             \
-        "a.last_success_at") ", " TS("a.next_check_at")
-#define ACCOUNT_NCOLS 25
+#define ACCOUNT_COLS IQ_ACCOUNT_COLS
+#define ACCOUNT_NCOLS IQ_ACCOUNT_NCOLS
 
-static void account_from_row(const PGresult *r, int row, iq_account *a)
+void iq_account_from_row(const PGresult *r, int row, iq_account *a)
 {
     memset(a, 0, sizeof(*a));
     a->id = iq_pg_i64(r, row, 0);
@@ -830,7 +825,7 @@ static int account_load_st(PGconn *c, int64_t id, bool for_update, iq_account *a
         return (int)iq_op_db_error(c, "loading the account", err, error_r);
     int found = PQntuples(r) > 0;
     if (found)
-        account_from_row(r, 0, a_r);
+        iq_account_from_row(r, 0, a_r);
     PQclear(r);
     return found;
 }
@@ -863,7 +858,7 @@ int iq_account_view_load(PGconn *c, int64_t id, iq_account_view *v_r, char **err
     }
     int found = PQntuples(r) > 0;
     if (found) {
-        account_from_row(r, 0, &v_r->a);
+        iq_account_from_row(r, 0, &v_r->a);
         v_r->credential_name = dup_or_null(iq_pg_str(r, 0, ACCOUNT_NCOLS));
         v_r->connector_name = dup_or_null(iq_pg_str(r, 0, ACCOUNT_NCOLS + 1));
         v_r->created_at = dup_or_null(iq_pg_str(r, 0, ACCOUNT_NCOLS + 2));

@@ -71,25 +71,41 @@ void iq_check_result_release(iq_check_result *res)
     memset(res, 0, sizeof(*res));
 }
 
-/* Starts the run record; 1 when the job already finished (nothing to do), 0 to go on. */
+/* The run record's start, and in the same statement what the check reads first: the account,
+ * its credential's sealed columns and the folder's stored state, in one row. */
+#define BEGIN_STMT "iq_check_begin"
+static const char begin_sql[] =
+    "WITH run AS (INSERT INTO check_runs (job_id, account_id, worker, started_at, requested_by) "
+    "VALUES ($1, $2, $3, clock_timestamp(), $4) ON CONFLICT (job_id) DO UPDATE SET worker = "
+    "EXCLUDED.worker WHERE check_runs.finished_at IS NULL RETURNING id) "
+    "SELECT " IQ_ACCOUNT_COLS ", " IQ_VAULT_OPEN_COLS ", ms.uidvalidity, ms.highest_uid, "
+    "ms.account_id IS NOT NULL, (SELECT id FROM run) IS NOT NULL "
+    "FROM (SELECT $2::bigint AS id) k LEFT JOIN mail_accounts a ON a.id = k.id "
+    "LEFT JOIN credentials cr ON cr.id = a.credential_id "
+    "LEFT JOIN mailbox_state ms ON ms.account_id = a.id AND ms.mailbox = a.folder";
+enum {
+    BEGIN_CRED = IQ_ACCOUNT_NCOLS,
+    BEGIN_STATE = BEGIN_CRED + IQ_VAULT_OPEN_NCOLS, /* uidvalidity, highest_uid, found */
+    BEGIN_RUN = BEGIN_STATE + 3,                    /* whether the run (re)started */
+};
+
+/* Starts the run record; 1 when the job already finished (nothing to do), 0 to go on with
+ * *begin_r (one row, see begin_sql; the caller clears it). */
 static int run_begin(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
-                     const char *requested_by, iq_check_result *res, char **error_r)
+                     const char *requested_by, PGresult **begin_r, iq_check_result *res,
+                     char **error_r)
 {
     char acct[24];
     snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
     const char *p[] = {job_id, acct, env->worker, requested_by};
-    PGresult *r = iq_pg_query(c,
-                              "INSERT INTO check_runs (job_id, account_id, worker, started_at, "
-                              "requested_by) VALUES ($1, $2, $3, clock_timestamp(), $4) "
-                              "ON CONFLICT (job_id) DO UPDATE SET worker = EXCLUDED.worker "
-                              "WHERE check_runs.finished_at IS NULL RETURNING id",
-                              4, p, error_r);
+    PGresult *r = iq_pg_query_prepared(c, BEGIN_STMT, begin_sql, 4, p, error_r);
     if (!r)
         return -1;
-    int done = PQntuples(r) == 0;
-    PQclear(r);
-    if (!done)
+    if (iq_pg_bool(r, 0, BEGIN_RUN)) {
+        *begin_r = r;
         return 0;
+    }
+    PQclear(r);
     const char *q[] = {job_id};
     r = iq_pg_query(c,
                     "SELECT outcome, error_class, error, messages_new, messages_deleted, bytes "
@@ -113,6 +129,31 @@ static int run_begin(PGconn *c, const iq_check_env *env, int64_t account_id, con
     res->already_done = true;
     return 1;
 }
+
+/* The run's end and the account's status in one statement (one commit). */
+#define FINISH_STMT "iq_check_finish"
+static const char finish_sql[] =
+    "WITH run AS (UPDATE check_runs SET finished_at = clock_timestamp(), outcome = $2, "
+    "error_class = $3, error = $4, messages_new = $5, messages_deleted = $6, "
+    "messages_skipped = $7, bytes = $8, tls_version = $9, tls_cipher = $10, "
+    "tls_fingerprint = $11, duration_ms = $12 WHERE job_id = $1) "
+    "UPDATE mail_accounts SET last_check_at = now(), last_status = $2, "
+    "last_error_class = $3, last_error = $4, "
+    "last_success_at = CASE WHEN $2 = 'ok' THEN now() ELSE last_success_at END, "
+    /* retries: exponential back-off with jitter, bounded; authentication
+       failures wait longer (never hammer a server into locking the account) */
+    "next_check_at = CASE WHEN $2 = 'ok' AND consecutive_failures = 0 THEN next_check_at "
+    /* back to the normal rhythm after the scheduler backed off */
+    "WHEN $2 = 'ok' THEN least(next_check_at, now() + make_interval(secs => "
+    "check_interval_s)) "
+    "WHEN $3 = 'auth' THEN greatest(next_check_at, now() + make_interval(secs => "
+    "least(21600, 300 * 2 ^ least(consecutive_failures, 8)))) "
+    "WHEN $14::boolean AND consecutive_failures < $15::int THEN now() + "
+    "make_interval(secs => least(check_interval_s, 5 * 2 ^ "
+    "least(consecutive_failures, 12)) * (0.75 + random() * 0.5)) "
+    "ELSE next_check_at END, "
+    "consecutive_failures = CASE WHEN $2 = 'ok' THEN 0 ELSE consecutive_failures + 1 "
+    "END WHERE id = $13";
 
 static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
                        iq_check_result *res)
@@ -139,41 +180,16 @@ static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id, c
                        res->tls_used ? res->tls.cipher : NULL,
                        res->tls_used ? res->tls.fingerprint : NULL,
                        dur,
-                       acct};
+                       acct,
+                       iq_check_error_is_transient(res->error_class) ? "t" : "f",
+                       retry_max};
     char *err = NULL;
-    if (iq_pg_exec(c,
-                   "UPDATE check_runs SET finished_at = clock_timestamp(), outcome = $2, "
-                   "error_class = $3, error = $4, messages_new = $5, messages_deleted = $6, "
-                   "messages_skipped = $7, bytes = $8, tls_version = $9, tls_cipher = $10, "
-                   "tls_fingerprint = $11, duration_ms = $12 WHERE job_id = $1",
-                   12, p, &err) < 0 ||
-        iq_pg_exec(
-            c,
-            "UPDATE mail_accounts SET last_check_at = now(), last_status = $2, "
-            "last_error_class = $3, last_error = $4, "
-            "last_success_at = CASE WHEN $2 = 'ok' THEN now() ELSE last_success_at END, "
-            /* retries: exponential back-off with jitter, bounded; authentication
-               failures wait longer (never hammer a server into locking the account) */
-            "next_check_at = CASE WHEN $2 = 'ok' AND consecutive_failures = 0 THEN next_check_at "
-            /* back to the normal rhythm after the scheduler backed off */
-            "WHEN $2 = 'ok' THEN least(next_check_at, now() + make_interval(secs => "
-            "check_interval_s)) "
-            "WHEN $3 = 'auth' THEN greatest(next_check_at, now() + make_interval(secs => "
-            "least(21600, 300 * 2 ^ least(consecutive_failures, 8)))) "
-            "WHEN $5::boolean AND consecutive_failures < $6::int THEN now() + "
-            "make_interval(secs => least(check_interval_s, 5 * 2 ^ "
-            "least(consecutive_failures, 12)) * (0.75 + random() * 0.5)) "
-            "ELSE next_check_at END, "
-            "consecutive_failures = CASE WHEN $2 = 'ok' THEN 0 ELSE consecutive_failures + 1 "
-            "END WHERE id = $1",
-            6,
-            (const char *const[]){acct, res->outcome, res->error_class, res->error,
-                                  iq_check_error_is_transient(res->error_class) ? "t" : "f",
-                                  retry_max},
-            &err) < 0) {
+    PGresult *r = iq_pg_query_prepared(c, FINISH_STMT, finish_sql, 15, p, &err);
+    if (!r) {
         IQ_ERROR("recording the run failed: %s", err);
         free(err);
     }
+    PQclear(r);
 }
 
 /* Connects to the mail server, directly or through the account's Network Connector. */
@@ -281,12 +297,9 @@ static void set_limits(iq_session *s, const iq_config *cfg)
     s->fetch_batch = (int)iq_config_int(cfg, IQ_SET_FETCH_BATCH);
 }
 
-/* Shared by the check and the connection test: load, log in, run. */
-int iq_check_session(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
-                     bool probe_only, iq_session *s, iq_check_result *res)
+static void session_init(iq_session *s, PGconn *c, const iq_check_env *env, const char *job_id,
+                         bool probe_only, iq_check_result *res)
 {
-    iq_account a;
-    char *err = NULL;
     memset(s, 0, sizeof(*s));
     s->pg = c;
     s->env = env;
@@ -294,6 +307,41 @@ int iq_check_session(PGconn *c, const iq_check_env *env, int64_t account_id, con
     s->res = res;
     s->probe_only = probe_only;
     set_limits(s, env->cfg);
+}
+
+/* Opens the account's credential (from the columns IQ_VAULT_OPEN_COLS at col of cred's first
+ * row when the caller read them already, else from PostgreSQL), logs in and runs. */
+static int session_login_run(iq_session *s, const iq_account *a, const PGresult *cred, int col)
+{
+    char *user = NULL, *pass = NULL, *err = NULL;
+    const uint8_t *key = s->env->master_key;
+    iq_op_status st =
+        cred ? iq_vault_open_row(key, a->credential_id, cred, 0, col, &user, &pass, &err)
+             : iq_vault_open_status(s->pg, key, a->credential_id, &user, &pass, &err);
+    int rc = -1;
+    s->account = a;
+    if (st != IQ_OP_OK) {
+        iq_session_fail(s, "config", "credential of account '%s': %s", a->name, err);
+        free(err);
+    } else {
+        s->username = user;
+        s->password = pass;
+        rc = run_session(s);
+    }
+    iq_secret_free(&user);
+    iq_secret_free(&pass);
+    s->username = s->password = NULL;
+    s->account = NULL;
+    return rc;
+}
+
+/* Shared by the check and the connection test: load, log in, run. */
+int iq_check_session(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                     bool probe_only, iq_session *s, iq_check_result *res)
+{
+    iq_account a;
+    char *err = NULL;
+    session_init(s, c, env, job_id, probe_only, res);
     int found = iq_account_load(c, account_id, &a, &err);
     if (found <= 0) {
         iq_session_fail(s, found < 0 ? "storage" : "not_found", "%s",
@@ -301,23 +349,32 @@ int iq_check_session(PGconn *c, const iq_check_env *env, int64_t account_id, con
         free(err);
         return -1;
     }
-    s->account = &a;
-    char *user = NULL, *pass = NULL;
-    int rc = -1;
-    if (iq_vault_open(c, env->master_key, a.credential_id, &user, &pass, &err) < 0) {
-        iq_session_fail(s, "config", "credential of account '%s': %s", a.name, err);
-        free(err);
-        goto out;
-    }
-    s->username = user;
-    s->password = pass;
-    rc = run_session(s);
-out:
-    iq_secret_free(&user);
-    iq_secret_free(&pass);
-    s->username = s->password = NULL;
-    s->account = NULL;
+    int rc = session_login_run(s, &a, NULL, 0);
     iq_account_release(&a);
+    return rc;
+}
+
+/* The check with what run_begin read (its row r, which this clears). */
+static int check_loaded(PGconn *c, const iq_check_env *env, const char *job_id, PGresult *r,
+                        iq_check_result *res)
+{
+    iq_session s;
+    session_init(&s, c, env, job_id, false, res);
+    int rc;
+    if (PQgetisnull(r, 0, 0)) {
+        rc = iq_session_fail(&s, "not_found", "%s", "no such account");
+    } else {
+        iq_account a;
+        iq_account_from_row(r, 0, &a);
+        s.state_loaded = true;
+        s.state_found = iq_pg_bool(r, 0, BEGIN_STATE + 2);
+        s.state_uidvalidity = iq_pg_i64(r, 0, BEGIN_STATE);
+        s.state_highest = iq_pg_i64(r, 0, BEGIN_STATE + 1);
+        rc = session_login_run(&s, &a, r, BEGIN_CRED);
+        iq_account_release(&a);
+    }
+    PQclear(r);
+    free(s.capabilities);
     return rc;
 }
 
@@ -334,8 +391,9 @@ int iq_check_run_as(PGconn *c, const iq_check_env *env, int64_t account_id, cons
     int64_t start = iq_now_mono_ms();
     char *err = NULL;
     iq_log_ctx_set(job_id, account_id);
-    int begun =
-        run_begin(c, env, account_id, job_id, requested_by ? requested_by : env->worker, res, &err);
+    PGresult *loaded = NULL;
+    int begun = run_begin(c, env, account_id, job_id, requested_by ? requested_by : env->worker,
+                          &loaded, res, &err);
     if (begun != 0) {
         if (begun < 0) {
             res->outcome = "failed";
@@ -346,9 +404,7 @@ int iq_check_run_as(PGconn *c, const iq_check_env *env, int64_t account_id, cons
         }
         return strcmp(res->outcome, "ok") == 0 ? 0 : -1;
     }
-    iq_session s;
-    int rc = iq_check_session(c, env, account_id, job_id, false, &s, res);
-    free(s.capabilities);
+    int rc = check_loaded(c, env, job_id, loaded, res);
     res->duration_ms = iq_now_mono_ms() - start;
     res->outcome = rc == 0 ? "ok" : res->messages_new > 0 ? "partial" : "failed";
     if (res->error_class)

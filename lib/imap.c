@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/evp.h>
+
 #include "buf.h"
 #include "failpoint.h"
 #include "log.h"
@@ -73,7 +75,49 @@ static int ask_caps(iq_session *s, mailimap *imap)
         return iq_session_fail(s, "protocol", "the server did not answer CAPABILITY (error %d)", r);
     free(s->capabilities);
     s->capabilities = caps_text(imap);
+    s->caps_from_greeting = false;
     return 0;
+}
+
+/* The capabilities before login: those of the greeting's [CAPABILITY ...] response code when
+ * it had one (RFC 3501 7.1: the same list CAPABILITY would give, one round trip less), else
+ * asked. After PREAUTH they are asked: the greeting may list fewer than a logged-in session. */
+static int greeting_caps(iq_session *s, mailimap *imap, bool preauth)
+{
+    struct mailimap_capability_data *cd =
+        imap->imap_connection_info ? imap->imap_connection_info->imap_capability : NULL;
+    if (preauth || !cd || !cd->cap_list || clist_isempty(cd->cap_list))
+        return ask_caps(s, imap);
+    free(s->capabilities);
+    s->capabilities = caps_text(imap);
+    s->caps_from_greeting = true;
+    return 0;
+}
+
+/* AUTHENTICATE PLAIN with the initial response on the command line (RFC 4959 SASL-IR, RFC 4616
+ * message with an empty authorization identity): one round trip, where libetpan's SASL exchange
+ * waits for the server's empty challenge first. Returns a libetpan code, a refusal (NO) as
+ * MAILIMAP_ERROR_LOGIN as mailimap_authenticate does. */
+static int auth_plain_ir(iq_session *s, mailimap *imap)
+{
+    size_t ulen = strlen(s->username), plen = strlen(s->password);
+    size_t mlen = ulen + plen + 2, clen = 19 + 4 * ((mlen + 2) / 3) + 1;
+    unsigned char *msg = iq_xmalloc(mlen);
+    char *cmd = iq_xmalloc(clen);
+    msg[0] = '\0';
+    memcpy(msg + 1, s->username, ulen);
+    msg[ulen + 1] = '\0';
+    memcpy(msg + ulen + 2, s->password, plen);
+    memcpy(cmd, "AUTHENTICATE PLAIN ", 19);
+    EVP_EncodeBlock((unsigned char *)cmd + 19, msg, (int)mlen);
+    int r = mailimap_custom_command(imap, cmd);
+    iq_secure_zero(msg, mlen);
+    iq_secure_zero(cmd, clen);
+    free(msg);
+    free(cmd);
+    if (r == MAILIMAP_NO_ERROR)
+        imap->imap_state = MAILIMAP_STATE_AUTHENTICATED; /* custom commands leave it alone */
+    return r == MAILIMAP_ERROR_CUSTOM_COMMAND ? MAILIMAP_ERROR_LOGIN : r;
 }
 
 static int login(iq_session *s, mailimap *imap, bool tls)
@@ -92,8 +136,10 @@ static int login(iq_session *s, mailimap *imap, bool tls)
     }
     int r;
     if (plain) {
-        r = mailimap_authenticate(imap, "PLAIN", s->account->host, NULL, NULL, s->username,
-                                  s->username, s->password, NULL);
+        r = has_cap(caps, "SASL-IR")
+                ? auth_plain_ir(s, imap)
+                : mailimap_authenticate(imap, "PLAIN", s->account->host, NULL, NULL, s->username,
+                                        s->username, s->password, NULL);
         if (r != MAILIMAP_NO_ERROR && !iq_stream_error_class(s->st) &&
             !has_cap(caps, "LOGINDISABLED") && r != MAILIMAP_ERROR_LOGIN)
             r = mailimap_login(imap, s->username, s->password);
@@ -478,9 +524,11 @@ int iq_imap_check(iq_session *s)
         goto out;
     }
     bool preauth = r == MAILIMAP_NO_ERROR_AUTHENTICATED;
-    if (ask_caps(s, imap) < 0)
+    if (greeting_caps(s, imap, preauth) < 0)
         goto out;
     if (a->security == IQ_SEC_STARTTLS) {
+        if (!has_cap(s->capabilities, "STARTTLS") && s->caps_from_greeting && ask_caps(s, imap) < 0)
+            goto out;
         if (!has_cap(s->capabilities, "STARTTLS")) {
             iq_session_fail(s, "starttls_policy",
                             "the server does not offer STARTTLS and the account requires it; "
@@ -522,10 +570,11 @@ int iq_imap_check(iq_session *s)
         iq_session_fail(s, "protocol", "the server gave no UIDVALIDITY for '%s'", a->folder);
         goto out;
     }
-    int64_t stored_uidv = 0, highest = 0;
+    int64_t stored_uidv = s->state_uidvalidity, highest = s->state_highest;
+    int found = s->state_found;
     char *err = NULL;
-    int found = iq_store_state_get(s->pg, a->id, a->folder, &stored_uidv, &highest, &err);
-    if (found < 0) {
+    if (!s->state_loaded &&
+        (found = iq_store_state_get(s->pg, a->id, a->folder, &stored_uidv, &highest, &err)) < 0) {
         iq_session_fail(s, "storage", "%s", err);
         free(err);
         goto out;
@@ -545,7 +594,11 @@ int iq_imap_check(iq_session *s)
     }
     if (highest > UINT32_MAX)
         highest = 0;
-    if (imap->imap_selection_info->sel_exists > 0 &&
+    /* UIDNEXT (when the server gave it) at most one above the highest stored UID: nothing
+     * new, no listing needed (RFC 3501 2.3.1.1: UIDs are assigned from UIDNEXT upwards) */
+    uint32_t uidnext = imap->imap_selection_info->sel_uidnext;
+    bool maybe_new = uidnext == 0 || (int64_t)uidnext > highest + 1;
+    if (imap->imap_selection_info->sel_exists > 0 && maybe_new &&
         fetch_new(s, imap, &ctx, (uint32_t)highest) < 0)
         goto out;
     iq_failpoint("check.after_store");

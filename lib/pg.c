@@ -100,11 +100,9 @@ void iq_pg_close(PGconn **conn)
     }
 }
 
-PGresult *iq_pg_query(PGconn *c, const char *sql, int nparams, const char *const *params,
-                      char **error_r)
+/* The result when it succeeded; else NULL, with the SQLSTATE kept and *error_r set. */
+static PGresult *checked(PGconn *c, PGresult *r, char **error_r)
 {
-    t_sqlstate[0] = '\0';
-    PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return r;
@@ -114,6 +112,72 @@ PGresult *iq_pg_query(PGconn *c, const char *sql, int nparams, const char *const
         *error_r = one_line(r ? PQresultErrorMessage(r) : PQerrorMessage(c));
     PQclear(r);
     return NULL;
+}
+
+PGresult *iq_pg_query(PGconn *c, const char *sql, int nparams, const char *const *params,
+                      char **error_r)
+{
+    t_sqlstate[0] = '\0';
+    return checked(c, PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0), error_r);
+}
+
+/* Statements this thread prepared on its connection (identified by handle and server
+ * process, so a new connection at the same address starts empty). Only a hint: a statement
+ * the server does not know after all is prepared again. */
+static _Thread_local struct {
+    const PGconn *conn;
+    int pid;
+    size_t n;
+    const char *names[16];
+} t_prepared;
+
+static bool prepared_known(const PGconn *c, const char *name)
+{
+    int pid = PQbackendPID(c);
+    if (t_prepared.conn != c || t_prepared.pid != pid) {
+        t_prepared.conn = c;
+        t_prepared.pid = pid;
+        t_prepared.n = 0;
+    }
+    for (size_t i = 0; i < t_prepared.n; i++)
+        if (strcmp(t_prepared.names[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* Prepares name (an existing one is fine) and remembers it. 0 or -1 with *r the error. */
+static int prepare(PGconn *c, const char *name, const char *sql, int nparams, PGresult **r)
+{
+    *r = PQprepare(c, name, sql, nparams, NULL);
+    const char *state = *r ? PQresultErrorField(*r, PG_DIAG_SQLSTATE) : NULL;
+    if (PQresultStatus(*r) != PGRES_COMMAND_OK && !(state && strcmp(state, "42P05") == 0))
+        return -1;
+    PQclear(*r);
+    *r = NULL;
+    if (t_prepared.n < IQ_ARRAY_LEN(t_prepared.names))
+        t_prepared.names[t_prepared.n++] = name;
+    return 0;
+}
+
+PGresult *iq_pg_query_prepared(PGconn *c, const char *name, const char *sql, int nparams,
+                               const char *const *params, char **error_r)
+{
+    if (PQtransactionStatus(c) != PQTRANS_IDLE)
+        return iq_pg_query(c, sql, nparams, params, error_r);
+    t_sqlstate[0] = '\0';
+    PGresult *r = NULL;
+    if (!prepared_known(c, name) && prepare(c, name, sql, nparams, &r) < 0)
+        return checked(c, r, error_r);
+    r = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state && strcmp(state, "26000") == 0) { /* invalid_sql_statement_name: gone after all */
+        PQclear(r);
+        t_prepared.n = 0;
+        if (prepare(c, name, sql, nparams, &r) < 0)
+            return checked(c, r, error_r);
+        r = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+    }
+    return checked(c, r, error_r);
 }
 
 int iq_pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params, char **error_r)

@@ -23,6 +23,12 @@ void iq_pg_close(PGconn **conn);
  * (TUPLES_OK or COMMAND_OK) or NULL with *error_r set. */
 PGresult *iq_pg_query(PGconn *c, const char *sql, int nparams, const char *const *params,
                       char **error_r);
+/* iq_pg_query for a hot statement: prepared once per connection under name (on first use,
+ * when the server answers that it does not know the name) and then only bound and run, so
+ * it is neither parsed nor, once PostgreSQL settles on a generic plan, planned again. Inside
+ * an open transaction it runs unprepared (a failed first try would abort the transaction). */
+PGresult *iq_pg_query_prepared(PGconn *c, const char *name, const char *sql, int nparams,
+                               const char *const *params, char **error_r);
 /* Like iq_pg_query for statements whose rows are not needed. 0 or -1. */
 int iq_pg_exec(PGconn *c, const char *sql, int nparams, const char *const *params, char **error_r);
 int iq_pg_begin(PGconn *c, char **error_r);

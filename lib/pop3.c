@@ -286,8 +286,8 @@ static void entries_free(entry *e, size_t n)
     free(e);
 }
 
-/* "N VALUE" lines of UIDL or LIST, validated: numbers in 1..count, no duplicates. */
-static int uidl_and_list(pop3 *p, entry **e_r, size_t *n_r)
+/* The "N UIDL" lines of UIDL, validated: numbers in 1..count, UIDLs as RFC 1939 has them. */
+static int uidl(pop3 *p, entry **e_r, size_t *n_r)
 {
     iq_session *s = p->s;
     *e_r = NULL;
@@ -343,17 +343,22 @@ static int uidl_and_list(pop3 *p, entry **e_r, size_t *n_r)
         line = eol ? eol + 1 : line + len;
     }
     iq_buf_release(&body);
-    /* sizes, for the max_message check */
-    if (send_cmd(p, "LIST") < 0 || (st = status(p)) < 0) {
-        entries_free(e, n);
+    *e_r = e;
+    *n_r = n;
+    return 0;
+}
+
+/* The sizes of LIST into e (for the max_message check); a server refusing LIST leaves them 0. */
+static int list_sizes(pop3 *p, entry *e, size_t n)
+{
+    int st;
+    if (send_cmd(p, "LIST") < 0 || (st = status(p)) < 0)
         return -1;
-    }
     if (st == 1) {
         iq_buf list;
         iq_buf_init(&list, 64u * MAX_LISTED);
         if (read_multiline(p, &list) < 0) {
             iq_buf_release(&list);
-            entries_free(e, n);
             return -1;
         }
         for (char *line = list.data; line && *line;) {
@@ -377,8 +382,6 @@ static int uidl_and_list(pop3 *p, entry **e_r, size_t *n_r)
         }
         iq_buf_release(&list);
     }
-    *e_r = e;
-    *n_r = n;
     return 0;
 }
 
@@ -602,9 +605,11 @@ int iq_pop3_check(iq_session *s)
     }
     if (authenticate(&p) < 0)
         goto out;
-    if (uidl_and_list(&p, &e, &n) < 0)
+    if (uidl(&p, &e, &n) < 0)
         goto out;
     if (s->probe_only) {
+        if (list_sizes(&p, e, n) < 0)
+            goto out;
         s->probe_messages = (int64_t)n;
         for (size_t i = 0; i < n; i++)
             s->probe_bytes += (int64_t)e[i].size;
@@ -620,6 +625,14 @@ int iq_pop3_check(iq_session *s)
     if (iq_store_known_uidls(s->pg, a->id, "INBOX", uidls, n, known, &err) < 0) {
         iq_session_fail(s, "storage", "%s", err);
         free(err);
+        free(uidls);
+        goto out;
+    }
+    /* sizes only matter for what is not stored yet: an idle maildrop needs no LIST */
+    bool unknown = false;
+    for (size_t i = 0; i < n && !unknown; i++)
+        unknown = !known[i];
+    if (unknown && list_sizes(&p, e, n) < 0) {
         free(uidls);
         goto out;
     }

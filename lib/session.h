@@ -32,7 +32,13 @@ typedef struct iq_session {
     bool probe_only;
     int64_t probe_messages;
     int64_t probe_bytes;
-    char *capabilities; /* space separated, as last seen (after TLS) */
+    char *capabilities;      /* space separated, as last seen (after TLS) */
+    bool caps_from_greeting; /* IMAP: capabilities is the greeting's list, none asked yet */
+    /* the folder's stored state, when read with the run record (else imap.c reads it) */
+    bool state_loaded;
+    bool state_found;
+    int64_t state_uidvalidity;
+    int64_t state_highest;
 } iq_session;
 
 /* Records a failure (first one wins): class, then a printf-style message. When the stream

@@ -420,51 +420,40 @@ out:
     return st;
 }
 
-iq_op_status iq_vault_open_status(PGconn *c, const uint8_t key[IQ_KEY_LEN], int64_t credential_id,
-                                  char **username_r, char **secret_r, char **error_r)
+iq_op_status iq_vault_open_row(const uint8_t key[IQ_KEY_LEN], int64_t credential_id,
+                               const PGresult *r, int row, int col, char **username_r,
+                               char **secret_r, char **error_r)
 {
-    char idbuf[32], key_id[IQ_KEY_ID_LEN + 1];
+    char key_id[IQ_KEY_ID_LEN + 1];
     *secret_r = NULL;
     if (username_r)
         *username_r = NULL;
-    snprintf(idbuf, sizeof(idbuf), "%" PRId64, credential_id);
-    const char *params[] = {idbuf};
-    char *err = NULL;
-    PGresult *r = iq_pg_query(c,
-                              "SELECT name, username, key_id, encode(secret_nonce, 'hex'), "
-                              "encode(secret_tag, 'hex'), encode(secret_ct, 'hex') "
-                              "FROM credentials WHERE id = $1::bigint",
-                              1, params, &err);
-    if (!r)
-        return iq_op_db_error(c, "reading the credential", err, error_r);
-    if (PQntuples(r) == 0) {
-        PQclear(r);
+    if (row >= PQntuples(r) || PQgetisnull(r, row, col + 2)) {
         *error_r = iq_xasprintf("credential %" PRId64 " does not exist; see 'inboxq credential "
                                 "list'",
                                 credential_id);
         return IQ_OP_NOT_FOUND;
     }
     char shown[80];
-    show_name(iq_pg_str(r, 0, 0), shown, sizeof(shown));
+    show_name(iq_pg_str(r, row, col), shown, sizeof(shown));
     iq_key_id(key, key_id);
-    const char *row_key = iq_pg_str(r, 0, 2);
+    const char *row_key = iq_pg_str(r, row, col + 2);
     if (strcmp(row_key, key_id) != 0) {
         *error_r = iq_xasprintf("credential %" PRId64 " '%s' is sealed with master key %s, but "
                                 "master_key_file holds key %s; point master_key_file at the key "
                                 "it was sealed with (after a rekey, at the new key)",
                                 credential_id, shown, row_key, key_id);
-        PQclear(r);
         return IQ_OP_KEY;
     }
     iq_sealed sealed;
-    if (sealed_from_row(r, 0, 3, &sealed) < 0) {
+    if (sealed_from_row(r, row, col + 3, &sealed) < 0) {
         *error_r = iq_xasprintf("credential %" PRId64 " '%s' has malformed sealed columns; set "
                                 "the secret again with 'inboxq credential set-secret'",
                                 credential_id, shown);
-        PQclear(r);
         return IQ_OP_CORRUPT;
     }
     iq_op_status st = IQ_OP_OK;
+    char *err = NULL;
     if (iq_credential_open(key, credential_id, &sealed, secret_r, &err) < 0) {
         *error_r = iq_xasprintf("%s; set the secret again with 'inboxq credential set-secret "
                                 "%" PRId64 "'",
@@ -472,9 +461,29 @@ iq_op_status iq_vault_open_status(PGconn *c, const uint8_t key[IQ_KEY_LEN], int6
         free(err);
         st = IQ_OP_CORRUPT;
     } else if (username_r) {
-        *username_r = iq_xstrdup(iq_pg_str(r, 0, 1));
+        *username_r = iq_xstrdup(iq_pg_str(r, row, col + 1));
     }
     iq_sealed_release(&sealed);
+    return st;
+}
+
+iq_op_status iq_vault_open_status(PGconn *c, const uint8_t key[IQ_KEY_LEN], int64_t credential_id,
+                                  char **username_r, char **secret_r, char **error_r)
+{
+    char idbuf[32];
+    *secret_r = NULL;
+    if (username_r)
+        *username_r = NULL;
+    snprintf(idbuf, sizeof(idbuf), "%" PRId64, credential_id);
+    const char *params[] = {idbuf};
+    char *err = NULL;
+    PGresult *r = iq_pg_query(c,
+                              "SELECT " IQ_VAULT_OPEN_COLS " FROM credentials cr "
+                              "WHERE cr.id = $1::bigint",
+                              1, params, &err);
+    if (!r)
+        return iq_op_db_error(c, "reading the credential", err, error_r);
+    iq_op_status st = iq_vault_open_row(key, credential_id, r, 0, 0, username_r, secret_r, error_r);
     PQclear(r);
     return st;
 }

@@ -63,6 +63,17 @@ int iq_vault_open(PGconn *c, const uint8_t key[32], int64_t credential_id, char 
 iq_op_status iq_vault_open_status(PGconn *c, const uint8_t key[IQ_KEY_LEN], int64_t credential_id,
                                   char **username_r, char **secret_r, char **error_r);
 
+/* The columns iq_vault_open_row reads, for a query that joins credentials as "cr" (a row
+ * whose columns are all NULL reads as a credential that does not exist). */
+#define IQ_VAULT_OPEN_COLS                                                                         \
+    "cr.name, cr.username, cr.key_id, encode(cr.secret_nonce, 'hex'), "                            \
+    "encode(cr.secret_tag, 'hex'), encode(cr.secret_ct, 'hex')"
+#define IQ_VAULT_OPEN_NCOLS 6
+/* iq_vault_open_status on columns IQ_VAULT_OPEN_COLS already read, from column col on. */
+iq_op_status iq_vault_open_row(const uint8_t key[IQ_KEY_LEN], int64_t credential_id,
+                               const PGresult *r, int row, int col, char **username_r,
+                               char **secret_r, char **error_r);
+
 /* Replaces the secret (fresh nonce, sealed with key) and, when username is not NULL, the
  * username; audited as {"secret": {"changed": true}}. */
 iq_op_status iq_vault_set_secret(PGconn *c, const uint8_t key[IQ_KEY_LEN], int64_t id,

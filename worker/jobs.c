@@ -106,14 +106,16 @@ static bool dead_letter(iq_slot *s, const rd_kafka_message_t *m, const char *cls
     return ok;
 }
 
-static int try_lock(PGconn *pg, int64_t account_id, const char *fn)
+/* pg_try_advisory_lock (lock) or pg_advisory_unlock (!lock) of the account's key. */
+static int try_lock(PGconn *pg, int64_t account_id, bool lock)
 {
     char key[32];
     snprintf(key, sizeof(key), "%lld", (long long)(ACCOUNT_LOCK_BASE + account_id));
     const char *p[] = {key};
-    char sql[64];
-    snprintf(sql, sizeof(sql), "SELECT %s($1::bigint)", fn);
-    PGresult *r = iq_pg_query(pg, sql, 1, p, NULL);
+    PGresult *r = lock ? iq_pg_query_prepared(pg, "iq_account_lock",
+                                              "SELECT pg_try_advisory_lock($1::bigint)", 1, p, NULL)
+                       : iq_pg_query_prepared(pg, "iq_account_unlock",
+                                              "SELECT pg_advisory_unlock($1::bigint)", 1, p, NULL);
     if (!r)
         return -1;
     int got = iq_pg_bool(r, 0, 0);
@@ -127,7 +129,7 @@ static int lock_account(iq_slot *s, PGconn *pg, int64_t account_id)
 {
     int64_t until = iq_now_mono_ms() + LOCK_WAIT_MS;
     for (;;) {
-        int got = try_lock(pg, account_id, "pg_try_advisory_lock");
+        int got = try_lock(pg, account_id, true);
         if (got != 0)
             return got;
         if (iq_now_mono_ms() > until || !nap(s->w, 200))
@@ -168,7 +170,7 @@ static bool handle_check(iq_slot *s, const rd_kafka_message_t *m)
         iq_check_result res;
         iq_check_run_as(pg, &s->env, job.account_id, job.job_id, job.requested_by, &res);
         if (PQstatus(pg) == CONNECTION_OK)
-            try_lock(pg, job.account_id, "pg_advisory_unlock");
+            try_lock(pg, job.account_id, false);
         bool lost =
             res.error_class && strcmp(res.error_class, "storage") == 0 && iq_pg_connection_lost(pg);
         bool gone = res.error_class && strcmp(res.error_class, "not_found") == 0;

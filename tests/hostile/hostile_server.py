@@ -29,6 +29,8 @@ Scenarios (`--list` prints this table):
   imap drip              greeting, then one byte per second forever
   imap drip-after-login  normal up to login, then the next answer comes one byte per second
   imap bye-after-login   the first answer after login is "* BYE" alone; held 2 s, then closed
+  imap bare-greeting     greeting without a [CAPABILITY ...] response code (CAPABILITY answers)
+  imap no-uidnext        SELECT gives no [UIDNEXT n] (RFC 3501 makes it a MUST; old servers skip it)
   pop3 normal            no deviation
   pop3 stls-missing      CAPA without STLS (an STLS sent anyway gets -ERR)
   pop3 stls-err          STLS answered -ERR
@@ -313,6 +315,9 @@ class Imap:
         if self.sc == "preauth":
             c.record("deviation", what="preauth")
             c.send("* PREAUTH [CAPABILITY IMAP4rev1 AUTH=PLAIN] logged in as hostile\r\n")
+        elif self.sc == "bare-greeting":
+            c.record("deviation", what="bare-greeting")
+            c.send("* OK inboxq hostile IMAP server ready\r\n")
         else:
             c.send(f"* OK [CAPABILITY {self.caps()}] inboxq hostile IMAP server ready\r\n")
         if self.sc == "drip":
@@ -418,9 +423,13 @@ class Imap:
             n, uidnext = len(MAILBOX), max([m["uid"] for m in MAILBOX] + [9]) + 1
         self.selected = True
         flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+        uidnext_line = f"* OK [UIDNEXT {uidnext}] ok\r\n"
+        if self.sc == "no-uidnext":
+            self.c.record("deviation", what="no-uidnext")
+            uidnext_line = ""
         self.c.send(f"* FLAGS ({flags})\r\n* OK [PERMANENTFLAGS ({flags})] ok\r\n"
                     f"* {n} EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY {UIDVALIDITY}] ok\r\n"
-                    f"* OK [UIDNEXT {uidnext}] ok\r\n"
+                    + uidnext_line +
                     f"{tag} OK [{'READ-ONLY' if cmd == 'EXAMINE' else 'READ-WRITE'}] done\r\n")
 
     def matching(self, cmd, spec):

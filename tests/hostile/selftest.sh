@@ -326,7 +326,20 @@ def imap():
         flags = [e["capability_after_tls"] for e in closes if e["tls"]]
         expect(flags == [True, False], f"capability_after_tls records {flags}")
         return "caps change after TLS; capability_after_tls recorded True, then False"
+    if scenario == "bare-greeting":
+        greeting = c.line()
+        expect(greeting == "* OK inboxq hostile IMAP server ready", f"greeting {greeting!r}")
+        caps = c.ok("CAPABILITY")[0]
+        expect(caps.startswith("* CAPABILITY IMAP4rev1") and "AUTH=PLAIN" in caps, f"caps {caps!r}")
+        c.ok('LOGIN "alice" "sec ret"')
+        c.ok("LOGOUT")
+        return f"greeting {greeting!r}, then {caps!r}"
     imap_login(c)
+    if scenario == "no-uidnext":
+        sel = c.ok("SELECT INBOX")
+        expect("* 2 EXISTS" in sel and any("[UIDVALIDITY 1700000001]" in l for l in sel), f"SELECT {sel}")
+        expect(not any("UIDNEXT" in l for l in sel), f"UIDNEXT in {sel}")
+        return "SELECT without UIDNEXT"
     if scenario in ("literal-close", "huge-literal"):
         c.ok("SELECT INBOX")
         c.send("f UID FETCH 1:* (UID RFC822.SIZE BODY.PEEK[])")
@@ -467,7 +480,8 @@ for s in normal literal-close endless-line huge-literal drip-after-login bye-aft
 	for m in clear starttls implicit; do check imap "$s" "$m"; done
 	echo "imap $s" >>"$tmp/covered"
 done
-for s in starttls-missing starttls-no starttls-bad starttls-inject preauth cap-tamper; do
+for s in starttls-missing starttls-no starttls-bad starttls-inject preauth cap-tamper bare-greeting \
+	no-uidnext; do
 	check imap "$s" clear
 	echo "imap $s" >>"$tmp/covered"
 done
