@@ -122,14 +122,6 @@ void iq_pgcopy_timestamptz_ms(iq_pgcopy *w, int64_t unix_ms)
     put_be(w, (uint64_t)((unix_ms - PG_EPOCH_UNIX_MS) * 1000), 8);
 }
 
-void iq_pgcopy_jsonb(iq_pgcopy *w, const char *json)
-{
-    size_t n = strlen(json);
-    put_be(w, (uint32_t)(n + 1), 4);
-    put_be(w, 1, 1); /* jsonb binary format version */
-    put(w, json, n);
-}
-
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')

@@ -34,8 +34,6 @@ void iq_pgcopy_text(iq_pgcopy *w, const char *s);
 void iq_pgcopy_bytes(iq_pgcopy *w, const void *p, size_t n);
 /* timestamptz from milliseconds since the Unix epoch */
 void iq_pgcopy_timestamptz_ms(iq_pgcopy *w, int64_t unix_ms);
-/* jsonb from its text */
-void iq_pgcopy_jsonb(iq_pgcopy *w, const char *json);
 /* uuid from its 36-character text form; -1 (and nothing written) when malformed */
 int iq_pgcopy_uuid(iq_pgcopy *w, const char *text);
 

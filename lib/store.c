@@ -80,7 +80,7 @@ int iq_store_add_event(const iq_store_ctx *ctx, int64_t row_id, const iq_store_m
     const char *params[] = {iq_msg_id(j), ctx->topic_new_mail, key, payload};
     int rc = iq_pg_exec(ctx->pg,
                         "INSERT INTO outbox (event_id, topic, key, payload) "
-                        "VALUES ($1, $2, $3, $4::jsonb)",
+                        "VALUES ($1, $2, $3, $4::json)",
                         4, params, error_r);
     free(payload);
     json_decref(j);
@@ -190,7 +190,7 @@ static const char store_sql[] =
     "sha256, message_id, from_addr, to_addr, subject, sent_at, size, raw) VALUES ($1, $2, $3, $4, "
     "$5, $6, $7, $8, $9, $10, $11, to_timestamp($12::double precision / 1000), $13, $14) "
     "ON CONFLICT (account_id, mailbox, server_id) DO NOTHING RETURNING id) INSERT INTO outbox "
-    "(event_id, topic, key, payload) SELECT $15, $16, $17, $18::jsonb FROM m";
+    "(event_id, topic, key, payload) SELECT $15, $16, $17, $18::json FROM m";
 
 /* Prepares the statement on this connection unless it already is (before any transaction:
  * a failed check inside one would abort it). */
@@ -428,7 +428,7 @@ static int store_copied(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, i
             }
             iq_pgcopy_text(&w, ctx->topic_new_mail);
             iq_pgcopy_text(&w, key);
-            iq_pgcopy_jsonb(&w, payloads[i]);
+            iq_pgcopy_text(&w, payloads[i]); /* json: its text */
         }
         if (rc < 0)
             iq_pgcopy_abort(&w);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The transactional outbox relay: new-mail events written with their messages are published
- * to Kafka and marked sent only after the broker confirmed them; rows stay locked (SKIP LOCKED)
- * while in flight, so relays in several workers never publish one row twice at once. Also the
- * worker's heartbeat row. Consumers dedupe by event_id (a crash between publish and mark sends
- * an event again; none is ever lost). */
+ * to Kafka and deleted only after the broker confirmed them (the outbox is a queue: Kafka keeps
+ * the events, and rows kept after sending would grow the table by one row per message forever);
+ * rows stay locked (SKIP LOCKED) while in flight, so relays in several workers never publish one
+ * row twice at once. Also the worker's heartbeat row. Consumers dedupe by event_id (a crash
+ * between publish and delete sends an event again; none is ever lost). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,8 +97,8 @@ static int relay_batch(iq_worker *w, PGconn *pg)
     PQclear(r);
     const char *q[] = {ids};
     int rc = sent;
-    if (sent > 0 && iq_pg_exec(pg, "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
-                               1, q, &err) < 0) {
+    if (sent > 0 &&
+        iq_pg_exec(pg, "DELETE FROM outbox WHERE id = ANY($1::bigint[])", 1, q, &err) < 0) {
         IQ_WARN("outbox: %s", err);
         free(err);
         err = NULL;

@@ -60,6 +60,8 @@ check "one event per stored message after dedupe ($unique events, $total message
 check "every stored message has its event ($rows)" test "$rows" -eq "$total"
 check "events validate against new_mail.v1" test "$(it_validate new_mail.v1 <"$IT_TMP/events")" -ge "$total"
 check "events carry no body" bash -c "! grep -q 'Body 1 of' '$IT_TMP/events'"
+check "relayed rows leave the outbox (it does not grow with every message)" test "$(it_sql 'SELECT count(*) FROM outbox')" -eq 0
+check "events on Kafka are the worker's compact JSON, unchanged" bash -c "grep -q '^{\"schema\":\"inboxq.new_mail.v1\",' '$IT_TMP/events'"
 
 
 # a poison job, then a real one behind it on the same partition (same key)

@@ -111,17 +111,6 @@ static void test_timestamptz(void **state)
     expect_body(&w, want, sizeof(want));
 }
 
-static void test_jsonb(void **state)
-{
-    (void)state;
-    iq_pgcopy w;
-    begin(&w);
-    iq_pgcopy_row(&w, 1);
-    iq_pgcopy_jsonb(&w, "{\"a\":1}");
-    static const unsigned char want[] = {0, 1, 0, 0, 0, 8, 1, '{', '"', 'a', '"', ':', '1', '}'};
-    expect_body(&w, want, sizeof(want));
-}
-
 static void test_uuid(void **state)
 {
     (void)state;
@@ -164,7 +153,7 @@ int main(void)
         cmocka_unit_test(test_bytes_keep_every_byte),
         cmocka_unit_test(test_large_bytes),
         cmocka_unit_test(test_timestamptz),
-        cmocka_unit_test(test_jsonb),
+
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_uuid_rejects),
     };
