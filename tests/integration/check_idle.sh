@@ -126,7 +126,7 @@ it_private_kafka
 server redelivery normal
 id=$(inboxq account add --name idle-redelivery --host 127.0.0.1 --port "$PORT" --protocol imap \
   --credential "$cred" --secure no --keep-copy yes)
-it_spawn worker inboxq-worker >/dev/null
+it_spawn worker inboxq-worker
 inboxq check "$id" --wait --timeout 60 >/dev/null 2>&1 || true
 job=$(it_sql "SELECT job_id FROM check_runs WHERE account_id = $id")
 before=$(it_sql "SELECT finished_at, outcome, messages_new FROM check_runs WHERE job_id = '$job'")

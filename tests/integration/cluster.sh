@@ -26,8 +26,8 @@ done
 check "50 accounts" test "${#ids[@]}" -eq 50
 for u in "${users[@]}"; do it_seed "$u" 2; done
 
-for n in 1 2; do it_spawn "scheduler$n" inboxq-scheduler >/dev/null; done
-for n in 1 2 3; do it_spawn "worker$n" inboxq-worker >/dev/null; done
+for n in 1 2; do it_spawn "scheduler$n" inboxq-scheduler; done
+for n in 1 2 3; do it_spawn "worker$n" inboxq-worker; done
 
 # mail keeps arriving while the cluster runs
 for _ in $(seq 1 30); do

@@ -22,8 +22,11 @@ for k in "${!users[@]}"; do
   it_seed "$u" 5
 done
 
-it_spawn scheduler inboxq-scheduler >/dev/null
-workers=("$(it_spawn worker-a inboxq-worker)" "$(it_spawn worker-b inboxq-worker)")
+it_spawn scheduler inboxq-scheduler
+it_spawn worker-a inboxq-worker
+workers=("$IT_LAST_PID")
+it_spawn worker-b inboxq-worker
+workers+=("$IT_LAST_PID")
 kills=0
 for round in $(seq 1 20); do
   # mail arrives, then a worker dies at a random moment and a new one takes its place
@@ -32,7 +35,8 @@ for round in $(seq 1 20); do
   victim=$((RANDOM % 2))
   if kill -KILL "${workers[$victim]}" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "${workers[$victim]}" 2>/dev/null || true
-  workers[$victim]=$(it_spawn "worker-$round" inboxq-worker)
+  it_spawn "worker-$round" inboxq-worker
+  workers[$victim]=$IT_LAST_PID
 done
 check "20 workers killed with SIGKILL ($kills)" test "$kills" -eq 20
 

@@ -29,9 +29,11 @@ caught_up() {
     [ "$(it_stored_hashes "${ids[$k]}")" = "$(sort "$IT_TMP/delivered-$u")" ] || return 1
   done
 }
-it_spawn scheduler inboxq-scheduler >/dev/null
-w1=$(it_spawn worker1 inboxq-worker)
-w2=$(it_spawn worker2 inboxq-worker)
+it_spawn scheduler inboxq-scheduler
+it_spawn worker1 inboxq-worker
+w1=$IT_LAST_PID
+it_spawn worker2 inboxq-worker
+w2=$IT_LAST_PID
 it_wait_for 60 "first mail stored" caught_up
 id=${ids[0]}
 check "inbox from Redis while it runs" test "$(inboxq inbox "$id" --format json | jget source)" = redis

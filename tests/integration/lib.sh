@@ -120,11 +120,14 @@ it_private_kafka() {
 
 IT_PIDS=()
 # it_spawn NAME COMMAND...: runs a daemon of ours in the background, logging to $IT_TMP/NAME.log
+# it_spawn NAME COMMAND...: runs COMMAND in the background (log in $IT_TMP/NAME.log), stopped at
+# exit; its pid is in IT_LAST_PID. Not in $(...): a subshell's IT_PIDS is lost, and the process
+# would outlive the test.
 it_spawn() {
   local name=$1; shift
   "$@" >>"$IT_TMP/$name.log" 2>&1 </dev/null &
-  IT_PIDS+=("$!")
-  echo "$!"
+  IT_LAST_PID=$!
+  IT_PIDS+=("$IT_LAST_PID")
 }
 it_stop_all() {
   local p

@@ -19,7 +19,7 @@ it_empty_mailbox $u
 c=$(it_credential c $u "$INBOXQ_TEST_MAIL_PASS_BULK")
 id=$(inboxq account add --name obs --host 127.0.0.1 --port "$INBOXQ_TEST_IMAPS_PORT" --protocol imap \
   --credential "$c" --secure yes --secure-type ssl --auto-check no)
-it_spawn worker inboxq-worker --metrics-listen "127.0.0.1:$port" --log-format json >/dev/null
+it_spawn worker inboxq-worker --metrics-listen "127.0.0.1:$port" --log-format json
 url="http://127.0.0.1:$port"
 get() { $PY -c 'import sys, urllib.request
 try:
@@ -64,7 +64,7 @@ it_wait_for 20 "/readyz is ready again when PostgreSQL returns" bash -c "$(decla
 sport=$((port + 1))
 auto=$(inboxq account add --name obs-auto --host 127.0.0.1 --port "$INBOXQ_TEST_IMAPS_PORT" --protocol imap \
   --credential "$c" --secure yes --secure-type ssl --auto-check yes --check-interval 1h)
-it_spawn scheduler inboxq-scheduler --metrics-listen "127.0.0.1:$sport" >/dev/null
+it_spawn scheduler inboxq-scheduler --metrics-listen "127.0.0.1:$sport"
 surl="http://127.0.0.1:$sport"
 it_wait_for 20 "the scheduler dispatched and counts it" bash -c "$(declare -f get); PY=$PY; get $surl/metrics | grep -q '^inboxq_scheduler_dispatched_total{kind=\"check\"} [1-9]'"
 get "$surl/metrics" | tail -n +2 >"$IT_TMP/smetrics"

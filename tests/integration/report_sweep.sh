@@ -76,7 +76,7 @@ REBORN=$(add_row "1 hour" running "worker:reborn:1")
 sport=$((INBOXQ_TEST_PG_PORT + 93))
 for n in 0 1; do
 	INBOXQ_REPORT_SWEEP_AFTER=3s INBOXQ_REPORT_SWEEP_ATTEMPTS=2 \
-		it_spawn "sched-a$n" inboxq-scheduler --metrics-listen "127.0.0.1:$((sport + n))" >/dev/null
+		it_spawn "sched-a$n" inboxq-scheduler --metrics-listen "127.0.0.1:$((sport + n))"
 done
 it_wait_for 60 "without a worker, report $GIVEUP ends failed" is "$GIVEUP" failed
 it_wait_for 20 "...and so does report $GONE (left running by a gone worker)" is "$GONE" failed
@@ -124,10 +124,10 @@ PYTHON
 LOST=$(add_row "1 hour")
 LOST_JOB=$(sql "SELECT job_id FROM reports WHERE id = $LOST")
 GONE2=$(add_row "1 hour" running "worker:gone:2")
-for n in 1 2; do it_spawn "worker$n" inboxq-worker >/dev/null; done
+for n in 1 2; do it_spawn "worker$n" inboxq-worker; done
 for n in 1 2; do
 	INBOXQ_REPORT_SWEEP_AFTER=60s INBOXQ_REPORT_SWEEP_ATTEMPTS=3 \
-		it_spawn "sched-b$n" inboxq-scheduler >/dev/null
+		it_spawn "sched-b$n" inboxq-scheduler
 done
 it_wait_for 60 "the lost report $LOST is rendered" is "$LOST" done
 it_wait_for 30 "the report $GONE2 its worker left running is rendered" is "$GONE2" done
