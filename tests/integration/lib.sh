@@ -24,6 +24,15 @@ fail() { IT_FAILS=$((IT_FAILS + 1)); echo "FAIL - $*" >&2; }
 check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
 finish() {
   echo "$IT_PASSES passed, $IT_FAILS failed"
+  if [ "$IT_FAILS" -gt 0 ]; then
+    # the logs of what the test started go with $IT_TMP: show their ends while they exist
+    local f
+    for f in "$IT_TMP"/*.log; do
+      [ -s "$f" ] || continue
+      echo "--- last lines of $(basename "$f")" >&2
+      tail -n 40 "$f" >&2
+    done
+  fi
   [ "$IT_FAILS" -eq 0 ] && [ "$IT_PASSES" -gt 0 ]
 }
 
