@@ -88,11 +88,14 @@ int iq_store_add_event(const iq_store_ctx *ctx, int64_t row_id, const iq_store_m
 }
 
 /* After a UIDVALIDITY change: the same bytes under the old identity get the new one. */
-static int rebind(const iq_store_ctx *ctx, const iq_store_msg *m, const unsigned char *sha,
-                  const char *uidv, const char *uid, bool *done_r, char **error_r)
+static int rebind(const iq_store_ctx *ctx, const iq_store_msg *m, bool *done_r, char **error_r)
 {
-    char acct[24];
+    unsigned char sha[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)m->raw, m->len, sha);
+    char acct[24], uidv[24], uid[24];
     snprintf(acct, sizeof(acct), "%lld", (long long)ctx->account->id);
+    snprintf(uidv, sizeof(uidv), "%lld", (long long)ctx->uidvalidity);
+    snprintf(uid, sizeof(uid), "%lld", (long long)m->uid);
     const char *vals[] = {acct, ctx->mailbox, (const char *)sha, m->server_id, uidv, uid};
     int lens[] = {0, 0, SHA256_DIGEST_LENGTH, 0, 0, 0};
     int fmts[] = {0, 0, 1, 0, 0, 0};
@@ -108,78 +111,6 @@ static int rebind(const iq_store_ctx *ctx, const iq_store_msg *m, const unsigned
     *done_r = PQntuples(r) > 0;
     PQclear(r);
     return 0;
-}
-
-static int store_one(const iq_store_ctx *ctx, const iq_store_msg *m, bool *inserted_r,
-                     char **error_r)
-{
-    unsigned char sha[SHA256_DIGEST_LENGTH];
-    char sha_hex[2 * SHA256_DIGEST_LENGTH + 1];
-    SHA256((const unsigned char *)m->raw, m->len, sha);
-    iq_store_hex(sha, sizeof(sha), sha_hex);
-    char acct[24], uidv[24], uid[24], size[24], date[32];
-    snprintf(acct, sizeof(acct), "%lld", (long long)ctx->account->id);
-    snprintf(uidv, sizeof(uidv), "%lld", (long long)ctx->uidvalidity);
-    snprintf(uid, sizeof(uid), "%lld", (long long)m->uid);
-    snprintf(size, sizeof(size), "%zu", m->len);
-    *inserted_r = false;
-    if (ctx->rebind) {
-        bool done = false;
-        if (rebind(ctx, m, sha, uidv, uid, &done, error_r) < 0)
-            return -1;
-        if (done)
-            return 0;
-    }
-    iq_msg_headers h;
-    iq_mail_parse_headers(m->raw, m->len, &h);
-    if (h.has_date)
-        snprintf(date, sizeof(date), "%lld", (long long)h.date_ms);
-    bool imap = ctx->uidvalidity > 0;
-    const char *vals[] = {acct,
-                          ctx->mailbox,
-                          m->server_id,
-                          imap ? uidv : NULL,
-                          imap ? uid : NULL,
-                          (const char *)sha,
-                          h.message_id,
-                          h.from,
-                          h.to,
-                          h.subject,
-                          h.has_date ? date : NULL,
-                          size,
-                          m->raw};
-    int lens[] = {0,
-                  0,
-                  0,
-                  0,
-                  0,
-                  SHA256_DIGEST_LENGTH,
-                  0,
-                  0,
-                  0,
-                  0,
-                  0,
-                  0,
-                  m->len > INT32_MAX ? INT32_MAX : (int)m->len};
-    int fmts[] = {0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1};
-    PGresult *r = exec_bin(
-        ctx->pg,
-        "INSERT INTO messages (account_id, mailbox, server_id, uidvalidity, uid, sha256, "
-        "message_id, from_addr, to_addr, subject, sent_at, size, raw) VALUES ($1, $2, $3, $4, "
-        "$5, $6, $7, $8, $9, $10, to_timestamp($11::double precision / 1000), $12, $13) "
-        "ON CONFLICT (account_id, mailbox, server_id) DO NOTHING RETURNING id",
-        13, vals, lens, fmts, error_r);
-    int rc = -1;
-    if (r) {
-        rc = 0;
-        if (PQntuples(r) == 1) {
-            *inserted_r = true;
-            rc = iq_store_add_event(ctx, iq_pg_i64(r, 0, 0), m, &h, sha_hex, error_r);
-        }
-        PQclear(r);
-    }
-    iq_msg_headers_release(&h);
-    return rc;
 }
 
 /* One message and its event (only when the message was new): prepared once per connection,
@@ -444,34 +375,53 @@ static int store_copied(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, i
     return rc;
 }
 
-int iq_store_batch(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, int64_t highest_uid,
-                   int *stored_r, char **error_r)
+/* After a UIDVALIDITY change, the messages whose bytes are stored under the old identity take
+ * the new one; the others are moved to the front of msgs, and their count is returned in *n_r
+ * (-1 on error). Inside the batch's transaction, before the new ones are stored. */
+static int rebind_all(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t *n_r, char **error_r)
 {
-    *stored_r = 0;
+    size_t keep = 0;
+    for (size_t i = 0; i < *n_r; i++) {
+        bool done = false;
+        if (rebind(ctx, &msgs[i], &done, error_r) < 0)
+            return -1;
+        if (!done) {
+            iq_store_msg m = msgs[keep];
+            msgs[keep++] = msgs[i];
+            msgs[i] = m;
+        }
+    }
+    *n_r = keep;
+    return 0;
+}
+
+/* One attempt at the whole batch in one transaction: the rebind pass, the new messages (COPY,
+ * or one statement each), the mailbox state. 1 when the COPY was refused (rolled back: try
+ * again without it), 0 done, -1 failed. */
+static int store_tx(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, int64_t highest_uid,
+                    bool copy, int *stored_r, char **error_r)
+{
+    if (!copy && ensure_prepared(ctx->pg, error_r) < 0)
+        return -1;
     if (iq_pg_begin(ctx->pg, error_r) < 0)
         return -1;
     int stored = 0;
-    if (!ctx->rebind && n > 0) {
+    size_t fresh = n;
+    if (ctx->rebind && rebind_all(ctx, msgs, &fresh, error_r) < 0)
+        goto fail;
+    if (fresh > 0 && copy) {
         char sqlstate[6], *err = NULL;
-        if (store_copied(ctx, msgs, n, &stored, sqlstate, &err) < 0) {
-            /* most likely a message stored before (23505); the slow path sorts it out, and
-             * reports any failure that is not a conflict */
-            IQ_DEBUG("batch COPY of %zu messages refused (%s), storing them one by one: %s", n,
+        if (store_copied(ctx, msgs, fresh, &stored, sqlstate, &err) < 0) {
+            /* most likely a message stored before (23505); the statement path sorts it out,
+             * and reports any failure that is not a conflict */
+            IQ_DEBUG("batch COPY of %zu messages refused (%s), storing them one by one: %s", fresh,
                      sqlstate[0] ? sqlstate : "-", err);
             free(err);
             iq_pg_rollback(ctx->pg);
-            stored = 0;
-            if (ensure_prepared(ctx->pg, error_r) < 0 || iq_pg_begin(ctx->pg, error_r) < 0)
-                return -1;
-            if (store_pipelined(ctx, msgs, n, &stored, error_r) < 0)
-                goto fail;
+            return 1;
         }
-    }
-    for (size_t i = 0; ctx->rebind && i < n; i++) {
-        bool inserted;
-        if (store_one(ctx, &msgs[i], &inserted, error_r) < 0)
-            goto fail;
-        stored += inserted;
+    } else if (fresh > 0 && store_pipelined(ctx, msgs, fresh, &stored, error_r) < 0) {
+        goto fail;
     }
     if (ctx->uidvalidity > 0 && iq_store_state_set(ctx->pg, ctx->account->id, ctx->mailbox,
                                                    ctx->uidvalidity, highest_uid, error_r) < 0)
@@ -483,6 +433,16 @@ int iq_store_batch(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, int64_
 fail:
     iq_pg_rollback(ctx->pg);
     return -1;
+}
+
+int iq_store_batch(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, int64_t highest_uid,
+                   int *stored_r, char **error_r)
+{
+    *stored_r = 0;
+    int rc = store_tx(ctx, msgs, n, highest_uid, true, stored_r, error_r);
+    if (rc == 1)
+        rc = store_tx(ctx, msgs, n, highest_uid, false, stored_r, error_r);
+    return rc;
 }
 
 void iq_store_msgs_release(iq_store_msg *msgs, size_t n)
