@@ -86,25 +86,35 @@ static void on_rebalance(void *ctx, bool assigned, const rd_kafka_topic_partitio
     }
 }
 
-static void backpressure(iq_worker *w, const rd_kafka_message_t *m, int slot)
+static int queued(iq_slot *s)
 {
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    if (w->slots[slot].queued < QUEUE_PAUSE || g_npaused == MAX_PAUSED)
+    pthread_mutex_lock(&s->lock);
+    int n = s->queued;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* Pauses a partition whose slot has too much queued. Takes the topic and partition, not the
+ * message: once enqueued, the message belongs to the slot's thread, which may already have
+ * run and destroyed it. */
+static void backpressure(iq_worker *w, const char *topic, int32_t partition, int slot)
+{
+    if (g_npaused == MAX_PAUSED || queued(&w->slots[slot]) < QUEUE_PAUSE)
         return;
     for (int j = 0; j < g_npaused; j++)
-        if (g_paused[j].partition == m->partition && strcmp(g_paused[j].topic, topic) == 0)
+        if (g_paused[j].partition == partition && strcmp(g_paused[j].topic, topic) == 0)
             return;
     paused *p = &g_paused[g_npaused++];
     snprintf(p->topic, sizeof(p->topic), "%s", topic);
-    p->partition = m->partition;
+    p->partition = partition;
     p->slot = slot;
-    iq_kafka_consumer_pause(w->consumer, topic, m->partition, true);
+    iq_kafka_consumer_pause(w->consumer, topic, partition, true);
 }
 
 static void resume_drained(iq_worker *w)
 {
     for (int j = 0; j < g_npaused; j++) {
-        if (w->slots[g_paused[j].slot].queued > QUEUE_RESUME)
+        if (queued(&w->slots[g_paused[j].slot]) > QUEUE_RESUME)
             continue;
         iq_kafka_consumer_pause(w->consumer, g_paused[j].topic, g_paused[j].partition, false);
         g_paused[j--] = g_paused[--g_npaused];
@@ -266,9 +276,12 @@ int iq_worker_run(const iq_config *cfg, int concurrency, const char *metrics_lis
     while (!*stop) {
         rd_kafka_message_t *m = iq_kafka_consumer_poll(w.consumer, 100);
         if (m) {
-            int slot = slot_for(&w, rd_kafka_topic_name(m->rkt), m->partition);
-            enqueue(&w.slots[slot], m);
-            backpressure(&w, m, slot);
+            char topic[128];
+            snprintf(topic, sizeof(topic), "%s", rd_kafka_topic_name(m->rkt));
+            int32_t partition = m->partition;
+            int slot = slot_for(&w, topic, partition);
+            enqueue(&w.slots[slot], m); /* m is the slot's from here on */
+            backpressure(&w, topic, partition, slot);
         }
         resume_drained(&w);
     }
