@@ -15,22 +15,31 @@ IT_TMP=$(mktemp -d "/tmp/inboxq-it-$IT_NAME.XXXXXX")
 chmod 755 "$IT_TMP"
 IT_FAILS=0
 IT_PASSES=0
-it_cleanup() { rm -rf "$IT_TMP"; }
 trap it_cleanup EXIT
 
 pass() { IT_PASSES=$((IT_PASSES + 1)); echo "ok - $*"; }
 fail() { IT_FAILS=$((IT_FAILS + 1)); echo "FAIL - $*" >&2; }
 # check DESCRIPTION COMMAND...: passes when the command succeeds
 check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
+# what a process prints when it dies of a bug: sanitizers, glibc's heap checks, assertions
+IT_CRASH_RE='^==[0-9]+==|runtime error:|Assertion|assert|double free|corrupted|free\(\): |malloc\(\): |out of memory|size overflow|misuse|ThreadSanitizer|Segmentation'
 finish() {
   echo "$IT_PASSES passed, $IT_FAILS failed"
   if [ "$IT_FAILS" -gt 0 ]; then
-    # the logs of what the test started go with $IT_TMP: show their ends while they exist
-    local f
+    # the logs of what the test started go with $IT_TMP: show a crash report first (a long
+    # report would push it out of a tail), then the ends of every log, while they exist
+    local f at
+    for f in "$IT_TMP"/*.log; do
+      [ -s "$f" ] || continue
+      at=$(grep -n -m1 -E "$IT_CRASH_RE" "$f" | cut -d: -f1) || true
+      [ -n "$at" ] || continue
+      echo "--- crash report in $(basename "$f") (line $at)" >&2
+      tail -n "+$at" "$f" | head -n 60 >&2
+    done
     for f in "$IT_TMP"/*.log; do
       [ -s "$f" ] || continue
       echo "--- last lines of $(basename "$f")" >&2
-      tail -n 40 "$f" >&2
+      tail -n 25 "$f" >&2
     done
   fi
   [ "$IT_FAILS" -eq 0 ] && [ "$IT_PASSES" -gt 0 ]
@@ -128,7 +137,7 @@ it_private_kafka() {
 }
 
 IT_PIDS=()
-# it_spawn NAME COMMAND...: runs a daemon of ours in the background, logging to $IT_TMP/NAME.log
+IT_PID_NAMES=()
 # it_spawn NAME COMMAND...: runs COMMAND in the background (log in $IT_TMP/NAME.log), stopped at
 # exit; its pid is in IT_LAST_PID. Not in $(...): a subshell's IT_PIDS is lost, and the process
 # would outlive the test.
@@ -137,14 +146,33 @@ it_spawn() {
   "$@" >>"$IT_TMP/$name.log" 2>&1 </dev/null &
   IT_LAST_PID=$!
   IT_PIDS+=("$IT_LAST_PID")
+  IT_PID_NAMES+=("$name")
 }
+# Stops what it_spawn started (SIGTERM, then waits). A process that died of a crash signal
+# (abort, segfault, ...), before or while stopping, fails the test: a test must not pass over a
+# worker that crashed while the others finished its jobs.
 it_stop_all() {
-  local p
+  local i p rc
   for p in "${IT_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${IT_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  for i in "${!IT_PIDS[@]}"; do
+    rc=0
+    wait "${IT_PIDS[$i]}" 2>/dev/null || rc=$?
+    case $rc in
+      132 | 133 | 134 | 135 | 136 | 139)
+        fail "${IT_PID_NAMES[$i]} (pid ${IT_PIDS[$i]}) died of signal $((rc - 128)); see its log" ;;
+    esac
+  done
   IT_PIDS=()
+  IT_PID_NAMES=()
 }
-it_cleanup() { it_stop_all; rm -rf "$IT_TMP"; }
+# INBOXQ_TEST_KEEP=1 keeps the temp dir (logs, spools) of a test that failed
+it_cleanup() {
+  local before=$IT_FAILS
+  it_stop_all
+  if [ -n "${INBOXQ_TEST_KEEP:-}" ] && [ "$IT_FAILS" -gt 0 ]; then echo "# kept $IT_TMP" >&2; else rm -rf "$IT_TMP"; fi
+  # a crash found only now still fails the test (the exit status is otherwise left alone)
+  [ "$IT_FAILS" -eq "$before" ] || exit 1
+}
 
 # it_wait_for SECONDS DESCRIPTION COMMAND...: polls until COMMAND succeeds
 it_wait_for() {
