@@ -1039,7 +1039,7 @@ iq_op_status iq_account_create(PGconn *c, const iq_account_input *in, int64_t *i
         goto out;
     if ((st = iq_account_apply(&a, in, true, &refs, error_r)) != IQ_OP_OK)
         goto fail;
-    account_params p;
+    account_params p = {0};
     account_params_fill(&p, &a);
     char *err = NULL;
     PGresult *r = iq_pg_query(
@@ -1112,7 +1112,7 @@ iq_op_status iq_account_update(PGconn *c, int64_t id, const iq_account_input *in
         iq_pg_rollback(c); /* nothing to write */
         goto out;
     }
-    account_params p;
+    account_params p = {0};
     account_params_fill(&p, &a);
     char idbuf[32], verbuf[16];
     snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
@@ -1350,7 +1350,7 @@ iq_op_status iq_connector_create(PGconn *c, const iq_connector_input *in, int64_
         goto out;
     if ((st = iq_connector_apply(&k, in, true, &refs, error_r)) != IQ_OP_OK)
         goto fail;
-    connector_params p;
+    connector_params p = {0};
     connector_params_fill(&p, &k);
     char *err = NULL;
     PGresult *r = iq_pg_query(c,
@@ -1419,7 +1419,7 @@ iq_op_status iq_connector_update(PGconn *c, int64_t id, const iq_connector_input
         iq_pg_rollback(c);
         goto out;
     }
-    connector_params p;
+    connector_params p = {0};
     connector_params_fill(&p, &k);
     char idbuf[32], verbuf[16];
     snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
