@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "redis.h"
 #include "util.h"
 #include "vault.h"
@@ -13,11 +14,14 @@
 int iq_check_setup_init(iq_check_setup *cs, const iq_config *cfg, const char *role, char **error_r)
 {
     memset(cs, 0, sizeof(*cs));
-    if (iq_vault_key_from_config(cfg, cs->key, error_r) < 0)
+    cs->key = iq_key_page_new();
+    if (iq_vault_key_from_config(cfg, cs->key, error_r) < 0) {
+        iq_key_page_free(&cs->key);
         return -1;
+    }
     SSL_CTX *ctx = iq_tls_ctx_new(iq_config_str(cfg, IQ_SET_CA_FILE), error_r);
     if (!ctx) {
-        iq_secure_zero(cs->key, sizeof(cs->key));
+        iq_key_page_free(&cs->key);
         return -1;
     }
     char host[64] = "localhost";
@@ -47,7 +51,8 @@ void iq_check_setup_release(iq_check_setup *cs)
 {
     iq_tls_ctx_free(&cs->env.tls_ctx);
     iq_redis_free(&cs->env.redis);
-    iq_secure_zero(cs->key, sizeof(cs->key));
+    iq_key_page_free(&cs->key);
+    cs->env.master_key = NULL;
 }
 
 json_t *iq_check_result_json(const iq_check_result *res, int64_t account_id, const char *job_id)

@@ -14,7 +14,7 @@
 
 typedef struct iq_check_setup {
     iq_check_env env;
-    uint8_t key[32];
+    uint8_t *key; /* IQ_KEY_LEN bytes on a page kept out of core dumps */
     char worker[128];
 } iq_check_setup;
 

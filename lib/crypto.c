@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +29,35 @@ void iq_sealed_release(iq_sealed *s)
     s->ct_len = 0;
     iq_secure_zero(s->nonce, sizeof(s->nonce));
     iq_secure_zero(s->tag, sizeof(s->tag));
+}
+
+static size_t key_page_size(void)
+{
+    long n = sysconf(_SC_PAGESIZE);
+    return n > 0 ? (size_t)n : 4096;
+}
+
+uint8_t *iq_key_page_new(void)
+{
+    size_t n = key_page_size();
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        iq_oom();
+    /* both are best effort: a kernel without them still gets a working key */
+    (void)madvise(p, n, MADV_DONTDUMP);
+    (void)mlock(p, n);
+    return p;
+}
+
+void iq_key_page_free(uint8_t **key)
+{
+    if (!key || !*key)
+        return;
+    size_t n = key_page_size();
+    iq_secure_zero(*key, n);
+    (void)munlock(*key, n);
+    munmap(*key, n);
+    *key = NULL;
 }
 
 int iq_master_key_load(const char *path, uint8_t key_r[IQ_KEY_LEN], char **error_r)

@@ -27,6 +27,11 @@ void iq_sealed_release(iq_sealed *s);
  * group nor others may access (mode 0600 or stricter). 0, or -1 with *error_r naming the
  * file and what to do. key_r is wiped on failure. */
 int iq_master_key_load(const char *path, uint8_t key_r[IQ_KEY_LEN], char **error_r);
+/* Room for a key a process holds from start to end (the master key in a worker): a page of
+ * its own, left out of core dumps (MADV_DONTDUMP) and kept out of swap where the memory-lock
+ * limit allows. Free with iq_key_page_free, which wipes it. */
+uint8_t *iq_key_page_new(void);
+void iq_key_page_free(uint8_t **key);
 
 /* The key's id: the first 16 hex characters of SHA-256(key), NUL-terminated. */
 void iq_key_id(const uint8_t key[IQ_KEY_LEN], char id_r[IQ_KEY_ID_LEN + 1]);

@@ -2,6 +2,7 @@
 /* Unit tests of the vault's cryptography: AES-256-GCM round trips, every tampering and
  * misbinding failing, master key file checks, key ids and the rekey of one row. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -326,6 +327,50 @@ static void test_equal(void **state)
     assert_true(iq_crypto_equal("", 0, "", 0));
 }
 
+/* The VmFlags line of the mapping that holds addr in /proc/self/smaps ("" if none). */
+static void vm_flags_of(const void *addr, char *flags, size_t size)
+{
+    flags[0] = '\0';
+    FILE *f = fopen("/proc/self/smaps", "r");
+    assert_non_null(f);
+    char line[512];
+    bool inside = false;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        char dash;
+        if (strchr(line, '-') && line[0] != 'V' && strchr("0123456789abcdef", line[0])) {
+            char *end = NULL;
+            lo = strtoul(line, &end, 16);
+            dash = *end;
+            hi = strtoul(end + 1, NULL, 16);
+            inside = dash == '-' && (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+        } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            snprintf(flags, size, "%s", line + 8);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* The worker's master key lives on a page of its own that core dumps leave out. */
+static void test_key_page(void **state)
+{
+    (void)state;
+    uint8_t *key = iq_key_page_new();
+    assert_non_null(key);
+    assert_int_equal((uintptr_t)key % (uintptr_t)sysconf(_SC_PAGESIZE), 0);
+    make_key(key, 9);
+    char flags[512];
+    vm_flags_of(key, flags, sizeof(flags));
+    assert_non_null(strstr(flags, " dd")); /* "dd": do not include area into core dump */
+    uint8_t *other = iq_key_page_new();
+    assert_ptr_not_equal(other, key);
+    iq_key_page_free(&other);
+    iq_key_page_free(&key);
+    assert_null(key);
+    iq_key_page_free(&key); /* freeing twice is harmless */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_moved_row_fails), cmocka_unit_test(test_key_id),
         cmocka_unit_test(test_key_file),        cmocka_unit_test(test_reseal),
         cmocka_unit_test(test_secret_rules),    cmocka_unit_test(test_equal),
+        cmocka_unit_test(test_key_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
