@@ -229,7 +229,7 @@ static series *series_get(family *f, const char *const *values)
     }
     if (f->n_series == f->series_alloc) {
         f->series_alloc = f->series_alloc == 0 ? 8 : iq_size_mul(f->series_alloc, 2);
-        f->series = iq_xrealloc(f->series, iq_size_mul(f->series_alloc, sizeof(*f->series)));
+        f->series = iq_xrealloc(f->series, iq_size_mul(f->series_alloc, sizeof(series *)));
     }
     f->series[f->n_series++] = series_new(f, h, values);
     if (iq_size_mul(f->n_series, 2) > f->table_size)

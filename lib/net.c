@@ -508,7 +508,7 @@ int iq_net_write_all(int fd, const void *buf, size_t n, int64_t deadline_ms)
 
 const char *iq_net_peer(int fd, char *buf, size_t size)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t sl = sizeof(ss);
     if (size == 0)
         return buf;

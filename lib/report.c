@@ -323,7 +323,7 @@ static void page_clause(query *q, iq_buf *sql, int64_t page, int64_t per_page, i
     iq_buf_append_str(sql, " ORDER BY id");
     if (page > 0) {
         snprintf(q->limit, sizeof(q->limit), "%lld", (long long)per_page);
-        snprintf(q->offset, sizeof(q->offset), "%lld", (long long)((page - 1) * per_page));
+        snprintf(q->offset, sizeof(q->offset), "%lld", (long long)(page - 1) * (long long)per_page);
         q->params[np] = q->limit;
         q->params[np + 1] = q->offset;
         iq_buf_appendf(sql, " LIMIT $%d OFFSET $%d", np + 1, np + 2);

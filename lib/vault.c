@@ -564,7 +564,8 @@ iq_op_status iq_vault_set_secret(PGconn *c, const uint8_t key[IQ_KEY_LEN], int64
     json_t *changes = json_object();
     if (!changes)
         iq_oom();
-    if (strcmp(new_user, old_user) != 0)
+    /* lock_credential set old_user, as it found the row */
+    if (strcmp(new_user, old_user) != 0) // NOLINT(clang-analyzer-core.NonNullParamChecker)
         change(changes, "username", json_string(old_user), json_string(new_user));
     if (strcmp(key_id, old_key) != 0)
         change(changes, "key_id", json_string(old_key), json_string(key_id));

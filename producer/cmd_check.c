@@ -297,10 +297,10 @@ static void print_outcome(const PGresult *r, int row, bool json)
 /* Polls check_runs until every job finished or the timeout. Returns the exit status. */
 static int wait_outcomes(iq_app *app, PGconn *c, job *jobs, size_t n, int64_t timeout_ms, bool json)
 {
-    job **by_id = iq_xcalloc(n > 0 ? n : 1, sizeof(*by_id));
+    job **by_id = iq_xcalloc(n > 0 ? n : 1, sizeof(job *));
     for (size_t i = 0; i < n; i++)
         by_id[i] = &jobs[i];
-    qsort(by_id, n, sizeof(*by_id), cmp_job_id);
+    qsort(by_id, n, sizeof(job *), cmp_job_id);
     iq_buf ids;
     iq_buf_init(&ids, 64 * 1024 * 1024);
     size_t pending = n, failed = 0;
@@ -324,7 +324,7 @@ static int wait_outcomes(iq_app *app, PGconn *c, job *jobs, size_t n, int64_t ti
         for (int i = 0; i < PQntuples(r); i++) {
             job key, *kp = &key;
             snprintf(key.job_id, sizeof(key.job_id), "%s", iq_pg_str(r, i, 0));
-            job **hit = bsearch(&kp, by_id, n, sizeof(*by_id), cmp_job_id);
+            job **hit = bsearch(&kp, by_id, n, sizeof(job *), cmp_job_id);
             if (!hit || (*hit)->done)
                 continue;
             (*hit)->done = true;

@@ -232,7 +232,7 @@ bool iq_sched_settle(iq_sched *s, job_slot *jobs)
         return true;
     IQ_WARN("kafka: deliveries still unconfirmed after %lld ms; their rows stay due",
             (long long)(s->kafka_timeout_ms + FLUSH_SLACK_MS));
-    s->parked = iq_xrealloc(s->parked, iq_size_mul(s->n_parked + 1, sizeof(*s->parked)));
+    s->parked = iq_xrealloc(s->parked, iq_size_mul(s->n_parked + 1, sizeof(job_slot *)));
     s->parked[s->n_parked++] = jobs;
     return false;
 }

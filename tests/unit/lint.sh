@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The C sources are formatted as .clang-format says and cppcheck finds nothing in them.
-# To fix formatting: clang-format -i FILE. A cppcheck false positive is silenced on its line
-# with a "cppcheck-suppress ID" comment that says why.
+# The C sources are formatted as .clang-format says, and cppcheck and clang-tidy (with
+# .clang-tidy's checks, on the plain build's compile_commands.json) find nothing in them.
+# To fix formatting: clang-format -i FILE. A false positive is silenced on its line with a
+# "cppcheck-suppress ID" or "NOLINT(check)" comment that says why. clang-tidy runs once, in
+# the plain build (a sanitizer build's flags add nothing to it).
 set -euo pipefail
 cd "${IQ_SOURCE_DIR:-$(dirname "$0")/../..}"
 dirs=(lib producer worker scheduler deploy/devbroker tests/unit tests/integration)
@@ -31,7 +33,21 @@ else
   cat "$tmp/cppcheck"
 fi
 
-# both checks must be able to fail
+build=${IQ_BIN_DIR:+$IQ_BIN_DIR/..}
+tidy=0
+if [ -n "$build" ] && [ -f "$build/compile_commands.json" ] &&
+  grep -q '^INBOXQ_SANITIZE:STRING=$' "$build/CMakeCache.txt" 2>/dev/null; then
+  tidy=1
+  if run-clang-tidy -quiet -p "$build" -j "$(nproc)" "$PWD/(lib|worker|scheduler|producer)/" \
+    >"$tmp/tidy" 2>&1 && ! grep -qE '(warning|error):' "$tmp/tidy"; then
+    ok "clang-tidy: no findings"
+  else
+    bad "clang-tidy:"
+    grep -E '(warning|error):' "$tmp/tidy" | sort -u
+  fi
+fi
+
+# every check must be able to fail
 printf 'int  f( void ){return 1;}\n' >"$tmp/probe.c"
 if clang-format --dry-run --Werror "$tmp/probe.c" 2>/dev/null; then
   bad "clang-format accepted a badly formatted probe"
@@ -43,6 +59,14 @@ if cppcheck_run "$tmp/probe.c" 2>/dev/null; then
   bad "cppcheck accepted an out-of-bounds write"
 else
   ok "cppcheck finds an out-of-bounds write"
+fi
+if [ "$tidy" = 1 ]; then
+  printf '#include <stddef.h>\nint f(int *p)\n{\n    p = NULL;\n    return *p;\n}\n' >"$tmp/probe.c"
+  if clang-tidy --quiet "$tmp/probe.c" -- -std=c11 2>/dev/null | grep -q 'warning:'; then
+    ok "clang-tidy finds a null dereference"
+  else
+    bad "clang-tidy missed a null dereference"
+  fi
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
