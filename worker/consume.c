@@ -109,6 +109,9 @@ static void backpressure(iq_worker *w, const char *topic, int32_t partition, int
     p->partition = partition;
     p->slot = slot;
     iq_kafka_consumer_pause(w->consumer, topic, partition, true);
+    iq_counter_inc(w->metrics.pauses, NULL);
+    IQ_DEBUG("paused %s [%d]: slot %d has %d or more job(s) queued", topic, (int)partition, slot,
+             QUEUE_PAUSE);
 }
 
 static void resume_drained(iq_worker *w)
@@ -117,6 +120,7 @@ static void resume_drained(iq_worker *w)
         if (queued(&w->slots[g_paused[j].slot]) > QUEUE_RESUME)
             continue;
         iq_kafka_consumer_pause(w->consumer, g_paused[j].topic, g_paused[j].partition, false);
+        IQ_DEBUG("resumed %s [%d]", g_paused[j].topic, (int)g_paused[j].partition);
         g_paused[j--] = g_paused[--g_npaused];
     }
 }

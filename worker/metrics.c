@@ -77,6 +77,10 @@ void iq_worker_metrics_init(iq_worker *w)
     wm->cache = iq_metrics_counter(m, "inboxq_inbox_cache_writes_total",
                                    "Inbox listings rewritten in Redis, by result",
                                    (const char *[]){"result", NULL});
+    wm->pauses = iq_metrics_counter(m, "inboxq_consumer_pauses_total",
+                                    "Times a partition was paused because its slot had too many "
+                                    "jobs queued (back-pressure)",
+                                    NULL);
     iq_metrics_gauge_fn(m, "inboxq_jobs_in_flight", "Jobs running now", NULL, collect_in_flight, w);
     iq_metrics_gauge_fn(m, "inboxq_outbox_pending", "New-mail events not yet published", NULL,
                         collect_outbox_pending, w);

@@ -32,6 +32,7 @@ typedef struct iq_worker_metrics {
     iq_counter *dead;       /* inboxq_jobs_dead_lettered_total{error_class} */
     iq_counter *events;     /* inboxq_events_published_total */
     iq_counter *cache;      /* inboxq_inbox_cache_writes_total{result} */
+    iq_counter *pauses;     /* inboxq_consumer_pauses_total */
 } iq_worker_metrics;
 
 typedef struct iq_queue_item {
