@@ -198,9 +198,12 @@ static const char *extension(const char *format)
     return strcmp(format, "pdf") == 0 ? "pdf" : strcmp(format, "html") == 0 ? "html" : "csv";
 }
 
-/* Writes the rendered report into the schedule's output directory (atomically). */
-static char *write_output_dir(const char *dir, const char *schedule, int64_t report_id,
-                              const char *format, const char *data, size_t len)
+/* Stages the rendered report for the schedule's output directory: written and synced under
+ * PATH.tmp, and PATH returned. The file takes its name (publish_output) only once the result is
+ * recorded: a worker whose report was taken over, or whose result could not be stored, leaves
+ * nothing there. NULL (logged) when it cannot be written. */
+static char *stage_output(const char *dir, const char *schedule, int64_t report_id,
+                          const char *format, const char *data, size_t len)
 {
     char safe[64];
     size_t o = 0;
@@ -228,7 +231,6 @@ static char *write_output_dir(const char *dir, const char *schedule, int64_t rep
     ok = ok && fsync(fd) == 0;
     if (fd >= 0)
         close(fd);
-    ok = ok && rename(tmp, path) == 0;
     if (!ok) {
         IQ_WARN("report %lld not written to %s: %s", (long long)report_id, dir, strerror(errno));
         unlink(tmp);
@@ -237,6 +239,17 @@ static char *write_output_dir(const char *dir, const char *schedule, int64_t rep
     }
     free(tmp);
     return path;
+}
+
+/* Gives a staged file its name (keep) or removes it. */
+static void publish_output(const char *path, bool keep)
+{
+    char *tmp = iq_xasprintf("%s.tmp", path);
+    if (!keep)
+        unlink(tmp);
+    else if (rename(tmp, path) < 0)
+        IQ_WARN("report file %s not renamed into place: %s", path, strerror(errno));
+    free(tmp);
 }
 
 /* Stores the outcome while the row still carries our claim. 1 stored, 0 the claim was taken
@@ -358,13 +371,15 @@ static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
         }
         char *path = NULL;
         if (rc == 0 && dir)
-            path = write_output_dir(dir, sched ? sched : "report", job.report_id, job.format, data,
-                                    len);
+            path =
+                stage_output(dir, sched ? sched : "report", job.report_id, job.format, data, len);
         int stored =
             finish_report(pg, job.report_id, claim, rc == 0 ? "done" : "failed",
                           rc == 0 ? NULL : (err ? err : "rendering failed"), rc == 0 ? data : NULL,
                           rc == 0 ? len : 0, (int64_t)stats.rows, path);
         done = stored >= 0;
+        if (path)
+            publish_output(path, stored > 0);
         if (stored > 0)
             IQ_INFO("report %lld %s: %lld rows, %zu bytes", (long long)job.report_id,
                     rc == 0 ? "rendered" : "failed", (long long)stats.rows, len);
