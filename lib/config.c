@@ -71,6 +71,8 @@ static const iq_setting_def defs[IQ_SET__COUNT] = {
      "100", 1, 10000, NULL, false, "messages fetched and stored per PostgreSQL transaction"},
     {IQ_SET_CONCURRENCY, "concurrency", "INBOXQ_CONCURRENCY", IQ_CT_INT,
      "4", 1, 1024, NULL, false, "jobs a worker process runs at once"},
+    {IQ_SET_SHUTDOWN_GRACE, "shutdown_grace", "INBOXQ_SHUTDOWN_GRACE", IQ_CT_DURATION,
+     "20s", 0, 3600 * SEC, NULL, false, "how long a stopping worker waits for running jobs; then it abandons them (they run again elsewhere) and leaves. Keep it below the service manager's stop timeout"},
     {IQ_SET_RETRY_MAX, "retry_max", "INBOXQ_RETRY_MAX", IQ_CT_INT,
      "5", 0, 100, NULL, false, "retries of a transiently failing job before it waits for its next turn"},
     {IQ_SET_SCHEDULER_TICK, "scheduler_tick", "INBOXQ_SCHEDULER_TICK", IQ_CT_DURATION,

@@ -290,6 +290,12 @@ int iq_kafka_consumer_commit(iq_kafka_consumer *c)
     return 0;
 }
 
+void iq_kafka_consumer_leave(iq_kafka_consumer *c)
+{
+    iq_kafka_consumer_commit(c);
+    rd_kafka_consumer_close(c->rk);
+}
+
 void iq_kafka_consumer_free(iq_kafka_consumer **cp)
 {
     iq_kafka_consumer *c = *cp;

@@ -64,6 +64,10 @@ int iq_kafka_consumer_store(iq_kafka_consumer *c, const rd_kafka_message_t *m);
 int iq_kafka_consumer_commit(iq_kafka_consumer *c);
 /* Commits, leaves the group and frees. */
 void iq_kafka_consumer_free(iq_kafka_consumer **c);
+/* Commits stored offsets and leaves the group, without destroying the handle: for a process
+ * about to exit while a message is still held by a thread it abandoned (rd_kafka_destroy would
+ * wait for that message forever). */
+void iq_kafka_consumer_leave(iq_kafka_consumer *c);
 rd_kafka_t *iq_kafka_consumer_handle(iq_kafka_consumer *c);
 
 #endif

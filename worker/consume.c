@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "pg.h"
@@ -14,7 +15,6 @@
 #define QUEUE_PAUSE 64 /* queued jobs in a slot before its partitions pause */
 #define QUEUE_RESUME 8 /* ...and resume */
 #define MAX_PAUSED 1024
-#define ABANDON_AFTER_MS 30000 /* on SIGTERM, wait this long for running jobs */
 
 typedef struct paused {
     char topic[128];
@@ -147,8 +147,16 @@ static void *slot_main(void *arg)
 
         atomic_fetch_add(&w->in_flight, 1);
         bool done = iq_worker_handle(s, it->msg);
-        if (done)
-            iq_kafka_consumer_store(w->consumer, it->msg); /* only after the results committed */
+        /* The offset is stored only after the results committed, and under the slot's lock:
+         * once shutdown has abandoned this job (slots_stop) and closes the consumer, this
+         * thread must not touch it, and the job runs again elsewhere. */
+        pthread_mutex_lock(&s->lock);
+        bool abandoned = s->abandoned;
+        if (done && !abandoned)
+            iq_kafka_consumer_store(w->consumer, it->msg);
+        pthread_mutex_unlock(&s->lock);
+        if (abandoned)
+            return NULL; /* the process is leaving without cleaning up under this thread */
         atomic_fetch_sub(&w->in_flight, 1);
         atomic_fetch_add(&w->jobs_done, 1);
         rd_kafka_message_destroy(it->msg);
@@ -183,34 +191,43 @@ static int slots_init(iq_worker *w, int n, char **error_r)
     return 0;
 }
 
-static void slots_stop(iq_worker *w)
+/* Wakes the slots and waits up to shutdown_grace for their running jobs; returns how many
+ * were abandoned (not acknowledged, so another worker runs them again, idempotently). */
+static int slots_stop(iq_worker *w)
 {
     for (int i = 0; i < w->nslots; i++) {
         pthread_mutex_lock(&w->slots[i].lock);
         pthread_cond_broadcast(&w->slots[i].cond);
         pthread_mutex_unlock(&w->slots[i].lock);
     }
+    int64_t grace_ms = iq_config_int(w->cfg, IQ_SET_SHUTDOWN_GRACE);
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ABANDON_AFTER_MS / 1000;
-    for (int i = 0; i < w->nslots; i++) {
-        if (pthread_timedjoin_np(w->slots[i].thread, NULL, &until) != 0) {
-            /* a job still running past the grace period is abandoned: it was not
-               acknowledged, so another worker runs it again, idempotently */
-            IQ_WARN("slot %d still busy after %d s: abandoning its job", i,
-                    ABANDON_AFTER_MS / 1000);
-            pthread_detach(w->slots[i].thread);
-            w->slots[i].thread = 0;
-        }
+    until.tv_sec += (time_t)(grace_ms / 1000);
+    until.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
     }
+    int abandoned = 0;
+    for (int i = 0; i < w->nslots; i++) {
+        iq_slot *s = &w->slots[i];
+        if (pthread_timedjoin_np(s->thread, NULL, &until) == 0)
+            continue;
+        pthread_mutex_lock(&s->lock);
+        s->abandoned = true;
+        pthread_mutex_unlock(&s->lock);
+        pthread_detach(s->thread);
+        IQ_WARN("slot %d still busy after %lld ms: abandoning its job", i, (long long)grace_ms);
+        abandoned++;
+    }
+    return abandoned;
 }
 
 static void slots_free(iq_worker *w)
 {
     for (int i = 0; i < w->nslots; i++) {
         iq_slot *s = &w->slots[i];
-        if (!s->thread && s->busy)
-            continue; /* abandoned: its thread may still touch it until exit */
         while (s->head) {
             iq_queue_item *it = s->head;
             s->head = it->next;
@@ -290,9 +307,18 @@ int iq_worker_run(const iq_config *cfg, int concurrency, const char *metrics_lis
         resume_drained(&w);
     }
     IQ_INFO("stopping: no new jobs; waiting for %d running job(s)", atomic_load(&w.in_flight));
-    slots_stop(&w);
+    int abandoned = slots_stop(&w);
     iq_worker_relay_kick(&w);
     pthread_join(w.relay_thread, NULL);
+    if (abandoned > 0) {
+        /* An abandoned job's thread still uses its message, the slot, the setup, the producer
+         * and this frame: nothing is freed under it. Offsets are committed and the group left,
+         * and the process exits now (the job was not acknowledged: it runs again elsewhere). */
+        iq_kafka_consumer_leave(w.consumer);
+        IQ_WARN("stopped with %d job(s) abandoned; they run again on another worker", abandoned);
+        fflush(NULL);
+        _exit(rc);
+    }
     iq_kafka_consumer_free(&w.consumer); /* commits stored offsets and leaves the group */
 out_slots:
     slots_free(&w);

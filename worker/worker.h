@@ -51,6 +51,7 @@ typedef struct iq_slot {
     iq_queue_item *head, *tail;
     int queued;
     bool busy;
+    bool abandoned; /* set under lock when shutdown gave up waiting for its job */
     PGconn *pg;
     iq_check_env env; /* the shared setup with this slot's Redis handle */
 } iq_slot;
