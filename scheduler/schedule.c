@@ -253,6 +253,20 @@ static void warm_up(iq_sched *s, const char *topic)
     }
 }
 
+int iq_sched_batch_failed(iq_sched *s, iq_sched_stats *st, const char *what, char *err,
+                          int published)
+{
+    if (published > 0)
+        IQ_ERROR("%s: %s; rolled back (%d job(s) already published will be sent again)", what, err,
+                 published);
+    else
+        IQ_ERROR("%s: %s; rolled back", what, err);
+    free(err);
+    iq_pg_rollback(s->pg);
+    st->db_errors++;
+    return -1;
+}
+
 void iq_sched_queue(iq_sched *s, const char *topic, int64_t key_id, json_t *job, job_slot *slot)
 {
     char key[24], *err = NULL;
@@ -363,16 +377,7 @@ static int check_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
     ret = ok == n ? 0 : -1;
     goto out;
 db_fail:
-    if (ok > 0)
-        IQ_ERROR("check batch: %s; rolled back (%d job(s) already published will be sent "
-                 "again)",
-                 err, ok);
-    else
-        IQ_ERROR("check batch: %s; rolled back", err);
-    free(err);
-    iq_pg_rollback(s->pg);
-    st->db_errors++;
-    ret = -1;
+    ret = iq_sched_batch_failed(s, st, "check batch", err, ok);
 out:
     if (!parked)
         free(jobs);
@@ -538,11 +543,7 @@ static int report_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
     ret = ok + bad == n ? 0 : -1;
     goto out;
 db_fail:
-    IQ_ERROR("report batch: %s; rolled back", err);
-    free(err);
-    iq_pg_rollback(s->pg);
-    st->db_errors++;
-    ret = -1;
+    ret = iq_sched_batch_failed(s, st, "report batch", err, 0);
 out:
     if (!parked)
         free(jobs);

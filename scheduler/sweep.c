@@ -186,11 +186,7 @@ int iq_sched_sweep_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
     ret = failed == 0 ? 0 : -1;
     goto out;
 db_fail:
-    IQ_ERROR("report sweep: %s; rolled back", err);
-    free(err);
-    iq_pg_rollback(s->pg);
-    st->db_errors++;
-    ret = -1;
+    ret = iq_sched_batch_failed(s, st, "report sweep", err, 0);
 out:
     if (!parked)
         free(jobs);
