@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "exitcode.h"
 #include "pg.h"
+#include "table.h"
 #include "util.h"
 
 static const char connector_help[] =
@@ -93,45 +94,25 @@ static const char *cell(json_t *v, char *buf, size_t size)
     return "-";
 }
 
-static size_t text_width(const char *s)
-{
-    size_t w = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            w++;
-    return w;
-}
-
+/* Rows of JSON objects as a table: the headers, then the value under each key. */
 static void print_table(json_t *rows, const char *const *keys, const char *const *headers,
                         size_t ncols)
 {
-    size_t *w = iq_xcalloc(ncols, sizeof(*w));
+    size_t nrows = json_array_size(rows) + 1;
+    char **cells = iq_xcalloc(iq_size_mul(nrows, ncols), sizeof(*cells));
     char buf[32];
-    size_t i;
-    json_t *row;
     for (size_t j = 0; j < ncols; j++)
-        w[j] = text_width(headers[j]);
-    json_array_foreach(rows, i, row)
-    {
-        for (size_t j = 0; j < ncols; j++) {
-            size_t tw = text_width(cell(json_object_get(row, keys[j]), buf, sizeof(buf)));
-            if (tw > w[j])
-                w[j] = tw;
-        }
+        cells[j] = iq_xstrdup(headers[j]);
+    for (size_t r = 1; r < nrows; r++) {
+        json_t *row = json_array_get(rows, r - 1);
+        for (size_t j = 0; j < ncols; j++)
+            cells[r * ncols + j] =
+                iq_xstrdup(cell(json_object_get(row, keys[j]), buf, sizeof(buf)));
     }
-    for (size_t r = 0; r <= json_array_size(rows); r++) {
-        row = r == 0 ? NULL : json_array_get(rows, r - 1);
-        for (size_t j = 0; j < ncols; j++) {
-            const char *s =
-                row ? cell(json_object_get(row, keys[j]), buf, sizeof(buf)) : headers[j];
-            fputs(s, stdout);
-            if (j + 1 < ncols)
-                for (size_t k = text_width(s); k < w[j] + 2; k++)
-                    fputc(' ', stdout);
-        }
-        fputc('\n', stdout);
-    }
-    free(w);
+    iq_table_print((const char *const *)cells, nrows, ncols);
+    for (size_t i = 0; i < nrows * ncols; i++)
+        free(cells[i]);
+    free(cells);
 }
 
 /* Flags shared by add and edit. */

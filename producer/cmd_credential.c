@@ -14,6 +14,7 @@
 #include "crypto.h"
 #include "exitcode.h"
 #include "pg.h"
+#include "table.h"
 #include "util.h"
 #include "vault.h"
 
@@ -183,24 +184,6 @@ static void print_json(json_t *v)
     fputc('\n', stdout);
 }
 
-/* Display width of UTF-8 text (code points). */
-static size_t text_width(const char *s)
-{
-    size_t w = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            w++;
-    return w;
-}
-
-static void print_cell(const char *s, size_t width, bool last)
-{
-    fputs(s, stdout);
-    if (!last)
-        for (size_t w = text_width(s); w < width + 2; w++)
-            fputc(' ', stdout);
-}
-
 /* ---- subcommands ---- */
 
 static int cmd_add(iq_app *app, int argc, char **argv)
@@ -329,33 +312,22 @@ static int cmd_list(iq_app *app, int argc, char **argv)
         print_json(arr);
         json_decref(arr);
     } else {
-        const char *hdr[] = {"ID",       "NAME",       "USERNAME", "KEY ID",
-                             "ACCOUNTS", "CONNECTORS", "UPDATED"};
+        static const char *const hdr[] = {"ID",       "NAME",       "USERNAME", "KEY ID",
+                                          "ACCOUNTS", "CONNECTORS", "UPDATED"};
         enum { NC = 7 };
-        size_t w[NC];
-        for (size_t j = 0; j < NC; j++)
-            w[j] = text_width(hdr[j]);
-        char(*cells)[NC][32] = iq_xcalloc(n ? n : 1, sizeof(*cells));
+        const char **cells = iq_xcalloc(iq_size_mul(n + 1, NC), sizeof(*cells));
+        char(*nums)[3][32] = iq_xcalloc(n ? n : 1, sizeof(*nums)); /* id, accounts, connectors */
+        memcpy(cells, hdr, sizeof(hdr));
         for (size_t i = 0; i < n; i++) {
-            snprintf(cells[i][0], 32, "%" PRId64, list[i].id);
-            snprintf(cells[i][4], 32, "%" PRId64, list[i].accounts);
-            snprintf(cells[i][5], 32, "%" PRId64, list[i].connectors);
-            const char *v[NC] = {cells[i][0], list[i].name, list[i].username,  list[i].key_id,
-                                 cells[i][4], cells[i][5],  list[i].updated_at};
-            for (size_t j = 0; j < NC; j++)
-                if (text_width(v[j]) > w[j])
-                    w[j] = text_width(v[j]);
+            snprintf(nums[i][0], 32, "%" PRId64, list[i].id);
+            snprintf(nums[i][1], 32, "%" PRId64, list[i].accounts);
+            snprintf(nums[i][2], 32, "%" PRId64, list[i].connectors);
+            const char *v[NC] = {nums[i][0], list[i].name, list[i].username,  list[i].key_id,
+                                 nums[i][1], nums[i][2],   list[i].updated_at};
+            memcpy(cells + (i + 1) * NC, v, sizeof(v));
         }
-        for (size_t j = 0; j < NC; j++)
-            print_cell(hdr[j], w[j], j == NC - 1);
-        fputc('\n', stdout);
-        for (size_t i = 0; i < n; i++) {
-            const char *v[NC] = {cells[i][0], list[i].name, list[i].username,  list[i].key_id,
-                                 cells[i][4], cells[i][5],  list[i].updated_at};
-            for (size_t j = 0; j < NC; j++)
-                print_cell(v[j], w[j], j == NC - 1);
-            fputc('\n', stdout);
-        }
+        iq_table_print(cells, n + 1, NC);
+        free(nums);
         free(cells);
     }
     for (size_t i = 0; i < n; i++)
