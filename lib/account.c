@@ -370,6 +370,19 @@ static iq_op_status apply_bool(const char *field, const char *s, bool *out, char
     return IQ_OP_OK;
 }
 
+/* A form's name: the one given, checked, or the one it has (required when creating). */
+static iq_op_status apply_name(char **name, const char *given, bool creating, char **error_r)
+{
+    if (given) {
+        if (iq_validate_name("name", given, error_r) < 0)
+            return IQ_OP_INVALID;
+        replace_str(name, given);
+    } else if (creating || !*name) {
+        return invalid(error_r, "name: is required; give --name NAME");
+    }
+    return IQ_OP_OK;
+}
+
 /* Resolves a NAME|ID reference through refs (or numerically without refs). */
 static iq_op_status resolve(const iq_refs *refs, const char *kind, const char *ref, int64_t *id_r,
                             char **error_r)
@@ -499,13 +512,8 @@ iq_op_status iq_account_apply(iq_account *a, const iq_account_input *in, bool cr
     char shown[80];
 
     /* Nome da conta */
-    if (in->name) {
-        if (iq_validate_name("name", in->name, error_r) < 0)
-            return IQ_OP_INVALID;
-        replace_str(&a->name, in->name);
-    } else if (creating || !a->name) {
-        return invalid(error_r, "name: is required; give --name NAME");
-    }
+    if ((st = apply_name(&a->name, in->name, creating, error_r)) != IQ_OP_OK)
+        return st;
     /* Endereço */
     if (in->host) {
         if (iq_validate_host("host", in->host, error_r) < 0)
@@ -653,6 +661,15 @@ json_t *iq_account_fields_json(const iq_account *a)
 }
 
 /* ---- lookups in PostgreSQL ---- */
+
+/* Runs sql with id as its one parameter ($1): iq_pg_query's result. */
+static PGresult *query_by_id(PGconn *c, const char *sql, int64_t id, char **error_r)
+{
+    char idbuf[32];
+    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
+    const char *params[] = {idbuf};
+    return iq_pg_query(c, sql, 1, params, error_r);
+}
 
 typedef enum { TBL_ACCOUNT, TBL_CONNECTOR, TBL_CREDENTIAL } table_kind;
 
@@ -811,16 +828,13 @@ void iq_account_from_row(const PGresult *r, int row, iq_account *a)
 /* 1 found, 0 none, or a negative iq_op_status. */
 static int account_load_st(PGconn *c, int64_t id, bool for_update, iq_account *a_r, char **error_r)
 {
-    char idbuf[32];
-    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-    const char *params[] = {idbuf};
     char *err = NULL;
-    PGresult *r = iq_pg_query(
+    PGresult *r = query_by_id(
         c,
         for_update ? "SELECT " ACCOUNT_COLS " FROM mail_accounts a WHERE a.id = $1::bigint "
                      "FOR UPDATE"
                    : "SELECT " ACCOUNT_COLS " FROM mail_accounts a WHERE a.id = $1::bigint",
-        1, params, &err);
+        id, &err);
     if (!r)
         return (int)iq_op_db_error(c, "loading the account", err, error_r);
     int found = PQntuples(r) > 0;
@@ -840,18 +854,15 @@ int iq_account_load(PGconn *c, int64_t id, iq_account *a_r, char **error_r)
 int iq_account_view_load(PGconn *c, int64_t id, iq_account_view *v_r, char **error_r)
 {
     memset(v_r, 0, sizeof(*v_r));
-    char idbuf[32];
-    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-    const char *params[] = {idbuf};
     char *err = NULL;
     PGresult *r =
-        iq_pg_query(c,
+        query_by_id(c,
                     "SELECT " ACCOUNT_COLS ", cr.name, k.name, " TS("a.created_at") ", " TS(
                         "a.updated_at") " FROM mail_accounts a"
                                         " JOIN credentials cr ON cr.id = a.credential_id"
                                         " LEFT JOIN network_connectors k ON k.id = a.connector_id"
                                         " WHERE a.id = $1::bigint",
-                    1, params, &err);
+                    id, &err);
     if (!r) {
         iq_op_db_error(c, "loading the account", err, error_r);
         return -1;
@@ -1177,14 +1188,13 @@ iq_op_status iq_account_delete(PGconn *c, int64_t id, char **error_r)
     st = found_or_fail(account_load_st(c, id, true, &a, error_r), "account", id, error_r);
     if (st != IQ_OP_OK)
         goto fail;
-    char idbuf[32];
-    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-    const char *params[] = {idbuf};
     char *err = NULL;
-    if (iq_pg_exec(c, "DELETE FROM mail_accounts WHERE id = $1::bigint", 1, params, &err) < 0) {
+    PGresult *r = query_by_id(c, "DELETE FROM mail_accounts WHERE id = $1::bigint", id, &err);
+    if (!r) {
         st = iq_op_db_error(c, "deleting the account", err, error_r);
         goto fail;
     }
+    PQclear(r);
     json_t *fields = iq_account_fields_json(&a);
     st = audit_commit(c, "delete", "account", id, iq_audit_diff(fields, NULL), error_r);
     json_decref(fields);
@@ -1220,13 +1230,8 @@ iq_op_status iq_connector_apply(iq_connector *k, const iq_connector_input *in, b
 {
     iq_op_status st;
     char shown[80];
-    if (in->name) {
-        if (iq_validate_name("name", in->name, error_r) < 0)
-            return IQ_OP_INVALID;
-        replace_str(&k->name, in->name);
-    } else if (creating || !k->name) {
-        return invalid(error_r, "name: is required; give --name NAME");
-    }
+    if ((st = apply_name(&k->name, in->name, creating, error_r)) != IQ_OP_OK)
+        return st;
     if (in->type) {
         if (iq_connector_type_parse(in->type, &k->type) < 0) {
             show_value(in->type, shown, sizeof(shown));
@@ -1287,18 +1292,15 @@ json_t *iq_connector_fields_json(const iq_connector *k)
 static int connector_load_st(PGconn *c, int64_t id, bool for_update, iq_connector *k_r,
                              char **error_r)
 {
-    char idbuf[32];
-    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-    const char *params[] = {idbuf};
     char *err = NULL;
     PGresult *r =
-        iq_pg_query(c,
+        query_by_id(c,
                     for_update ? "SELECT id, name, type, host, port, credential_id, active, "
                                  "version FROM network_connectors WHERE id = $1::bigint "
                                  "FOR UPDATE"
                                : "SELECT id, name, type, host, port, credential_id, active, "
                                  "version FROM network_connectors WHERE id = $1::bigint",
-                    1, params, &err);
+                    id, &err);
     if (!r)
         return (int)iq_op_db_error(c, "loading the connector", err, error_r);
     int found = PQntuples(r) > 0;
@@ -1425,14 +1427,11 @@ iq_op_status iq_connector_delete(PGconn *c, int64_t id, char **error_r)
     st = found_or_fail(connector_load_st(c, id, true, &k, error_r), "connector", id, error_r);
     if (st != IQ_OP_OK)
         goto fail;
-    char idbuf[32];
-    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-    const char *params[] = {idbuf};
     char *err = NULL;
-    PGresult *r = iq_pg_query(c,
+    PGresult *r = query_by_id(c,
                               "SELECT 'account', id, name FROM mail_accounts "
                               "WHERE connector_id = $1::bigint ORDER BY id LIMIT 11",
-                              1, params, &err);
+                              id, &err);
     if (!r) {
         st = iq_op_db_error(c, "checking who uses the connector", err, error_r);
         goto fail;
@@ -1450,8 +1449,7 @@ iq_op_status iq_connector_delete(PGconn *c, int64_t id, char **error_r)
         st = IQ_OP_IN_USE;
         goto fail;
     }
-    if (iq_pg_exec(c, "DELETE FROM network_connectors WHERE id = $1::bigint", 1, params, &err) <
-        0) {
+    if (!(r = query_by_id(c, "DELETE FROM network_connectors WHERE id = $1::bigint", id, &err))) {
         if (strcmp(iq_pg_last_sqlstate(), "23503") == 0) {
             free(err);
             *error_r = iq_xasprintf("connector %" PRId64 " came into use by an account "
@@ -1463,6 +1461,7 @@ iq_op_status iq_connector_delete(PGconn *c, int64_t id, char **error_r)
         }
         goto fail;
     }
+    PQclear(r);
     json_t *fields = iq_connector_fields_json(&k);
     st = audit_commit(c, "delete", "connector", id, iq_audit_diff(fields, NULL), error_r);
     json_decref(fields);
