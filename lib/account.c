@@ -370,6 +370,19 @@ static iq_op_status apply_bool(const char *field, const char *s, bool *out, char
     return IQ_OP_OK;
 }
 
+/* A form's name: the one given, checked, or the one it has (required when creating). */
+static iq_op_status apply_name(char **name, const char *given, bool creating, char **error_r)
+{
+    if (given) {
+        if (iq_validate_name("name", given, error_r) < 0)
+            return IQ_OP_INVALID;
+        replace_str(name, given);
+    } else if (creating || !*name) {
+        return invalid(error_r, "name: is required; give --name NAME");
+    }
+    return IQ_OP_OK;
+}
+
 /* Resolves a NAME|ID reference through refs (or numerically without refs). */
 static iq_op_status resolve(const iq_refs *refs, const char *kind, const char *ref, int64_t *id_r,
                             char **error_r)
@@ -499,13 +512,8 @@ iq_op_status iq_account_apply(iq_account *a, const iq_account_input *in, bool cr
     char shown[80];
 
     /* Nome da conta */
-    if (in->name) {
-        if (iq_validate_name("name", in->name, error_r) < 0)
-            return IQ_OP_INVALID;
-        replace_str(&a->name, in->name);
-    } else if (creating || !a->name) {
-        return invalid(error_r, "name: is required; give --name NAME");
-    }
+    if ((st = apply_name(&a->name, in->name, creating, error_r)) != IQ_OP_OK)
+        return st;
     /* Endereço */
     if (in->host) {
         if (iq_validate_host("host", in->host, error_r) < 0)
@@ -653,6 +661,15 @@ json_t *iq_account_fields_json(const iq_account *a)
 }
 
 /* ---- lookups in PostgreSQL ---- */
+
+/* Runs sql with id as its one parameter ($1): iq_pg_query's result. */
+static PGresult *query_by_id(PGconn *c, const char *sql, int64_t id, char **error_r)
+{
+    char idbuf[32];
+    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
+    const char *params[] = {idbuf};
+    return iq_pg_query(c, sql, 1, params, error_r);
+}
 
 typedef enum { TBL_ACCOUNT, TBL_CONNECTOR, TBL_CREDENTIAL } table_kind;
 
@@ -811,16 +828,13 @@ void iq_account_from_row(const PGresult *r, int row, iq_account *a)
 /* 1 found, 0 none, or a negative iq_op_status. */
 static int account_load_st(PGconn *c, int64_t id, bool for_update, iq_account *a_r, char **error_r)
 {
-    char idbuf[32];
-    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-    const char *params[] = {idbuf};
     char *err = NULL;
-    PGresult *r = iq_pg_query(
+    PGresult *r = query_by_id(
         c,
         for_update ? "SELECT " ACCOUNT_COLS " FROM mail_accounts a WHERE a.id = $1::bigint "
                      "FOR UPDATE"
                    : "SELECT " ACCOUNT_COLS " FROM mail_accounts a WHERE a.id = $1::bigint",
-        1, params, &err);
+        id, &err);
     if (!r)
         return (int)iq_op_db_error(c, "loading the account", err, error_r);
     int found = PQntuples(r) > 0;
@@ -840,18 +854,15 @@ int iq_account_load(PGconn *c, int64_t id, iq_account *a_r, char **error_r)
 int iq_account_view_load(PGconn *c, int64_t id, iq_account_view *v_r, char **error_r)
 {
     memset(v_r, 0, sizeof(*v_r));
-    char idbuf[32];
-    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-    const char *params[] = {idbuf};
     char *err = NULL;
     PGresult *r =
-        iq_pg_query(c,
+        query_by_id(c,
                     "SELECT " ACCOUNT_COLS ", cr.name, k.name, " TS("a.created_at") ", " TS(
                         "a.updated_at") " FROM mail_accounts a"
                                         " JOIN credentials cr ON cr.id = a.credential_id"
                                         " LEFT JOIN network_connectors k ON k.id = a.connector_id"
                                         " WHERE a.id = $1::bigint",
-                    1, params, &err);
+                    id, &err);
     if (!r) {
         iq_op_db_error(c, "loading the account", err, error_r);
         return -1;
@@ -913,10 +924,12 @@ json_t *iq_account_view_json(const iq_account_view *v)
     return o;
 }
 
-/* Text parameters for the 17 stored fields, in ACCOUNT_WRITE_COLS order. */
+/* Text parameters for the 17 stored fields, in the order of the INSERT's columns (the most
+ * fields of any kind). */
+#define ACCOUNT_NFIELDS 17
 typedef struct account_params {
     char port[16], connector[24], credential[24], interval[24];
-    const char *v[17];
+    const char *v[ACCOUNT_NFIELDS];
 } account_params;
 
 static const char *tf(bool b)
@@ -930,23 +943,23 @@ static void account_params_fill(account_params *p, const iq_account *a)
     snprintf(p->connector, sizeof(p->connector), "%" PRId64, a->connector_id);
     snprintf(p->credential, sizeof(p->credential), "%" PRId64, a->credential_id);
     snprintf(p->interval, sizeof(p->interval), "%" PRId64, a->check_interval_s);
-    const char *v[17] = {a->name,
-                         a->host,
-                         p->port,
-                         tf(a->port_is_default),
-                         iq_protocol_name(a->protocol),
-                         tf(a->security != IQ_SEC_NONE),
-                         iq_security_type_name(a->security),
-                         tf(a->ignore_certificate),
-                         tf(a->keep_copy),
-                         tf(a->auto_check),
-                         tf(a->active),
-                         tf(a->use_connector),
-                         a->use_connector && a->connector_id ? p->connector : NULL,
-                         p->credential,
-                         a->folder,
-                         tf(a->apop),
-                         p->interval};
+    const char *v[ACCOUNT_NFIELDS] = {a->name,
+                                      a->host,
+                                      p->port,
+                                      tf(a->port_is_default),
+                                      iq_protocol_name(a->protocol),
+                                      tf(a->security != IQ_SEC_NONE),
+                                      iq_security_type_name(a->security),
+                                      tf(a->ignore_certificate),
+                                      tf(a->keep_copy),
+                                      tf(a->auto_check),
+                                      tf(a->active),
+                                      tf(a->use_connector),
+                                      a->use_connector && a->connector_id ? p->connector : NULL,
+                                      p->credential,
+                                      a->folder,
+                                      tf(a->apop),
+                                      p->interval};
     memcpy(p->v, v, sizeof(v));
 }
 
@@ -972,33 +985,64 @@ static iq_op_status write_error(PGconn *c, const char *kind, const char *what, c
     return iq_op_db_error(c, what, err, error_r);
 }
 
-static iq_op_status audit_or_fail(PGconn *c, const char *action, const char *entity, int64_t id,
-                                  json_t *changes, char **error_r)
+/* A change's audit row (diff is consumed) and the commit. */
+static iq_op_status audit_commit(PGconn *c, const char *action, const char *entity, int64_t id,
+                                 json_t *diff, char **error_r)
 {
     char *err = NULL;
-    int rc = iq_audit_write(c, action, entity, id, changes, &err);
-    json_decref(changes);
+    int rc = iq_audit_write(c, action, entity, id, diff, &err);
+    json_decref(diff);
     if (rc < 0)
         return iq_op_db_error(c, "writing the audit trail", err, error_r);
-    return IQ_OP_OK;
-}
-
-static iq_op_status commit_or_fail(PGconn *c, char **error_r)
-{
-    char *err = NULL;
     if (iq_pg_commit(c, &err) < 0)
         return iq_op_db_error(c, "committing", err, error_r);
     return IQ_OP_OK;
 }
 
-/* An edit's UPDATE ... WHERE id = $1 AND version = $2 RETURNING version, then its audit row
- * (diff is consumed) and the commit: a row that changed meanwhile is a stale edit. */
-static iq_op_status versioned_update(PGconn *c, const char *entity, int64_t id, const char *sql,
-                                     int nparams, const char *const *params, json_t *diff,
-                                     char **error_r)
+/* An add's INSERT ... RETURNING id, its audit row (fields: the new object's, consumed) and the
+ * commit; *id_r is set when all of it succeeded. */
+static iq_op_status insert_audited(PGconn *c, const char *entity, const char *sql, int nparams,
+                                   const char *const *params, json_t *fields, int64_t *id_r,
+                                   char **error_r)
 {
     char *err = NULL;
     PGresult *r = iq_pg_query(c, sql, nparams, params, &err);
+    if (!r) {
+        json_decref(fields);
+        char what[64];
+        snprintf(what, sizeof(what), "adding the %s", entity);
+        return write_error(c, entity, what, err, error_r);
+    }
+    int64_t id = iq_pg_i64(r, 0, 0);
+    PQclear(r);
+    iq_op_status st = audit_commit(c, "create", entity, id, iq_audit_diff(NULL, fields), error_r);
+    json_decref(fields);
+    if (st == IQ_OP_OK)
+        *id_r = id;
+    return st;
+}
+
+/* An edit's write, when the fields' JSON before and after it differ (else the transaction is
+ * rolled back and nothing is written): UPDATE ... WHERE id = $1 AND version = $2 RETURNING
+ * version, with the nfields stored fields as $3 on, then its audit row and the commit. A row
+ * that changed meanwhile is a stale edit. *changed_r tells whether it wrote. */
+static iq_op_status update_audited(PGconn *c, const char *entity, int64_t id, int version,
+                                   json_t *before, json_t *after, const char *sql, int nfields,
+                                   const char *const *fields, bool *changed_r, char **error_r)
+{
+    json_t *diff = iq_audit_diff(before, after);
+    if (json_object_size(diff) == 0) {
+        json_decref(diff);
+        iq_pg_rollback(c); /* nothing to write */
+        return IQ_OP_OK;
+    }
+    char idbuf[32], verbuf[16];
+    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
+    snprintf(verbuf, sizeof(verbuf), "%d", version);
+    const char *params[2 + ACCOUNT_NFIELDS] = {idbuf, verbuf};
+    memcpy(params + 2, fields, (size_t)nfields * sizeof(*fields));
+    char *err = NULL;
+    PGresult *r = iq_pg_query(c, sql, nfields + 2, params, &err);
     if (!r) {
         json_decref(diff);
         char what[64];
@@ -1014,10 +1058,24 @@ static iq_op_status versioned_update(PGconn *c, const char *entity, int64_t id, 
                                 entity, id);
         return IQ_OP_STALE;
     }
-    iq_op_status st = audit_or_fail(c, "update", entity, id, diff, error_r);
+    iq_op_status st = audit_commit(c, "update", entity, id, diff, error_r);
     if (st == IQ_OP_OK)
-        st = commit_or_fail(c, error_r);
+        *changed_r = true;
     return st;
+}
+
+/* A load before a write (1 found, 0 none, or a negative status) as a status: none is
+ * IQ_OP_NOT_FOUND, "ENTITY ID does not exist". */
+static iq_op_status found_or_fail(int found, const char *entity, int64_t id, char **error_r)
+{
+    if (found < 0)
+        return (iq_op_status)found;
+    if (found == 0) {
+        *error_r =
+            iq_xasprintf("%s %" PRId64 " does not exist; see 'inboxq %s list'", entity, id, entity);
+        return IQ_OP_NOT_FOUND;
+    }
+    return IQ_OP_OK;
 }
 
 static iq_op_status begin_or_fail(PGconn *c, char **error_r)
@@ -1041,28 +1099,16 @@ iq_op_status iq_account_create(PGconn *c, const iq_account_input *in, int64_t *i
         goto fail;
     account_params p = {0};
     account_params_fill(&p, &a);
-    char *err = NULL;
-    PGresult *r = iq_pg_query(
-        c,
+    st = insert_audited(
+        c, "account",
         "INSERT INTO mail_accounts (name, host, port, port_is_default, protocol, secure, "
         "secure_type, ignore_certificate, keep_copy, auto_check, active, use_connector, "
         "connector_id, credential_id, folder, apop, check_interval_s) VALUES ($1, $2, $3::int, "
         "$4::bool, $5, $6::bool, $7, $8::bool, $9::bool, $10::bool, $11::bool, $12::bool, "
         "$13::bigint, $14::bigint, $15, $16::bool, $17::int) RETURNING id",
-        17, p.v, &err);
-    if (!r) {
-        st = write_error(c, "account", "adding the account", err, error_r);
-        goto fail;
-    }
-    a.id = iq_pg_i64(r, 0, 0);
-    PQclear(r);
-    json_t *fields = iq_account_fields_json(&a);
-    st = audit_or_fail(c, "create", "account", a.id, iq_audit_diff(NULL, fields), error_r);
-    json_decref(fields);
-    if (st != IQ_OP_OK || (st = commit_or_fail(c, error_r)) != IQ_OP_OK)
-        goto fail;
-    *id_r = a.id;
-    goto out;
+        ACCOUNT_NFIELDS, p.v, iq_account_fields_json(&a), id_r, error_r);
+    if (st == IQ_OP_OK)
+        goto out;
 fail:
     iq_pg_rollback(c);
 out:
@@ -1075,7 +1121,7 @@ iq_op_status iq_account_update(PGconn *c, int64_t id, const iq_account_input *in
 {
     iq_account a;
     memset(&a, 0, sizeof(a));
-    json_t *before = NULL, *after = NULL, *diff = NULL;
+    json_t *before = NULL, *after = NULL;
     iq_refs refs;
     iq_refs_pg(&refs, c);
     *changed_r = false;
@@ -1083,17 +1129,9 @@ iq_op_status iq_account_update(PGconn *c, int64_t id, const iq_account_input *in
     if (st != IQ_OP_OK)
         return st;
     /* A plain read: the write below is what detects a concurrent change. */
-    int found = account_load_st(c, id, false, &a, error_r);
-    if (found < 0) {
-        st = (iq_op_status)found;
+    st = found_or_fail(account_load_st(c, id, false, &a, error_r), "account", id, error_r);
+    if (st != IQ_OP_OK)
         goto fail;
-    }
-    if (found == 0) {
-        *error_r =
-            iq_xasprintf("account %" PRId64 " does not exist; see 'inboxq account list'", id);
-        st = IQ_OP_NOT_FOUND;
-        goto fail;
-    }
     if (expect_version > 0 && a.version != expect_version) {
         *error_r =
             iq_xasprintf("account %" PRId64 " is at version %d, not %d: someone changed "
@@ -1107,20 +1145,10 @@ iq_op_status iq_account_update(PGconn *c, int64_t id, const iq_account_input *in
     if ((st = iq_account_apply(&a, in, false, &refs, error_r)) != IQ_OP_OK)
         goto fail;
     after = iq_account_fields_json(&a);
-    diff = iq_audit_diff(before, after);
-    if (json_object_size(diff) == 0) {
-        iq_pg_rollback(c); /* nothing to write */
-        goto out;
-    }
     account_params p = {0};
     account_params_fill(&p, &a);
-    char idbuf[32], verbuf[16];
-    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-    snprintf(verbuf, sizeof(verbuf), "%d", version);
-    const char *params[19] = {idbuf, verbuf};
-    memcpy(params + 2, p.v, sizeof(p.v));
-    st = versioned_update(
-        c, "account", id,
+    st = update_audited(
+        c, "account", id, version, before, after,
         "UPDATE mail_accounts SET name = $3, host = $4, port = $5::int, port_is_default = "
         "$6::bool, protocol = $7, secure = $8::bool, secure_type = $9, ignore_certificate = "
         "$10::bool, keep_copy = $11::bool, auto_check = $12::bool, active = $13::bool, "
@@ -1131,18 +1159,14 @@ iq_op_status iq_account_update(PGconn *c, int64_t id, const iq_account_input *in
         "ELSE next_check_at END, "
         "version = version + 1, updated_at = now() "
         "WHERE id = $1::bigint AND version = $2::int RETURNING version",
-        19, params, diff, error_r);
-    diff = NULL;
-    if (st != IQ_OP_OK)
-        goto fail;
-    *changed_r = true;
-    goto out;
+        ACCOUNT_NFIELDS, p.v, changed_r, error_r);
+    if (st == IQ_OP_OK)
+        goto out;
 fail:
     iq_pg_rollback(c);
 out:
     json_decref(before);
     json_decref(after);
-    json_decref(diff);
     iq_account_release(&a);
     return st;
 }
@@ -1161,31 +1185,21 @@ iq_op_status iq_account_delete(PGconn *c, int64_t id, char **error_r)
     iq_op_status st = begin_or_fail(c, error_r);
     if (st != IQ_OP_OK)
         return st;
-    int found = account_load_st(c, id, true, &a, error_r);
-    if (found < 0) {
-        st = (iq_op_status)found;
+    st = found_or_fail(account_load_st(c, id, true, &a, error_r), "account", id, error_r);
+    if (st != IQ_OP_OK)
         goto fail;
-    }
-    if (found == 0) {
-        *error_r =
-            iq_xasprintf("account %" PRId64 " does not exist; see 'inboxq account list'", id);
-        st = IQ_OP_NOT_FOUND;
-        goto fail;
-    }
-    char idbuf[32];
-    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-    const char *params[] = {idbuf};
     char *err = NULL;
-    if (iq_pg_exec(c, "DELETE FROM mail_accounts WHERE id = $1::bigint", 1, params, &err) < 0) {
+    PGresult *r = query_by_id(c, "DELETE FROM mail_accounts WHERE id = $1::bigint", id, &err);
+    if (!r) {
         st = iq_op_db_error(c, "deleting the account", err, error_r);
         goto fail;
     }
+    PQclear(r);
     json_t *fields = iq_account_fields_json(&a);
-    st = audit_or_fail(c, "delete", "account", id, iq_audit_diff(fields, NULL), error_r);
+    st = audit_commit(c, "delete", "account", id, iq_audit_diff(fields, NULL), error_r);
     json_decref(fields);
-    if (st != IQ_OP_OK || (st = commit_or_fail(c, error_r)) != IQ_OP_OK)
-        goto fail;
-    goto out;
+    if (st == IQ_OP_OK)
+        goto out;
 fail:
     iq_pg_rollback(c);
 out:
@@ -1216,13 +1230,8 @@ iq_op_status iq_connector_apply(iq_connector *k, const iq_connector_input *in, b
 {
     iq_op_status st;
     char shown[80];
-    if (in->name) {
-        if (iq_validate_name("name", in->name, error_r) < 0)
-            return IQ_OP_INVALID;
-        replace_str(&k->name, in->name);
-    } else if (creating || !k->name) {
-        return invalid(error_r, "name: is required; give --name NAME");
-    }
+    if ((st = apply_name(&k->name, in->name, creating, error_r)) != IQ_OP_OK)
+        return st;
     if (in->type) {
         if (iq_connector_type_parse(in->type, &k->type) < 0) {
             show_value(in->type, shown, sizeof(shown));
@@ -1283,18 +1292,15 @@ json_t *iq_connector_fields_json(const iq_connector *k)
 static int connector_load_st(PGconn *c, int64_t id, bool for_update, iq_connector *k_r,
                              char **error_r)
 {
-    char idbuf[32];
-    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-    const char *params[] = {idbuf};
     char *err = NULL;
     PGresult *r =
-        iq_pg_query(c,
+        query_by_id(c,
                     for_update ? "SELECT id, name, type, host, port, credential_id, active, "
                                  "version FROM network_connectors WHERE id = $1::bigint "
                                  "FOR UPDATE"
                                : "SELECT id, name, type, host, port, credential_id, active, "
                                  "version FROM network_connectors WHERE id = $1::bigint",
-                    1, params, &err);
+                    id, &err);
     if (!r)
         return (int)iq_op_db_error(c, "loading the connector", err, error_r);
     int found = PQntuples(r) > 0;
@@ -1352,25 +1358,12 @@ iq_op_status iq_connector_create(PGconn *c, const iq_connector_input *in, int64_
         goto fail;
     connector_params p = {0};
     connector_params_fill(&p, &k);
-    char *err = NULL;
-    PGresult *r = iq_pg_query(c,
-                              "INSERT INTO network_connectors (name, type, host, port, "
-                              "credential_id, active) VALUES ($1, $2, $3, $4::int, $5::bigint, "
-                              "$6::bool) RETURNING id",
-                              6, p.v, &err);
-    if (!r) {
-        st = write_error(c, "connector", "adding the connector", err, error_r);
-        goto fail;
-    }
-    k.id = iq_pg_i64(r, 0, 0);
-    PQclear(r);
-    json_t *fields = iq_connector_fields_json(&k);
-    st = audit_or_fail(c, "create", "connector", k.id, iq_audit_diff(NULL, fields), error_r);
-    json_decref(fields);
-    if (st != IQ_OP_OK || (st = commit_or_fail(c, error_r)) != IQ_OP_OK)
-        goto fail;
-    *id_r = k.id;
-    goto out;
+    st = insert_audited(c, "connector",
+                        "INSERT INTO network_connectors (name, type, host, port, credential_id, "
+                        "active) VALUES ($1, $2, $3, $4::int, $5::bigint, $6::bool) RETURNING id",
+                        6, p.v, iq_connector_fields_json(&k), id_r, error_r);
+    if (st == IQ_OP_OK)
+        goto out;
 fail:
     iq_pg_rollback(c);
 out:
@@ -1383,25 +1376,16 @@ iq_op_status iq_connector_update(PGconn *c, int64_t id, const iq_connector_input
 {
     iq_connector k;
     memset(&k, 0, sizeof(k));
-    json_t *before = NULL, *after = NULL, *diff = NULL;
+    json_t *before = NULL, *after = NULL;
     iq_refs refs;
     iq_refs_pg(&refs, c);
     *changed_r = false;
     iq_op_status st = begin_or_fail(c, error_r);
     if (st != IQ_OP_OK)
         return st;
-    int found = connector_load_st(c, id, false, &k, error_r);
-    if (found < 0) {
-        st = (iq_op_status)found;
+    st = found_or_fail(connector_load_st(c, id, false, &k, error_r), "connector", id, error_r);
+    if (st != IQ_OP_OK)
         goto fail;
-    }
-    if (found == 0) {
-        *error_r = iq_xasprintf("connector %" PRId64 " does not exist; see 'inboxq connector "
-                                "list'",
-                                id);
-        st = IQ_OP_NOT_FOUND;
-        goto fail;
-    }
     if (expect_version > 0 && k.version != expect_version) {
         *error_r = iq_xasprintf("connector %" PRId64 " is at version %d, not %d: someone changed "
                                 "it; look at it again and retry",
@@ -1414,35 +1398,21 @@ iq_op_status iq_connector_update(PGconn *c, int64_t id, const iq_connector_input
     if ((st = iq_connector_apply(&k, in, false, &refs, error_r)) != IQ_OP_OK)
         goto fail;
     after = iq_connector_fields_json(&k);
-    diff = iq_audit_diff(before, after);
-    if (json_object_size(diff) == 0) {
-        iq_pg_rollback(c);
-        goto out;
-    }
     connector_params p = {0};
     connector_params_fill(&p, &k);
-    char idbuf[32], verbuf[16];
-    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-    snprintf(verbuf, sizeof(verbuf), "%d", version);
-    const char *params[8] = {idbuf, verbuf};
-    memcpy(params + 2, p.v, sizeof(p.v));
-    st = versioned_update(c, "connector", id,
-                          "UPDATE network_connectors SET name = $3, type = $4, host = $5, "
-                          "port = $6::int, credential_id = $7::bigint, active = $8::bool, "
-                          "version = version + 1, updated_at = now() "
-                          "WHERE id = $1::bigint AND version = $2::int RETURNING version",
-                          8, params, diff, error_r);
-    diff = NULL;
-    if (st != IQ_OP_OK)
-        goto fail;
-    *changed_r = true;
-    goto out;
+    st = update_audited(c, "connector", id, version, before, after,
+                        "UPDATE network_connectors SET name = $3, type = $4, host = $5, "
+                        "port = $6::int, credential_id = $7::bigint, active = $8::bool, "
+                        "version = version + 1, updated_at = now() "
+                        "WHERE id = $1::bigint AND version = $2::int RETURNING version",
+                        6, p.v, changed_r, error_r);
+    if (st == IQ_OP_OK)
+        goto out;
 fail:
     iq_pg_rollback(c);
 out:
     json_decref(before);
     json_decref(after);
-    json_decref(diff);
     iq_connector_release(&k);
     return st;
 }
@@ -1454,26 +1424,14 @@ iq_op_status iq_connector_delete(PGconn *c, int64_t id, char **error_r)
     iq_op_status st = begin_or_fail(c, error_r);
     if (st != IQ_OP_OK)
         return st;
-    int found = connector_load_st(c, id, true, &k, error_r);
-    if (found < 0) {
-        st = (iq_op_status)found;
+    st = found_or_fail(connector_load_st(c, id, true, &k, error_r), "connector", id, error_r);
+    if (st != IQ_OP_OK)
         goto fail;
-    }
-    if (found == 0) {
-        *error_r = iq_xasprintf("connector %" PRId64 " does not exist; see 'inboxq connector "
-                                "list'",
-                                id);
-        st = IQ_OP_NOT_FOUND;
-        goto fail;
-    }
-    char idbuf[32];
-    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-    const char *params[] = {idbuf};
     char *err = NULL;
-    PGresult *r = iq_pg_query(c,
+    PGresult *r = query_by_id(c,
                               "SELECT 'account', id, name FROM mail_accounts "
                               "WHERE connector_id = $1::bigint ORDER BY id LIMIT 11",
-                              1, params, &err);
+                              id, &err);
     if (!r) {
         st = iq_op_db_error(c, "checking who uses the connector", err, error_r);
         goto fail;
@@ -1491,8 +1449,7 @@ iq_op_status iq_connector_delete(PGconn *c, int64_t id, char **error_r)
         st = IQ_OP_IN_USE;
         goto fail;
     }
-    if (iq_pg_exec(c, "DELETE FROM network_connectors WHERE id = $1::bigint", 1, params, &err) <
-        0) {
+    if (!(r = query_by_id(c, "DELETE FROM network_connectors WHERE id = $1::bigint", id, &err))) {
         if (strcmp(iq_pg_last_sqlstate(), "23503") == 0) {
             free(err);
             *error_r = iq_xasprintf("connector %" PRId64 " came into use by an account "
@@ -1504,12 +1461,12 @@ iq_op_status iq_connector_delete(PGconn *c, int64_t id, char **error_r)
         }
         goto fail;
     }
+    PQclear(r);
     json_t *fields = iq_connector_fields_json(&k);
-    st = audit_or_fail(c, "delete", "connector", id, iq_audit_diff(fields, NULL), error_r);
+    st = audit_commit(c, "delete", "connector", id, iq_audit_diff(fields, NULL), error_r);
     json_decref(fields);
-    if (st != IQ_OP_OK || (st = commit_or_fail(c, error_r)) != IQ_OP_OK)
-        goto fail;
-    goto out;
+    if (st == IQ_OP_OK)
+        goto out;
 fail:
     iq_pg_rollback(c);
 out:

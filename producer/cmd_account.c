@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
 #include "pg.h"
@@ -48,43 +49,6 @@ static const char form_help[] =
     "  --check-interval DURATION   automatic check interval, 5s to 7d: 30s, 5m, 1h, 1d\n"
     "                              (default 5m)\n"
     "  --apop yes|no               POP3: use APOP when the server offers it (default no)\n";
-
-static int bad_option(iq_app *app, const char *cmd, int opt, char **argv)
-{
-    if (opt == ':')
-        iq_app_error(app, "account %s: %s needs a value; run 'inboxq account %s --help'", cmd,
-                     argv[optind - 1], cmd);
-    else
-        iq_app_error(app, "account %s: unknown option '%s'; run 'inboxq account %s --help'", cmd,
-                     argv[optind - 1], cmd);
-    return EX_USAGE;
-}
-
-static int store_fail(iq_app *app, const char *cmd, iq_op_status st, char *err)
-{
-    iq_app_error(app, "account %s: %s", cmd, err ? err : "failed");
-    free(err);
-    return iq_op_exit_code(st);
-}
-
-static int find_account(iq_app *app, PGconn *c, const char *cmd, const char *ref, int64_t *id_r)
-{
-    char *err = NULL;
-    int rc = iq_account_find(c, ref, id_r, &err);
-    if (rc < 0) {
-        iq_app_error(app, "account %s: %s", cmd, err);
-        free(err);
-        return iq_op_last_exit_code();
-    }
-    if (rc == 0) {
-        iq_app_error(app,
-                     "account %s: no account has the code or name '%s'; see 'inboxq "
-                     "account list'",
-                     cmd, ref);
-        return EX_NOINPUT;
-    }
-    return 0;
-}
 
 enum {
     OPT_NAME = 256,
@@ -127,10 +91,11 @@ static const struct option form_opts[] = {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
-/* 0 parsed, 1 help printed, or an exit code. */
-static int parse_form(iq_app *app, const char *cmd, int argc, char **argv, iq_account_input *in,
-                      int *expect_r, int *count_r)
+/* The form into an iq_account_input (iq_entity's parse_form). */
+static int parse_form(iq_app *app, const iq_entity *e, const char *cmd, int argc, char **argv,
+                      void *form, int *expect_r, int *count_r)
 {
+    iq_account_input *in = form;
     int opt, idx = 0;
     *count_r = 0;
     optind = 0;
@@ -221,7 +186,7 @@ static int parse_form(iq_app *app, const char *cmd, int argc, char **argv, iq_ac
                        form_help);
             return 1;
         default:
-            return bad_option(app, cmd, opt, argv);
+            return iq_entity_bad_option(app, e, cmd, opt, argv);
         }
         if (*field) {
             iq_app_error(app, "account %s: --%s is given twice; give each field once", cmd,
@@ -234,66 +199,39 @@ static int parse_form(iq_app *app, const char *cmd, int argc, char **argv, iq_ac
     return 0;
 }
 
+static iq_op_status create(PGconn *c, const void *in, int64_t *id_r, char **error_r)
+{
+    return iq_account_create(c, in, id_r, error_r);
+}
+
+static iq_op_status update(PGconn *c, int64_t id, const void *in, int expect_version,
+                           bool *changed_r, char **error_r)
+{
+    return iq_account_update(c, id, in, expect_version, changed_r, error_r);
+}
+
+static const iq_entity account = {
+    .kind = "account",
+    .ref_text = "account code or name",
+    .not_found = "no account has the code or name",
+    .find = iq_account_find,
+    .remove = iq_account_delete,
+    .parse_form = parse_form,
+    .create = create,
+    .update = update,
+    .add_hint = true,
+};
+
 static int cmd_add(iq_app *app, int argc, char **argv)
 {
     iq_account_input in = {0};
-    int count = 0;
-    int rc = parse_form(app, "add", argc, argv, &in, NULL, &count);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
-    if (optind < argc) {
-        iq_app_error(app,
-                     "account add: unexpected argument '%s'; run 'inboxq account add "
-                     "--help'",
-                     argv[optind]);
-        return EX_USAGE;
-    }
-    PGconn *c = NULL;
-    if ((rc = iq_app_connect_pg(app, &c)) != 0)
-        return rc;
-    int64_t id = 0;
-    char *err = NULL;
-    iq_op_status st = iq_account_create(c, &in, &id, &err);
-    if (st != IQ_OP_OK)
-        rc = store_fail(app, "add", st, err);
-    else
-        printf("%" PRId64 "\n", id);
-    iq_pg_close(&c);
-    return rc;
+    return iq_entity_add(app, &account, &in, argc, argv);
 }
 
 static int cmd_edit(iq_app *app, int argc, char **argv)
 {
     iq_account_input in = {0};
-    int count = 0, expect = 0;
-    int rc = parse_form(app, "edit", argc, argv, &in, &expect, &count);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
-    if (argc - optind != 1) {
-        iq_app_error(app, "account edit: give one account code or name; run 'inboxq account "
-                          "edit --help'");
-        return EX_USAGE;
-    }
-    if (count == 0) {
-        iq_app_error(app, "account edit: give at least one field to change; run 'inboxq account "
-                          "edit --help'");
-        return EX_USAGE;
-    }
-    PGconn *c = NULL;
-    int64_t id = 0;
-    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
-        (rc = find_account(app, c, "edit", argv[optind], &id)) != 0)
-        goto out;
-    bool changed = false;
-    char *err = NULL;
-    iq_op_status st = iq_account_update(c, id, &in, expect, &changed, &err);
-    if (st != IQ_OP_OK)
-        rc = store_fail(app, "edit", st, err);
-    else
-        printf("account %" PRId64 ": %s\n", id, changed ? "updated" : "no change");
-out:
-    iq_pg_close(&c);
-    return rc;
+    return iq_entity_edit(app, &account, &in, argc, argv);
 }
 
 static const char *yn(bool b)
@@ -351,33 +289,17 @@ static void print_account_text(const iq_account_view *v)
     printf("Version:                 %d\n", a->version);
 }
 
+static const char show_usage[] =
+    "usage: inboxq account show ID [--format text|json]\n\n"
+    "Shows every field of the account form, labelled, and the account's check\n"
+    "status. ID is the account's code or name. The secret is never shown.\n";
+
 static int cmd_show(iq_app *app, int argc, char **argv)
 {
-    static const struct option opts[] = {{"format", required_argument, NULL, 'F'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     bool json = false;
-    int opt, rc;
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'F':
-            if (strcmp(optarg, "json") == 0 || strcmp(optarg, "text") == 0) {
-                json = strcmp(optarg, "json") == 0;
-                break;
-            }
-            iq_app_error(app, "account show: --format must be text or json");
-            return EX_USAGE;
-        case 'h':
-            printf("usage: inboxq account show ID [--format text|json]\n\n"
-                   "Shows every field of the account form, labelled, and the account's check\n"
-                   "status. ID is the account's code or name. The secret is never shown.\n");
-            return 0;
-        default:
-            return bad_option(app, "show", opt, argv);
-        }
-    }
+    int rc = iq_entity_parse_format(app, &account, "show", argc, argv, "text", show_usage, &json);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
     if (argc - optind != 1) {
         iq_app_error(app, "account show: give one account code or name");
         return EX_USAGE;
@@ -387,8 +309,7 @@ static int cmd_show(iq_app *app, int argc, char **argv)
     iq_account_view v;
     memset(&v, 0, sizeof(v));
     char *err = NULL;
-    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
-        (rc = find_account(app, c, "show", argv[optind], &id)) != 0)
+    if ((rc = iq_entity_open(app, &account, "show", argv[optind], &c, &id)) != 0)
         goto out;
     int found = iq_account_view_load(c, id, &v, &err);
     if (found <= 0) {
@@ -399,8 +320,7 @@ static int cmd_show(iq_app *app, int argc, char **argv)
     }
     if (json) {
         json_t *o = iq_account_view_json(&v);
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
+        iq_entity_print_json(o);
         json_decref(o);
     } else {
         print_account_text(&v);
@@ -411,98 +331,56 @@ out:
     return rc;
 }
 
-/* delete, enable and disable: one ID each. */
-static int cmd_one(iq_app *app, int argc, char **argv, const char *cmd)
+/* enable or disable, as cmd says. */
+static iq_op_status set_active(const iq_entity *e, PGconn *c, const char *cmd, int64_t id,
+                               char **error_r)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int opt, rc;
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (opt != 'h')
-            return bad_option(app, cmd, opt, argv);
-        if (strcmp(cmd, "delete") == 0)
-            printf("usage: inboxq account delete ID\n\n"
-                   "Deletes the account together with its stored messages, mailbox state and "
-                   "check\nhistory. Audited.\n");
-        else
-            printf("usage: inboxq account %s ID\n\n"
-                   "Makes the account %s (\"Ativo\"); inactive accounts are never checked.\n",
-                   cmd, strcmp(cmd, "enable") == 0 ? "active" : "inactive");
-        return 0;
-    }
-    if (argc - optind != 1) {
-        iq_app_error(app, "account %s: give one account code or name", cmd);
-        return EX_USAGE;
-    }
-    PGconn *c = NULL;
-    int64_t id = 0;
-    char *err = NULL;
-    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
-        (rc = find_account(app, c, cmd, argv[optind], &id)) != 0)
-        goto out;
-    iq_op_status st;
-    if (strcmp(cmd, "delete") == 0) {
-        st = iq_account_delete(c, id, &err);
-        if (st == IQ_OP_OK)
-            printf("account %" PRId64 ": deleted\n", id);
-    } else {
-        bool on = strcmp(cmd, "enable") == 0, changed = false;
-        st = iq_account_set_active(c, id, on, &changed, &err);
-        if (st == IQ_OP_OK)
-            printf("account %" PRId64 ": %s%s\n", id, changed ? "now " : "already ",
-                   on ? "active" : "inactive");
-    }
-    if (st != IQ_OP_OK)
-        rc = store_fail(app, cmd, st, err);
-out:
-    iq_pg_close(&c);
-    return rc;
+    bool on = strcmp(cmd, "enable") == 0, changed = false;
+    iq_op_status st = iq_account_set_active(c, id, on, &changed, error_r);
+    if (st == IQ_OP_OK)
+        printf("%s %" PRId64 ": %s%s\n", e->kind, id, changed ? "now " : "already ",
+               on ? "active" : "inactive");
+    return st;
 }
 
-static int cmd_delete(iq_app *app, int argc, char **argv)
+static int cmd_set_active(iq_app *app, int argc, char **argv, const char *cmd)
 {
-    return cmd_one(app, argc, argv, "delete");
+    char usage[160];
+    snprintf(usage, sizeof(usage),
+             "usage: inboxq account %s ID\n\n"
+             "Makes the account %s (\"Ativo\"); inactive accounts are never checked.\n",
+             cmd, strcmp(cmd, "enable") == 0 ? "active" : "inactive");
+    return iq_entity_act(app, &account, cmd, usage, set_active, argc, argv);
 }
 
 static int cmd_enable(iq_app *app, int argc, char **argv)
 {
-    return cmd_one(app, argc, argv, "enable");
+    return cmd_set_active(app, argc, argv, "enable");
 }
 
 static int cmd_disable(iq_app *app, int argc, char **argv)
 {
-    return cmd_one(app, argc, argv, "disable");
+    return cmd_set_active(app, argc, argv, "disable");
+}
+
+static const char delete_usage[] = "usage: inboxq account delete ID\n\n"
+                                   "Deletes the account together with its stored messages, mailbox "
+                                   "state and check\nhistory. Audited.\n";
+
+static int cmd_delete(iq_app *app, int argc, char **argv)
+{
+    return iq_entity_delete(app, &account, delete_usage, argc, argv);
 }
 
 int iq_cmd_account(iq_app *app, int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*fn)(iq_app *, int, char **);
-    } subs[] = {{"add", cmd_add},
-                {"edit", cmd_edit},
-                {"show", cmd_show},
-                {"delete", cmd_delete},
-                {"enable", cmd_enable},
-                {"disable", cmd_disable},
-                {"list", iq_cmd_account_list},
-                {"test", iq_cmd_account_test}};
-    if (argc < 2) {
-        fputs(account_help, stderr);
-        return EX_USAGE;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        fputs(account_help, stdout);
-        return 0;
-    }
-    for (size_t i = 0; i < IQ_ARRAY_LEN(subs); i++) {
-        if (strcmp(argv[1], subs[i].name) == 0) {
-            optind = 0; /* each subcommand runs getopt from scratch */
-            return subs[i].fn(app, argc - 1, argv + 1);
-        }
-    }
-    iq_app_error(app, "account: unknown command '%s'; run 'inboxq account --help'", argv[1]);
-    return EX_USAGE;
+    static const iq_entity_sub subs[] = {{"add", cmd_add},
+                                         {"edit", cmd_edit},
+                                         {"show", cmd_show},
+                                         {"delete", cmd_delete},
+                                         {"enable", cmd_enable},
+                                         {"disable", cmd_disable},
+                                         {"list", iq_cmd_account_list},
+                                         {"test", iq_cmd_account_test}};
+    return iq_entity_dispatch(app, &account, account_help, subs, IQ_ARRAY_LEN(subs), argc, argv);
 }

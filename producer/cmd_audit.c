@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "exitcode.h"
 #include "pg.h"
+#include "table.h"
 #include "util.h"
 
 static void audit_usage(FILE *out)
@@ -58,26 +59,14 @@ static void append_changes(iq_buf *b, const char *action, json_t *changes)
     }
 }
 
-static size_t text_width(const char *s)
-{
-    size_t w = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            w++;
-    return w;
-}
-
 static void print_table(json_t *rows)
 {
     static const char *const headers[] = {"AT", "ACTOR", "ACTION", "ENTITY", "ID", "CHANGES"};
     enum { NC = 6 };
     size_t n = json_array_size(rows);
     char **cells = iq_xcalloc(iq_size_mul(n + 1, NC), sizeof(char *));
-    size_t w[NC];
-    for (size_t j = 0; j < NC; j++) {
+    for (size_t j = 0; j < NC; j++)
         cells[j] = iq_xstrdup(headers[j]);
-        w[j] = text_width(headers[j]);
-    }
     for (size_t i = 0; i < n; i++) {
         json_t *row = json_array_get(rows, i);
         const char *action = json_string_value(json_object_get(row, "action"));
@@ -93,20 +82,8 @@ static void print_table(json_t *rows)
         append_changes(&b, action, json_object_get(row, "changes"));
         c[5] = b.data ? iq_buf_detach(&b, NULL) : iq_xstrdup("-");
         iq_buf_release(&b);
-        for (size_t j = 0; j < NC - 1; j++)
-            if (text_width(c[j]) > w[j])
-                w[j] = text_width(c[j]);
     }
-    for (size_t i = 0; i <= n; i++) {
-        for (size_t j = 0; j < NC; j++) {
-            const char *s = cells[i * NC + j];
-            fputs(s, stdout);
-            if (j + 1 < NC)
-                for (size_t k = text_width(s); k < w[j] + 2; k++)
-                    fputc(' ', stdout);
-        }
-        fputc('\n', stdout);
-    }
+    iq_table_print((const char *const *)cells, n + 1, NC);
     for (size_t i = 0; i < (n + 1) * NC; i++)
         free(cells[i]);
     free(cells);

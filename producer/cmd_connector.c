@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include "account.h"
+#include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
 #include "pg.h"
+#include "table.h"
 #include "util.h"
 
 static const char connector_help[] =
@@ -26,59 +28,6 @@ static const char connector_help[] =
     "  delete ID|NAME         refused while an account uses it\n\n"
     "Run 'inboxq connector COMMAND --help' for details.\n";
 
-static int bad_option(iq_app *app, const char *cmd, int opt, char **argv)
-{
-    if (opt == ':')
-        iq_app_error(app, "connector %s: %s needs a value; run 'inboxq connector %s --help'", cmd,
-                     argv[optind - 1], cmd);
-    else
-        iq_app_error(app, "connector %s: unknown option '%s'; run 'inboxq connector %s --help'",
-                     cmd, argv[optind - 1], cmd);
-    return EX_USAGE;
-}
-
-static int store_fail(iq_app *app, const char *cmd, iq_op_status st, char *err)
-{
-    iq_app_error(app, "connector %s: %s", cmd, err ? err : "failed");
-    free(err);
-    return iq_op_exit_code(st);
-}
-
-static int find_connector(iq_app *app, PGconn *c, const char *cmd, const char *ref, int64_t *id_r)
-{
-    char *err = NULL;
-    int rc = iq_connector_find(c, ref, id_r, &err);
-    if (rc < 0) {
-        iq_app_error(app, "connector %s: %s", cmd, err);
-        free(err);
-        return iq_op_last_exit_code();
-    }
-    if (rc == 0) {
-        iq_app_error(app,
-                     "connector %s: no Network Connector is named or numbered '%s'; see "
-                     "'inboxq connector list'",
-                     cmd, ref);
-        return EX_NOINPUT;
-    }
-    return 0;
-}
-
-static int format_parse(iq_app *app, const char *cmd, const char *s, const char *alt, bool *json_r)
-{
-    if (strcmp(s, "json") == 0 || strcmp(s, alt) == 0) {
-        *json_r = strcmp(s, "json") == 0;
-        return 0;
-    }
-    iq_app_error(app, "connector %s: --format must be %s or json", cmd, alt);
-    return EX_USAGE;
-}
-
-static void print_json(json_t *v)
-{
-    json_dumpf(v, stdout, JSON_INDENT(2));
-    fputc('\n', stdout);
-}
-
 /* A JSON value as table text. */
 static const char *cell(json_t *v, char *buf, size_t size)
 {
@@ -93,45 +42,25 @@ static const char *cell(json_t *v, char *buf, size_t size)
     return "-";
 }
 
-static size_t text_width(const char *s)
-{
-    size_t w = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            w++;
-    return w;
-}
-
+/* Rows of JSON objects as a table: the headers, then the value under each key. */
 static void print_table(json_t *rows, const char *const *keys, const char *const *headers,
                         size_t ncols)
 {
-    size_t *w = iq_xcalloc(ncols, sizeof(*w));
+    size_t nrows = json_array_size(rows) + 1;
+    char **cells = iq_xcalloc(iq_size_mul(nrows, ncols), sizeof(*cells));
     char buf[32];
-    size_t i;
-    json_t *row;
     for (size_t j = 0; j < ncols; j++)
-        w[j] = text_width(headers[j]);
-    json_array_foreach(rows, i, row)
-    {
-        for (size_t j = 0; j < ncols; j++) {
-            size_t tw = text_width(cell(json_object_get(row, keys[j]), buf, sizeof(buf)));
-            if (tw > w[j])
-                w[j] = tw;
-        }
+        cells[j] = iq_xstrdup(headers[j]);
+    for (size_t r = 1; r < nrows; r++) {
+        json_t *row = json_array_get(rows, r - 1);
+        for (size_t j = 0; j < ncols; j++)
+            cells[r * ncols + j] =
+                iq_xstrdup(cell(json_object_get(row, keys[j]), buf, sizeof(buf)));
     }
-    for (size_t r = 0; r <= json_array_size(rows); r++) {
-        row = r == 0 ? NULL : json_array_get(rows, r - 1);
-        for (size_t j = 0; j < ncols; j++) {
-            const char *s =
-                row ? cell(json_object_get(row, keys[j]), buf, sizeof(buf)) : headers[j];
-            fputs(s, stdout);
-            if (j + 1 < ncols)
-                for (size_t k = text_width(s); k < w[j] + 2; k++)
-                    fputc(' ', stdout);
-        }
-        fputc('\n', stdout);
-    }
-    free(w);
+    iq_table_print((const char *const *)cells, nrows, ncols);
+    for (size_t i = 0; i < nrows * ncols; i++)
+        free(cells[i]);
+    free(cells);
 }
 
 /* Flags shared by add and edit. */
@@ -147,10 +76,11 @@ static const struct option form_opts[] = {{"name", required_argument, NULL, OPT_
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
 
-/* 0 parsed, 1 help printed, or an exit code. */
-static int parse_form(iq_app *app, const char *cmd, int argc, char **argv, iq_connector_input *in,
-                      int *expect_r, int *count_r)
+/* The form into an iq_connector_input (iq_entity's parse_form). */
+static int parse_form(iq_app *app, const iq_entity *e, const char *cmd, int argc, char **argv,
+                      void *form, int *expect_r, int *count_r)
 {
+    iq_connector_input *in = form;
     int opt;
     *count_r = 0;
     optind = 0;
@@ -211,98 +141,59 @@ static int parse_form(iq_app *app, const char *cmd, int argc, char **argv, iq_co
                        "N.\n");
             return 1;
         default:
-            return bad_option(app, cmd, opt, argv);
+            return iq_entity_bad_option(app, e, cmd, opt, argv);
         }
         (*count_r)++;
     }
     return 0;
 }
 
+static iq_op_status create(PGconn *c, const void *in, int64_t *id_r, char **error_r)
+{
+    return iq_connector_create(c, in, id_r, error_r);
+}
+
+static iq_op_status update(PGconn *c, int64_t id, const void *in, int expect_version,
+                           bool *changed_r, char **error_r)
+{
+    return iq_connector_update(c, id, in, expect_version, changed_r, error_r);
+}
+
+static const iq_entity connector = {
+    .kind = "connector",
+    .ref_text = "ID or NAME",
+    .not_found = "no Network Connector is named or numbered",
+    .find = iq_connector_find,
+    .remove = iq_connector_delete,
+    .parse_form = parse_form,
+    .create = create,
+    .update = update,
+    .add_hint = false,
+};
+
 static int cmd_add(iq_app *app, int argc, char **argv)
 {
     iq_connector_input in = {0};
-    int count = 0;
-    int rc = parse_form(app, "add", argc, argv, &in, NULL, &count);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
-    if (optind < argc) {
-        iq_app_error(app, "connector add: unexpected argument '%s'", argv[optind]);
-        return EX_USAGE;
-    }
-    PGconn *c = NULL;
-    if ((rc = iq_app_connect_pg(app, &c)) != 0)
-        return rc;
-    int64_t id = 0;
-    char *err = NULL;
-    iq_op_status st = iq_connector_create(c, &in, &id, &err);
-    if (st != IQ_OP_OK)
-        rc = store_fail(app, "add", st, err);
-    else
-        printf("%" PRId64 "\n", id);
-    iq_pg_close(&c);
-    return rc;
+    return iq_entity_add(app, &connector, &in, argc, argv);
 }
 
 static int cmd_edit(iq_app *app, int argc, char **argv)
 {
     iq_connector_input in = {0};
-    int count = 0, expect = 0;
-    int rc = parse_form(app, "edit", argc, argv, &in, &expect, &count);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
-    if (argc - optind != 1) {
-        iq_app_error(app, "connector edit: give one ID or NAME; run 'inboxq connector edit "
-                          "--help'");
-        return EX_USAGE;
-    }
-    if (count == 0) {
-        iq_app_error(app, "connector edit: give at least one field to change; run 'inboxq "
-                          "connector edit --help'");
-        return EX_USAGE;
-    }
-    PGconn *c = NULL;
-    int64_t id = 0;
-    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
-        (rc = find_connector(app, c, "edit", argv[optind], &id)) != 0)
-        goto out;
-    bool changed = false;
-    char *err = NULL;
-    iq_op_status st = iq_connector_update(c, id, &in, expect, &changed, &err);
-    if (st != IQ_OP_OK)
-        rc = store_fail(app, "edit", st, err);
-    else
-        printf("connector %" PRId64 ": %s\n", id, changed ? "updated" : "no change");
-out:
-    iq_pg_close(&c);
-    return rc;
+    return iq_entity_edit(app, &connector, &in, argc, argv);
 }
 
 static int list_or_show(iq_app *app, int argc, char **argv, bool show)
 {
-    static const struct option opts[] = {{"format", required_argument, NULL, 'F'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     const char *cmd = show ? "show" : "list";
     bool json = false;
-    int opt, rc;
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'F':
-            if ((rc = format_parse(app, cmd, optarg, show ? "text" : "table", &json)) != 0)
-                return rc;
-            break;
-        case 'h':
-            if (show)
-                printf("usage: inboxq connector show ID|NAME [--format text|json]\n");
-            else
-                printf("usage: inboxq connector list [--format table|json]\n");
-            return 0;
-        default:
-            return bad_option(app, cmd, opt, argv);
-        }
-    }
+    int rc = iq_entity_parse_format(app, &connector, cmd, argc, argv, show ? "text" : "table",
+                                    show ? "usage: inboxq connector show ID|NAME [--format "
+                                           "text|json]\n"
+                                         : "usage: inboxq connector list [--format table|json]\n",
+                                    &json);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
     if (argc - optind != (show ? 1 : 0)) {
         iq_app_error(app, "connector %s: %s; run 'inboxq connector %s --help'", cmd,
                      show ? "give one ID or NAME" : "takes no arguments", cmd);
@@ -313,7 +204,7 @@ static int list_or_show(iq_app *app, int argc, char **argv, bool show)
     json_t *rows = NULL;
     char *err = NULL;
     if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
-        (show && (rc = find_connector(app, c, cmd, argv[optind], &id)) != 0))
+        (show && (rc = iq_entity_find(app, &connector, c, cmd, argv[optind], &id)) != 0))
         goto out;
     if (!(rows = iq_connector_list_json(c, show ? id : 0, &err))) {
         iq_app_error(app, "connector %s: %s", cmd, err);
@@ -325,7 +216,7 @@ static int list_or_show(iq_app *app, int argc, char **argv, bool show)
         iq_app_error(app, "connector show: connector %" PRId64 " vanished", id);
         rc = EX_NOINPUT;
     } else if (json) {
-        print_json(show ? json_array_get(rows, 0) : rows);
+        iq_entity_print_json(show ? json_array_get(rows, 0) : rows);
     } else if (show) {
         static const char *const keys[] = {"id",      "name",       "type",      "host",
                                            "port",    "credential", "active",    "accounts",
@@ -360,62 +251,23 @@ static int cmd_show(iq_app *app, int argc, char **argv)
     return list_or_show(app, argc, argv, true);
 }
 
+static const char delete_usage[] =
+    "usage: inboxq connector delete ID|NAME\n\n"
+    "Deletes a Network Connector; refused while an account uses it (they "
+    "are named).\n";
+
 static int cmd_delete(iq_app *app, int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int opt, rc;
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (opt != 'h')
-            return bad_option(app, "delete", opt, argv);
-        printf("usage: inboxq connector delete ID|NAME\n\n"
-               "Deletes a Network Connector; refused while an account uses it (they are "
-               "named).\n");
-        return 0;
-    }
-    if (argc - optind != 1) {
-        iq_app_error(app, "connector delete: give one ID or NAME");
-        return EX_USAGE;
-    }
-    PGconn *c = NULL;
-    int64_t id = 0;
-    char *err = NULL;
-    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
-        (rc = find_connector(app, c, "delete", argv[optind], &id)) != 0)
-        goto out;
-    iq_op_status st = iq_connector_delete(c, id, &err);
-    if (st != IQ_OP_OK)
-        rc = store_fail(app, "delete", st, err);
-    else
-        printf("connector %" PRId64 ": deleted\n", id);
-out:
-    iq_pg_close(&c);
-    return rc;
+    return iq_entity_delete(app, &connector, delete_usage, argc, argv);
 }
 
 int iq_cmd_connector(iq_app *app, int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*fn)(iq_app *, int, char **);
-    } subs[] = {{"add", cmd_add},
-                {"list", cmd_list},
-                {"show", cmd_show},
-                {"edit", cmd_edit},
-                {"delete", cmd_delete}};
-    if (argc < 2) {
-        fputs(connector_help, stderr);
-        return EX_USAGE;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        fputs(connector_help, stdout);
-        return 0;
-    }
-    for (size_t i = 0; i < IQ_ARRAY_LEN(subs); i++)
-        if (strcmp(argv[1], subs[i].name) == 0)
-            return subs[i].fn(app, argc - 1, argv + 1);
-    iq_app_error(app, "connector: unknown command '%s'; run 'inboxq connector --help'", argv[1]);
-    return EX_USAGE;
+    static const iq_entity_sub subs[] = {{"add", cmd_add},
+                                         {"list", cmd_list},
+                                         {"show", cmd_show},
+                                         {"edit", cmd_edit},
+                                         {"delete", cmd_delete}};
+    return iq_entity_dispatch(app, &connector, connector_help, subs, IQ_ARRAY_LEN(subs), argc,
+                              argv);
 }

@@ -10,10 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd_entity.h"
 #include "commands.h"
 #include "crypto.h"
 #include "exitcode.h"
 #include "pg.h"
+#include "table.h"
 #include "util.h"
 #include "vault.h"
 
@@ -39,16 +41,13 @@ static const char credential_help[] =
 
 /* ---- small helpers ---- */
 
-static int bad_option(iq_app *app, const char *cmd, int opt, char **argv)
-{
-    if (opt == ':')
-        iq_app_error(app, "credential %s: %s needs a value; run 'inboxq credential %s --help'", cmd,
-                     argv[optind - 1], cmd);
-    else
-        iq_app_error(app, "credential %s: unknown option '%s'; run 'inboxq credential %s --help'",
-                     cmd, argv[optind - 1], cmd);
-    return EX_USAGE;
-}
+static const iq_entity credential = {
+    .kind = "credential",
+    .ref_text = "ID or NAME",
+    .not_found = "no credential is named or numbered",
+    .find = iq_vault_find,
+    .remove = iq_vault_delete,
+};
 
 static int load_key(iq_app *app, const char *cmd, uint8_t key[IQ_KEY_LEN])
 {
@@ -59,13 +58,6 @@ static int load_key(iq_app *app, const char *cmd, uint8_t key[IQ_KEY_LEN])
         return EX_CONFIG;
     }
     return 0;
-}
-
-static int store_fail(iq_app *app, const char *cmd, iq_op_status st, char *err)
-{
-    iq_app_error(app, "credential %s: %s", cmd, err ? err : "failed");
-    free(err);
-    return iq_op_exit_code(st);
 }
 
 /* Reads a secret from fd until EOF into one fixed buffer (never reallocated, so no copy is
@@ -143,65 +135,66 @@ static char *get_secret(iq_app *app, const char *cmd, bool from_stdin, const cha
     return s;
 }
 
-/* NAME|ID -> id; prints the error. */
-static int find_credential(iq_app *app, PGconn *c, const char *cmd, const char *ref, int64_t *id_r)
+/* The options of add, set-secret and verify: each takes some of them. */
+typedef struct secret_args {
+    const char *name, *username, *file;
+    bool from_stdin;
+} secret_args;
+
+/* Parses the options in opts (usage on --help): 0 parsed, 1 help printed, or an exit code. */
+static int parse_secret_args(iq_app *app, const char *cmd, int argc, char **argv,
+                             const struct option *opts, const char *usage, secret_args *a)
 {
-    char *err = NULL;
-    int rc = iq_vault_find(c, ref, id_r, &err);
-    if (rc < 0) {
-        iq_app_error(app, "credential %s: %s", cmd, err);
-        free(err);
-        return iq_op_last_exit_code();
-    }
-    if (rc == 0) {
-        iq_app_error(app,
-                     "credential %s: no credential is named or numbered '%s'; see 'inboxq "
-                     "credential list'",
-                     cmd, ref);
-        return EX_NOINPUT;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'n':
+            a->name = optarg;
+            break;
+        case 'u':
+            a->username = optarg;
+            break;
+        case 's':
+            a->from_stdin = true;
+            break;
+        case 'f':
+            a->file = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 1;
+        default:
+            return iq_entity_bad_option(app, &credential, cmd, opt, argv);
+        }
     }
     return 0;
 }
 
-static int format_parse(iq_app *app, const char *cmd, const char *s, const char *alt, bool *json_r)
+/* The master key, and the secret when the options name one: 0, or an exit code after the
+ * error. */
+static int key_and_secret(iq_app *app, const char *cmd, const secret_args *a,
+                          uint8_t key[IQ_KEY_LEN], char **secret_r)
 {
-    if (strcmp(s, "json") == 0) {
-        *json_r = true;
-        return 0;
-    }
-    if (strcmp(s, alt) == 0) {
-        *json_r = false;
-        return 0;
-    }
-    iq_app_error(app, "credential %s: --format must be %s or json", cmd, alt);
-    return EX_USAGE;
-}
-
-static void print_json(json_t *v)
-{
-    json_dumpf(v, stdout, JSON_INDENT(2));
-    fputc('\n', stdout);
-}
-
-/* Display width of UTF-8 text (code points). */
-static size_t text_width(const char *s)
-{
-    size_t w = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            w++;
-    return w;
-}
-
-static void print_cell(const char *s, size_t width, bool last)
-{
-    fputs(s, stdout);
-    if (!last)
-        for (size_t w = text_width(s); w < width + 2; w++)
-            fputc(' ', stdout);
+    int rc = load_key(app, cmd, key);
+    if (rc != 0 || (!a->from_stdin && !a->file))
+        return rc;
+    *secret_r = get_secret(app, cmd, a->from_stdin, a->file, &rc);
+    return *secret_r ? 0 : rc;
 }
 
 /* ---- subcommands ---- */
+
+static const char add_usage[] =
+    "usage: inboxq credential add --name NAME --username USER\n"
+    "                             (--password-stdin | --password-file FILE)\n\n"
+    "Adds a credential to the vault and prints its id alone. The secret is\n"
+    "sealed with the master key and bound to the new row's id.\n"
+    "  --name NAME           unique name (case-insensitive), not only digits\n"
+    "  --username USER       the login name\n"
+    "  --password-stdin      read the secret from stdin (a pipe) up to EOF\n"
+    "  --password-file FILE  read the secret from FILE\n";
 
 static int cmd_add(iq_app *app, int argc, char **argv)
 {
@@ -209,69 +202,35 @@ static int cmd_add(iq_app *app, int argc, char **argv)
         {"name", required_argument, NULL, 'n'},     {"username", required_argument, NULL, 'u'},
         {"password-stdin", no_argument, NULL, 's'}, {"password-file", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    const char *name = NULL, *username = NULL, *file = NULL;
-    bool from_stdin = false;
-    int opt;
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'n':
-            name = optarg;
-            break;
-        case 'u':
-            username = optarg;
-            break;
-        case 's':
-            from_stdin = true;
-            break;
-        case 'f':
-            file = optarg;
-            break;
-        case 'h':
-            printf("usage: inboxq credential add --name NAME --username USER\n"
-                   "                             (--password-stdin | --password-file FILE)\n\n"
-                   "Adds a credential to the vault and prints its id alone. The secret is\n"
-                   "sealed with the master key and bound to the new row's id.\n"
-                   "  --name NAME           unique name (case-insensitive), not only digits\n"
-                   "  --username USER       the login name\n"
-                   "  --password-stdin      read the secret from stdin (a pipe) up to EOF\n"
-                   "  --password-file FILE  read the secret from FILE\n");
-            return 0;
-        default:
-            return bad_option(app, "add", opt, argv);
-        }
-    }
+    secret_args a = {0};
+    int rc = parse_secret_args(app, "add", argc, argv, opts, add_usage, &a);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
     if (optind < argc) {
         iq_app_error(app, "credential add: unexpected argument '%s'", argv[optind]);
         return EX_USAGE;
     }
-    if (!name || !username) {
+    if (!a.name || !a.username) {
         iq_app_error(app, "credential add: --name and --username are required; run 'inboxq "
                           "credential add --help'");
         return EX_USAGE;
     }
-    if (from_stdin == (file != NULL)) {
+    if (a.from_stdin == (a.file != NULL)) {
         iq_app_error(app, "credential add: give exactly one of --password-stdin or "
                           "--password-file FILE (the secret is never taken from the command "
                           "line)");
         return EX_USAGE;
     }
     uint8_t key[IQ_KEY_LEN];
-    int rc = load_key(app, "add", key);
-    if (rc != 0)
-        return rc;
     char *secret = NULL, *err = NULL;
     PGconn *c = NULL;
-    secret = get_secret(app, "add", from_stdin, file, &rc);
-    if (!secret)
-        goto out;
-    if ((rc = iq_app_connect_pg(app, &c)) != 0)
+    if ((rc = key_and_secret(app, "add", &a, key, &secret)) != 0 ||
+        (rc = iq_app_connect_pg(app, &c)) != 0)
         goto out;
     int64_t id = 0;
-    iq_op_status st = iq_vault_add(c, key, name, username, secret, &id, &err);
+    iq_op_status st = iq_vault_add(c, key, a.name, a.username, secret, &id, &err);
     if (st != IQ_OP_OK) {
-        rc = store_fail(app, "add", st, err);
+        rc = iq_entity_store_fail(app, &credential, "add", st, err);
         goto out;
     }
     printf("%" PRId64 "\n", id);
@@ -282,30 +241,18 @@ out:
     return rc;
 }
 
+static const char list_usage[] =
+    "usage: inboxq credential list [--format table|json]\n\n"
+    "Lists every credential: id, name, username, the id of the key that sealed\n"
+    "its secret, and how many accounts and connectors use it. Never secrets.\n";
+
 static int cmd_list(iq_app *app, int argc, char **argv)
 {
-    static const struct option opts[] = {{"format", required_argument, NULL, 'F'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     bool json = false;
-    int opt, rc;
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'F':
-            if ((rc = format_parse(app, "list", optarg, "table", &json)) != 0)
-                return rc;
-            break;
-        case 'h':
-            printf("usage: inboxq credential list [--format table|json]\n\n"
-                   "Lists every credential: id, name, username, the id of the key that sealed\n"
-                   "its secret, and how many accounts and connectors use it. Never secrets.\n");
-            return 0;
-        default:
-            return bad_option(app, "list", opt, argv);
-        }
-    }
+    int rc =
+        iq_entity_parse_format(app, &credential, "list", argc, argv, "table", list_usage, &json);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
     if (optind < argc) {
         iq_app_error(app, "credential list: unexpected argument '%s'", argv[optind]);
         return EX_USAGE;
@@ -326,36 +273,25 @@ static int cmd_list(iq_app *app, int argc, char **argv)
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, iq_credential_info_json(&list[i]));
-        print_json(arr);
+        iq_entity_print_json(arr);
         json_decref(arr);
     } else {
-        const char *hdr[] = {"ID",       "NAME",       "USERNAME", "KEY ID",
-                             "ACCOUNTS", "CONNECTORS", "UPDATED"};
+        static const char *const hdr[] = {"ID",       "NAME",       "USERNAME", "KEY ID",
+                                          "ACCOUNTS", "CONNECTORS", "UPDATED"};
         enum { NC = 7 };
-        size_t w[NC];
-        for (size_t j = 0; j < NC; j++)
-            w[j] = text_width(hdr[j]);
-        char(*cells)[NC][32] = iq_xcalloc(n ? n : 1, sizeof(*cells));
+        const char **cells = iq_xcalloc(iq_size_mul(n + 1, NC), sizeof(*cells));
+        char(*nums)[3][32] = iq_xcalloc(n ? n : 1, sizeof(*nums)); /* id, accounts, connectors */
+        memcpy(cells, hdr, sizeof(hdr));
         for (size_t i = 0; i < n; i++) {
-            snprintf(cells[i][0], 32, "%" PRId64, list[i].id);
-            snprintf(cells[i][4], 32, "%" PRId64, list[i].accounts);
-            snprintf(cells[i][5], 32, "%" PRId64, list[i].connectors);
-            const char *v[NC] = {cells[i][0], list[i].name, list[i].username,  list[i].key_id,
-                                 cells[i][4], cells[i][5],  list[i].updated_at};
-            for (size_t j = 0; j < NC; j++)
-                if (text_width(v[j]) > w[j])
-                    w[j] = text_width(v[j]);
+            snprintf(nums[i][0], 32, "%" PRId64, list[i].id);
+            snprintf(nums[i][1], 32, "%" PRId64, list[i].accounts);
+            snprintf(nums[i][2], 32, "%" PRId64, list[i].connectors);
+            const char *v[NC] = {nums[i][0], list[i].name, list[i].username,  list[i].key_id,
+                                 nums[i][1], nums[i][2],   list[i].updated_at};
+            memcpy(cells + (i + 1) * NC, v, sizeof(v));
         }
-        for (size_t j = 0; j < NC; j++)
-            print_cell(hdr[j], w[j], j == NC - 1);
-        fputc('\n', stdout);
-        for (size_t i = 0; i < n; i++) {
-            const char *v[NC] = {cells[i][0], list[i].name, list[i].username,  list[i].key_id,
-                                 cells[i][4], cells[i][5],  list[i].updated_at};
-            for (size_t j = 0; j < NC; j++)
-                print_cell(v[j], w[j], j == NC - 1);
-            fputc('\n', stdout);
-        }
+        iq_table_print(cells, n + 1, NC);
+        free(nums);
         free(cells);
     }
     for (size_t i = 0; i < n; i++)
@@ -365,42 +301,28 @@ static int cmd_list(iq_app *app, int argc, char **argv)
     return 0;
 }
 
+static const char show_usage[] =
+    "usage: inboxq credential show ID|NAME [--format text|json]\n\n"
+    "Shows a credential and what uses it. The secret is never shown.\n";
+
 static int cmd_show(iq_app *app, int argc, char **argv)
 {
-    static const struct option opts[] = {{"format", required_argument, NULL, 'F'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
     bool json = false;
-    int opt, rc;
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'F':
-            if ((rc = format_parse(app, "show", optarg, "text", &json)) != 0)
-                return rc;
-            break;
-        case 'h':
-            printf("usage: inboxq credential show ID|NAME [--format text|json]\n\n"
-                   "Shows a credential and what uses it. The secret is never shown.\n");
-            return 0;
-        default:
-            return bad_option(app, "show", opt, argv);
-        }
-    }
+    int rc =
+        iq_entity_parse_format(app, &credential, "show", argc, argv, "text", show_usage, &json);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
     if (argc - optind != 1) {
         iq_app_error(app, "credential show: give one ID or NAME; run 'inboxq credential show "
                           "--help'");
         return EX_USAGE;
     }
     PGconn *c = NULL;
-    if ((rc = iq_app_connect_pg(app, &c)) != 0)
-        return rc;
     int64_t id = 0;
     iq_credential_info ci;
     memset(&ci, 0, sizeof(ci));
     char *err = NULL, *users = NULL;
-    if ((rc = find_credential(app, c, "show", argv[optind], &id)) != 0)
+    if ((rc = iq_entity_open(app, &credential, "show", argv[optind], &c, &id)) != 0)
         goto out;
     int found = iq_vault_get(c, id, &ci, &err);
     if (found <= 0 || iq_vault_users(c, id, &users, &err) < 0) {
@@ -412,7 +334,7 @@ static int cmd_show(iq_app *app, int argc, char **argv)
     if (json) {
         json_t *o = iq_credential_info_json(&ci);
         json_object_set_new(o, "used_by", users ? json_string(users) : json_null());
-        print_json(o);
+        iq_entity_print_json(o);
         json_decref(o);
     } else {
         printf("ID:          %" PRId64 "\n"
@@ -433,6 +355,12 @@ out:
     return rc;
 }
 
+static const char set_secret_usage[] =
+    "usage: inboxq credential set-secret ID|NAME (--password-stdin | --password-file FILE)\n"
+    "                                    [--username USER]\n\n"
+    "Replaces the secret (sealed again with the current master key and a fresh\n"
+    "nonce) and, with --username, the username. Audited without the secret.\n";
+
 static int cmd_set_secret(iq_app *app, int argc, char **argv)
 {
     static const struct option opts[] = {{"username", required_argument, NULL, 'u'},
@@ -440,58 +368,30 @@ static int cmd_set_secret(iq_app *app, int argc, char **argv)
                                          {"password-file", required_argument, NULL, 'f'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *username = NULL, *file = NULL;
-    bool from_stdin = false;
-    int opt;
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'u':
-            username = optarg;
-            break;
-        case 's':
-            from_stdin = true;
-            break;
-        case 'f':
-            file = optarg;
-            break;
-        case 'h':
-            printf("usage: inboxq credential set-secret ID|NAME (--password-stdin | "
-                   "--password-file FILE)\n"
-                   "                                    [--username USER]\n\n"
-                   "Replaces the secret (sealed again with the current master key and a fresh\n"
-                   "nonce) and, with --username, the username. Audited without the secret.\n");
-            return 0;
-        default:
-            return bad_option(app, "set-secret", opt, argv);
-        }
-    }
+    secret_args a = {0};
+    int rc = parse_secret_args(app, "set-secret", argc, argv, opts, set_secret_usage, &a);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
     if (argc - optind != 1) {
         iq_app_error(app, "credential set-secret: give one ID or NAME; run 'inboxq credential "
                           "set-secret --help'");
         return EX_USAGE;
     }
-    if (from_stdin == (file != NULL)) {
+    if (a.from_stdin == (a.file != NULL)) {
         iq_app_error(app, "credential set-secret: give exactly one of --password-stdin or "
                           "--password-file FILE");
         return EX_USAGE;
     }
     uint8_t key[IQ_KEY_LEN];
-    int rc = load_key(app, "set-secret", key);
-    if (rc != 0)
-        return rc;
     char *secret = NULL, *err = NULL;
     PGconn *c = NULL;
     int64_t id = 0;
-    if ((secret = get_secret(app, "set-secret", from_stdin, file, &rc)) == NULL)
+    if ((rc = key_and_secret(app, "set-secret", &a, key, &secret)) != 0 ||
+        (rc = iq_entity_open(app, &credential, "set-secret", argv[optind], &c, &id)) != 0)
         goto out;
-    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
-        (rc = find_credential(app, c, "set-secret", argv[optind], &id)) != 0)
-        goto out;
-    iq_op_status st = iq_vault_set_secret(c, key, id, username, secret, &err);
+    iq_op_status st = iq_vault_set_secret(c, key, id, a.username, secret, &err);
     if (st != IQ_OP_OK) {
-        rc = store_fail(app, "set-secret", st, err);
+        rc = iq_entity_store_fail(app, &credential, "set-secret", st, err);
         goto out;
     }
     printf("credential %" PRId64 ": secret replaced\n", id);
@@ -502,39 +402,14 @@ out:
     return rc;
 }
 
+static const char delete_usage[] =
+    "usage: inboxq credential delete ID|NAME\n\n"
+    "Deletes a credential. Refused while an account or a connector uses it "
+    "(they\nare named). Audited.\n";
+
 static int cmd_delete(iq_app *app, int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int opt, rc;
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (opt != 'h')
-            return bad_option(app, "delete", opt, argv);
-        printf("usage: inboxq credential delete ID|NAME\n\n"
-               "Deletes a credential. Refused while an account or a connector uses it (they\n"
-               "are named). Audited.\n");
-        return 0;
-    }
-    if (argc - optind != 1) {
-        iq_app_error(app, "credential delete: give one ID or NAME");
-        return EX_USAGE;
-    }
-    PGconn *c = NULL;
-    int64_t id = 0;
-    char *err = NULL;
-    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
-        (rc = find_credential(app, c, "delete", argv[optind], &id)) != 0)
-        goto out;
-    iq_op_status st = iq_vault_delete(c, id, &err);
-    if (st != IQ_OP_OK) {
-        rc = store_fail(app, "delete", st, err);
-        goto out;
-    }
-    printf("credential %" PRId64 ": deleted\n", id);
-out:
-    iq_pg_close(&c);
-    return rc;
+    return iq_entity_delete(app, &credential, delete_usage, argc, argv);
 }
 
 static int cmd_rekey(iq_app *app, int argc, char **argv)
@@ -560,7 +435,7 @@ static int cmd_rekey(iq_app *app, int argc, char **argv)
                    "master_key_file (INBOXQ_MASTER_KEY_FILE) of every program at FILE.\n");
             return 0;
         default:
-            return bad_option(app, "rekey", opt, argv);
+            return iq_entity_bad_option(app, &credential, "rekey", opt, argv);
         }
     }
     if (optind < argc || !new_file) {
@@ -584,7 +459,7 @@ static int cmd_rekey(iq_app *app, int argc, char **argv)
     size_t rekeyed = 0, already = 0;
     iq_op_status st = iq_vault_rekey(c, old_key, new_key, &rekeyed, &already, &err);
     if (st != IQ_OP_OK) {
-        rc = store_fail(app, "rekey", st, err);
+        rc = iq_entity_store_fail(app, &credential, "rekey", st, err);
         goto out;
     }
     char new_id[IQ_KEY_ID_LEN + 1];
@@ -599,60 +474,41 @@ out:
     return rc;
 }
 
+static const char verify_usage[] =
+    "usage: inboxq credential verify ID|NAME [--password-stdin | --password-file FILE]\n\n"
+    "Checks that the stored secret opens with the current master key. Given a\n"
+    "secret, also compares it (in constant time) with the stored one: exit 0\n"
+    "when equal, 1 when not. Nothing secret is printed.\n";
+
 static int cmd_verify(iq_app *app, int argc, char **argv)
 {
     static const struct option opts[] = {{"password-stdin", no_argument, NULL, 's'},
                                          {"password-file", required_argument, NULL, 'f'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *file = NULL;
-    bool from_stdin = false;
-    int opt;
-    optind = 0;
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 's':
-            from_stdin = true;
-            break;
-        case 'f':
-            file = optarg;
-            break;
-        case 'h':
-            printf("usage: inboxq credential verify ID|NAME [--password-stdin | "
-                   "--password-file FILE]\n\n"
-                   "Checks that the stored secret opens with the current master key. Given a\n"
-                   "secret, also compares it (in constant time) with the stored one: exit 0\n"
-                   "when equal, 1 when not. Nothing secret is printed.\n");
-            return 0;
-        default:
-            return bad_option(app, "verify", opt, argv);
-        }
-    }
+    secret_args a = {0};
+    int rc = parse_secret_args(app, "verify", argc, argv, opts, verify_usage, &a);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
     if (argc - optind != 1) {
         iq_app_error(app, "credential verify: give one ID or NAME");
         return EX_USAGE;
     }
-    if (from_stdin && file) {
+    if (a.from_stdin && a.file) {
         iq_app_error(app, "credential verify: give at most one of --password-stdin or "
                           "--password-file FILE");
         return EX_USAGE;
     }
     uint8_t key[IQ_KEY_LEN];
-    int rc = load_key(app, "verify", key);
-    if (rc != 0)
-        return rc;
     char *given = NULL, *stored = NULL, *err = NULL;
     PGconn *c = NULL;
     int64_t id = 0;
-    if ((from_stdin || file) && (given = get_secret(app, "verify", from_stdin, file, &rc)) == NULL)
-        goto out;
-    if ((rc = iq_app_connect_pg(app, &c)) != 0 ||
-        (rc = find_credential(app, c, "verify", argv[optind], &id)) != 0)
+    if ((rc = key_and_secret(app, "verify", &a, key, &given)) != 0 ||
+        (rc = iq_entity_open(app, &credential, "verify", argv[optind], &c, &id)) != 0)
         goto out;
     iq_op_status st = iq_vault_open_status(c, key, id, NULL, &stored, &err);
     if (st != IQ_OP_OK) {
-        rc = store_fail(app, "verify", st, err);
+        rc = iq_entity_store_fail(app, &credential, "verify", st, err);
         goto out;
     }
     char key_id[IQ_KEY_ID_LEN + 1];
@@ -680,25 +536,10 @@ out:
 
 int iq_cmd_credential(iq_app *app, int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*fn)(iq_app *, int, char **);
-    } subs[] = {{"add", cmd_add},       {"list", cmd_list},
-                {"show", cmd_show},     {"set-secret", cmd_set_secret},
-                {"delete", cmd_delete}, {"rekey", cmd_rekey},
-                {"verify", cmd_verify}};
-    if (argc < 2) {
-        fputs(credential_help, stderr);
-        return EX_USAGE;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        fputs(credential_help, stdout);
-        return 0;
-    }
-    for (size_t i = 0; i < IQ_ARRAY_LEN(subs); i++)
-        if (strcmp(argv[1], subs[i].name) == 0)
-            return subs[i].fn(app, argc - 1, argv + 1);
-    iq_app_error(app, "credential: unknown command '%s'; run 'inboxq credential --help'", argv[1]);
-    return EX_USAGE;
+    static const iq_entity_sub subs[] = {{"add", cmd_add},       {"list", cmd_list},
+                                         {"show", cmd_show},     {"set-secret", cmd_set_secret},
+                                         {"delete", cmd_delete}, {"rekey", cmd_rekey},
+                                         {"verify", cmd_verify}};
+    return iq_entity_dispatch(app, &credential, credential_help, subs, IQ_ARRAY_LEN(subs), argc,
+                              argv);
 }
