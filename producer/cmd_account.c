@@ -219,7 +219,6 @@ static const iq_entity account = {
     .parse_form = parse_form,
     .create = create,
     .update = update,
-    .add_hint = true,
 };
 
 static int cmd_add(iq_app *app, int argc, char **argv)

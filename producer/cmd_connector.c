@@ -168,7 +168,6 @@ static const iq_entity connector = {
     .parse_form = parse_form,
     .create = create,
     .update = update,
-    .add_hint = false,
 };
 
 static int cmd_add(iq_app *app, int argc, char **argv)

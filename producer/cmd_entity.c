@@ -121,11 +121,8 @@ int iq_entity_add(iq_app *app, const iq_entity *e, void *in, int argc, char **ar
     if (rc != 0)
         return rc == 1 ? 0 : rc;
     if (optind < argc) {
-        if (e->add_hint)
-            iq_app_error(app, "%s add: unexpected argument '%s'; run 'inboxq %s add --help'",
-                         e->kind, argv[optind], e->kind);
-        else
-            iq_app_error(app, "%s add: unexpected argument '%s'", e->kind, argv[optind]);
+        iq_app_error(app, "%s add: unexpected argument '%s'; run 'inboxq %s add --help'", e->kind,
+                     argv[optind], e->kind);
         return EX_USAGE;
     }
     PGconn *c = NULL;

@@ -33,7 +33,6 @@ struct iq_entity {
     iq_op_status (*create)(PGconn *c, const void *in, int64_t *id_r, char **error_r);
     iq_op_status (*update)(PGconn *c, int64_t id, const void *in, int expect_version,
                            bool *changed_r, char **error_r);
-    bool add_hint; /* add's "unexpected argument" error ends with "; run '... --help'" */
 };
 
 typedef struct iq_entity_sub {
