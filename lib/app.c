@@ -70,6 +70,33 @@ void iq_app_print_version(const iq_app *app)
     printf("%s %s\n", app->program, IQ_VERSION);
 }
 
+int iq_app_parse_daemon(iq_app *app, int argc, char **argv, const struct option *opts,
+                        bool (*on_option)(void *ctx, int opt, const char *arg), void *ctx,
+                        void (*usage)(FILE *out))
+{
+    int opt;
+    opterr = 0; /* one clear line of our own instead of getopt's two */
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (!on_option(ctx, opt, optarg) && !iq_app_option(app, opt, optarg)) {
+            iq_app_bad_option(app, argv);
+            return EX_USAGE;
+        }
+    }
+    if (app->help) {
+        usage(stdout);
+        return 0;
+    }
+    if (app->version) {
+        iq_app_print_version(app);
+        return 0;
+    }
+    if (optind < argc) {
+        iq_app_error(app, "unexpected argument '%s'; run '%s --help'", argv[optind], app->program);
+        return EX_USAGE;
+    }
+    return -1;
+}
+
 int iq_app_load(iq_app *app)
 {
     char *err = NULL;

@@ -70,4 +70,13 @@ void iq_app_bad_option(const iq_app *app, char **argv);
 /* Prints the version line. */
 void iq_app_print_version(const iq_app *app);
 
+struct option;
+/* A daemon's command line: getopt_long over opts (which include IQ_APP_LONG_OPTIONS); the
+ * common options go to the app, the others to on_option (false: not an option it takes). Then
+ * --help prints usage on stdout and --version the version, and no argument may be left over.
+ * Returns -1 to go on, or the exit code: 0 after --help or --version, EX_USAGE otherwise. */
+int iq_app_parse_daemon(iq_app *app, int argc, char **argv, const struct option *opts,
+                        bool (*on_option)(void *ctx, int opt, const char *arg), void *ctx,
+                        void (*usage)(FILE *out));
+
 #endif

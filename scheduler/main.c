@@ -36,6 +36,21 @@ static void usage(FILE *out)
         "'inboxq config reference' lists them.\n");
 }
 
+typedef struct sched_opts {
+    bool once;
+    const char *metrics_listen;
+} sched_opts;
+
+static bool on_option(void *ctx, int opt, const char *arg)
+{
+    sched_opts *o = ctx;
+    if (opt == 'o')
+        o->once = true;
+    else if (opt == 'm')
+        o->metrics_listen = arg;
+    return opt == 'o' || opt == 'm';
+}
+
 int main(int argc, char **argv)
 {
     iq_app app = {.program = "inboxq-scheduler", .component = "scheduler"};
@@ -43,34 +58,12 @@ int main(int argc, char **argv)
                                          {"metrics-listen", required_argument, NULL, 'm'},
                                          IQ_APP_LONG_OPTIONS,
                                          {NULL, 0, NULL, 0}};
-    bool once = false;
-    const char *metrics_listen = NULL;
-    int opt;
-    opterr = 0; /* one clear line of our own instead of getopt's two */
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (opt == 'o') {
-            once = true;
-        } else if (opt == 'm') {
-            metrics_listen = optarg;
-        } else if (!iq_app_option(&app, opt, optarg)) {
-            iq_app_bad_option(&app, argv);
-            return EX_USAGE;
-        }
-    }
-    if (app.help) {
-        usage(stdout);
-        return 0;
-    }
-    if (app.version) {
-        iq_app_print_version(&app);
-        return 0;
-    }
-    if (optind < argc) {
-        fprintf(stderr,
-                "inboxq-scheduler: unexpected argument '%s'; run 'inboxq-scheduler --help'\n",
-                argv[optind]);
-        return EX_USAGE;
-    }
+    sched_opts o = {false, NULL};
+    int done = iq_app_parse_daemon(&app, argc, argv, opts, on_option, &o, usage);
+    if (done >= 0)
+        return done;
+    bool once = o.once;
+    const char *metrics_listen = o.metrics_listen;
     int rc = iq_app_load(&app);
     if (rc != 0)
         return rc;

@@ -34,6 +34,20 @@ static void usage(FILE *out)
         "'inboxq config reference' lists them.\n");
 }
 
+typedef struct worker_opts {
+    const char *concurrency, *metrics_listen;
+} worker_opts;
+
+static bool on_option(void *ctx, int opt, const char *arg)
+{
+    worker_opts *o = ctx;
+    if (opt == 'c')
+        o->concurrency = arg;
+    else if (opt == 'm')
+        o->metrics_listen = arg;
+    return opt == 'c' || opt == 'm';
+}
+
 int main(int argc, char **argv)
 {
     iq_app app = {.program = "inboxq-worker", .component = "worker"};
@@ -41,31 +55,11 @@ int main(int argc, char **argv)
                                          {"concurrency", required_argument, NULL, 'c'},
                                          {"metrics-listen", required_argument, NULL, 'm'},
                                          {NULL, 0, NULL, 0}};
-    const char *concurrency = NULL, *metrics_listen = NULL;
-    int opt;
-    opterr = 0; /* one clear line of our own instead of getopt's two */
-    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (opt == 'c') {
-            concurrency = optarg;
-        } else if (opt == 'm') {
-            metrics_listen = optarg;
-        } else if (!iq_app_option(&app, opt, optarg)) {
-            iq_app_bad_option(&app, argv);
-            return EX_USAGE;
-        }
-    }
-    if (app.help) {
-        usage(stdout);
-        return 0;
-    }
-    if (app.version) {
-        iq_app_print_version(&app);
-        return 0;
-    }
-    if (optind < argc) {
-        iq_app_error(&app, "unexpected argument '%s'; run 'inboxq-worker --help'", argv[optind]);
-        return EX_USAGE;
-    }
+    worker_opts o = {NULL, NULL};
+    int done = iq_app_parse_daemon(&app, argc, argv, opts, on_option, &o, usage);
+    if (done >= 0)
+        return done;
+    const char *concurrency = o.concurrency, *metrics_listen = o.metrics_listen;
     int rc = iq_app_load(&app);
     if (rc != 0)
         return rc;
