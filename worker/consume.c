@@ -241,7 +241,7 @@ static void slots_free(iq_worker *w)
 }
 
 int iq_worker_run(const iq_config *cfg, int concurrency, const char *metrics_listen,
-                  volatile sig_atomic_t *stop)
+                  atomic_int *stop)
 {
     iq_worker w;
     memset(&w, 0, sizeof(w));

@@ -10,12 +10,12 @@
 #include "util.h"
 #include "worker.h"
 
-static volatile sig_atomic_t g_stop;
+static atomic_int g_stop; /* lock-free, so a signal handler may set it */
 
 static void on_signal(int sig)
 {
     (void)sig;
-    g_stop = 1;
+    atomic_store(&g_stop, 1);
 }
 
 static void usage(FILE *out)

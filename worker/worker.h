@@ -63,7 +63,8 @@ struct iq_worker {
     iq_kafka_producer *producer;
     iq_slot *slots;
     int nslots;
-    volatile sig_atomic_t *stop; /* set by SIGTERM/SIGINT */
+    atomic_int
+        *stop; /* set by SIGTERM/SIGINT (lock-free: safe in a handler, read by every thread) */
     atomic_int in_flight;
     atomic_long jobs_done;
     /* the relay's wake-up: a slot stored new mail */
@@ -82,7 +83,7 @@ struct iq_worker {
 
 /* Runs until *stop is set; 0 on a clean stop, an exit code otherwise. */
 int iq_worker_run(const iq_config *cfg, int concurrency, const char *metrics_listen,
-                  volatile sig_atomic_t *stop);
+                  atomic_int *stop);
 
 /* metrics.c */
 void iq_worker_metrics_init(iq_worker *w);
