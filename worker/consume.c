@@ -131,13 +131,14 @@ static void *slot_main(void *arg)
     iq_worker *w = s->w;
     for (;;) {
         pthread_mutex_lock(&s->lock);
-        while (!s->head && !*w->stop)
+        bool stop;
+        while (!(stop = atomic_load(w->stop)) && !s->head)
             pthread_cond_wait(&s->cond, &s->lock);
-        if (*w->stop) {
+        iq_queue_item *it = stop ? NULL : s->head; /* stopping: queued jobs are left */
+        if (!it) {
             pthread_mutex_unlock(&s->lock);
             break;
         }
-        iq_queue_item *it = s->head;
         s->head = it->next;
         if (!s->head)
             s->tail = NULL;
