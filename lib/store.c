@@ -87,6 +87,40 @@ int iq_store_add_event(const iq_store_ctx *ctx, int64_t row_id, const iq_store_m
     return rc;
 }
 
+/* What a batch stores of one message beside its bytes: digest, headers and new-mail event. */
+typedef struct msg_row {
+    unsigned char sha[SHA256_DIGEST_LENGTH];
+    iq_msg_headers h;
+    char *payload; /* the event as compact JSON */
+    char event_id[40];
+} msg_row;
+
+/* Fills r for m stored as row_id: 0, or -1 with *error_r (nothing to release then). */
+static int msg_row_fill(const iq_store_ctx *ctx, int64_t row_id, const iq_store_msg *m, msg_row *r,
+                        char **error_r)
+{
+    char sha_hex[2 * SHA256_DIGEST_LENGTH + 1];
+    SHA256((const unsigned char *)m->raw, m->len, r->sha);
+    iq_store_hex(r->sha, sizeof(r->sha), sha_hex);
+    iq_mail_parse_headers(m->raw, m->len, &r->h);
+    json_t *ev = event_json(ctx, row_id, m, &r->h, sha_hex, error_r);
+    if (!ev) {
+        iq_msg_headers_release(&r->h);
+        return -1;
+    }
+    r->payload = iq_msg_dump(ev);
+    snprintf(r->event_id, sizeof(r->event_id), "%s", iq_msg_id(ev));
+    json_decref(ev);
+    return 0;
+}
+
+static void msg_row_release(msg_row *r)
+{
+    iq_msg_headers_release(&r->h);
+    free(r->payload);
+    r->payload = NULL;
+}
+
 /* After a UIDVALIDITY change: the same bytes under the old identity get the new one. */
 static int rebind(const iq_store_ctx *ctx, const iq_store_msg *m, bool *done_r, char **error_r)
 {
@@ -178,42 +212,34 @@ static int store_pipelined(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n
     size_t sent = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         iq_store_msg *m = &msgs[i];
-        unsigned char sha[SHA256_DIGEST_LENGTH];
-        char sha_hex[2 * SHA256_DIGEST_LENGTH + 1], uid[24], size[24], date[32];
-        SHA256((const unsigned char *)m->raw, m->len, sha);
-        iq_store_hex(sha, sizeof(sha), sha_hex);
-        snprintf(uid, sizeof(uid), "%lld", (long long)m->uid);
-        snprintf(size, sizeof(size), "%zu", m->len);
-        iq_msg_headers h;
-        iq_mail_parse_headers(m->raw, m->len, &h);
-        if (h.has_date)
-            snprintf(date, sizeof(date), "%lld", (long long)h.date_ms);
-        int64_t row_id = iq_pg_i64(ids, (int)i, 0);
-        json_t *ev = event_json(ctx, row_id, m, &h, sha_hex, error_r);
-        if (!ev) {
-            iq_msg_headers_release(&h);
+        msg_row r;
+        if (msg_row_fill(ctx, iq_pg_i64(ids, (int)i, 0), m, &r, error_r) < 0) {
             rc = -1;
             break;
         }
-        char *payload = iq_msg_dump(ev);
+        char uid[24], size[24], date[32];
+        snprintf(uid, sizeof(uid), "%lld", (long long)m->uid);
+        snprintf(size, sizeof(size), "%zu", m->len);
+        if (r.h.has_date)
+            snprintf(date, sizeof(date), "%lld", (long long)r.h.date_ms);
         const char *vals[] = {iq_pg_str(ids, (int)i, 0),
                               acct,
                               ctx->mailbox,
                               m->server_id,
                               imap ? uidv : NULL,
                               imap ? uid : NULL,
-                              (const char *)sha,
-                              h.message_id,
-                              h.from,
-                              h.to,
-                              h.subject,
-                              h.has_date ? date : NULL,
+                              (const char *)r.sha,
+                              r.h.message_id,
+                              r.h.from,
+                              r.h.to,
+                              r.h.subject,
+                              r.h.has_date ? date : NULL,
                               size,
                               m->raw,
-                              iq_msg_id(ev),
+                              r.event_id,
                               ctx->topic_new_mail,
                               acct,
-                              payload};
+                              r.payload};
         int lens[18] = {0};
         int fmts[18] = {0};
         lens[6] = SHA256_DIGEST_LENGTH;
@@ -226,9 +252,7 @@ static int store_pipelined(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n
         } else {
             sent++;
         }
-        free(payload);
-        json_decref(ev);
-        iq_msg_headers_release(&h);
+        msg_row_release(&r);
     }
     PQclear(ids);
     if (PQpipelineSync(pg) != 1 && rc == 0) {
@@ -296,22 +320,15 @@ static int store_copied(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, i
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         const iq_store_msg *m = &msgs[i];
-        unsigned char sha[SHA256_DIGEST_LENGTH];
-        char sha_hex[2 * SHA256_DIGEST_LENGTH + 1];
-        SHA256((const unsigned char *)m->raw, m->len, sha);
-        iq_store_hex(sha, sizeof(sha), sha_hex);
-        iq_msg_headers h;
-        iq_mail_parse_headers(m->raw, m->len, &h);
         int64_t row_id = iq_pg_i64(ids, (int)i, 0);
-        json_t *ev = event_json(ctx, row_id, m, &h, sha_hex, error_r);
-        if (!ev) {
-            iq_msg_headers_release(&h);
+        msg_row r;
+        if (msg_row_fill(ctx, row_id, m, &r, error_r) < 0) {
             rc = -1;
             break;
         }
-        payloads[i] = iq_msg_dump(ev);
-        snprintf(event_ids[i], sizeof(event_ids[i]), "%s", iq_msg_id(ev));
-        json_decref(ev);
+        payloads[i] = r.payload; /* kept for the outbox COPY */
+        r.payload = NULL;
+        memcpy(event_ids[i], r.event_id, sizeof(event_ids[i]));
         iq_pgcopy_row(&w, 14);
         iq_pgcopy_i64(&w, row_id);
         iq_pgcopy_i64(&w, ctx->account->id);
@@ -324,18 +341,18 @@ static int store_copied(const iq_store_ctx *ctx, iq_store_msg *msgs, size_t n, i
             iq_pgcopy_null(&w);
             iq_pgcopy_null(&w);
         }
-        iq_pgcopy_bytes(&w, sha, sizeof(sha));
-        iq_pgcopy_text(&w, h.message_id);
-        iq_pgcopy_text(&w, h.from);
-        iq_pgcopy_text(&w, h.to);
-        iq_pgcopy_text(&w, h.subject);
-        if (h.has_date)
-            iq_pgcopy_timestamptz_ms(&w, h.date_ms);
+        iq_pgcopy_bytes(&w, r.sha, sizeof(r.sha));
+        iq_pgcopy_text(&w, r.h.message_id);
+        iq_pgcopy_text(&w, r.h.from);
+        iq_pgcopy_text(&w, r.h.to);
+        iq_pgcopy_text(&w, r.h.subject);
+        if (r.h.has_date)
+            iq_pgcopy_timestamptz_ms(&w, r.h.date_ms);
         else
             iq_pgcopy_null(&w);
         iq_pgcopy_i64(&w, (int64_t)m->len);
         iq_pgcopy_bytes(&w, m->raw, m->len);
-        iq_msg_headers_release(&h);
+        msg_row_release(&r);
     }
     PQclear(ids);
     if (rc < 0)
