@@ -122,17 +122,6 @@ void iq_pgcopy_timestamptz_ms(iq_pgcopy *w, int64_t unix_ms)
     put_be(w, (uint64_t)((unix_ms - PG_EPOCH_UNIX_MS) * 1000), 8);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int iq_pgcopy_uuid(iq_pgcopy *w, const char *text)
 {
     unsigned char u[16];
@@ -145,7 +134,7 @@ int iq_pgcopy_uuid(iq_pgcopy *w, const char *text)
                 return -1;
             continue;
         }
-        int hi = hexval(text[i]), lo = hexval(text[i + 1]);
+        int hi = iq_hex_digit(text[i]), lo = iq_hex_digit(text[i + 1]);
         if (hi < 0 || lo < 0 || i + 1 == 8 || i + 1 == 13 || i + 1 == 18 || i + 1 == 23)
             return -1;
         u[k++] = (unsigned char)(hi << 4 | lo);

@@ -260,6 +260,17 @@ int iq_uuid_v4(char *buf, size_t size)
     return 0;
 }
 
+int iq_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void iq_secure_zero(void *p, size_t n)
 {
     if (p)

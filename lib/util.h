@@ -51,6 +51,9 @@ void iq_format_time_utc(int64_t real_ms, char *buf, size_t size);
 /* Random version-4 UUID from the OpenSSL CSPRNG (buf >= 37). 0 or -1. */
 int iq_uuid_v4(char *buf, size_t size);
 
+/* The value of one hexadecimal digit (either case), or -1. */
+int iq_hex_digit(char c);
+
 /* Zero memory that held a secret in a way the compiler will not elide. */
 void iq_secure_zero(void *p, size_t n);
 /* Duplicates and later wipes+frees a secret string. */

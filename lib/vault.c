@@ -115,17 +115,6 @@ static char *hex_encode(const uint8_t *p, size_t n)
     return s;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes lowercase/uppercase hex of exactly want bytes (want = SIZE_MAX: any length into a
  * malloc'd *out_r). 0 or -1. */
 static int hex_decode(const char *s, uint8_t *fixed, size_t want, uint8_t **out_r, size_t *len_r)
@@ -142,7 +131,7 @@ static int hex_decode(const char *s, uint8_t *fixed, size_t want, uint8_t **out_
         dst = iq_xmalloc(n + 1);
     }
     for (size_t i = 0; i < n; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        int hi = iq_hex_digit(s[2 * i]), lo = iq_hex_digit(s[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             if (dst != fixed)
                 free(dst);
