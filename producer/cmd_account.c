@@ -199,13 +199,13 @@ static int parse_form(iq_app *app, const iq_entity *e, const char *cmd, int argc
     return 0;
 }
 
-static iq_op_status create(PGconn *c, const void *in, int64_t *id_r, char **error_r)
+static iq_err create(PGconn *c, const void *in, int64_t *id_r, char **error_r)
 {
     return iq_account_create(c, in, id_r, error_r);
 }
 
-static iq_op_status update(PGconn *c, int64_t id, const void *in, int expect_version,
-                           bool *changed_r, char **error_r)
+static iq_err update(PGconn *c, int64_t id, const void *in, int expect_version, bool *changed_r,
+                     char **error_r)
 {
     return iq_account_update(c, id, in, expect_version, changed_r, error_r);
 }
@@ -314,7 +314,7 @@ static int cmd_show(iq_app *app, int argc, char **argv)
     if (found <= 0) {
         iq_app_error(app, "account show: %s", err ? err : "the account vanished");
         free(err);
-        rc = found == 0 ? EX_NOINPUT : iq_op_last_exit_code();
+        rc = found == 0 ? EX_NOINPUT : iq_exit_code_last_db();
         goto out;
     }
     if (json) {
@@ -331,12 +331,11 @@ out:
 }
 
 /* enable or disable, as cmd says. */
-static iq_op_status set_active(const iq_entity *e, PGconn *c, const char *cmd, int64_t id,
-                               char **error_r)
+static iq_err set_active(const iq_entity *e, PGconn *c, const char *cmd, int64_t id, char **error_r)
 {
     bool on = strcmp(cmd, "enable") == 0, changed = false;
-    iq_op_status st = iq_account_set_active(c, id, on, &changed, error_r);
-    if (st == IQ_OP_OK)
+    iq_err st = iq_account_set_active(c, id, on, &changed, error_r);
+    if (st == IQ_OK)
         printf("%s %" PRId64 ": %s%s\n", e->kind, id, changed ? "now " : "already ",
                on ? "active" : "inactive");
     return st;

@@ -11,31 +11,31 @@
 #include "commands.h"
 #include "exitcode.h"
 #include "pg.h"
-#include "session.h"
+#include "check.h"
 #include "util.h"
 
 typedef struct step {
     const char *name;
-    const char *fails_on[4]; /* error classes that mean this step failed */
+    iq_err fails_on[4]; /* error classes that mean this step failed */
 } step;
 
 static const step steps[] = {
-    {"resolve host", {"dns"}},
-    {"connect", {"connect"}},
-    {"network connector", {"proxy"}},
-    {"tls", {"tls_handshake", "tls_verify", "starttls_policy"}},
-    {"capabilities", {"protocol"}},
-    {"login", {"auth", "config"}},
-    {"mailbox", {"size_limit", "storage"}},
+    {"resolve host", {IQ_ERR_DNS}},
+    {"connect", {IQ_ERR_CONNECT}},
+    {"network connector", {IQ_ERR_PROXY}},
+    {"tls", {IQ_ERR_TLS_HANDSHAKE, IQ_ERR_TLS_VERIFY, IQ_ERR_STARTTLS_POLICY}},
+    {"capabilities", {IQ_ERR_PROTOCOL}},
+    {"login", {IQ_ERR_AUTH, IQ_ERR_CONFIG}},
+    {"mailbox", {IQ_ERR_SIZE_LIMIT, IQ_ERR_STORAGE}},
 };
 
-static int failing_step(const char *cls)
+static int failing_step(iq_err cls)
 {
-    if (!cls)
+    if (cls == IQ_OK)
         return -1;
     for (size_t i = 0; i < IQ_ARRAY_LEN(steps); i++)
         for (size_t j = 0; j < 4 && steps[i].fails_on[j]; j++)
-            if (strcmp(steps[i].fails_on[j], cls) == 0)
+            if (steps[i].fails_on[j] == cls)
                 return (int)i;
     return 1; /* timeout and the rest: the connection */
 }
@@ -98,11 +98,11 @@ int iq_cmd_account_test(iq_app *app, int argc, char **argv)
         iq_check_setup_release(&cs);
         return found < 0 ? EX_UNAVAILABLE : EX_NOINPUT;
     }
-    iq_session s;
+    iq_probe s;
     iq_check_result res;
     memset(&res, 0, sizeof(res));
     int64_t t0 = iq_now_mono_ms();
-    int rc = iq_check_session(c, &cs.env, id, NULL, true, &s, &res);
+    int rc = iq_check_probe(c, &cs.env, id, &res, &s);
     int64_t ms = iq_now_mono_ms() - t0;
     int failed = rc == 0 ? -1 : failing_step(res.error_class);
     if (json) {
@@ -117,7 +117,8 @@ int iq_cmd_account_test(iq_app *app, int argc, char **argv)
                                                  step_state((int)i, failed, &a)));
         json_object_set_new(j, "steps", arr);
         json_object_set_new(j, "error_class",
-                            res.error_class ? json_string(res.error_class) : json_null());
+                            res.error_class ? json_string(iq_err_name(res.error_class))
+                                            : json_null());
         json_object_set_new(j, "error", res.error ? json_string(res.error) : json_null());
         json_object_set_new(j, "capabilities",
                             s.capabilities ? json_string(s.capabilities) : json_null());
@@ -129,8 +130,8 @@ int iq_cmd_account_test(iq_app *app, int argc, char **argv)
                                             res.tls.not_after, "fingerprint_sha256",
                                             res.tls.fingerprint, "verified", res.tls.verified)
                                 : json_null());
-        json_object_set_new(j, "messages", rc == 0 ? json_integer(s.probe_messages) : json_null());
-        json_object_set_new(j, "bytes", rc == 0 ? json_integer(s.probe_bytes) : json_null());
+        json_object_set_new(j, "messages", rc == 0 ? json_integer(s.messages) : json_null());
+        json_object_set_new(j, "bytes", rc == 0 ? json_integer(s.bytes) : json_null());
         json_object_set_new(j, "duration_ms", json_integer(ms));
         char *out = json_dumps(j, JSON_INDENT(2));
         printf("%s\n", out);
@@ -152,13 +153,13 @@ int iq_cmd_account_test(iq_app *app, int argc, char **argv)
         if (s.capabilities)
             printf("  capabilities: %s\n", s.capabilities);
         if (rc == 0)
-            printf("  mailbox: %lld messages, %lld bytes\n", (long long)s.probe_messages,
-                   (long long)s.probe_bytes);
+            printf("  mailbox: %lld messages, %lld bytes\n", (long long)s.messages,
+                   (long long)s.bytes);
         else
-            printf("  error (%s): %s\n", res.error_class, res.error ? res.error : "");
+            printf("  error (%s): %s\n", iq_err_name(res.error_class), res.error ? res.error : "");
         printf("  took %lld ms; nothing was stored\n", (long long)ms);
     }
-    free(s.capabilities);
+    iq_probe_release(&s);
     iq_check_result_release(&res);
     iq_account_release(&a);
     iq_pg_close(&c);

@@ -181,7 +181,7 @@ int iq_cmd_audit(iq_app *app, int argc, char **argv)
         if (found < 0) {
             iq_app_error(app, "audit: %s", err);
             free(err);
-            rc = iq_op_last_exit_code();
+            rc = iq_exit_code_last_db();
             goto out;
         }
         /* A deleted account keeps its trail: a numeric code is taken as is. */
@@ -198,7 +198,7 @@ int iq_cmd_audit(iq_app *app, int argc, char **argv)
     if (!rows) {
         iq_app_error(app, "audit: %s", err);
         free(err);
-        rc = iq_op_last_exit_code();
+        rc = iq_exit_code_last_db();
         goto out;
     }
     if (json) {

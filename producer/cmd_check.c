@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "buf.h"
 #include "checkenv.h"
@@ -80,7 +81,7 @@ static int check_direct(iq_app *app, int64_t id, bool json)
         iq_check_result_print(&res, id, stdout);
     }
     int code = rc == 0 ? 0 : IQ_EXIT_CHECK_FAILED;
-    if (res.error_class && strcmp(res.error_class, "not_found") == 0)
+    if (res.error_class == IQ_ERR_NOT_FOUND)
         code = EX_NOINPUT;
     iq_check_result_release(&res);
     iq_pg_close(&c);

@@ -148,13 +148,13 @@ static int parse_form(iq_app *app, const iq_entity *e, const char *cmd, int argc
     return 0;
 }
 
-static iq_op_status create(PGconn *c, const void *in, int64_t *id_r, char **error_r)
+static iq_err create(PGconn *c, const void *in, int64_t *id_r, char **error_r)
 {
     return iq_connector_create(c, in, id_r, error_r);
 }
 
-static iq_op_status update(PGconn *c, int64_t id, const void *in, int expect_version,
-                           bool *changed_r, char **error_r)
+static iq_err update(PGconn *c, int64_t id, const void *in, int expect_version, bool *changed_r,
+                     char **error_r)
 {
     return iq_connector_update(c, id, in, expect_version, changed_r, error_r);
 }
@@ -208,7 +208,7 @@ static int list_or_show(iq_app *app, int argc, char **argv, bool show)
     if (!(rows = iq_connector_list_json(c, show ? id : 0, &err))) {
         iq_app_error(app, "connector %s: %s", cmd, err);
         free(err);
-        rc = iq_op_last_exit_code();
+        rc = iq_exit_code_last_db();
         goto out;
     }
     if (show && json_array_size(rows) == 0) {

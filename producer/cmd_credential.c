@@ -228,8 +228,8 @@ static int cmd_add(iq_app *app, int argc, char **argv)
         (rc = iq_app_connect_pg(app, &c)) != 0)
         goto out;
     int64_t id = 0;
-    iq_op_status st = iq_vault_add(c, key, a.name, a.username, secret, &id, &err);
-    if (st != IQ_OP_OK) {
+    iq_err st = iq_vault_add(c, key, a.name, a.username, secret, &id, &err);
+    if (st != IQ_OK) {
         rc = iq_entity_store_fail(app, &credential, "add", st, err);
         goto out;
     }
@@ -267,7 +267,7 @@ static int cmd_list(iq_app *app, int argc, char **argv)
         iq_app_error(app, "credential list: %s", err);
         free(err);
         iq_pg_close(&c);
-        return iq_op_last_exit_code();
+        return iq_exit_code_last_db();
     }
     if (json) {
         json_t *arr = json_array();
@@ -328,7 +328,7 @@ static int cmd_show(iq_app *app, int argc, char **argv)
     if (found <= 0 || iq_vault_users(c, id, &users, &err) < 0) {
         iq_app_error(app, "credential show: %s", err ? err : "the credential vanished");
         free(err);
-        rc = found == 0 ? EX_NOINPUT : iq_op_last_exit_code();
+        rc = found == 0 ? EX_NOINPUT : iq_exit_code_last_db();
         goto out;
     }
     if (json) {
@@ -389,8 +389,8 @@ static int cmd_set_secret(iq_app *app, int argc, char **argv)
     if ((rc = key_and_secret(app, "set-secret", &a, key, &secret)) != 0 ||
         (rc = iq_entity_open(app, &credential, "set-secret", argv[optind], &c, &id)) != 0)
         goto out;
-    iq_op_status st = iq_vault_set_secret(c, key, id, a.username, secret, &err);
-    if (st != IQ_OP_OK) {
+    iq_err st = iq_vault_set_secret(c, key, id, a.username, secret, &err);
+    if (st != IQ_OK) {
         rc = iq_entity_store_fail(app, &credential, "set-secret", st, err);
         goto out;
     }
@@ -457,8 +457,8 @@ static int cmd_rekey(iq_app *app, int argc, char **argv)
     if ((rc = iq_app_connect_pg(app, &c)) != 0)
         goto out;
     size_t rekeyed = 0, already = 0;
-    iq_op_status st = iq_vault_rekey(c, old_key, new_key, &rekeyed, &already, &err);
-    if (st != IQ_OP_OK) {
+    iq_err st = iq_vault_rekey(c, old_key, new_key, &rekeyed, &already, &err);
+    if (st != IQ_OK) {
         rc = iq_entity_store_fail(app, &credential, "rekey", st, err);
         goto out;
     }
@@ -506,8 +506,8 @@ static int cmd_verify(iq_app *app, int argc, char **argv)
     if ((rc = key_and_secret(app, "verify", &a, key, &given)) != 0 ||
         (rc = iq_entity_open(app, &credential, "verify", argv[optind], &c, &id)) != 0)
         goto out;
-    iq_op_status st = iq_vault_open_status(c, key, id, NULL, &stored, &err);
-    if (st != IQ_OP_OK) {
+    iq_err st = iq_vault_open_status(c, key, id, NULL, &stored, &err);
+    if (st != IQ_OK) {
         rc = iq_entity_store_fail(app, &credential, "verify", st, err);
         goto out;
     }

@@ -45,12 +45,11 @@ int iq_entity_bad_option(iq_app *app, const iq_entity *e, const char *cmd, int o
     return EX_USAGE;
 }
 
-int iq_entity_store_fail(iq_app *app, const iq_entity *e, const char *cmd, iq_op_status st,
-                         char *err)
+int iq_entity_store_fail(iq_app *app, const iq_entity *e, const char *cmd, iq_err st, char *err)
 {
     iq_app_error(app, "%s %s: %s", e->kind, cmd, err ? err : "failed");
     free(err);
-    return iq_op_exit_code(st);
+    return iq_exit_code(st);
 }
 
 int iq_entity_find(iq_app *app, const iq_entity *e, PGconn *c, const char *cmd, const char *ref,
@@ -61,7 +60,7 @@ int iq_entity_find(iq_app *app, const iq_entity *e, PGconn *c, const char *cmd, 
     if (rc < 0) {
         iq_app_error(app, "%s %s: %s", e->kind, cmd, err);
         free(err);
-        return iq_op_last_exit_code();
+        return iq_exit_code_last_db();
     }
     if (rc == 0) {
         iq_app_error(app, "%s %s: %s '%s'; see 'inboxq %s list'", e->kind, cmd, e->not_found, ref,
@@ -130,8 +129,8 @@ int iq_entity_add(iq_app *app, const iq_entity *e, void *in, int argc, char **ar
         return rc;
     int64_t id = 0;
     char *err = NULL;
-    iq_op_status st = e->create(c, in, &id, &err);
-    if (st != IQ_OP_OK)
+    iq_err st = e->create(c, in, &id, &err);
+    if (st != IQ_OK)
         rc = iq_entity_store_fail(app, e, "add", st, err);
     else
         printf("%" PRId64 "\n", id);
@@ -160,8 +159,8 @@ int iq_entity_edit(iq_app *app, const iq_entity *e, void *in, int argc, char **a
     if ((rc = iq_entity_open(app, e, "edit", argv[optind], &c, &id)) == 0) {
         bool changed = false;
         char *err = NULL;
-        iq_op_status st = e->update(c, id, in, expect, &changed, &err);
-        if (st != IQ_OP_OK)
+        iq_err st = e->update(c, id, in, expect, &changed, &err);
+        if (st != IQ_OK)
             rc = iq_entity_store_fail(app, e, "edit", st, err);
         else
             printf("%s %" PRId64 ": %s\n", e->kind, id, changed ? "updated" : "no change");
@@ -192,20 +191,19 @@ int iq_entity_act(iq_app *app, const iq_entity *e, const char *cmd, const char *
     int rc = iq_entity_open(app, e, cmd, argv[optind], &c, &id);
     if (rc == 0) {
         char *err = NULL;
-        iq_op_status st = act(e, c, cmd, id, &err);
-        if (st != IQ_OP_OK)
+        iq_err st = act(e, c, cmd, id, &err);
+        if (st != IQ_OK)
             rc = iq_entity_store_fail(app, e, cmd, st, err);
     }
     iq_pg_close(&c);
     return rc;
 }
 
-static iq_op_status remove_one(const iq_entity *e, PGconn *c, const char *cmd, int64_t id,
-                               char **error_r)
+static iq_err remove_one(const iq_entity *e, PGconn *c, const char *cmd, int64_t id, char **error_r)
 {
     (void)cmd;
-    iq_op_status st = e->remove(c, id, error_r);
-    if (st == IQ_OP_OK)
+    iq_err st = e->remove(c, id, error_r);
+    if (st == IQ_OK)
         printf("%s %" PRId64 ": deleted\n", e->kind, id);
     return st;
 }

@@ -24,15 +24,15 @@ struct iq_entity {
     const char *not_found; /* a lookup that found nothing: "no account has the code or name" */
     /* NAME or ID -> id: 1 found, 0 none, -1 error. */
     int (*find)(PGconn *c, const char *ref, int64_t *id_r, char **error_r);
-    iq_op_status (*remove)(PGconn *c, int64_t id, char **error_r); /* for delete */
+    iq_err (*remove)(PGconn *c, int64_t id, char **error_r); /* for delete */
     /* add and edit, for kinds with a form (NULL otherwise). parse_form fills the input struct
      * in from the options (expect_r is NULL for add) and counts the fields given: 0 parsed,
      * 1 help printed, or an exit code. */
     int (*parse_form)(iq_app *app, const iq_entity *e, const char *cmd, int argc, char **argv,
                       void *in, int *expect_r, int *count_r);
-    iq_op_status (*create)(PGconn *c, const void *in, int64_t *id_r, char **error_r);
-    iq_op_status (*update)(PGconn *c, int64_t id, const void *in, int expect_version,
-                           bool *changed_r, char **error_r);
+    iq_err (*create)(PGconn *c, const void *in, int64_t *id_r, char **error_r);
+    iq_err (*update)(PGconn *c, int64_t id, const void *in, int expect_version, bool *changed_r,
+                     char **error_r);
 };
 
 typedef struct iq_entity_sub {
@@ -48,8 +48,7 @@ int iq_entity_dispatch(iq_app *app, const iq_entity *e, const char *help, const 
 /* After getopt_long returned ':' or '?': the error naming the option; returns EX_USAGE. */
 int iq_entity_bad_option(iq_app *app, const iq_entity *e, const char *cmd, int opt, char **argv);
 /* A failed write: "KIND CMD: err" (err freed); returns the status's exit code. */
-int iq_entity_store_fail(iq_app *app, const iq_entity *e, const char *cmd, iq_op_status st,
-                         char *err);
+int iq_entity_store_fail(iq_app *app, const iq_entity *e, const char *cmd, iq_err st, char *err);
 /* NAME|ID -> id: 0, or an exit code after the error. */
 int iq_entity_find(iq_app *app, const iq_entity *e, PGconn *c, const char *cmd, const char *ref,
                    int64_t *id_r);
@@ -72,8 +71,8 @@ int iq_entity_edit(iq_app *app, const iq_entity *e, void *in, int argc, char **a
 
 /* What a one-reference command does to the object (delete, enable...): writes, prints what
  * it did, and returns the status (on failure with *error_r). */
-typedef iq_op_status iq_entity_act_fn(const iq_entity *e, PGconn *c, const char *cmd, int64_t id,
-                                      char **error_r);
+typedef iq_err iq_entity_act_fn(const iq_entity *e, PGconn *c, const char *cmd, int64_t id,
+                                char **error_r);
 /* 'KIND CMD NAME|ID', with --help alone (usage printed): looks the object up and acts. */
 int iq_entity_act(iq_app *app, const iq_entity *e, const char *cmd, const char *usage,
                   iq_entity_act_fn *act, int argc, char **argv);

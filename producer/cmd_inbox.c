@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+#include <libpq-fe.h>
 
 #include "commands.h"
 #include "exitcode.h"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "audit.h"
 #include "buf.h"

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <libpq-fe.h>
 
 #include "commands.h"
 #include "exitcode.h"

@@ -7,10 +7,11 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <librdkafka/rdkafka.h>
+#include <libpq-fe.h>
 
 #include "commands.h"
 #include "exitcode.h"
+#include "kafka.h"
 #include "log.h"
 #include "pg.h"
 #include "util.h"
@@ -149,140 +150,39 @@ fail:
 
 /* --- Kafka lag --------------------------------------------------------------------------- */
 
-static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    IQ_UNUSED(rk);
-    IQ_UNUSED(level);
-    IQ_DEBUG("kafka %s: %s", fac, buf);
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v, char **error_r)
-{
-    char err[256];
-    if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-        *error_r = iq_xasprintf("kafka setting %s=%s: %s", k, v, err);
-        return -1;
-    }
-    return 0;
-}
-
-/* A consumer handle of the workers' group that never joins it: it only reads the group's
- * committed offsets (OffsetFetch) and the partitions' watermarks. */
-static rd_kafka_t *lag_handle(const iq_config *cfg, const char *group, char **error_r)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char ms[32];
-    snprintf(ms, sizeof(ms), "%lld", (long long)iq_config_int(cfg, IQ_SET_KAFKA_TIMEOUT));
-    rd_kafka_conf_set_log_cb(conf, kafka_log);
-    if (conf_set(conf, "bootstrap.servers", iq_config_str(cfg, IQ_SET_KAFKA_BROKERS), error_r) <
-            0 ||
-        conf_set(conf, "group.id", group, error_r) < 0 ||
-        conf_set(conf, "enable.auto.commit", "false", error_r) < 0 ||
-        conf_set(conf, "socket.timeout.ms", ms, error_r) < 0 ||
-        conf_set(conf, "log.connection.close", "false", error_r) < 0) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    char err[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        *error_r = iq_xasprintf("kafka consumer: %s", err);
-    }
-    return rk;
-}
-
-/* Adds the topic's partitions (from a metadata request) to list. */
-static int add_partitions(rd_kafka_t *rk, const char *topic, int timeout_ms,
-                          rd_kafka_topic_partition_list_t *list, char **error_r)
-{
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    if (!rkt) {
-        *error_r = iq_xasprintf("topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
-        return -1;
-    }
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
-    rd_kafka_topic_destroy(rkt);
-    if (e) {
-        *error_r = iq_xasprintf("metadata of %s: %s", topic, rd_kafka_err2str(e));
-        return -1;
-    }
-    for (int t = 0; t < md->topic_cnt; t++) {
-        if (strcmp(md->topics[t].topic, topic) != 0 || md->topics[t].err)
-            continue;
-        for (int p = 0; p < md->topics[t].partition_cnt; p++)
-            rd_kafka_topic_partition_list_add(list, topic, md->topics[t].partitions[p].id);
-    }
-    rd_kafka_metadata_destroy(md);
-    return 0;
-}
-
-static int cmp_partition(const void *a, const void *b)
-{
-    const rd_kafka_topic_partition_t *x = a, *y = b;
-    int c = strcmp(x->topic, y->topic);
-    return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
-}
-
 /* {"group", "partitions": [{"topic", "partition", "committed", "low", "high", "lag"}],
  * "total_lag"} or NULL with *error_r when Kafka cannot be reached. */
 static json_t *kafka_lag(const iq_config *cfg, char **error_r)
 {
     const char *group = iq_config_str(cfg, IQ_SET_CONSUMER_GROUP);
     const char *topics[] = {iq_config_str(cfg, IQ_SET_TOPIC_CHECK),
-                            iq_config_str(cfg, IQ_SET_TOPIC_REPORT)};
-    int timeout = (int)iq_config_int(cfg, IQ_SET_KAFKA_TIMEOUT);
-    rd_kafka_t *rk = lag_handle(cfg, group, error_r);
-    if (!rk)
+                            iq_config_str(cfg, IQ_SET_TOPIC_REPORT), NULL};
+    if (strcmp(topics[0], topics[1]) == 0)
+        topics[1] = NULL; /* the same topic configured twice */
+    iq_kafka_lag *lag = NULL;
+    size_t n = 0;
+    if (iq_kafka_group_lag(cfg, group, topics, &lag, &n, error_r) < 0)
         return NULL;
-    json_t *doc = NULL;
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
-    for (size_t t = 0; t < IQ_ARRAY_LEN(topics); t++) {
-        if (strcmp(topics[t], topics[0]) == 0 && t > 0)
-            continue; /* the same topic configured twice */
-        if (add_partitions(rk, topics[t], timeout, list, error_r) < 0)
-            goto out;
-    }
-    qsort(list->elems, (size_t)list->cnt, sizeof(*list->elems), cmp_partition);
-    rd_kafka_resp_err_t e = rd_kafka_committed(rk, list, timeout);
-    if (e) {
-        *error_r = iq_xasprintf("committed offsets of group %s: %s", group, rd_kafka_err2str(e));
-        goto out;
-    }
     json_t *parts = json_array();
     int64_t total = 0;
-    for (int i = 0; i < list->cnt; i++) {
-        rd_kafka_topic_partition_t *p = &list->elems[i];
-        int64_t lo = 0, hi = 0;
-        e = rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, timeout);
-        if (e) {
-            *error_r = iq_xasprintf("end offsets of %s [%d]: %s", p->topic, (int)p->partition,
-                                    rd_kafka_err2str(e));
-            json_decref(parts);
-            goto out;
-        }
-        bool committed = !p->err && p->offset >= 0;
-        int64_t lag = committed ? hi - p->offset : hi - lo;
-        if (lag < 0)
-            lag = 0;
-        total += lag;
+    for (size_t i = 0; i < n; i++) {
+        const iq_kafka_lag *l = &lag[i];
+        total += l->lag;
         json_t *o = json_object();
-        json_object_set_new(o, "topic", json_string(p->topic));
-        json_object_set_new(o, "partition", json_integer(p->partition));
-        json_object_set_new(o, "committed", committed ? json_integer(p->offset) : json_null());
-        json_object_set_new(o, "low", json_integer(lo));
-        json_object_set_new(o, "high", json_integer(hi));
-        json_object_set_new(o, "lag", json_integer(lag));
+        json_object_set_new(o, "topic", json_string(l->topic));
+        json_object_set_new(o, "partition", json_integer(l->partition));
+        json_object_set_new(o, "committed",
+                            l->committed >= 0 ? json_integer(l->committed) : json_null());
+        json_object_set_new(o, "low", json_integer(l->low));
+        json_object_set_new(o, "high", json_integer(l->high));
+        json_object_set_new(o, "lag", json_integer(l->lag));
         json_array_append_new(parts, o);
     }
-    doc = json_object();
+    iq_kafka_lag_free(&lag, n);
+    json_t *doc = json_object();
     json_object_set_new(doc, "group", json_string(group));
     json_object_set_new(doc, "partitions", parts);
     json_object_set_new(doc, "total_lag", json_integer(total));
-out:
-    rd_kafka_topic_partition_list_destroy(list);
-    rd_kafka_destroy(rk);
     return doc;
 }
 

@@ -12,18 +12,7 @@
 #include "config.h"
 #include "httpd.h"
 #include "metrics.h"
-
-typedef struct iq_sched iq_sched;
-
-/* What one tick (or a whole run) did. */
-typedef struct iq_sched_stats {
-    int64_t checks;      /* check jobs Kafka confirmed (their accounts moved on) */
-    int64_t reports;     /* report jobs Kafka confirmed (their schedules moved on) */
-    int64_t undelivered; /* jobs Kafka did not confirm: their rows stay due for the next tick */
-    int64_t db_errors;   /* batches that failed in PostgreSQL (rolled back) */
-    int64_t republished; /* report jobs the sweeper published again (Kafka confirmed) */
-    int64_t given_up;    /* reports the sweeper marked failed after report_sweep_attempts */
-} iq_sched_stats;
+#include "sched.h"
 
 /* Connects to PostgreSQL and creates the producer. stop_signals are blocked by the caller
  * (before any thread starts); the scheduler sleeps in sigtimedwait() on them and finishes its

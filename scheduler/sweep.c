@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libpq-fe.h>
 
 #include "log.h"
 #include "messages.h"
-#include "schedule_int.h"
+#include "publish.h"
+#include "sched.h"
+#include "sweep.h"
 #include "util.h"
 
 /* A worker whose heartbeat (every 5 s) is older is gone: 'inboxq status' counts it stale too. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <libpq-fe.h>
 
 #include "log.h"
 #include "messages.h"
@@ -171,9 +172,8 @@ static bool handle_check(iq_slot *s, const rd_kafka_message_t *m)
         iq_check_run_as(pg, &s->env, job.account_id, job.job_id, job.requested_by, &res);
         if (PQstatus(pg) == CONNECTION_OK)
             try_lock(pg, job.account_id, false);
-        bool lost =
-            res.error_class && strcmp(res.error_class, "storage") == 0 && iq_pg_connection_lost(pg);
-        bool gone = res.error_class && strcmp(res.error_class, "not_found") == 0;
+        bool lost = res.error_class == IQ_ERR_STORAGE && iq_pg_connection_lost(pg);
+        bool gone = res.error_class == IQ_ERR_NOT_FOUND;
         bool stored = res.messages_new > 0;
         if (!lost && !res.already_done)
             iq_worker_metrics_check(w, &res);

@@ -24,31 +24,19 @@ static void collect_outbox_age(iq_metrics_sink *sink, void *ctx)
     iq_metrics_sink_add(sink, NULL, (double)atomic_load(&w->outbox_oldest_s));
 }
 
+static void add_lag(void *sink, const char *topic, int32_t partition, int64_t lag)
+{
+    char p[16];
+    snprintf(p, sizeof(p), "%d", (int)partition);
+    iq_metrics_sink_add(sink, (const char *[]){topic, p}, (double)lag);
+}
+
 /* Lag of the partitions this worker holds, from librdkafka's cached watermarks (no I/O). */
 static void collect_lag(iq_metrics_sink *sink, void *ctx)
 {
     iq_worker *w = ctx;
-    if (!w->consumer)
-        return;
-    rd_kafka_t *rk = iq_kafka_consumer_handle(w->consumer);
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    if (rd_kafka_assignment(rk, &parts) || !parts)
-        return;
-    rd_kafka_position(rk, parts);
-    for (int i = 0; i < parts->cnt; i++) {
-        int64_t lo = 0, hi = 0;
-        if (rd_kafka_get_watermark_offsets(rk, parts->elems[i].topic, parts->elems[i].partition,
-                                           &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-            hi < 0)
-            continue;
-        int64_t pos = parts->elems[i].offset;
-        double lag = pos >= 0 ? (double)(hi - pos) : (double)(hi - lo);
-        char partition[16];
-        snprintf(partition, sizeof(partition), "%d", parts->elems[i].partition);
-        iq_metrics_sink_add(sink, (const char *[]){parts->elems[i].topic, partition},
-                            lag < 0 ? 0 : lag);
-    }
-    rd_kafka_topic_partition_list_destroy(parts);
+    if (w->consumer)
+        iq_kafka_consumer_lag(w->consumer, add_lag, sink);
 }
 
 void iq_worker_metrics_init(iq_worker *w)
@@ -100,8 +88,9 @@ void iq_worker_metrics_release(iq_worker *w)
 void iq_worker_metrics_check(iq_worker *w, const iq_check_result *res)
 {
     iq_worker_metrics *wm = &w->metrics;
-    iq_counter_inc(wm->checks, (const char *[]){res->outcome ? res->outcome : "failed",
-                                                res->error_class ? res->error_class : ""});
+    iq_counter_inc(wm->checks,
+                   (const char *[]){res->outcome ? res->outcome : "failed",
+                                    res->error_class ? iq_err_name(res->error_class) : ""});
     iq_histogram_observe(wm->duration, NULL, (double)res->duration_ms / 1000.0);
     iq_counter_add(wm->messages, (const char *[]){"fetched"}, res->messages_new);
     iq_counter_add(wm->messages, (const char *[]){"deleted"}, res->messages_deleted);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <libpq-fe.h>
 
 #include "log.h"
 #include "pg.h"

@@ -19,7 +19,7 @@
 static SSL_CTX *ctx;
 
 static int handshake(const char *port_var, const char *host, bool verify, iq_tls_info *info,
-                     const char **cls)
+                     iq_err *cls)
 {
     const char *port = getenv(port_var);
     assert_non_null(port);
@@ -42,7 +42,7 @@ static void test_good_chain(void **state)
 {
     (void)state;
     iq_tls_info info;
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     assert_int_equal(handshake("INBOXQ_TEST_IMAPS_PORT", "127.0.0.1", true, &info, &cls), 0);
     assert_true(info.verified);
     assert_int_equal(strlen(info.fingerprint), 95);
@@ -60,9 +60,9 @@ static void test_bad_certificates(void **state)
         "INBOXQ_TEST_POP3S_WRONGNAME_PORT",  "INBOXQ_TEST_POP3S_UNKNOWNCA_PORT"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
         iq_tls_info info;
-        const char *cls = NULL;
+        iq_err cls = IQ_OK;
         assert_int_equal(handshake(vars[i], "127.0.0.1", true, &info, &cls), -1);
-        assert_string_equal(cls, "tls_verify");
+        assert_string_equal(iq_err_name(cls), "tls_verify");
         /* with "ignore certificate" TLS still happens and the certificate is described */
         assert_int_equal(handshake(vars[i], "127.0.0.1", false, &info, &cls), 0);
         assert_false(info.verified);
@@ -70,9 +70,9 @@ static void test_bad_certificates(void **state)
     }
     /* the right certificate under the wrong name */
     iq_tls_info info;
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     assert_int_equal(handshake("INBOXQ_TEST_IMAPS_PORT", "wrong.example", true, &info, &cls), -1);
-    assert_string_equal(cls, "tls_verify");
+    assert_string_equal(iq_err_name(cls), "tls_verify");
 }
 
 int main(void)

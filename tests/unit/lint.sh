@@ -24,7 +24,7 @@ fi
 
 cppcheck_run() {
   cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \
-    --std=c11 -I lib "$@"
+    --std=c11 $(printf -- "-I %s " lib/*/) "$@"
 }
 if cppcheck_run lib producer worker scheduler deploy/devbroker tests/unit tests/tsan 2>"$tmp/cppcheck"; then
   ok "cppcheck: no findings"

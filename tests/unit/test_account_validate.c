@@ -68,7 +68,7 @@ static const iq_refs refs = {fake_credential, fake_connector, fake_name_taken, N
 
 #define BASE .name = "Acc", .host = "imap.example.com", .protocol = "imap", .credential = "alice"
 
-static iq_op_status add(const iq_account_input *in, iq_account *a, char **err)
+static iq_err add(const iq_account_input *in, iq_account *a, char **err)
 {
     iq_account_init(a);
     *err = NULL;
@@ -80,8 +80,8 @@ static void expect_invalid_msg(const iq_account_input *in, const char *field, co
 {
     iq_account a;
     char *err = NULL;
-    iq_op_status st = add(in, &a, &err);
-    if (st != IQ_OP_INVALID)
+    iq_err st = add(in, &a, &err);
+    if (st != IQ_ERR_INVALID)
         fail_msg("expected a refusal naming '%s', got status %d", field, (int)st);
     assert_non_null(err);
     size_t n = strlen(field);
@@ -102,8 +102,8 @@ static void expect_invalid(const iq_account_input *in, const char *field)
 static void expect_ok(const iq_account_input *in, iq_account *a)
 {
     char *err = NULL;
-    iq_op_status st = add(in, a, &err);
-    if (st != IQ_OP_OK)
+    iq_err st = add(in, a, &err);
+    if (st != IQ_OK)
         fail_msg("expected success, got %d: %s", (int)st, err ? err : "");
 }
 
@@ -447,57 +447,55 @@ static void test_edit_semantics(void **state)
     a.version = 3;
     /* protocol change with a standard port: the port follows */
     assert_int_equal(
-        iq_account_apply(&a, &(iq_account_input){.protocol = "pop3"}, false, &refs, &err),
-        IQ_OP_OK);
+        iq_account_apply(&a, &(iq_account_input){.protocol = "pop3"}, false, &refs, &err), IQ_OK);
     assert_int_equal(a.port, 995);
     assert_string_equal(a.name, "Acc");
     assert_int_equal(a.connector_id, 7);
     /* secure no drops the type and the port follows again */
     assert_int_equal(iq_account_apply(&a, &(iq_account_input){.secure = "no"}, false, &refs, &err),
-                     IQ_OP_OK);
+                     IQ_OK);
     assert_int_equal(a.security, IQ_SEC_NONE);
     assert_int_equal(a.port, 110);
     /* a type on an insecure account is refused */
     assert_int_equal(
         iq_account_apply(&a, &(iq_account_input){.secure_type = "tls"}, false, &refs, &err),
-        IQ_OP_INVALID);
+        IQ_ERR_INVALID);
     assert_true(strncmp(err, "secure-type:", 12) == 0);
     free(err);
     err = NULL;
     /* secure yes again: ssl by default */
     assert_int_equal(iq_account_apply(&a, &(iq_account_input){.secure = "yes"}, false, &refs, &err),
-                     IQ_OP_OK);
+                     IQ_OK);
     assert_int_equal(a.security, IQ_SEC_IMPLICIT);
     /* an explicit port stays through a protocol change; empty goes back to the standard */
     assert_int_equal(iq_account_apply(&a, &(iq_account_input){.port = "2110"}, false, &refs, &err),
-                     IQ_OP_OK);
+                     IQ_OK);
     assert_int_equal(
-        iq_account_apply(&a, &(iq_account_input){.protocol = "imap"}, false, &refs, &err),
-        IQ_OP_OK);
+        iq_account_apply(&a, &(iq_account_input){.protocol = "imap"}, false, &refs, &err), IQ_OK);
     assert_int_equal(a.port, 2110);
     assert_int_equal(iq_account_apply(&a, &(iq_account_input){.port = ""}, false, &refs, &err),
-                     IQ_OP_OK);
+                     IQ_OK);
     assert_int_equal(a.port, 993);
     assert_true(a.port_is_default);
     /* use-connector no clears the connector */
     assert_int_equal(
         iq_account_apply(&a, &(iq_account_input){.use_connector = "no"}, false, &refs, &err),
-        IQ_OP_OK);
+        IQ_OK);
     assert_false(a.use_connector);
     assert_int_equal(a.connector_id, 0);
     /* and yes alone is then refused (no connector) */
     assert_int_equal(
         iq_account_apply(&a, &(iq_account_input){.use_connector = "yes"}, false, &refs, &err),
-        IQ_OP_INVALID);
+        IQ_ERR_INVALID);
     assert_true(strncmp(err, "connector:", 10) == 0);
     free(err);
     err = NULL;
     /* renaming to its own name in another case is fine; to a taken one is not */
     assert_int_equal(iq_account_apply(&a, &(iq_account_input){.name = "ACC"}, false, &refs, &err),
-                     IQ_OP_OK);
+                     IQ_OK);
     assert_int_equal(
         iq_account_apply(&a, &(iq_account_input){.name = "existing"}, false, &refs, &err),
-        IQ_OP_INVALID);
+        IQ_ERR_INVALID);
     assert_true(strncmp(err, "name:", 5) == 0);
     free(err);
     iq_account_release(&a);
@@ -508,7 +506,7 @@ static void expect_connector_invalid(const iq_connector_input *in, const char *f
     iq_connector k;
     iq_connector_init(&k);
     char *err = NULL;
-    assert_int_equal(iq_connector_apply(&k, in, true, &refs, &err), IQ_OP_INVALID);
+    assert_int_equal(iq_connector_apply(&k, in, true, &refs, &err), IQ_ERR_INVALID);
     size_t n = strlen(field);
     if (strncmp(err, field, n) != 0 || err[n] != ':')
         fail_msg("message does not start with '%s:': %s", field, err);
@@ -532,15 +530,14 @@ static void test_connector_form(void **state)
                                                               .credential = "bob",
                                                               .active = "no"},
                                         true, &refs, &err),
-                     IQ_OP_OK);
+                     IQ_OK);
     assert_int_equal(k.type, IQ_CONNECTOR_HTTP);
     assert_int_equal(k.port, 3128);
     assert_int_equal(k.credential_id, 2);
     assert_false(k.active);
     /* "" removes the login */
     assert_int_equal(
-        iq_connector_apply(&k, &(iq_connector_input){.credential = ""}, false, &refs, &err),
-        IQ_OP_OK);
+        iq_connector_apply(&k, &(iq_connector_input){.credential = ""}, false, &refs, &err), IQ_OK);
     assert_int_equal(k.credential_id, 0);
     iq_connector_release(&k);
 

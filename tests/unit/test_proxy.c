@@ -183,12 +183,11 @@ static void assert_greeting(int fd, const char *greeting)
     assert_int_equal(errno, ETIMEDOUT);
 }
 
-static void assert_fail(int rc, const char *cls, char *err, const char *cls_expect,
-                        const char *needle)
+static void assert_fail(int rc, iq_err cls, char *err, const char *cls_expect, const char *needle)
 {
     assert_int_equal(rc, -1);
-    assert_non_null(cls);
-    assert_string_equal(cls, cls_expect);
+    assert_int_not_equal(cls, IQ_OK);
+    assert_string_equal(iq_err_name(cls), cls_expect);
     assert_non_null(err);
     if (needle && !strstr(err, needle))
         fail_msg("error \"%s\" lacks \"%s\"", err, needle);
@@ -215,7 +214,7 @@ static void test_socks5_noauth_domain(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, &cls,
                              &err);
@@ -243,7 +242,7 @@ static void test_socks5_userpass_ipv4(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_socks5(fd, "192.0.2.1", 110, "user", "s3cret", iq_now_mono_ms() + 3000, &cls,
                              &err);
@@ -267,7 +266,7 @@ static void test_socks5_ipv6_literal(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int rc =
         iq_proxy_socks5(fd, "[2001:db8::1]", 993, NULL, NULL, iq_now_mono_ms() + 3000, &cls, &err);
@@ -289,7 +288,7 @@ static void test_socks5_wrong_auth(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_socks5(fd, "mail.example.com", 993, "user", "s3cret", iq_now_mono_ms() + 3000,
                              &cls, &err);
@@ -308,7 +307,7 @@ static void test_socks5_auth_required(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, &cls,
                              &err);
@@ -327,7 +326,7 @@ static void test_socks5_method_not_offered(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, &cls,
                              &err);
@@ -349,7 +348,7 @@ static void test_socks5_refused(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, &cls,
                              &err);
@@ -373,7 +372,7 @@ static void test_socks5_truncated(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, &cls,
                              &err);
@@ -403,7 +402,7 @@ static void test_socks5_garbage(void **state)
     for (size_t i = 0; i < 2; i++) {
         script s;
         int fd = start(&s, scripts[i]);
-        const char *cls = NULL;
+        iq_err cls = IQ_OK;
         char *err = NULL;
         int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000,
                                  &cls, &err);
@@ -423,7 +422,7 @@ static void test_socks5_slow(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int64_t t0 = iq_now_mono_ms();
     int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, t0 + 300, &cls, &err);
@@ -437,7 +436,7 @@ static void test_socks5_slow(void **state)
 static void test_socks5_bad_arguments(void **state)
 {
     (void)state;
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     char longname[300];
     memset(longname, 'a', sizeof(longname) - 1);
@@ -481,7 +480,7 @@ static void test_http_200_greeting_same_write(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_http_connect(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000,
                                    &cls, &err);
@@ -502,7 +501,7 @@ static void test_http_basic_auth_split(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_http_connect(fd, "2001:db8::1", 995, "user", "s3cret",
                                    iq_now_mono_ms() + 3000, &cls, &err);
@@ -535,7 +534,7 @@ static void test_http_byte_by_byte(void **state)
     assert_true(n <= IQ_ARRAY_LEN(steps));
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_http_connect(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000,
                                    &cls, &err);
@@ -555,7 +554,7 @@ static void http_refusal(const char *response, const char *user, const char *cls
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_http_connect(fd, "mail.example.com", 993, user, user ? "s3cret" : NULL,
                                    iq_now_mono_ms() + 3000, &cls, &err);
@@ -618,7 +617,7 @@ static void test_http_closed_early(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_http_connect(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000,
                                    &cls, &err);
@@ -637,7 +636,7 @@ static void test_http_slow(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     int64_t t0 = iq_now_mono_ms();
     int rc = iq_proxy_http_connect(fd, "mail.example.com", 993, NULL, NULL, t0 + 300, &cls, &err);
@@ -651,7 +650,7 @@ static void test_http_slow(void **state)
 static void test_http_bad_arguments(void **state)
 {
     (void)state;
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     /* A colon in a Basic user-id is not representable (RFC 7617); nothing is sent. */
     int rc = iq_proxy_http_connect(-1, "mail.example.com", 993, "us:er", "s3cret",

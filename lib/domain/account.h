@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/* Mail accounts and Network Connectors as stored in PostgreSQL (spec.md section 2):
+ * the structs every module shares, loading, validation and writes. */
+#ifndef IQ_ACCOUNT_H
+#define IQ_ACCOUNT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "error.h"
+#include "pg.h"
+
+typedef enum { IQ_PROTO_IMAP, IQ_PROTO_POP3 } iq_protocol;
+
+/* "Usar conexão segura" + "Tipo de conexão segura". */
+typedef enum {
+    IQ_SEC_NONE,     /* secure = no: plain text, as the operator chose */
+    IQ_SEC_STARTTLS, /* secure type "TLS": upgrade with STARTTLS / STLS */
+    IQ_SEC_IMPLICIT, /* secure type "SSL": TLS from the first byte */
+} iq_security;
+
+typedef struct iq_account {
+    int64_t id; /* "Código" */
+    char *name;
+    char *host;
+    int port; /* resolved: the standard port when the operator left it empty */
+    bool port_is_default;
+    iq_protocol protocol;
+    iq_security security;
+    bool ignore_certificate;
+    bool keep_copy;
+    bool auto_check;
+    bool active;
+    bool use_connector;
+    int64_t connector_id; /* 0 when none */
+    int64_t credential_id;
+    char *folder; /* IMAP mailbox, default "INBOX" */
+    bool apop;    /* POP3: use APOP when the server offers it */
+    int64_t check_interval_s;
+    int version; /* optimistic concurrency for edits */
+    /* read-only status columns (may be NULL) */
+    char *last_status;
+    char *last_error_class;
+    char *last_error;
+    char *last_check_at;
+    char *last_success_at;
+    char *next_check_at;
+} iq_account;
+
+typedef enum { IQ_CONNECTOR_SOCKS5, IQ_CONNECTOR_HTTP } iq_connector_type;
+
+typedef struct iq_connector {
+    int64_t id;
+    char *name;
+    iq_connector_type type;
+    char *host;
+    int port;
+    int64_t credential_id; /* 0 when none */
+    bool active;
+    int version;
+} iq_connector;
+
+/* Standard port for a protocol and security: 143/993, 110/995. */
+int iq_account_default_port(iq_protocol protocol, iq_security security);
+const char *iq_protocol_name(iq_protocol p);      /* "imap" / "pop3" */
+const char *iq_security_type_name(iq_security s); /* NULL / "tls" / "ssl" */
+
+/* Loads one account (1 found, 0 no such account, -1 error with *error_r). */
+int iq_account_load(PGconn *c, int64_t id, iq_account *a_r, char **error_r);
+void iq_account_release(iq_account *a);
+/* An account row in a query of one's own: IQ_ACCOUNT_COLS (mail_accounts as "a") give the
+ * first IQ_ACCOUNT_NCOLS columns, which iq_account_from_row reads. */
+#define IQ_ACCOUNT_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+/* clang-format off */
+#define IQ_ACCOUNT_COLS                                                                            \
+    "a.id, a.name, a.host, a.port, a.port_is_default, a.protocol, a.secure, a.secure_type, "       \
+    "a.ignore_certificate, a.keep_copy, a.auto_check, a.active, a.use_connector, "                 \
+    "a.connector_id, a.credential_id, a.folder, a.apop, a.check_interval_s, a.version, "           \
+    "a.last_status, a.last_error_class, a.last_error, " IQ_ACCOUNT_TS("a.last_check_at") ", "      \
+    IQ_ACCOUNT_TS("a.last_success_at") ", " IQ_ACCOUNT_TS("a.next_check_at")
+/* clang-format on */
+#define IQ_ACCOUNT_NCOLS 25
+void iq_account_from_row(const PGresult *r, int row, iq_account *a_r);
+int iq_connector_load(PGconn *c, int64_t id, iq_connector *k_r, char **error_r);
+void iq_connector_release(iq_connector *k);
+
+/* ---- Additions: validation, writes and lookups (the operator CLI's side). ---- */
+
+/* Classifies a failed iq_pg_query/iq_pg_exec (pg_error is its message, taken over and freed):
+ * sets *error_r to "what: message" plus advice, returns the class (IQ_ERR_UNAVAILABLE,
+ * IQ_ERR_SCHEMA, IQ_ERR_STALE or IQ_ERR_FAILED). */
+iq_err iq_op_db_error(PGconn *c, const char *what, char *pg_error, char **error_r);
+
+/* Shared field rules; each error names field and says what to do. 0 or -1. */
+/* Names of accounts, connectors and credentials: 1..200 bytes of UTF-8, no control
+ * characters, no leading/trailing space, not only digits (NAME|ID lookups stay unambiguous). */
+int iq_validate_name(const char *field, const char *name, char **error_r);
+/* A DNS host name (letters, digits, hyphens; labels of 1..63), an IPv4 address or an IPv6
+ * address (brackets allowed; they are not stored). */
+int iq_validate_host(const char *field, const char *host, char **error_r);
+/* Writes host without IPv6 brackets (malloc'd) after iq_validate_host succeeded. */
+char *iq_host_normalize(const char *host);
+/* "1".."65535" -> port. */
+int iq_parse_port(const char *field, const char *s, int *port_r, char **error_r);
+int iq_protocol_parse(const char *s, iq_protocol *p_r);
+int iq_connector_type_parse(const char *s, iq_connector_type *t_r);
+const char *iq_connector_type_name(iq_connector_type t); /* "socks5" / "http" */
+
+/* How validation reaches other objects; the PostgreSQL one comes from iq_refs_pg. Each
+ * returns 1 found (*id_r set), 0 not found, or a negative iq_err with *error_r. */
+typedef struct iq_refs {
+    int (*credential)(void *ctx, const char *ref, int64_t *id_r, char **error_r);
+    int (*connector)(void *ctx, const char *ref, int64_t *id_r, char **error_r);
+    /* 1 when an object of kind ("account", "connector", "credential") other than self_id
+     * already has this name, case-insensitively; 0 when free. */
+    int (*name_taken)(void *ctx, const char *kind, const char *name, int64_t self_id,
+                      char **error_r);
+    void *ctx;
+} iq_refs;
+void iq_refs_pg(iq_refs *refs_r, PGconn *c);
+/* Rows of (kind, id, name) as "account 3 'x', connector 2 'y'" (the first ten, then "and
+ * more"), malloc'd; NULL when there are none. */
+char *iq_users_text(const PGresult *r);
+
+/* Operator input for add and edit, as text; NULL = not given (edit keeps the value). */
+typedef struct iq_account_input {
+    const char *name;
+    const char *host;
+    const char *port; /* "" = the standard port */
+    const char *protocol;
+    const char *credential; /* NAME or ID */
+    const char *secure;
+    const char *secure_type; /* tls | ssl */
+    const char *ignore_certificate;
+    const char *keep_copy;
+    const char *auto_check;
+    const char *active;
+    const char *use_connector;
+    const char *connector; /* NAME or ID; alone it implies use_connector yes */
+    const char *folder;
+    const char *check_interval; /* 30s, 5m, 1h, 1d; 5s..7d */
+    const char *apop;
+} iq_account_input;
+
+#define IQ_CHECK_INTERVAL_MIN_S 5
+#define IQ_CHECK_INTERVAL_MAX_S (7 * 86400)
+#define IQ_CHECK_INTERVAL_DEFAULT_S 300
+
+/* A new account's defaults: secure ssl, keep copy, automatic check, active, INBOX, 5m. */
+void iq_account_init(iq_account *a);
+/* Applies the given fields to a (an iq_account_init'd one when creating, else a loaded one)
+ * and checks every rule. refs may be NULL to skip the lookups (credential and connector then
+ * must be numeric ids). On failure a may be partly changed. */
+iq_err iq_account_apply(iq_account *a, const iq_account_input *in, bool creating,
+                        const iq_refs *refs, char **error_r);
+/* The stored fields as a JSON object (column names; what the audit trail compares). */
+json_t *iq_account_fields_json(const iq_account *a);
+
+/* NAME or numeric ID -> id: 1 found, 0 none, -1 error. */
+int iq_account_find(PGconn *c, const char *ref, int64_t *id_r, char **error_r);
+/* Each write runs in its own transaction together with its audit row. */
+iq_err iq_account_create(PGconn *c, const iq_account_input *in, int64_t *id_r, char **error_r);
+/* Reads the row, applies only the given fields and writes WHERE version matches what was
+ * read (and expect_version when > 0): a concurrent change gives IQ_ERR_STALE. *changed_r
+ * tells whether anything differed (nothing is written when not). */
+iq_err iq_account_update(PGconn *c, int64_t id, const iq_account_input *in, int expect_version,
+                         bool *changed_r, char **error_r);
+iq_err iq_account_delete(PGconn *c, int64_t id, char **error_r);
+iq_err iq_account_set_active(PGconn *c, int64_t id, bool active, bool *changed_r, char **error_r);
+
+/* An account with the names of what it refers to and its timestamps, for display. */
+typedef struct iq_account_view {
+    iq_account a;
+    char *credential_name;
+    char *connector_name; /* NULL when none */
+    char *created_at;
+    char *updated_at;
+} iq_account_view;
+int iq_account_view_load(PGconn *c, int64_t id, iq_account_view *v_r, char **error_r);
+void iq_account_view_release(iq_account_view *v);
+/* Every field, for `account show --format json`. */
+json_t *iq_account_view_json(const iq_account_view *v);
+
+/* Network Connectors: input, rules and writes, like accounts. */
+typedef struct iq_connector_input {
+    const char *name;
+    const char *type; /* socks5 | http */
+    const char *host;
+    const char *port;
+    const char *credential; /* NAME or ID; "" removes it */
+    const char *active;
+} iq_connector_input;
+
+void iq_connector_init(iq_connector *k);
+iq_err iq_connector_apply(iq_connector *k, const iq_connector_input *in, bool creating,
+                          const iq_refs *refs, char **error_r);
+json_t *iq_connector_fields_json(const iq_connector *k);
+int iq_connector_find(PGconn *c, const char *ref, int64_t *id_r, char **error_r);
+iq_err iq_connector_create(PGconn *c, const iq_connector_input *in, int64_t *id_r, char **error_r);
+iq_err iq_connector_update(PGconn *c, int64_t id, const iq_connector_input *in, int expect_version,
+                           bool *changed_r, char **error_r);
+/* Refused (IQ_ERR_IN_USE, naming them) while an account uses the connector. */
+iq_err iq_connector_delete(PGconn *c, int64_t id, char **error_r);
+/* Every connector (or one when id > 0) as a JSON array of objects with the credential's
+ * name, the number of accounts using it and the timestamps. */
+json_t *iq_connector_list_json(PGconn *c, int64_t id, char **error_r);
+
+#endif

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/* A whole check: run record, account and credential, connection, protocol, outcome. */
+#include "check.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <libpq-fe.h>
+
+#include "account.h"
+#include "inbox.h"
+#include "log.h"
+#include "net.h"
+#include "pg.h"
+#include "proxy.h"
+#include "session.h"
+#include "util.h"
+#include "vault.h"
+
+/* The run record's start, and in the same statement what the check reads first: the account,
+ * its credential's sealed columns and the folder's stored state, in one row. */
+#define BEGIN_STMT "iq_check_begin"
+static const char begin_sql[] =
+    "WITH run AS (INSERT INTO check_runs (job_id, account_id, worker, started_at, requested_by) "
+    "VALUES ($1, $2, $3, clock_timestamp(), $4) ON CONFLICT (job_id) DO UPDATE SET worker = "
+    "EXCLUDED.worker WHERE check_runs.finished_at IS NULL RETURNING id) "
+    "SELECT " IQ_ACCOUNT_COLS ", " IQ_VAULT_OPEN_COLS ", ms.uidvalidity, ms.highest_uid, "
+    "ms.account_id IS NOT NULL, (SELECT id FROM run) IS NOT NULL "
+    "FROM (SELECT $2::bigint AS id) k LEFT JOIN mail_accounts a ON a.id = k.id "
+    "LEFT JOIN credentials cr ON cr.id = a.credential_id "
+    "LEFT JOIN mailbox_state ms ON ms.account_id = a.id AND ms.mailbox = a.folder";
+enum {
+    BEGIN_CRED = IQ_ACCOUNT_NCOLS,
+    BEGIN_STATE = BEGIN_CRED + IQ_VAULT_OPEN_NCOLS, /* uidvalidity, highest_uid, found */
+    BEGIN_RUN = BEGIN_STATE + 3,                    /* whether the run (re)started */
+};
+
+/* Starts the run record; 1 when the job already finished (nothing to do), 0 to go on with
+ * *begin_r (one row, see begin_sql; the caller clears it). */
+static int run_begin(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                     const char *requested_by, PGresult **begin_r, iq_check_result *res,
+                     char **error_r)
+{
+    char acct[24];
+    snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
+    const char *p[] = {job_id, acct, env->worker, requested_by};
+    PGresult *r = iq_pg_query_prepared(c, BEGIN_STMT, begin_sql, 4, p, error_r);
+    if (!r)
+        return -1;
+    if (iq_pg_bool(r, 0, BEGIN_RUN)) {
+        *begin_r = r;
+        return 0;
+    }
+    PQclear(r);
+    const char *q[] = {job_id};
+    r = iq_pg_query(c,
+                    "SELECT outcome, error_class, error, messages_new, messages_deleted, bytes "
+                    "FROM check_runs WHERE job_id = $1",
+                    1, q, error_r);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 1) {
+        const char *o = iq_pg_str(r, 0, 0);
+        res->outcome = o && strcmp(o, "ok") == 0        ? "ok"
+                       : o && strcmp(o, "partial") == 0 ? "partial"
+                                                        : "failed";
+        res->error_class = iq_err_from_name(iq_pg_str(r, 0, 1));
+        const char *err = iq_pg_str(r, 0, 2);
+        res->error = err ? iq_xstrdup(err) : NULL;
+        res->messages_new = (int)iq_pg_i64(r, 0, 3);
+        res->messages_deleted = (int)iq_pg_i64(r, 0, 4);
+        res->bytes = (uint64_t)iq_pg_i64(r, 0, 5);
+    }
+    PQclear(r);
+    res->already_done = true;
+    return 1;
+}
+
+/* The run's end and the account's status in one statement (one commit). */
+#define FINISH_STMT "iq_check_finish"
+static const char finish_sql[] =
+    "WITH run AS (UPDATE check_runs SET finished_at = clock_timestamp(), outcome = $2, "
+    "error_class = $3, error = $4, messages_new = $5, messages_deleted = $6, "
+    "messages_skipped = $7, bytes = $8, tls_version = $9, tls_cipher = $10, "
+    "tls_fingerprint = $11, duration_ms = $12 WHERE job_id = $1) "
+    "UPDATE mail_accounts SET last_check_at = now(), last_status = $2, "
+    "last_error_class = $3, last_error = $4, "
+    "last_success_at = CASE WHEN $2 = 'ok' THEN now() ELSE last_success_at END, "
+    /* retries: exponential back-off with jitter, bounded; authentication
+       failures wait longer (never hammer a server into locking the account) */
+    "next_check_at = CASE WHEN $2 = 'ok' AND consecutive_failures = 0 THEN next_check_at "
+    /* back to the normal rhythm after the scheduler backed off */
+    "WHEN $2 = 'ok' THEN least(next_check_at, now() + make_interval(secs => "
+    "check_interval_s)) "
+    "WHEN $3 = 'auth' THEN greatest(next_check_at, now() + make_interval(secs => "
+    "least(21600, 300 * 2 ^ least(consecutive_failures, 8)))) "
+    "WHEN $14::boolean AND consecutive_failures < $15::int THEN now() + "
+    "make_interval(secs => least(check_interval_s, 5 * 2 ^ "
+    "least(consecutive_failures, 12)) * (0.75 + random() * 0.5)) "
+    "ELSE next_check_at END, "
+    "consecutive_failures = CASE WHEN $2 = 'ok' THEN 0 ELSE consecutive_failures + 1 "
+    "END WHERE id = $13";
+
+static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                       iq_check_result *res)
+{
+    char retry_max[16];
+    snprintf(retry_max, sizeof(retry_max), "%lld",
+             (long long)iq_config_int(env->cfg, IQ_SET_RETRY_MAX));
+    char acct[24], n_new[16], n_del[16], n_skip[16], bytes[24], dur[24];
+    snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
+    snprintf(n_new, sizeof(n_new), "%d", res->messages_new);
+    snprintf(n_del, sizeof(n_del), "%d", res->messages_deleted);
+    snprintf(n_skip, sizeof(n_skip), "%d", res->messages_skipped);
+    snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)res->bytes);
+    snprintf(dur, sizeof(dur), "%lld", (long long)res->duration_ms);
+    const char *p[] = {job_id,
+                       res->outcome,
+                       res->error_class ? iq_err_name(res->error_class) : NULL,
+                       res->error,
+                       n_new,
+                       n_del,
+                       n_skip,
+                       bytes,
+                       res->tls_used ? res->tls.version : NULL,
+                       res->tls_used ? res->tls.cipher : NULL,
+                       res->tls_used ? res->tls.fingerprint : NULL,
+                       dur,
+                       acct,
+                       iq_err_is_transient(res->error_class) ? "t" : "f",
+                       retry_max};
+    char *err = NULL;
+    PGresult *r = iq_pg_query_prepared(c, FINISH_STMT, finish_sql, 15, p, &err);
+    if (!r) {
+        IQ_ERROR("recording the run failed: %s", err);
+        free(err);
+    }
+    PQclear(r);
+}
+
+/* Opens the account's credential (from the columns IQ_VAULT_OPEN_COLS at col of cred's first
+ * row when the caller read them already, else from PostgreSQL), logs in and runs. */
+static int session_login_run(iq_session *s, const iq_account *a, const PGresult *cred, int col)
+{
+    char *user = NULL, *pass = NULL, *err = NULL;
+    const uint8_t *key = s->env->master_key;
+    iq_err st = cred ? iq_vault_open_row(key, a->credential_id, cred, 0, col, &user, &pass, &err)
+                     : iq_vault_open_status(s->pg, key, a->credential_id, &user, &pass, &err);
+    int rc = -1;
+    s->account = a;
+    if (st != IQ_OK) {
+        iq_session_fail(s, IQ_ERR_CONFIG, "credential of account '%s': %s", a->name, err);
+        free(err);
+    } else {
+        s->username = user;
+        s->password = pass;
+        rc = iq_session_run(s, a->protocol == IQ_PROTO_IMAP ? &iq_imap_driver : &iq_pop3_driver);
+    }
+    iq_secret_free(&user);
+    iq_secret_free(&pass);
+    s->username = s->password = NULL;
+    s->account = NULL;
+    return rc;
+}
+
+int iq_check_probe(PGconn *c, const iq_check_env *env, int64_t account_id, iq_check_result *res,
+                   iq_probe *probe_r)
+{
+    memset(probe_r, 0, sizeof(*probe_r));
+    iq_session s;
+    iq_account a;
+    char *err = NULL;
+    iq_session_init(&s, c, env, NULL, true, res);
+    int found = iq_account_load(c, account_id, &a, &err);
+    if (found <= 0) {
+        iq_session_fail(&s, found < 0 ? IQ_ERR_STORAGE : IQ_ERR_NOT_FOUND, "%s",
+                        found < 0 ? err : "no such account");
+        free(err);
+        return -1;
+    }
+    int rc = session_login_run(&s, &a, NULL, 0);
+    iq_account_release(&a);
+    probe_r->capabilities = s.capabilities;
+    probe_r->messages = s.probe_messages;
+    probe_r->bytes = s.probe_bytes;
+    return rc;
+}
+
+void iq_probe_release(iq_probe *p)
+{
+    free(p->capabilities);
+    memset(p, 0, sizeof(*p));
+}
+
+/* The check with what run_begin read (its row r, which this clears). */
+static int check_loaded(PGconn *c, const iq_check_env *env, const char *job_id, PGresult *r,
+                        iq_check_result *res)
+{
+    iq_session s;
+    iq_session_init(&s, c, env, job_id, false, res);
+    int rc;
+    if (PQgetisnull(r, 0, 0)) {
+        rc = iq_session_fail(&s, IQ_ERR_NOT_FOUND, "%s", "no such account");
+    } else {
+        iq_account a;
+        iq_account_from_row(r, 0, &a);
+        s.state_loaded = true;
+        s.state_found = iq_pg_bool(r, 0, BEGIN_STATE + 2);
+        s.state_uidvalidity = iq_pg_i64(r, 0, BEGIN_STATE);
+        s.state_highest = iq_pg_i64(r, 0, BEGIN_STATE + 1);
+        rc = session_login_run(&s, &a, r, BEGIN_CRED);
+        iq_account_release(&a);
+    }
+    PQclear(r);
+    free(s.capabilities);
+    return rc;
+}
+
+int iq_check_run(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                 iq_check_result *res)
+{
+    return iq_check_run_as(c, env, account_id, job_id, NULL, res);
+}
+
+int iq_check_run_as(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                    const char *requested_by, iq_check_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    int64_t start = iq_now_mono_ms();
+    char *err = NULL;
+    iq_log_ctx_set(job_id, account_id);
+    PGresult *loaded = NULL;
+    int begun = run_begin(c, env, account_id, job_id, requested_by ? requested_by : env->worker,
+                          &loaded, res, &err);
+    if (begun != 0) {
+        if (begun < 0) {
+            res->outcome = "failed";
+            res->error_class =
+                strcmp(iq_pg_last_sqlstate(), "23503") == 0 ? IQ_ERR_NOT_FOUND : IQ_ERR_STORAGE;
+            res->error = err;
+            return -1;
+        }
+        return strcmp(res->outcome, "ok") == 0 ? 0 : -1;
+    }
+    int rc = check_loaded(c, env, job_id, loaded, res);
+    res->duration_ms = iq_now_mono_ms() - start;
+    res->outcome = rc == 0 ? "ok" : res->messages_new > 0 ? "partial" : "failed";
+    if (res->error_class)
+        iq_log_ctx_error_class(iq_err_name(res->error_class));
+    if (rc == 0)
+        IQ_INFO("check ok: %d new, %d deleted, %d skipped", res->messages_new,
+                res->messages_deleted, res->messages_skipped);
+    else
+        IQ_WARN("check %s (%s): %s", res->outcome, iq_err_name(res->error_class), res->error);
+    run_finish(c, env, account_id, job_id, res);
+    if (res->messages_new > 0 && env->redis) {
+        res->cache_write = 1;
+        if (iq_inbox_refresh(c, env->redis, env->redis_prefix, account_id, env->inbox_cache_size,
+                             &err) < 0) {
+            IQ_WARN("inbox listing not refreshed: %s", err);
+            free(err);
+            res->cache_write = -1;
+        }
+    }
+    iq_log_ctx_set(NULL, 0);
+    return rc;
+}

@@ -1,0 +1,613 @@
+/* SPDX-License-Identifier: MIT */
+/* The IMAP side of a check (RFC 3501, RFC 9051; STARTTLS per RFC 3501 6.2.1 and RFC 2595;
+ * UIDPLUS UID EXPUNGE per RFC 4315; implicit TLS per RFC 8314), driven through libetpan. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "buf.h"
+#include "failpoint.h"
+#include "log.h"
+#include "session.h"
+#include "store.h"
+#include "util.h"
+
+#define UID_CHUNK 500                   /* UIDs per STORE/EXPUNGE command */
+#define BATCH_BYTES (16u * 1024 * 1024) /* message bytes per FETCH batch */
+#define STREAM_ABOVE (4u * 1024 * 1024) /* larger messages are fetched in ranges... */
+#define STREAM_CHUNK (1024u * 1024)     /* ...of this size and streamed into PostgreSQL */
+
+typedef struct uid_size {
+    uint32_t uid;
+    uint32_t size;
+} uid_size;
+
+static char *caps_text(mailimap *imap)
+{
+    iq_buf b;
+    iq_buf_init(&b, 64 * 1024);
+    struct mailimap_capability_data *cd =
+        imap->imap_connection_info ? imap->imap_connection_info->imap_capability : NULL;
+    if (cd && cd->cap_list) {
+        for (clistiter *it = clist_begin(cd->cap_list); it; it = clist_next(it)) {
+            struct mailimap_capability *c = clist_content(it);
+            if (c->cap_type == MAILIMAP_CAPABILITY_AUTH_TYPE && c->cap_data.cap_auth_type)
+                iq_buf_appendf(&b, "%sAUTH=%s", b.len ? " " : "", c->cap_data.cap_auth_type);
+            else if (c->cap_type == MAILIMAP_CAPABILITY_NAME && c->cap_data.cap_name)
+                iq_buf_appendf(&b, "%s%s", b.len ? " " : "", c->cap_data.cap_name);
+        }
+    }
+    return iq_buf_detach(&b, NULL);
+}
+
+static void forget_caps(mailimap *imap)
+{
+    if (imap->imap_connection_info && imap->imap_connection_info->imap_capability) {
+        mailimap_capability_data_free(imap->imap_connection_info->imap_capability);
+        imap->imap_connection_info->imap_capability = NULL;
+    }
+}
+
+/* Asks CAPABILITY (through a custom command: libetpan's own helper dereferences a missing
+ * answer) and keeps only this answer. */
+static int ask_caps(iq_session *s, mailimap *imap)
+{
+    forget_caps(imap);
+    int r = mailimap_custom_command(imap, "CAPABILITY");
+    if (r != MAILIMAP_NO_ERROR)
+        return iq_session_fail(s, IQ_ERR_PROTOCOL,
+                               "the server did not answer CAPABILITY (error %d)", r);
+    free(s->capabilities);
+    s->capabilities = caps_text(imap);
+    s->caps_from_greeting = false;
+    return 0;
+}
+
+/* The capabilities before login: those of the greeting's [CAPABILITY ...] response code when
+ * it had one (RFC 3501 7.1: the same list CAPABILITY would give, one round trip less), else
+ * asked. After PREAUTH they are asked: the greeting may list fewer than a logged-in session. */
+static int greeting_caps(iq_session *s, mailimap *imap, bool preauth)
+{
+    struct mailimap_capability_data *cd =
+        imap->imap_connection_info ? imap->imap_connection_info->imap_capability : NULL;
+    if (preauth || !cd || !cd->cap_list || clist_isempty(cd->cap_list))
+        return ask_caps(s, imap);
+    free(s->capabilities);
+    s->capabilities = caps_text(imap);
+    s->caps_from_greeting = true;
+    return 0;
+}
+
+/* AUTHENTICATE PLAIN with the initial response on the command line (RFC 4959 SASL-IR, RFC 4616
+ * message with an empty authorization identity): one round trip, where libetpan's SASL exchange
+ * waits for the server's empty challenge first. Returns a libetpan code, a refusal (NO) as
+ * MAILIMAP_ERROR_LOGIN as mailimap_authenticate does. */
+static int auth_plain_ir(iq_session *s, mailimap *imap)
+{
+    size_t ulen = strlen(s->username), plen = strlen(s->password);
+    size_t mlen = ulen + plen + 2, clen = 19 + 4 * ((mlen + 2) / 3) + 1;
+    unsigned char *msg = iq_xmalloc(mlen);
+    char *cmd = iq_xmalloc(clen);
+    msg[0] = '\0';
+    memcpy(msg + 1, s->username, ulen);
+    msg[ulen + 1] = '\0';
+    memcpy(msg + ulen + 2, s->password, plen);
+    memcpy(cmd, "AUTHENTICATE PLAIN ", 19);
+    EVP_EncodeBlock((unsigned char *)cmd + 19, msg, (int)mlen);
+    int r = mailimap_custom_command(imap, cmd);
+    iq_secure_zero(msg, mlen);
+    iq_secure_zero(cmd, clen);
+    free(msg);
+    free(cmd);
+    if (r == MAILIMAP_NO_ERROR)
+        imap->imap_state = MAILIMAP_STATE_AUTHENTICATED; /* custom commands leave it alone */
+    return r == MAILIMAP_ERROR_CUSTOM_COMMAND ? MAILIMAP_ERROR_LOGIN : r;
+}
+
+static int login(iq_session *s, mailimap *imap, bool tls)
+{
+    const char *caps = s->capabilities;
+    bool plain = iq_session_has_cap(caps, "AUTH=PLAIN");
+    if (iq_session_has_cap(caps, "LOGINDISABLED") && !plain) {
+        if (!tls)
+            return iq_session_fail(s, IQ_ERR_CONFIG,
+                                   "the server refuses to log in without TLS (LOGINDISABLED); "
+                                   "set the account's secure connection to yes");
+        return iq_session_fail(s, IQ_ERR_AUTH,
+                               "the server offers no login method inboxq supports "
+                               "(capabilities: %s)",
+                               caps);
+    }
+    int r;
+    if (plain) {
+        r = iq_session_has_cap(caps, "SASL-IR")
+                ? auth_plain_ir(s, imap)
+                : mailimap_authenticate(imap, "PLAIN", s->account->host, NULL, NULL, s->username,
+                                        s->username, s->password, NULL);
+        if (r != MAILIMAP_NO_ERROR && !iq_stream_error_class(s->st) &&
+            !iq_session_has_cap(caps, "LOGINDISABLED") && r != MAILIMAP_ERROR_LOGIN)
+            r = mailimap_login(imap, s->username, s->password);
+    } else {
+        r = mailimap_login(imap, s->username, s->password);
+    }
+    if (r == MAILIMAP_NO_ERROR)
+        return 0;
+    if (iq_stream_error_class(s->st))
+        return iq_session_fail(s, IQ_ERR_PROTOCOL, "login failed");
+    return iq_session_fail(s, IQ_ERR_AUTH, "the server rejected the login of user '%s'",
+                           s->username);
+}
+
+static int cmp_uid(const void *a, const void *b)
+{
+    const uid_size *x = a, *y = b;
+    return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* UID FETCH first:* (UID RFC822.SIZE), keeping UIDs above `after`. */
+static int list_new(iq_session *s, mailimap *imap, uint32_t after, uid_size **list_r, size_t *n_r)
+{
+    *list_r = NULL;
+    *n_r = 0;
+    struct mailimap_set *set = mailimap_set_new_interval(after + 1, 0);
+    struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
+    clist *result = NULL;
+    int r = mailimap_uid_fetch(imap, set, ft, &result);
+    mailimap_fetch_type_free(ft);
+    mailimap_set_free(set);
+    if (r != MAILIMAP_NO_ERROR)
+        return iq_session_fail(s, IQ_ERR_PROTOCOL, "listing new messages failed (error %d)", r);
+    size_t cap = (size_t)clist_count(result), n = 0;
+    uid_size *list = iq_xcalloc(cap ? cap : 1, sizeof(*list));
+    for (clistiter *it = clist_begin(result); it; it = clist_next(it)) {
+        struct mailimap_msg_att *att = clist_content(it);
+        uid_size u = {0, 0};
+        for (clistiter *j = clist_begin(att->att_list); j; j = clist_next(j)) {
+            struct mailimap_msg_att_item *item = clist_content(j);
+            if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
+                continue;
+            struct mailimap_msg_att_static *st = item->att_data.att_static;
+            if (st->att_type == MAILIMAP_MSG_ATT_UID)
+                u.uid = st->att_data.att_uid;
+            else if (st->att_type == MAILIMAP_MSG_ATT_RFC822_SIZE)
+                u.size = st->att_data.att_rfc822_size;
+        }
+        if (u.uid > after && n < cap)
+            list[n++] = u;
+    }
+    mailimap_fetch_list_free(result);
+    qsort(list, n, sizeof(*list), cmp_uid);
+    *list_r = list;
+    *n_r = n;
+    return 0;
+}
+
+/* Fetches the given UIDs' raw bytes into msgs (matched by UID). */
+static int fetch_batch(iq_session *s, mailimap *imap, uint32_t uidvalidity, const uid_size *want,
+                       size_t n, iq_store_msg *msgs, size_t *got_r)
+{
+    struct mailimap_set *set = mailimap_set_new_empty();
+    for (size_t i = 0; i < n; i++)
+        mailimap_set_add_single(set, want[i].uid);
+    struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+    mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+    mailimap_fetch_type_new_fetch_att_list_add(
+        ft, mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
+    clist *result = NULL;
+    int r = mailimap_uid_fetch(imap, set, ft, &result);
+    mailimap_fetch_type_free(ft);
+    mailimap_set_free(set);
+    if (r != MAILIMAP_NO_ERROR)
+        return iq_session_fail(s, IQ_ERR_PROTOCOL, "fetching messages failed (error %d)", r);
+    size_t got = 0;
+    for (clistiter *it = clist_begin(result); it; it = clist_next(it)) {
+        struct mailimap_msg_att *att = clist_content(it);
+        uint32_t uid = 0;
+        const char *body = NULL;
+        size_t len = 0;
+        for (clistiter *j = clist_begin(att->att_list); j; j = clist_next(j)) {
+            struct mailimap_msg_att_item *item = clist_content(j);
+            if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
+                continue;
+            struct mailimap_msg_att_static *st = item->att_data.att_static;
+            if (st->att_type == MAILIMAP_MSG_ATT_UID) {
+                uid = st->att_data.att_uid;
+            } else if (st->att_type == MAILIMAP_MSG_ATT_BODY_SECTION &&
+                       st->att_data.att_body_section->sec_body_part) {
+                body = st->att_data.att_body_section->sec_body_part;
+                len = st->att_data.att_body_section->sec_length;
+            }
+        }
+        bool wanted = false;
+        for (size_t i = 0; i < n && !wanted; i++)
+            wanted = want[i].uid == uid;
+        if (!uid || !body || !wanted || got >= n)
+            continue; /* unsolicited or incomplete: not ours to store */
+        iq_store_msg *m = &msgs[got++];
+        snprintf(m->server_id, sizeof(m->server_id), "%u:%u", uidvalidity, uid);
+        m->uid = uid;
+        m->raw = iq_xmalloc(len + 1);
+        memcpy(m->raw, body, len);
+        m->raw[len] = '\0';
+        m->len = len;
+    }
+    mailimap_fetch_list_free(result);
+    *got_r = got;
+    return 0;
+}
+
+/* A large message: BODY.PEEK[]<offset.length> ranges, each streamed into PostgreSQL as it
+ * arrives, so memory stays flat whatever the message's size. */
+static int fetch_streamed(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, const uid_size *u)
+{
+    char server_id[48], *err = NULL;
+    snprintf(server_id, sizeof(server_id), "%u:%u", (unsigned)ctx->uidvalidity, u->uid);
+    iq_store_stream *st = NULL;
+    bool exists = false;
+    if (iq_store_stream_begin(ctx, server_id, u->uid, &st, &exists, &err) < 0) {
+        iq_session_fail(s, IQ_ERR_STORAGE, "%s", err);
+        free(err);
+        return -1;
+    }
+    for (uint32_t off = 0; !exists;) {
+        struct mailimap_set *set = mailimap_set_new_single(u->uid);
+        struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+        mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+        mailimap_fetch_type_new_fetch_att_list_add(
+            ft, mailimap_fetch_att_new_body_peek_section_partial(mailimap_section_new(NULL), off,
+                                                                 STREAM_CHUNK));
+        clist *result = NULL;
+        int r = mailimap_uid_fetch(imap, set, ft, &result);
+        mailimap_fetch_type_free(ft);
+        mailimap_set_free(set);
+        if (r != MAILIMAP_NO_ERROR) {
+            iq_store_stream_abort(&st);
+            return iq_session_fail(s, IQ_ERR_PROTOCOL, "fetching UID %u failed (error %d)", u->uid,
+                                   r);
+        }
+        const char *part = NULL;
+        size_t len = 0;
+        bool found = false;
+        for (clistiter *it = clist_begin(result); it && !found; it = clist_next(it)) {
+            struct mailimap_msg_att *att = clist_content(it);
+            uint32_t uid = 0;
+            for (clistiter *j = clist_begin(att->att_list); j; j = clist_next(j)) {
+                struct mailimap_msg_att_item *item = clist_content(j);
+                if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
+                    continue;
+                struct mailimap_msg_att_static *sa = item->att_data.att_static;
+                if (sa->att_type == MAILIMAP_MSG_ATT_UID) {
+                    uid = sa->att_data.att_uid;
+                } else if (sa->att_type == MAILIMAP_MSG_ATT_BODY_SECTION) {
+                    part = sa->att_data.att_body_section->sec_body_part;
+                    len = part ? sa->att_data.att_body_section->sec_length : 0;
+                }
+            }
+            found = uid == u->uid;
+        }
+        int wr = found && len ? iq_store_stream_write(st, part, len, &err) : 0;
+        mailimap_fetch_list_free(result);
+        if (wr < 0) {
+            iq_store_stream_abort(&st);
+            iq_session_fail(s, IQ_ERR_STORAGE, "%s", err);
+            free(err);
+            return -1;
+        }
+        if (!found) {
+            /* expunged by someone else meanwhile: nothing to store */
+            iq_store_stream_abort(&st);
+            return 0;
+        }
+        off += (uint32_t)len;
+        if (len < STREAM_CHUNK)
+            break;
+        if (off > s->max_message) {
+            iq_store_stream_abort(&st);
+            return iq_session_fail(s, IQ_ERR_SIZE_LIMIT,
+                                   "UID %u grew past max_message while fetched", u->uid);
+        }
+    }
+    int stored = 0;
+    if (iq_store_stream_finish(st, u->uid, &stored, &err) < 0) {
+        iq_session_fail(s, IQ_ERR_STORAGE, "%s", err);
+        free(err);
+        return -1;
+    }
+    s->res->messages_new += stored;
+    return 0;
+}
+
+static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uint32_t after)
+{
+    uid_size *list = NULL;
+    size_t n = 0;
+    if (list_new(s, imap, after, &list, &n) < 0)
+        return -1;
+    iq_store_msg *msgs = iq_xcalloc((size_t)s->fetch_batch, sizeof(*msgs));
+    int rc = 0;
+    size_t i = 0;
+    int64_t highest = after;
+    while (i < n && rc == 0) {
+        uid_size batch[1024];
+        size_t nb = 0;
+        uint64_t bytes = 0;
+        while (i < n && nb < (size_t)s->fetch_batch && nb < IQ_ARRAY_LEN(batch)) {
+            if (list[i].size > s->max_message) {
+                s->res->messages_skipped++;
+                IQ_WARN("skipping UID %u: %u bytes is over max_message", list[i].uid, list[i].size);
+                highest = list[i].uid;
+                i++;
+                continue;
+            }
+            if (list[i].size > STREAM_ABOVE) {
+                if (nb > 0)
+                    break; /* store what is batched first: UIDs stay in order */
+                highest = list[i].uid;
+                if (fetch_streamed(s, imap, ctx, &list[i++]) < 0)
+                    rc = -1;
+                break;
+            }
+            if (nb > 0 && bytes + list[i].size > BATCH_BYTES)
+                break;
+            bytes += list[i].size;
+            batch[nb++] = list[i++];
+        }
+        if (rc < 0)
+            break;
+        if (nb == 0 && i > 0 && list[i - 1].size > STREAM_ABOVE &&
+            list[i - 1].size <= s->max_message)
+            continue; /* a streamed message: stored with its state already */
+        if (nb == 0) {
+            /* only skipped ones: move past them so they never block the account */
+            char *err = NULL;
+            if (iq_store_state_set(s->pg, s->account->id, ctx->mailbox, ctx->uidvalidity, highest,
+                                   &err) < 0) {
+                rc = iq_session_fail(s, IQ_ERR_STORAGE, "%s", err);
+                free(err);
+            }
+            continue;
+        }
+        size_t got = 0;
+        int64_t t0 = iq_now_mono_ms();
+        if (fetch_batch(s, imap, (uint32_t)ctx->uidvalidity, batch, nb, msgs, &got) < 0) {
+            iq_store_msgs_release(msgs, got);
+            rc = -1;
+            break;
+        }
+        if (batch[nb - 1].uid > highest)
+            highest = batch[nb - 1].uid; /* skipped ones after it are already counted in */
+        int stored = 0;
+        char *err = NULL;
+        int64_t t1 = iq_now_mono_ms();
+        if (iq_store_batch(ctx, msgs, got, highest, &stored, &err) < 0) {
+            rc = iq_session_fail(s, IQ_ERR_STORAGE, "%s", err);
+            free(err);
+        } else {
+            s->res->messages_new += stored;
+        }
+        IQ_DEBUG("batch of %zu: fetched in %lld ms, stored in %lld ms", got, (long long)(t1 - t0),
+                 (long long)(iq_now_mono_ms() - t1));
+        iq_store_msgs_release(msgs, got);
+    }
+    free(msgs);
+    free(list);
+    return rc;
+}
+
+/* Only our own UIDs, only under the current UIDVALIDITY, only after they were committed. */
+static int delete_stored(iq_session *s, mailimap *imap, const iq_store_ctx *ctx)
+{
+    int64_t *uids = NULL;
+    size_t n = 0;
+    char *err = NULL;
+    if (iq_store_undeleted_uids(s->pg, s->account->id, ctx->mailbox, ctx->uidvalidity, &uids, &n,
+                                &err) < 0) {
+        int rc = iq_session_fail(s, IQ_ERR_STORAGE, "%s", err);
+        free(err);
+        return rc;
+    }
+    bool uidplus = iq_session_has_cap(s->capabilities, "UIDPLUS");
+    int rc = 0;
+    for (size_t off = 0; off < n && rc == 0; off += UID_CHUNK) {
+        size_t cnt = n - off < UID_CHUNK ? n - off : UID_CHUNK;
+        struct mailimap_set *set = mailimap_set_new_empty();
+        for (size_t i = 0; i < cnt; i++)
+            mailimap_set_add_single(set, (uint32_t)uids[off + i]);
+        struct mailimap_flag_list *fl = mailimap_flag_list_new_empty();
+        mailimap_flag_list_add(fl, mailimap_flag_new_deleted());
+        struct mailimap_store_att_flags *sf = mailimap_store_att_flags_new_add_flags_silent(fl);
+        int r = mailimap_uid_store(imap, set, sf);
+        mailimap_store_att_flags_free(sf);
+        if (r != MAILIMAP_NO_ERROR) {
+            mailimap_set_free(set);
+            rc = iq_session_fail(s, IQ_ERR_PROTOCOL, "flagging stored messages \\Deleted failed");
+            break;
+        }
+        if (uidplus) {
+            r = mailimap_uid_expunge(imap, set);
+        } else {
+            /* plain EXPUNGE also removes what other clients flagged: only when nothing else is */
+            clist *found = NULL;
+            struct mailimap_search_key *key =
+                mailimap_search_key_new(MAILIMAP_SEARCH_KEY_DELETED, NULL, NULL, NULL, NULL, NULL,
+                                        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0,
+                                        NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL);
+            r = mailimap_uid_search(imap, NULL, key, &found);
+            mailimap_search_key_free(key);
+            bool only_ours = r == MAILIMAP_NO_ERROR;
+            if (only_ours) {
+                for (clistiter *it = clist_begin(found); it && only_ours; it = clist_next(it)) {
+                    uint32_t u = *(uint32_t *)clist_content(it);
+                    bool ours = false;
+                    for (size_t i = 0; i < n && !ours; i++)
+                        ours = uids[i] == u;
+                    only_ours = ours;
+                }
+                mailimap_search_result_free(found);
+            }
+            if (only_ours) {
+                r = mailimap_expunge(imap);
+            } else {
+                free(s->res->note);
+                s->res->note = iq_xstrdup("stored messages were flagged \\Deleted but not "
+                                          "expunged: the server lacks UIDPLUS and other messages "
+                                          "also carry \\Deleted");
+                mailimap_set_free(set);
+                break;
+            }
+        }
+        mailimap_set_free(set);
+        if (r != MAILIMAP_NO_ERROR) {
+            rc = iq_session_fail(s, IQ_ERR_PROTOCOL, "expunging stored messages failed");
+            break;
+        }
+        if (iq_store_mark_deleted_uids(s->pg, s->account->id, ctx->mailbox, ctx->uidvalidity,
+                                       uids + off, cnt, &err) < 0) {
+            rc = iq_session_fail(s, IQ_ERR_STORAGE, "%s", err);
+            free(err);
+            break;
+        }
+        s->res->messages_deleted += (int)cnt;
+    }
+    free(uids);
+    return rc;
+}
+
+static int probe_mailbox(iq_session *s, mailimap *imap)
+{
+    uid_size *list = NULL;
+    size_t n = 0;
+    if (imap->imap_selection_info->sel_exists > 0 && list_new(s, imap, 0, &list, &n) < 0)
+        return -1;
+    s->probe_messages = (int64_t)n;
+    for (size_t i = 0; i < n; i++)
+        s->probe_bytes += list[i].size;
+    free(list);
+    return 0;
+}
+
+static int imap_run(iq_session *s)
+{
+    mailimap *imap = mailimap_new(0, NULL);
+    if (!imap)
+        iq_oom();
+    const iq_account *a = s->account;
+    int rc = -1;
+    /* From here the IMAP session owns the stream (mailimap_free closes it). */
+    int r = mailimap_connect(imap, s->stream);
+    s->stream = NULL;
+    if (r == MAILIMAP_NO_ERROR_AUTHENTICATED && a->security != IQ_SEC_IMPLICIT) {
+        iq_session_fail(s, IQ_ERR_STARTTLS_POLICY,
+                        "the server greeted with PREAUTH (already logged in) on a connection "
+                        "that is not encrypted yet; refusing it");
+        goto out;
+    }
+    if (r != MAILIMAP_NO_ERROR && r != MAILIMAP_NO_ERROR_AUTHENTICATED &&
+        r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
+        iq_session_fail(s, IQ_ERR_PROTOCOL, "no valid IMAP greeting from the server");
+        goto out;
+    }
+    bool preauth = r == MAILIMAP_NO_ERROR_AUTHENTICATED;
+    if (greeting_caps(s, imap, preauth) < 0)
+        goto out;
+    if (a->security == IQ_SEC_STARTTLS) {
+        if (!iq_session_has_cap(s->capabilities, "STARTTLS") && s->caps_from_greeting &&
+            ask_caps(s, imap) < 0)
+            goto out;
+        if (!iq_session_has_cap(s->capabilities, "STARTTLS")) {
+            iq_session_fail(s, IQ_ERR_STARTTLS_POLICY,
+                            "the server does not offer STARTTLS and the account requires it; "
+                            "nothing was sent in clear");
+            goto out;
+        }
+        r = mailimap_starttls(imap);
+        if (r != MAILIMAP_NO_ERROR) {
+            iq_session_fail(s, IQ_ERR_STARTTLS_POLICY,
+                            "the server refused STARTTLS; nothing was sent in clear");
+            goto out;
+        }
+        iq_err cls = IQ_OK;
+        char *err = NULL;
+        if (iq_stream_starttls(s->st, imap->imap_stream, s->env->tls_ctx, a->host,
+                               !a->ignore_certificate, &s->res->tls, &cls, &err) < 0) {
+            iq_session_fail(s, cls, "%s", err);
+            free(err);
+            goto out;
+        }
+        s->res->tls_used = true;
+        /* Capabilities seen before TLS could have been forged: ask again and use only that. */
+        if (ask_caps(s, imap) < 0)
+            goto out;
+    }
+    if (!preauth && login(s, imap, iq_stream_is_tls(s->st)) < 0)
+        goto out;
+    r = mailimap_select(imap, a->folder);
+    if (r != MAILIMAP_NO_ERROR || !imap->imap_selection_info) {
+        iq_session_fail(s, IQ_ERR_PROTOCOL, "cannot select folder '%s'", a->folder);
+        goto out;
+    }
+    if (s->probe_only) {
+        rc = probe_mailbox(s, imap);
+        goto out;
+    }
+    uint32_t uidvalidity = imap->imap_selection_info->sel_uidvalidity;
+    if (uidvalidity == 0) {
+        iq_session_fail(s, IQ_ERR_PROTOCOL, "the server gave no UIDVALIDITY for '%s'", a->folder);
+        goto out;
+    }
+    int64_t stored_uidv = s->state_uidvalidity, highest = s->state_highest;
+    int found = s->state_found;
+    char *err = NULL;
+    if (!s->state_loaded &&
+        (found = iq_store_state_get(s->pg, a->id, a->folder, &stored_uidv, &highest, &err)) < 0) {
+        iq_session_fail(s, IQ_ERR_STORAGE, "%s", err);
+        free(err);
+        goto out;
+    }
+    iq_store_ctx ctx = {.pg = s->pg,
+                        .account = a,
+                        .mailbox = a->folder,
+                        .job_id = s->job_id,
+                        .topic_new_mail = s->env->topic_new_mail,
+                        .uidvalidity = uidvalidity,
+                        .rebind = found && stored_uidv != uidvalidity};
+    if (ctx.rebind) {
+        IQ_WARN("UIDVALIDITY of '%s' changed from %lld to %u: re-reading the folder, matching "
+                "stored messages by content",
+                a->folder, (long long)stored_uidv, uidvalidity);
+        highest = 0;
+    }
+    if (highest > UINT32_MAX)
+        highest = 0;
+    /* UIDNEXT (when the server gave it) at most one above the highest stored UID: nothing
+     * new, no listing needed (RFC 3501 2.3.1.1: UIDs are assigned from UIDNEXT upwards) */
+    uint32_t uidnext = imap->imap_selection_info->sel_uidnext;
+    bool maybe_new = uidnext == 0 || (int64_t)uidnext > highest + 1;
+    if (imap->imap_selection_info->sel_exists > 0 && maybe_new &&
+        fetch_new(s, imap, &ctx, (uint32_t)highest) < 0)
+        goto out;
+    iq_failpoint("check.after_store");
+    if (!a->keep_copy && delete_stored(s, imap, &ctx) < 0)
+        goto out;
+    rc = 0;
+out:
+    /* LOGOUT closes and frees the stream (and our driver state with it): read it first */
+    s->res->bytes = iq_stream_bytes_read(s->st);
+    bool failed = iq_stream_error_class(s->st) != IQ_OK;
+    s->st = NULL;
+    if (!failed)
+        mailimap_logout(imap);
+    mailimap_free(imap);
+    return rc;
+}
+
+const iq_driver iq_imap_driver = {
+    .name = "imap",
+    .syntax = IQ_STREAM_IMAP,
+    .run = imap_run,
+};

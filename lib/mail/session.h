@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* What the IMAP and POP3 check code shares: the live connection, the account, the login,
+ * the limits, and the way failures are classified. Internal to the check modules. */
+#ifndef IQ_SESSION_H
+#define IQ_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libetpan/libetpan.h>
+
+#include "account.h"
+#include "error.h"
+#include "result.h"
+#include "pg.h"
+#include "stream.h"
+
+typedef struct iq_session {
+    PGconn *pg;
+    const iq_check_env *env;
+    const iq_account *account;
+    const char *job_id;
+    const char *username;
+    const char *password;
+    int fd;             /* connected socket, until the stream owns it */
+    mailstream *stream; /* NULL until opened */
+    iq_stream *st;      /* our driver state, valid while stream is */
+    iq_stream_limits limits;
+    uint64_t max_message;
+    int fetch_batch;
+    iq_check_result *res;
+    /* test mode: stop after the capabilities and login, store nothing */
+    bool probe_only;
+    int64_t probe_messages;
+    int64_t probe_bytes;
+    char *capabilities;      /* space separated, as last seen (after TLS) */
+    bool caps_from_greeting; /* IMAP: capabilities is the greeting's list, none asked yet */
+    /* the folder's stored state, when read with the run record (else imap.c reads it) */
+    bool state_loaded;
+    bool state_found;
+    int64_t state_uidvalidity;
+    int64_t state_highest;
+} iq_session;
+
+/* Records a failure (first one wins): class, then a printf-style message. When the stream
+ * itself failed, its class and reason take precedence. Always returns -1. */
+int iq_session_fail(iq_session *s, iq_err cls, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Whether a space-separated capability list (IMAP CAPABILITY, POP3 CAPA) holds name, compared
+ * case-insensitively as whole words. caps may be NULL. */
+bool iq_session_has_cap(const char *caps, const char *name);
+
+/* A protocol driver (as isync's struct driver, curl's protocol handlers): what differs between
+ * IMAP and POP3. The session connects, does implicit TLS, opens the stream with the driver's
+ * framing, runs the driver, and closes what the driver left open. */
+typedef struct iq_driver {
+    const char *name;        /* "imap", "pop3" */
+    iq_stream_syntax syntax; /* how the stream frames the server's bytes (literals or lines) */
+    /* Greeting, STARTTLS, login, then the check (fetch new mail, store, delete after commit)
+     * or, with s->probe_only, the counts. Failures go through iq_session_fail. A driver that
+     * hands s->stream to a library which closes it sets s->stream and s->st to NULL (after
+     * recording s->res->bytes). 0 or -1. */
+    int (*run)(iq_session *s);
+} iq_driver;
+
+extern const iq_driver iq_imap_driver;
+extern const iq_driver iq_pop3_driver;
+
+/* Zeroes s and sets its connection, environment, job and the limits from the settings. */
+void iq_session_init(iq_session *s, PGconn *c, const iq_check_env *env, const char *job_id,
+                     bool probe_only, iq_check_result *res);
+/* With s->account, s->username and s->password set: connects, runs drv, closes. 0 or -1. */
+int iq_session_run(iq_session *s, const iq_driver *drv);
+
+#endif

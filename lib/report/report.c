@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/* The accounts report: filters to SQL, a read-only transaction with a server-side cursor
+ * fetched 1000 rows at a time, and the format sinks fed row by row. */
+#include "report.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+#include <libpq-fe.h>
+
+#include "buf.h"
+#include "i18n.h"
+#include "pg.h"
+#include "report_escape.h"
+#include "report_sink.h"
+#include "util.h"
+
+#define FETCH_SQL "FETCH 1000 FROM iq_report_cursor"
+#define FETCH_ROWS 1000
+
+typedef struct query {
+    iq_buf where; /* " WHERE ..." built from fixed fragments; values only as parameters */
+    const char *params[8];
+    int nparams;
+    char *like;
+    char limit[24], offset[24];
+} query;
+
+static void query_init(query *q, const iq_report_filters *f)
+{
+    static const char *const columns[] = {"secure", "auto_check", "keep_copy", "active"};
+    memset(q, 0, sizeof(*q));
+    iq_buf_init(&q->where, 4096);
+    iq_buf_append_str(&q->where, " WHERE true");
+    if (f && f->name && *f->name) {
+        q->like = iq_like_escape(f->name);
+        q->params[q->nparams++] = q->like;
+        iq_buf_appendf(&q->where, " AND name ILIKE '%%' || $%d || '%%' ESCAPE '\\'", q->nparams);
+    }
+    for (size_t i = 0; f && i < IQ_ARRAY_LEN(columns); i++) {
+        int v = iq_report_filter_value(f, i);
+        if (v < 0)
+            continue;
+        q->params[q->nparams++] = v ? "true" : "false";
+        iq_buf_appendf(&q->where, " AND %s = $%d::boolean", columns[i], q->nparams);
+    }
+}
+
+static void query_release(query *q)
+{
+    iq_buf_release(&q->where);
+    free(q->like);
+}
+
+/* Appends " ORDER BY id LIMIT $n OFFSET $m" for a page (nothing when page is 0). */
+static void page_clause(query *q, iq_buf *sql, int64_t page, int64_t per_page, int *np_r)
+{
+    int np = q->nparams;
+    iq_buf_append_str(sql, " ORDER BY id");
+    if (page > 0) {
+        snprintf(q->limit, sizeof(q->limit), "%lld", (long long)per_page);
+        snprintf(q->offset, sizeof(q->offset), "%lld", (long long)(page - 1) * (long long)per_page);
+        q->params[np] = q->limit;
+        q->params[np + 1] = q->offset;
+        iq_buf_appendf(sql, " LIMIT $%d OFFSET $%d", np + 1, np + 2);
+        np += 2;
+    }
+    *np_r = np;
+}
+
+static const iq_report_sink *sink_for(iq_report_format fmt)
+{
+    switch (fmt) {
+    case IQ_REPORT_CSV:
+        return &iq_report_sink_csv;
+    case IQ_REPORT_HTML:
+        return &iq_report_sink_html;
+    case IQ_REPORT_PDF:
+        return &iq_report_sink_pdf;
+    case IQ_REPORT_JSON:
+        return &iq_report_sink_json;
+    case IQ_REPORT_TABLE:
+        return &iq_report_sink_table;
+    }
+    return NULL;
+}
+
+static void row_from_result(const PGresult *r, int i, iq_report_row *row)
+{
+    row->id = iq_pg_i64(r, i, 0);
+    row->name = iq_pg_str(r, i, 1);
+    row->secure = iq_pg_bool(r, i, 2);
+    row->secure_type = iq_pg_str(r, i, 3);
+    row->protocol = iq_pg_str(r, i, 4);
+    row->port = (int)iq_pg_i64(r, i, 5);
+    row->auto_check = iq_pg_bool(r, i, 6);
+    row->keep_copy = iq_pg_bool(r, i, 7);
+    row->active = iq_pg_bool(r, i, 8);
+    row->last_status = iq_pg_str(r, i, 9);
+}
+
+int iq_report_render(PGconn *c, const iq_report_filters *f, iq_report_format fmt, const char *lang,
+                     FILE *out, iq_report_stats *stats_r, char **error_r)
+{
+    iq_report_options o = {.format = fmt, .lang = lang};
+    return iq_report_render_opts(c, f, &o, out, stats_r, error_r);
+}
+
+int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report_options *o,
+                          FILE *out, iq_report_stats *stats_r, char **error_r)
+{
+    iq_report_ctx ctx = {.filters = f, .out = out};
+    const iq_report_sink *sink = sink_for(o->format);
+    query q;
+    iq_buf sql;
+    char *err = NULL;
+    void *state = NULL;
+    bool own_tx = false, began = false;
+    int rc = -1;
+    int64_t rows = 0;
+
+    if (stats_r)
+        memset(stats_r, 0, sizeof(*stats_r));
+    if (!sink) {
+        *error_r = iq_xstrdup("report: unknown format; use csv, html, pdf, json or table");
+        return -1;
+    }
+    if (iq_lang_parse(o->lang, &ctx.lang) < 0) {
+        *error_r = iq_xasprintf("report: unknown language '%s'; use en or pt-BR", o->lang);
+        return -1;
+    }
+    ctx.per_page = o->per_page > 0 ? o->per_page : IQ_REPORT_ROWS_PER_PAGE;
+    if (ctx.per_page > IQ_REPORT_MAX_PER_PAGE || o->page < 0 ||
+        o->page > INT64_MAX / IQ_REPORT_MAX_PER_PAGE) {
+        *error_r = iq_xasprintf("report: rows per page must be 1-%d and the page 1 or more",
+                                IQ_REPORT_MAX_PER_PAGE);
+        return -1;
+    }
+    ctx.width = o->width > 0 ? o->width : iq_report_term_width();
+    ctx.now_ms = o->now_ms > 0 ? o->now_ms : iq_now_real_ms();
+
+    query_init(&q, f);
+    iq_buf_init(&sql, 8192);
+
+    /* Everything below reads one snapshot, so the count, the page and the rows agree. */
+    if (strcmp(pg_encoding_to_char(PQclientEncoding(c)), "UTF8") != 0 &&
+        PQsetClientEncoding(c, "UTF8") != 0) {
+        err = iq_xstrdup("could not switch the PostgreSQL client encoding to UTF8");
+        goto out;
+    }
+    switch (PQtransactionStatus(c)) {
+    case PQTRANS_IDLE:
+        own_tx = true;
+        if (iq_pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, &err) < 0)
+            goto out;
+        began = true;
+        break;
+    case PQTRANS_INTRANS:
+        break;
+    default:
+        err = iq_xstrdup("the PostgreSQL connection is busy or in a failed transaction");
+        goto out;
+    }
+
+    iq_buf_appendf(&sql, "SELECT count(*) FROM mail_accounts%s", q.where.data);
+    PGresult *r = iq_pg_query(c, sql.data, q.nparams, q.params, &err);
+    if (!r)
+        goto out;
+    ctx.total = iq_pg_i64(r, 0, 0);
+    PQclear(r);
+
+    int64_t offset = o->page > 0 ? (o->page - 1) * ctx.per_page : 0;
+    if (o->page > 0 && offset >= ctx.total)
+        ctx.count = 0;
+    else if (o->page > 0)
+        ctx.count = ctx.total - offset < ctx.per_page ? ctx.total - offset : ctx.per_page;
+    else
+        ctx.count = ctx.total;
+    ctx.print_pages = ctx.count > 0 ? (ctx.count + ctx.per_page - 1) / ctx.per_page : 1;
+
+    int np;
+    if (o->format == IQ_REPORT_TABLE || o->format == IQ_REPORT_PDF) {
+        /* Column widths come from the rows shown, measured before streaming them. */
+        iq_buf_reset(&sql);
+        iq_buf_appendf(&sql,
+                       "SELECT coalesce(max(id), 0), coalesce(max(length(name)), 0) FROM "
+                       "(SELECT id, name FROM mail_accounts%s",
+                       q.where.data);
+        page_clause(&q, &sql, o->page, ctx.per_page, &np);
+        iq_buf_append_str(&sql, ") AS shown");
+        r = iq_pg_query(c, sql.data, np, q.params, &err);
+        if (!r)
+            goto out;
+        ctx.max_id = iq_pg_i64(r, 0, 0);
+        ctx.max_name = iq_pg_i64(r, 0, 1);
+        PQclear(r);
+    }
+
+    iq_buf_reset(&sql);
+    iq_buf_appendf(&sql,
+                   "DECLARE iq_report_cursor NO SCROLL CURSOR FOR SELECT id, name, secure, "
+                   "secure_type, protocol, port, auto_check, keep_copy, active, last_status "
+                   "FROM mail_accounts%s",
+                   q.where.data);
+    page_clause(&q, &sql, o->page, ctx.per_page, &np);
+    if (iq_pg_exec(c, sql.data, np, q.params, &err) < 0)
+        goto out;
+
+    if (sink->begin(&ctx, &state) < 0)
+        goto out;
+    for (;;) {
+        r = iq_pg_query(c, FETCH_SQL, 0, NULL, &err);
+        if (!r)
+            goto out;
+        int n = PQntuples(r);
+        for (int i = 0; i < n; i++) {
+            iq_report_row row;
+            row_from_result(r, i, &row);
+            if (sink->row(&ctx, state, &row, rows) < 0) {
+                PQclear(r);
+                goto out;
+            }
+            rows++;
+        }
+        PQclear(r);
+        if (n < FETCH_ROWS)
+            break;
+    }
+    if (sink->end(&ctx, state) < 0)
+        goto out;
+    if (iq_pg_exec(c, "CLOSE iq_report_cursor", 0, NULL, &err) < 0)
+        goto out;
+    if (own_tx) {
+        began = false;
+        if (iq_pg_commit(c, &err) < 0)
+            goto out;
+    }
+    if (stats_r) {
+        stats_r->rows = rows;
+        stats_r->total = ctx.total;
+        stats_r->pages = ctx.total > 0 ? (ctx.total + ctx.per_page - 1) / ctx.per_page : 1;
+    }
+    rc = 0;
+out:
+    if (rc < 0) {
+        if (began)
+            iq_pg_rollback(c);
+        if (ctx.error)
+            *error_r = iq_xasprintf("report: %s", ctx.error);
+        else
+            *error_r = iq_xasprintf("report: reading the accounts failed: %s",
+                                    err ? err : "unknown error");
+    }
+    if (state)
+        sink->free(state);
+    free(ctx.error);
+    free(err);
+    iq_buf_release(&sql);
+    query_release(&q);
+    return rc;
+}
