@@ -14,6 +14,7 @@
 #include "kafka.h"
 #include "pg.h"
 #include "config.h"
+#include "error.h"
 #include "metrics.h"
 
 typedef struct iq_sched iq_sched;
@@ -51,7 +52,8 @@ struct iq_sched {
     iq_kafka_producer *producer;
     const char *topic_check, *topic_report;
     int64_t tick_ms, batch, kafka_timeout_ms;
-    int64_t jitter_max_ms, backoff_max_ms, auth_backoff_ms;
+    int64_t jitter_max_ms;
+    iq_backoff_policy backoff;
     int64_t sweep_after_ms, sweep_attempts; /* report sweeper (sweep.c) */
     int64_t next_sweep_ms;                  /* monotonic: when the sweeper runs next */
     uint64_t rng;

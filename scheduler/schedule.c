@@ -59,22 +59,12 @@ static uint64_t rng_seed(void)
     return seed ? seed : UINT64_C(0x9E3779B97F4A7C15);
 }
 
-/* Milliseconds from now to an account's next check: the interval, doubled per failure in a row up
- * to the backoff cap (never below the interval), shifted by up to ±10% (at most the jitter
- * cap) so accounts sharing an interval spread out. */
-static int64_t next_delay_ms(iq_sched *s, int64_t interval_s, int64_t failures, bool auth)
+/* Milliseconds from now to an account's next check: the back-off policy's delay (error.h)
+ * after `failures` failures in a row, the last of class last, shifted by up to ±10% (at most the
+ * jitter cap) so accounts sharing an interval spread out. */
+static int64_t next_delay_ms(iq_sched *s, int64_t interval_s, int64_t failures, iq_err last)
 {
-    int64_t base_ms = interval_s * 1000;
-    if (failures > 0) {
-        int64_t cap = auth ? s->auth_backoff_ms : s->backoff_max_ms;
-        int64_t grown = base_ms;
-        for (int64_t i = 0; i < failures && grown < cap; i++)
-            grown *= 2;
-        if (grown > cap)
-            grown = cap;
-        if (grown > base_ms)
-            base_ms = grown;
-    }
+    int64_t base_ms = iq_backoff_ms(&s->backoff, last, interval_s, failures);
     int64_t j = base_ms / 10;
     if (j > s->jitter_max_ms)
         j = s->jitter_max_ms;
@@ -139,8 +129,7 @@ iq_sched *iq_sched_new(const iq_config *cfg, const sigset_t *stop_signals, int *
     s->batch = iq_config_int(cfg, IQ_SET_SCHEDULER_BATCH);
     s->kafka_timeout_ms = iq_config_int(cfg, IQ_SET_KAFKA_TIMEOUT);
     s->jitter_max_ms = iq_config_int(cfg, IQ_SET_SCHEDULER_JITTER_MAX);
-    s->backoff_max_ms = iq_config_int(cfg, IQ_SET_SCHEDULER_BACKOFF_MAX);
-    s->auth_backoff_ms = iq_config_int(cfg, IQ_SET_SCHEDULER_AUTH_BACKOFF_MAX);
+    iq_backoff_policy_init(&s->backoff, cfg);
     s->sweep_after_ms = iq_config_int(cfg, IQ_SET_REPORT_SWEEP_AFTER);
     s->sweep_attempts = iq_config_int(cfg, IQ_SET_REPORT_SWEEP_ATTEMPTS);
     s->rng = rng_seed();
@@ -247,7 +236,7 @@ static int check_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
     PGresult *r =
         iq_pg_query(s->pg,
                     "SELECT id, check_interval_s, consecutive_failures, "
-                    "coalesce(last_status <> 'ok' AND last_error_class = 'auth', false) "
+                    "CASE WHEN last_status <> 'ok' THEN last_error_class END "
                     "FROM mail_accounts WHERE active AND auto_check AND next_check_at <= now() "
                     "ORDER BY next_check_at LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED",
                     1, (const char *const[]){lim}, &err);
@@ -266,7 +255,8 @@ static int check_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
     for (int i = 0; i < n; i++) {
         job_slot *j = &jobs[i];
         j->id = iq_pg_i64(r, i, 0);
-        j->delay_ms = next_delay_ms(s, iq_pg_i64(r, i, 1), iq_pg_i64(r, i, 2), iq_pg_bool(r, i, 3));
+        j->delay_ms = next_delay_ms(s, iq_pg_i64(r, i, 1), iq_pg_i64(r, i, 2),
+                                    iq_err_from_name(iq_pg_str(r, i, 3)));
         j->state = IQ_DELIVERY_FAILED;
         json_t *job =
             iq_msg_check_job_new(NULL, j->id, now_ms, REQUESTED_BY, "scheduled", 1, 0, &err);

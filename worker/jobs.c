@@ -57,7 +57,7 @@ PGconn *iq_worker_pg(iq_slot *s)
 }
 
 /* Publishes the job to the dead-letter topic, retrying until Kafka confirms or we stop. */
-static bool dead_letter(iq_slot *s, const rd_kafka_message_t *m, const char *cls, const char *why)
+static bool dead_letter(iq_slot *s, const rd_kafka_message_t *m, iq_err cls, const char *why)
 {
     iq_worker *w = s->w;
     iq_dead_letter dl = {
@@ -100,10 +100,10 @@ static bool dead_letter(iq_slot *s, const rd_kafka_message_t *m, const char *cls
     }
     free(payload);
     if (ok)
-        iq_counter_inc(w->metrics.dead, (const char *[]){cls});
+        iq_counter_inc(w->metrics.dead, (const char *[]){iq_err_name(cls)});
     if (ok)
         IQ_WARN("job at %s[%d]@%lld dead-lettered (%s): %s", rd_kafka_topic_name(m->rkt),
-                m->partition, (long long)m->offset, cls, why);
+                m->partition, (long long)m->offset, iq_err_name(cls), why);
     return ok;
 }
 
@@ -142,7 +142,7 @@ static bool handle_check(iq_slot *s, const rd_kafka_message_t *m)
 {
     iq_worker *w = s->w;
     iq_check_job job;
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     if (iq_msg_parse_check_job(m->payload, m->len, &job, &cls, &err) < 0) {
         bool done = dead_letter(s, m, cls, err);
@@ -188,7 +188,7 @@ static bool handle_check(iq_slot *s, const rd_kafka_message_t *m)
             continue;
         }
         if (gone)
-            return dead_letter(s, m, "account_deleted", "the account no longer exists");
+            return dead_letter(s, m, IQ_ERR_ACCOUNT_DELETED, "the account no longer exists");
         return true;
     }
 }
@@ -298,7 +298,7 @@ static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
 {
     iq_worker *w = s->w;
     iq_report_job job;
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     char *err = NULL;
     if (iq_msg_parse_report_job(m->payload, m->len, &job, &cls, &err) < 0) {
         bool done = dead_letter(s, m, cls, err);
@@ -340,7 +340,7 @@ static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
                         iq_pg_str(e, 0, 0), job.job_id);
                 done = true;
             } else if (e) {
-                done = dead_letter(s, m, "report_deleted", "the report no longer exists");
+                done = dead_letter(s, m, IQ_ERR_REPORT_DELETED, "the report no longer exists");
             }
             PQclear(e);
             break;

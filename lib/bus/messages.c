@@ -21,7 +21,6 @@
 #define LABEL_MAX 63 /* requested_by: fits char[64] */
 #define FILTER_NAME_MAX 255
 #define NAME_MAX_BYTES 255 /* topic, worker */
-#define ERROR_CLASS_MAX 64
 
 /* ---------------------------------------------------------------- errors and text */
 
@@ -474,19 +473,6 @@ bad:
     return NULL;
 }
 
-static bool error_class_valid(const char *s)
-{
-    if (!s || !(s[0] >= 'a' && s[0] <= 'z'))
-        return false;
-    size_t n = strnlen(s, ERROR_CLASS_MAX + 1);
-    if (n > ERROR_CLASS_MAX)
-        return false;
-    for (size_t i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-            return false;
-    return true;
-}
-
 json_t *iq_msg_dead_letter_new(const iq_dead_letter *dl, char **error_r)
 {
     json_t *obj = new_object(IQ_MSG_SCHEMA_DEAD_LETTER);
@@ -522,12 +508,11 @@ json_t *iq_msg_dead_letter_new(const iq_dead_letter *dl, char **error_r)
     if (n < vlen)
         put(obj, "original_value_truncated", json_true());
 
-    if (!error_class_valid(dl->error_class)) {
-        fail(error_r, "error_class: must match [a-z][a-z0-9_]* and be at most %d bytes",
-             ERROR_CLASS_MAX);
+    if (dl->error_class == IQ_OK) {
+        fail(error_r, "error_class: a dead letter needs the class of its failure");
         goto bad;
     }
-    put(obj, "error_class", json_string(dl->error_class));
+    put(obj, "error_class", json_string(iq_err_name(dl->error_class)));
     const char *e = dl->error ? dl->error : "";
     char *flat = utf8_repair(e, strlen(e), IQ_MSG_TEXT_MAX, true);
     put(obj, "error", json_string(flat));
@@ -701,10 +686,10 @@ static int get_enum(const json_t *obj, const char *key, const char *const *value
 }
 
 /* Decodes a job message and checks its schema string. NULL with *class_r set on failure. */
-static json_t *load_job(const void *data, size_t len, const char *schema, const char **class_r,
+static json_t *load_job(const void *data, size_t len, const char *schema, iq_err *class_r,
                         char **error_r)
 {
-    *class_r = IQ_MSG_ERR_INVALID_JSON;
+    *class_r = IQ_ERR_INVALID_JSON;
     if (!data || len == 0) {
         fail(error_r, "empty message");
         return NULL;
@@ -726,7 +711,7 @@ static json_t *load_job(const void *data, size_t len, const char *schema, const 
         fail(error_r, "message is %s, not a JSON object", type_name(root));
         goto bad;
     }
-    *class_r = IQ_MSG_ERR_UNKNOWN_SCHEMA;
+    *class_r = IQ_ERR_UNKNOWN_SCHEMA;
     json_t *v = json_object_get(root, "schema");
     if (!v) {
         fail(error_r, "schema: missing (expected \"%s\")", schema);
@@ -743,7 +728,7 @@ static json_t *load_job(const void *data, size_t len, const char *schema, const 
              schema);
         goto bad;
     }
-    *class_r = IQ_MSG_ERR_INVALID_JOB;
+    *class_r = IQ_ERR_INVALID_JOB;
     return root;
 bad:
     json_decref(root);
@@ -751,11 +736,11 @@ bad:
 }
 
 int iq_msg_parse_check_job(const void *data, size_t len, iq_check_job *job_r,
-                           const char **error_class_r, char **error_r)
+                           iq_err *error_class_r, char **error_r)
 {
     static const char *const fields[] = {"schema",       "job_id", "account_id", "requested_at",
                                          "requested_by", "reason", "attempt",    "not_before"};
-    const char *cls;
+    iq_err cls;
     int ret = -1;
     int64_t attempt = 1;
     memset(job_r, 0, sizeof(*job_r));
@@ -852,12 +837,12 @@ bad:
 }
 
 int iq_msg_parse_report_job(const void *data, size_t len, iq_report_job *job_r,
-                            const char **error_class_r, char **error_r)
+                            iq_err *error_class_r, char **error_r)
 {
     static const char *const fields[] = {"schema",      "job_id",       "report_id",
                                          "format",      "lang",         "filters",
                                          "schedule_id", "requested_at", "requested_by"};
-    const char *cls;
+    iq_err cls;
     int ret = -1;
     json_t *v;
     memset(job_r, 0, sizeof(*job_r));

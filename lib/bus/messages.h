@@ -10,15 +10,13 @@
 
 #include <jansson.h>
 
+#include "error.h"
+
 #define IQ_MSG_SCHEMA_CHECK_JOB "inboxq.check_job.v1"
 #define IQ_MSG_SCHEMA_REPORT_JOB "inboxq.report_job.v1"
 #define IQ_MSG_SCHEMA_NEW_MAIL "inboxq.new_mail.v1"
 #define IQ_MSG_SCHEMA_DEAD_LETTER "inboxq.dead_letter.v1"
 
-/* Error classes the job parsers return (static strings; also the dead letter's error_class). */
-#define IQ_MSG_ERR_INVALID_JSON "invalid_json"     /* not JSON, not an object, too big */
-#define IQ_MSG_ERR_UNKNOWN_SCHEMA "unknown_schema" /* "schema" missing or another kind/version */
-#define IQ_MSG_ERR_INVALID_JOB "invalid_job"       /* a field missing, mistyped or out of range */
 
 /* Largest job message the parsers accept, in bytes. */
 #define IQ_MSG_JOB_MAX_BYTES 65536
@@ -95,7 +93,7 @@ typedef struct iq_dead_letter {
     size_t original_key_len;
     const void *original_value; /* UTF-8 as is, anything else base64; NULL = empty */
     size_t original_value_len;
-    const char *error_class; /* [a-z][a-z0-9_]*, e.g. IQ_MSG_ERR_INVALID_JSON */
+    iq_err error_class;      /* why the job was not run, e.g. IQ_ERR_INVALID_JSON */
     const char *error;       /* control characters become spaces */
     int64_t failed_at_ms;
     const char *worker;
@@ -123,12 +121,13 @@ const char *iq_msg_id(const json_t *msg);
  * Aborts on OOM. */
 char *iq_msg_dump(const json_t *msg);
 
-/* Strict parsers for consumed jobs: 0, or -1 with *error_class_r one of IQ_MSG_ERR_* and
+/* Strict parsers for consumed jobs: 0, or -1 with *error_class_r IQ_ERR_INVALID_JSON,
+ * IQ_ERR_UNKNOWN_SCHEMA or IQ_ERR_INVALID_JOB and
  * *error_r a one-line text naming the field. Unknown fields are rejected (invalid_job). */
 int iq_msg_parse_check_job(const void *data, size_t len, iq_check_job *job_r,
-                           const char **error_class_r, char **error_r);
+                           iq_err *error_class_r, char **error_r);
 int iq_msg_parse_report_job(const void *data, size_t len, iq_report_job *job_r,
-                            const char **error_class_r, char **error_r);
+                            iq_err *error_class_r, char **error_r);
 /* Parses a filters object (e.g. reports.filters); f_r must be initialised. 0 or -1. */
 int iq_msg_parse_report_filters(const json_t *obj, iq_report_filters *f_r, char **error_r);
 

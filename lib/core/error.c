@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "config.h"
 #include "util.h"
 
 static const struct {
@@ -33,6 +34,11 @@ static const struct {
     [-IQ_ERR_SIZE_LIMIT] = {"size_limit", false, IQ_BACKOFF_INTERVAL},
     [-IQ_ERR_STORAGE] = {"storage", true, IQ_BACKOFF_RETRY},
     [-IQ_ERR_CONFIG] = {"config", false, IQ_BACKOFF_INTERVAL},
+    [-IQ_ERR_INVALID_JSON] = {"invalid_json", false, IQ_BACKOFF_NONE},
+    [-IQ_ERR_UNKNOWN_SCHEMA] = {"unknown_schema", false, IQ_BACKOFF_NONE},
+    [-IQ_ERR_INVALID_JOB] = {"invalid_job", false, IQ_BACKOFF_NONE},
+    [-IQ_ERR_ACCOUNT_DELETED] = {"account_deleted", false, IQ_BACKOFF_NONE},
+    [-IQ_ERR_REPORT_DELETED] = {"report_deleted", false, IQ_BACKOFF_NONE},
 };
 
 static bool valid(iq_err e)
@@ -65,22 +71,36 @@ iq_backoff_family iq_err_backoff(iq_err e)
     return valid(e) ? classes[-e].backoff : IQ_BACKOFF_INTERVAL;
 }
 
-static int64_t doubled(int64_t base, int64_t failures, int64_t cap)
+static int64_t doubled(int64_t base, int64_t times, int64_t cap)
 {
-    int64_t v = base;
-    for (int64_t i = 0; i < failures && v < cap; i++)
+    int64_t v = base > 0 ? base : 1;
+    for (int64_t i = 0; i < times && v < cap; i++)
         v *= 2;
     return v > cap ? cap : v;
+}
+
+void iq_backoff_policy_init(iq_backoff_policy *p, const iq_config *cfg)
+{
+    p->retry_base_ms = IQ_BACKOFF_RETRY_BASE_MS;
+    p->retry_max = iq_config_int(cfg, IQ_SET_RETRY_MAX);
+    p->backoff_max_ms = iq_config_int(cfg, IQ_SET_SCHEDULER_BACKOFF_MAX);
+    p->auth_backoff_ms = iq_config_int(cfg, IQ_SET_SCHEDULER_AUTH_BACKOFF_MAX);
 }
 
 int64_t iq_backoff_ms(const iq_backoff_policy *p, iq_err e, int64_t interval_s, int64_t failures)
 {
     int64_t interval_ms = interval_s * 1000;
-    if (failures <= 0 || e == IQ_OK)
+    if (failures <= 0)
         return interval_ms;
-    if (iq_err_backoff(e) == IQ_BACKOFF_RETRY && p->retry_base_ms > 0)
-        return doubled(p->retry_base_ms, failures - 1, interval_ms);
     int64_t cap = iq_err_backoff(e) == IQ_BACKOFF_OPERATOR ? p->auth_backoff_ms : p->backoff_max_ms;
     int64_t grown = doubled(interval_ms, failures, cap);
     return grown > interval_ms ? grown : interval_ms;
+}
+
+int64_t iq_backoff_retry_ms(const iq_backoff_policy *p, iq_err e, int64_t interval_s,
+                            int64_t failures)
+{
+    if (iq_err_backoff(e) != IQ_BACKOFF_RETRY || failures >= p->retry_max)
+        return -1;
+    return doubled(p->retry_base_ms, failures < 0 ? 0 : failures, interval_s * 1000);
 }

@@ -36,9 +36,15 @@ typedef enum {
     IQ_ERR_SIZE_LIMIT = -19,      /* a line, literal or message over its cap */
     IQ_ERR_STORAGE = -20,         /* PostgreSQL failed while storing */
     IQ_ERR_CONFIG = -21,          /* the account or its credential/connector is unusable */
+    /* a job that cannot be run (the dead letter's error_class) */
+    IQ_ERR_INVALID_JSON = -22,    /* not JSON, not an object, too big */
+    IQ_ERR_UNKNOWN_SCHEMA = -23,  /* "schema" missing or another kind/version */
+    IQ_ERR_INVALID_JOB = -24,     /* a field missing, mistyped or out of range */
+    IQ_ERR_ACCOUNT_DELETED = -25, /* the job's account no longer exists */
+    IQ_ERR_REPORT_DELETED = -26,  /* the job's report no longer exists */
 } iq_err;
 
-#define IQ_ERR_MIN IQ_ERR_CONFIG
+#define IQ_ERR_MIN IQ_ERR_REPORT_DELETED
 
 /* How long the next try waits after a failure of a class. */
 typedef enum {
@@ -58,19 +64,30 @@ iq_err iq_err_from_name(const char *name);
 bool iq_err_is_transient(iq_err e);
 iq_backoff_family iq_err_backoff(iq_err e);
 
-/* The back-off policy both the worker (after a failed check) and the scheduler (when it
- * publishes) use. */
+/* The back-off policy, the one both the worker (after a failed check) and the scheduler (when
+ * it publishes the next one) apply; from the settings retry_max, scheduler_backoff_max and
+ * scheduler_auth_backoff_max. */
 typedef struct {
-    int64_t retry_base_ms;   /* first retry of a transient failure */
+    int64_t retry_base_ms; /* first quick retry of a transient failure (IQ_BACKOFF_RETRY_BASE_MS) */
+    int64_t retry_max;     /* quick retries before a transient failure waits like the others */
     int64_t backoff_max_ms;  /* cap of the doubling after repeated failures */
-    int64_t auth_backoff_ms; /* cap for IQ_BACKOFF_OPERATOR */
+    int64_t auth_backoff_ms; /* the cap for classes that need an operator (a refused login) */
 } iq_backoff_policy;
 
-/* Milliseconds to wait before the next check of an account checked every interval_s seconds
- * whose last `failures` checks in a row failed, the last with class e: the interval doubled
- * per failure up to the family's cap (never below the interval); for a transient class with
- * retries left, the retry base doubled per failure (at most the interval). No jitter: the
- * caller adds its own. */
+#define IQ_BACKOFF_RETRY_BASE_MS 5000
+
+struct iq_config;
+void iq_backoff_policy_init(iq_backoff_policy *p, const struct iq_config *cfg);
+
+/* Milliseconds from a check to the next regular one of an account checked every interval_s
+ * seconds whose last `failures` checks in a row failed, the last with class e: the interval,
+ * doubled per failure up to the cap of e's family (auth_backoff_ms for IQ_BACKOFF_OPERATOR,
+ * else backoff_max_ms), never below the interval. No jitter: the caller adds its own. */
 int64_t iq_backoff_ms(const iq_backoff_policy *p, iq_err e, int64_t interval_s, int64_t failures);
+/* The quick retry after a transient failure (IQ_BACKOFF_RETRY) when fewer than retry_max
+ * failures came before it in a row (`failures`): retry_base_ms doubled per earlier failure,
+ * at most the interval. -1 when e gets no quick retry. */
+int64_t iq_backoff_retry_ms(const iq_backoff_policy *p, iq_err e, int64_t interval_s,
+                            int64_t failures);
 
 #endif

@@ -259,6 +259,17 @@ int iq_uuid_v4(char *buf, size_t size)
     return 0;
 }
 
+void iq_hex_encode(const void *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
 int iq_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')

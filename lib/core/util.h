@@ -53,6 +53,8 @@ int iq_uuid_v4(char *buf, size_t size);
 
 /* The value of one hexadecimal digit (either case), or -1. */
 int iq_hex_digit(char c);
+/* Writes the n bytes at p as 2n lowercase hex digits and a NUL to out (2n + 1 bytes). */
+void iq_hex_encode(const void *p, size_t n, char *out);
 
 /* Zero memory that held a secret in a way the compiler will not elide. */
 void iq_secure_zero(void *p, size_t n);

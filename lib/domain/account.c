@@ -17,9 +17,6 @@
 #include "pg.h"
 #include "util.h"
 
-/* Timestamps leave the database as RFC 3339 UTC text. */
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
 #define NAME_MAX_BYTES 200
 #define HOST_MAX_BYTES 253
 #define FOLDER_MAX_BYTES 1000
@@ -820,14 +817,14 @@ int iq_account_view_load(PGconn *c, int64_t id, iq_account_view *v_r, char **err
 {
     memset(v_r, 0, sizeof(*v_r));
     char *err = NULL;
-    PGresult *r =
-        query_by_id(c,
-                    "SELECT " ACCOUNT_COLS ", cr.name, k.name, " TS("a.created_at") ", " TS(
-                        "a.updated_at") " FROM mail_accounts a"
-                                        " JOIN credentials cr ON cr.id = a.credential_id"
-                                        " LEFT JOIN network_connectors k ON k.id = a.connector_id"
-                                        " WHERE a.id = $1::bigint",
-                    id, &err);
+    PGresult *r = query_by_id(
+        c,
+        "SELECT " ACCOUNT_COLS ", cr.name, k.name, " IQ_SQL_TS("a.created_at") ", " IQ_SQL_TS(
+            "a.updated_at") " FROM mail_accounts a"
+                            " JOIN credentials cr ON cr.id = a.credential_id"
+                            " LEFT JOIN network_connectors k ON k.id = a.connector_id"
+                            " WHERE a.id = $1::bigint",
+        id, &err);
     if (!r) {
         iq_op_db_error(c, "loading the account", err, error_r);
         return -1;
@@ -1445,7 +1442,7 @@ json_t *iq_connector_list_json(PGconn *c, int64_t id, char **error_r)
     PGresult *r = iq_pg_query(
         c,
         "SELECT k.id, k.name, k.type, k.host, k.port, k.credential_id, cr.name, k.active, "
-        "k.version, " TS("k.created_at") ", " TS(
+        "k.version, " IQ_SQL_TS("k.created_at") ", " IQ_SQL_TS(
             "k.updated_at") ", "
                             "(SELECT count(*) FROM mail_accounts a WHERE a.connector_id = k.id) "
                             "FROM network_connectors k LEFT JOIN credentials cr ON cr.id = "

@@ -72,14 +72,13 @@ int iq_account_load(PGconn *c, int64_t id, iq_account *a_r, char **error_r);
 void iq_account_release(iq_account *a);
 /* An account row in a query of one's own: IQ_ACCOUNT_COLS (mail_accounts as "a") give the
  * first IQ_ACCOUNT_NCOLS columns, which iq_account_from_row reads. */
-#define IQ_ACCOUNT_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 /* clang-format off */
 #define IQ_ACCOUNT_COLS                                                                            \
     "a.id, a.name, a.host, a.port, a.port_is_default, a.protocol, a.secure, a.secure_type, "       \
     "a.ignore_certificate, a.keep_copy, a.auto_check, a.active, a.use_connector, "                 \
     "a.connector_id, a.credential_id, a.folder, a.apop, a.check_interval_s, a.version, "           \
-    "a.last_status, a.last_error_class, a.last_error, " IQ_ACCOUNT_TS("a.last_check_at") ", "      \
-    IQ_ACCOUNT_TS("a.last_success_at") ", " IQ_ACCOUNT_TS("a.next_check_at")
+    "a.last_status, a.last_error_class, a.last_error, " IQ_SQL_TS("a.last_check_at") ", "      \
+    IQ_SQL_TS("a.last_success_at") ", " IQ_SQL_TS("a.next_check_at")
 /* clang-format on */
 #define IQ_ACCOUNT_NCOLS 25
 void iq_account_from_row(const PGresult *r, int row, iq_account *a_r);

@@ -132,17 +132,12 @@ out:
 
 void iq_key_id(const uint8_t key[IQ_KEY_LEN], char id_r[IQ_KEY_ID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t md[SHA256_DIGEST_LENGTH];
     unsigned int md_len = 0;
     if (EVP_Digest(key, IQ_KEY_LEN, md, &md_len, EVP_sha256(), NULL) != 1 ||
         md_len != SHA256_DIGEST_LENGTH)
         abort(); /* SHA-256 cannot fail short of a broken OpenSSL */
-    for (size_t i = 0; i < IQ_KEY_ID_LEN / 2; i++) {
-        id_r[2 * i] = hex[md[i] >> 4];
-        id_r[2 * i + 1] = hex[md[i] & 0x0f];
-    }
-    id_r[IQ_KEY_ID_LEN] = '\0';
+    iq_hex_encode(md, IQ_KEY_ID_LEN / 2, id_r);
 }
 
 /* EVP takes int lengths. */

@@ -14,7 +14,6 @@
 #include "pg.h"
 #include "util.h"
 
-#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 #define USERNAME_MAX_BYTES 512
 
 void iq_credential_info_release(iq_credential_info *ci)
@@ -104,15 +103,10 @@ int iq_vault_validate_secret(const char *secret, size_t len, char **error_r)
 
 static char *hex_encode(const uint8_t *p, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     char *s = iq_xmalloc(iq_size_add(iq_size_mul(n, 2), 3));
-    s[0] = '\\';
+    s[0] = '\\'; /* bytea's hex input form: \x then the digits */
     s[1] = 'x';
-    for (size_t i = 0; i < n; i++) {
-        s[2 + 2 * i] = hex[p[i] >> 4];
-        s[3 + 2 * i] = hex[p[i] & 0x0f];
-    }
-    s[2 + 2 * n] = '\0';
+    iq_hex_encode(p, n, s + 2);
     return s;
 }
 
@@ -177,7 +171,7 @@ int iq_vault_find(PGconn *c, const char *ref, int64_t *id_r, char **error_r)
 }
 
 #define INFO_SQL                                                                                   \
-    "SELECT c.id, c.name, c.username, c.key_id, " TS("c.created_at") ", " TS(                      \
+    "SELECT c.id, c.name, c.username, c.key_id, " IQ_SQL_TS("c.created_at") ", " IQ_SQL_TS(        \
         "c.updated_at") ", c.version, "                                                            \
                         "(SELECT count(*) FROM mail_accounts a WHERE a.credential_id = c.id), "    \
                         "(SELECT count(*) FROM network_connectors k WHERE k.credential_id = "      \

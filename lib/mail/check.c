@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 #include <libpq-fe.h>
 
@@ -27,7 +28,8 @@ static const char begin_sql[] =
     "VALUES ($1, $2, $3, clock_timestamp(), $4) ON CONFLICT (job_id) DO UPDATE SET worker = "
     "EXCLUDED.worker WHERE check_runs.finished_at IS NULL RETURNING id) "
     "SELECT " IQ_ACCOUNT_COLS ", " IQ_VAULT_OPEN_COLS ", ms.uidvalidity, ms.highest_uid, "
-    "ms.account_id IS NOT NULL, (SELECT id FROM run) IS NOT NULL "
+    "ms.account_id IS NOT NULL, (SELECT id FROM run) IS NOT NULL, a.consecutive_failures, "
+    "a.check_interval_s "
     "FROM (SELECT $2::bigint AS id) k LEFT JOIN mail_accounts a ON a.id = k.id "
     "LEFT JOIN credentials cr ON cr.id = a.credential_id "
     "LEFT JOIN mailbox_state ms ON ms.account_id = a.id AND ms.mailbox = a.folder";
@@ -35,6 +37,8 @@ enum {
     BEGIN_CRED = IQ_ACCOUNT_NCOLS,
     BEGIN_STATE = BEGIN_CRED + IQ_VAULT_OPEN_NCOLS, /* uidvalidity, highest_uid, found */
     BEGIN_RUN = BEGIN_STATE + 3,                    /* whether the run (re)started */
+    BEGIN_FAILURES = BEGIN_RUN + 1,                 /* failed checks in a row before this one */
+    BEGIN_INTERVAL = BEGIN_RUN + 2,                 /* the account's check interval (s) */
 };
 
 /* Starts the run record; 1 when the job already finished (nothing to do), 0 to go on with
@@ -88,27 +92,52 @@ static const char finish_sql[] =
     "UPDATE mail_accounts SET last_check_at = now(), last_status = $2, "
     "last_error_class = $3, last_error = $4, "
     "last_success_at = CASE WHEN $2 = 'ok' THEN now() ELSE last_success_at END, "
-    /* retries: exponential back-off with jitter, bounded; authentication
-       failures wait longer (never hammer a server into locking the account) */
+    /* after a failure, the back-off policy (error.h) computed the delays: $14 is the floor of
+       a failure that needs an operator (a refused login: never hammer a server into locking
+       the account), $15 the quick retry of a transient one */
     "next_check_at = CASE WHEN $2 = 'ok' AND consecutive_failures = 0 THEN next_check_at "
     /* back to the normal rhythm after the scheduler backed off */
     "WHEN $2 = 'ok' THEN least(next_check_at, now() + make_interval(secs => "
     "check_interval_s)) "
-    "WHEN $3 = 'auth' THEN greatest(next_check_at, now() + make_interval(secs => "
-    "least(21600, 300 * 2 ^ least(consecutive_failures, 8)))) "
-    "WHEN $14::boolean AND consecutive_failures < $15::int THEN now() + "
-    "make_interval(secs => least(check_interval_s, 5 * 2 ^ "
-    "least(consecutive_failures, 12)) * (0.75 + random() * 0.5)) "
+    "WHEN $14::bigint IS NOT NULL THEN greatest(next_check_at, now() + "
+    "make_interval(secs => $14::bigint / 1000.0)) "
+    "WHEN $15::bigint IS NOT NULL THEN now() + make_interval(secs => $15::bigint / 1000.0) "
     "ELSE next_check_at END, "
     "consecutive_failures = CASE WHEN $2 = 'ok' THEN 0 ELSE consecutive_failures + 1 "
     "END WHERE id = $13";
 
-static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
-                       iq_check_result *res)
+/* The delays after a failure of an account checked every interval_s whose `failures` checks
+ * before this one failed: the floor (IQ_BACKOFF_OPERATOR) or the quick retry (transient), in
+ * ms as text; "" when none. */
+static void failure_delays(const iq_check_env *env, const iq_check_result *res, int64_t interval_s,
+                           int64_t failures, char floor_r[24], char retry_r[24])
 {
-    char retry_max[16];
-    snprintf(retry_max, sizeof(retry_max), "%lld",
-             (long long)iq_config_int(env->cfg, IQ_SET_RETRY_MAX));
+    floor_r[0] = retry_r[0] = '\0';
+    if (res->error_class == IQ_OK || failures < 0)
+        return;
+    iq_backoff_policy pol;
+    iq_backoff_policy_init(&pol, env->cfg);
+    if (iq_err_backoff(res->error_class) == IQ_BACKOFF_OPERATOR) {
+        snprintf(floor_r, 24, "%lld",
+                 (long long)iq_backoff_ms(&pol, res->error_class, interval_s, failures + 1));
+        return;
+    }
+    int64_t retry = iq_backoff_retry_ms(&pol, res->error_class, interval_s, failures);
+    if (retry < 0)
+        return;
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        rnd = UINT32_MAX / 2;
+    /* spread retries of accounts that failed together: 0.75 to 1.25 times the delay */
+    double jitter = 0.75 + 0.5 * ((double)rnd / (double)UINT32_MAX);
+    snprintf(retry_r, 24, "%lld", (long long)((double)retry * jitter));
+}
+
+static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                       iq_check_result *res, int64_t interval_s, int64_t failures)
+{
+    char floor_ms[24], retry_ms[24];
+    failure_delays(env, res, interval_s, failures, floor_ms, retry_ms);
     char acct[24], n_new[16], n_del[16], n_skip[16], bytes[24], dur[24];
     snprintf(acct, sizeof(acct), "%lld", (long long)account_id);
     snprintf(n_new, sizeof(n_new), "%d", res->messages_new);
@@ -129,8 +158,8 @@ static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id, c
                        res->tls_used ? res->tls.fingerprint : NULL,
                        dur,
                        acct,
-                       iq_err_is_transient(res->error_class) ? "t" : "f",
-                       retry_max};
+                       floor_ms[0] ? floor_ms : NULL,
+                       retry_ms[0] ? retry_ms : NULL};
     char *err = NULL;
     PGresult *r = iq_pg_query_prepared(c, FINISH_STMT, finish_sql, 15, p, &err);
     if (!r) {
@@ -244,6 +273,12 @@ int iq_check_run_as(PGconn *c, const iq_check_env *env, int64_t account_id, cons
         }
         return strcmp(res->outcome, "ok") == 0 ? 0 : -1;
     }
+    /* the account's rhythm, for the back-off after a failure (-1: no such account) */
+    int64_t interval_s = 0, failures = -1;
+    if (!PQgetisnull(loaded, 0, 0)) {
+        interval_s = iq_pg_i64(loaded, 0, BEGIN_INTERVAL);
+        failures = iq_pg_i64(loaded, 0, BEGIN_FAILURES);
+    }
     int rc = check_loaded(c, env, job_id, loaded, res);
     res->duration_ms = iq_now_mono_ms() - start;
     res->outcome = rc == 0 ? "ok" : res->messages_new > 0 ? "partial" : "failed";
@@ -254,7 +289,7 @@ int iq_check_run_as(PGconn *c, const iq_check_env *env, int64_t account_id, cons
                 res->messages_deleted, res->messages_skipped);
     else
         IQ_WARN("check %s (%s): %s", res->outcome, iq_err_name(res->error_class), res->error);
-    run_finish(c, env, account_id, job_id, res);
+    run_finish(c, env, account_id, job_id, res, interval_s, failures);
     if (res->messages_new > 0 && env->redis) {
         res->cache_write = 1;
         if (iq_inbox_refresh(c, env->redis, env->redis_prefix, account_id, env->inbox_cache_size,

@@ -28,9 +28,11 @@ static json_t *from_pg(PGconn *pg, int64_t account_id, int limit, char **error_r
     const char *p[] = {acct, lim};
     PGresult *r = iq_pg_query(
         pg,
-        "SELECT id, to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-        "from_addr, to_addr, subject, size, message_id FROM messages WHERE account_id = $1 "
-        "ORDER BY sent_at DESC NULLS LAST, id DESC LIMIT $2", /* messages_listing */
+        "SELECT id, " IQ_SQL_TS(
+            "sent_at") ", "
+                       "from_addr, to_addr, subject, size, message_id FROM messages WHERE "
+                       "account_id = $1 "
+                       "ORDER BY sent_at DESC NULLS LAST, id DESC LIMIT $2", /* messages_listing */
         2, p, error_r);
     if (!r)
         return NULL;

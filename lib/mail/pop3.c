@@ -241,8 +241,7 @@ static int authenticate(pop3 *p)
         EVP_DigestFinal_ex(ctx, md, &mdlen);
         EVP_MD_CTX_free(ctx);
         char hexd[2 * EVP_MAX_MD_SIZE + 1];
-        for (unsigned i = 0; i < mdlen; i++)
-            snprintf(hexd + 2 * i, 3, "%02x", md[i]);
+        iq_hex_encode(md, mdlen, hexd);
         if (send_cmd(p, "APOP %s %s", s->username, hexd) < 0)
             return -1;
         st = status(p);

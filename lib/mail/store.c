@@ -20,16 +20,6 @@
 #include "pgcopy.h"
 #include "util.h"
 
-void iq_store_hex(const unsigned char *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* Runs a statement whose parameters may be binary (lengths/formats given). */
 static PGresult *exec_bin(PGconn *pg, const char *sql, int n, const char *const *vals,
                           const int *lens, const int *fmts, char **error_r)
@@ -102,7 +92,7 @@ static int msg_row_fill(const iq_store_ctx *ctx, int64_t row_id, const iq_store_
 {
     char sha_hex[2 * SHA256_DIGEST_LENGTH + 1];
     SHA256((const unsigned char *)m->raw, m->len, r->sha);
-    iq_store_hex(r->sha, sizeof(r->sha), sha_hex);
+    iq_hex_encode(r->sha, sizeof(r->sha), sha_hex);
     iq_mail_parse_headers(m->raw, m->len, &r->h);
     json_t *ev = event_json(ctx, row_id, m, &r->h, sha_hex, error_r);
     if (!ev) {

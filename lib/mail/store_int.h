@@ -10,7 +10,6 @@
 #include "store.h"
 
 /* Lower-case hex of n bytes into out (2n + 1 bytes). */
-void iq_store_hex(const unsigned char *p, size_t n, char *out);
 /* Queues the new-mail event of a stored message in the outbox (same transaction). */
 int iq_store_add_event(const iq_store_ctx *ctx, int64_t row_id, const iq_store_msg *m,
                        const iq_msg_headers *h, const char *sha_hex, char **error_r);

@@ -143,14 +143,10 @@ int iq_store_stream_write(iq_store_stream *st, const void *data, size_t len, cha
         size_t take = HEADER_KEEP - st->head.len;
         iq_buf_append(&st->head, p, take < len ? take : len);
     }
-    static const char digits[] = "0123456789abcdef";
-    char hexbuf[2 * COPY_HEX_CHUNK];
+    char hexbuf[2 * COPY_HEX_CHUNK + 1];
     while (len > 0) {
         size_t n = len < COPY_HEX_CHUNK ? len : COPY_HEX_CHUNK;
-        for (size_t i = 0; i < n; i++) {
-            hexbuf[2 * i] = digits[p[i] >> 4];
-            hexbuf[2 * i + 1] = digits[p[i] & 15];
-        }
+        iq_hex_encode(p, n, hexbuf);
         if (copy_put(st->ctx->pg, hexbuf, 2 * n, error_r) < 0)
             return -1;
         p += n;
@@ -170,7 +166,7 @@ int iq_store_stream_finish(iq_store_stream *st, int64_t highest_uid, int *stored
         unsigned char sha[SHA256_DIGEST_LENGTH];
         char sha_hex[2 * SHA256_DIGEST_LENGTH + 1];
         EVP_DigestFinal_ex(st->sha, sha, NULL);
-        iq_store_hex(sha, sizeof(sha), sha_hex);
+        iq_hex_encode(sha, sizeof(sha), sha_hex);
         iq_msg_headers h;
         iq_mail_parse_headers(st->head.data ? st->head.data : "", st->head.len, &h);
         iq_buf tail;

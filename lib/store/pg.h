@@ -12,6 +12,10 @@
 typedef struct pg_conn PGconn;
 typedef struct pg_result PGresult;
 
+/* A timestamptz column as RFC 3339 UTC text, as every timestamp leaves the database for
+ * machines: "2026-12-06T03:04:05Z". */
+#define IQ_SQL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
 typedef enum {
     IQ_PG_OK = 0,
     IQ_PG_ERR_DSN = -1,         /* malformed connection string: a configuration error */

@@ -45,12 +45,13 @@ static char *dump_check_job_base(void)
 static void expect_check_fail(const void *data, size_t len, const char *cls, const char *needle)
 {
     iq_check_job job;
-    const char *got = NULL;
+    iq_err gotc = IQ_OK;
     char *err = NULL;
-    int rc = iq_msg_parse_check_job(data, len, &job, &got, &err);
+    int rc = iq_msg_parse_check_job(data, len, &job, &gotc, &err);
     if (rc == 0)
         fail_msg("accepted: %.*s", (int)(len > 200 ? 200 : len), (const char *)data);
-    assert_non_null(got);
+    assert_int_not_equal(gotc, IQ_OK);
+    const char *got = iq_err_name(gotc);
     assert_non_null(err);
     if (strcmp(got, cls) != 0 || (needle && !strstr(err, needle)))
         fail_msg("want %s/%s, got %s: %s", cls, needle ? needle : "", got, err);
@@ -92,10 +93,11 @@ static void report_mutation(const char *key, const char *value, const char *cls,
     char *s = iq_msg_dump(j);
     json_decref(j);
     iq_report_job job;
-    const char *got = NULL;
-    int rc = iq_msg_parse_report_job(s, strlen(s), &job, &got, &err);
+    iq_err gotc = IQ_OK;
+    int rc = iq_msg_parse_report_job(s, strlen(s), &job, &gotc, &err);
     if (rc == 0)
         fail_msg("accepted: %s", s);
+    const char *got = iq_err_name(gotc);
     if (strcmp(got, cls) != 0 || (needle && !strstr(err, needle)))
         fail_msg("want %s/%s, got %s: %s (%s)", cls, needle ? needle : "", got, err, s);
     assert_null(job.filters.name);
@@ -150,7 +152,7 @@ static iq_dead_letter sample_dead(void)
         .original_key_len = 2,
         .original_value = "{not json",
         .original_value_len = 9,
-        .error_class = IQ_MSG_ERR_INVALID_JSON,
+        .error_class = IQ_ERR_INVALID_JSON,
         .error = "not valid JSON at line 1 column 2",
         .failed_at_ms = T0,
         .worker = "host-a:1234",
@@ -257,7 +259,7 @@ static void test_check_job_round_trip(void **state)
     assert_null(strstr(s, ", "));
 
     iq_check_job job;
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     assert_int_equal(iq_msg_parse_check_job(s, strlen(s), &job, &cls, &err), 0);
     assert_null(err);
     assert_string_equal(job.job_id, UUID_A);
@@ -345,7 +347,7 @@ static void test_check_job_builder_rejects(void **state)
 static void test_check_job_invalid_json(void **state)
 {
     (void)state;
-    const char *J = IQ_MSG_ERR_INVALID_JSON;
+    const char *J = "invalid_json";
     expect_check_fail(NULL, 0, J, "empty");
     expect_check_fail("", 0, J, "empty");
     expect_check_fail_str("not json", J, "not valid JSON");
@@ -396,7 +398,7 @@ static void test_check_job_invalid_json(void **state)
     memcpy(big, base, n);
     memset(big + n, ' ', IQ_MSG_JOB_MAX_BYTES + 1 - n);
     iq_check_job job;
-    const char *cls;
+    iq_err cls;
     char *err = NULL;
     assert_int_equal(iq_msg_parse_check_job(big, IQ_MSG_JOB_MAX_BYTES, &job, &cls, &err), 0);
     expect_check_fail(big, IQ_MSG_JOB_MAX_BYTES + 1, J, "65537 bytes");
@@ -410,7 +412,7 @@ static void test_check_job_invalid_json(void **state)
 static void test_check_job_unknown_schema(void **state)
 {
     (void)state;
-    const char *U = IQ_MSG_ERR_UNKNOWN_SCHEMA;
+    const char *U = "unknown_schema";
     expect_check_fail_str("{}", U, "schema");
     check_mutation("schema", NULL, U, "schema: missing");
     check_mutation("schema", "42", U, "not an integer");
@@ -433,10 +435,10 @@ static void test_check_job_unknown_schema(void **state)
     char *s = iq_msg_dump(j);
     json_decref(j);
     iq_check_job job;
-    const char *cls;
+    iq_err cls;
     char *err = NULL;
     assert_int_equal(iq_msg_parse_check_job(s, strlen(s), &job, &cls, &err), -1);
-    assert_string_equal(cls, U);
+    assert_string_equal(iq_err_name(cls), U);
     assert_true(strlen(err) < 200);
     free(err);
     free(s);
@@ -446,7 +448,7 @@ static void test_check_job_unknown_schema(void **state)
 static void test_check_job_invalid_job(void **state)
 {
     (void)state;
-    const char *I = IQ_MSG_ERR_INVALID_JOB;
+    const char *I = "invalid_job";
     static const char *const required[] = {"job_id", "account_id", "requested_at", "requested_by",
                                            "reason"};
     for (size_t i = 0; i < IQ_ARRAY_LEN(required); i++)
@@ -507,7 +509,7 @@ static void test_check_job_invalid_job(void **state)
     nested[2000] = '\0';
     char *junk = iq_xasprintf("{\"schema\":\"inboxq.check_job.v1\",\"x\":%s", nested);
     /* Unbalanced nesting is invalid JSON... */
-    expect_check_fail_str(junk, IQ_MSG_ERR_INVALID_JSON, NULL);
+    expect_check_fail_str(junk, "invalid_json", NULL);
     /* ...balanced arrays inside the object are an unexpected field. */
     char *arr = iq_xmalloc(2 * 1000 + 64);
     size_t o = 0;
@@ -542,7 +544,7 @@ static void test_check_job_mutations(void **state)
             buf[pos] = (char)(seed >> 16);
         }
         iq_check_job job;
-        const char *cls = NULL;
+        iq_err cls = IQ_OK;
         char *err = NULL;
         if (iq_msg_parse_check_job(buf, n, &job, &cls, &err) == 0) {
             ok++;
@@ -552,9 +554,8 @@ static void test_check_job_mutations(void **state)
             continue;
         }
         assert_non_null(err);
-        assert_true(strcmp(cls, IQ_MSG_ERR_INVALID_JSON) == 0 ||
-                    strcmp(cls, IQ_MSG_ERR_UNKNOWN_SCHEMA) == 0 ||
-                    strcmp(cls, IQ_MSG_ERR_INVALID_JOB) == 0);
+        assert_true(cls == IQ_ERR_INVALID_JSON || cls == IQ_ERR_UNKNOWN_SCHEMA ||
+                    cls == IQ_ERR_INVALID_JOB);
         for (const char *p = err; *p; p++)
             assert_true(*p >= 0x20 && *p < 0x7f);
         free(err);
@@ -586,7 +587,7 @@ static void test_report_job_round_trip(void **state)
     json_decref(j);
 
     iq_report_job job;
-    const char *cls = NULL;
+    iq_err cls = IQ_OK;
     assert_int_equal(iq_msg_parse_report_job(s, strlen(s), &job, &cls, &err), 0);
     free(s);
     assert_string_equal(job.job_id, UUID_A);
@@ -660,14 +661,14 @@ static void test_report_job_round_trip(void **state)
 static void test_report_job_rejects(void **state)
 {
     (void)state;
-    const char *I = IQ_MSG_ERR_INVALID_JOB;
+    const char *I = "invalid_job";
     static const char *const required[] = {"job_id",       "report_id",   "format",
                                            "lang",         "filters",     "schedule_id",
                                            "requested_at", "requested_by"};
     for (size_t i = 0; i < IQ_ARRAY_LEN(required); i++)
         report_mutation(required[i], NULL, I, required[i]);
-    report_mutation("schema", NULL, IQ_MSG_ERR_UNKNOWN_SCHEMA, "schema");
-    report_mutation("schema", "\"inboxq.check_job.v1\"", IQ_MSG_ERR_UNKNOWN_SCHEMA, NULL);
+    report_mutation("schema", NULL, "unknown_schema", "schema");
+    report_mutation("schema", "\"inboxq.check_job.v1\"", "unknown_schema", NULL);
     report_mutation("report_id", "0", I, "report_id");
     report_mutation("report_id", "\"7\"", I, "report_id");
     report_mutation("format", "\"docx\"", I, "format");
@@ -717,13 +718,13 @@ static void test_report_job_rejects(void **state)
     json_t *j = iq_msg_report_job_new(NULL, 1, "csv", "en", NULL, 0, T0, "x", &err);
     char *s = iq_msg_dump(j);
     json_decref(j);
-    expect_check_fail_str(s, IQ_MSG_ERR_UNKNOWN_SCHEMA, "inboxq.report_job.v1");
+    expect_check_fail_str(s, "unknown_schema", "inboxq.report_job.v1");
     free(s);
     s = dump_check_job_base();
     iq_report_job job;
-    const char *cls;
+    iq_err cls;
     assert_int_equal(iq_msg_parse_report_job(s, strlen(s), &job, &cls, &err), -1);
-    assert_string_equal(cls, IQ_MSG_ERR_UNKNOWN_SCHEMA);
+    assert_string_equal(iq_err_name(cls), "unknown_schema");
     iq_report_job_release(&job);
     free(err);
     free(s);
@@ -950,9 +951,7 @@ static void test_dead_letter(void **state)
 
     /* Contract violations. */
     dl = sample_dead();
-    dl.error_class = "Invalid JSON";
-    expect_build_fail(iq_msg_dead_letter_new(&dl, &err), &err, "error_class");
-    dl.error_class = NULL;
+    dl.error_class = IQ_OK; /* a dead letter always has a cause */
     expect_build_fail(iq_msg_dead_letter_new(&dl, &err), &err, "error_class");
     dl = sample_dead();
     dl.original_topic = "";
@@ -980,7 +979,7 @@ static void test_dead_letter_from_parse(void **state)
     (void)state;
     static const char payload[] = "{\"schema\":\"inboxq.check_job.v9\"}";
     iq_check_job job;
-    const char *cls;
+    iq_err cls;
     char *err = NULL;
     assert_int_equal(iq_msg_parse_check_job(payload, sizeof(payload) - 1, &job, &cls, &err), -1);
     iq_dead_letter dl = sample_dead();
@@ -1113,7 +1112,7 @@ static int emit_samples(const char *dir)
     dl.original_key = NULL;
     dl.original_value = bin;
     dl.original_value_len = sizeof(bin);
-    dl.error_class = IQ_MSG_ERR_UNKNOWN_SCHEMA;
+    dl.error_class = IQ_ERR_UNKNOWN_SCHEMA;
     dl.error = "schema: \"x\"\nis not \"inboxq.check_job.v1\"";
     rc |= emit_line(f, iq_msg_dead_letter_new(&dl, &err), &err, "dead letter");
     size_t big_len = IQ_MSG_DEAD_VALUE_MAX + 10;
@@ -1124,7 +1123,7 @@ static int emit_samples(const char *dir)
     dl.original_key_len = 2;
     dl.original_value = big;
     dl.original_value_len = big_len;
-    dl.error_class = "account_deleted";
+    dl.error_class = IQ_ERR_ACCOUNT_DELETED;
     dl.error = NULL;
     rc |= emit_line(f, iq_msg_dead_letter_new(&dl, &err), &err, "dead letter");
     free(big);
