@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Mail accounts and Network Connectors as stored in PostgreSQL (spec.md section 2):
- * the structs every module shares, loading, validation and writes. */
+/* Mail accounts as stored in PostgreSQL (spec.md section 2): the struct every module shares,
+ * the form's input, loading and audited writes. The field rules are rules.h; Network
+ * Connectors connector.h. */
 #ifndef IQ_ACCOUNT_H
 #define IQ_ACCOUNT_H
 
@@ -9,17 +10,12 @@
 
 #include <jansson.h>
 
+#include "connector.h"
+#include "record.h"
 #include "error.h"
+#include "op.h"
 #include "pg.h"
-
-typedef enum { IQ_PROTO_IMAP, IQ_PROTO_POP3 } iq_protocol;
-
-/* "Usar conexão segura" + "Tipo de conexão segura". */
-typedef enum {
-    IQ_SEC_NONE,     /* secure = no: plain text, as the operator chose */
-    IQ_SEC_STARTTLS, /* secure type "TLS": upgrade with STARTTLS / STLS */
-    IQ_SEC_IMPLICIT, /* secure type "SSL": TLS from the first byte */
-} iq_security;
+#include "rules.h"
 
 typedef struct iq_account {
     int64_t id; /* "Código" */
@@ -49,24 +45,6 @@ typedef struct iq_account {
     char *next_check_at;
 } iq_account;
 
-typedef enum { IQ_CONNECTOR_SOCKS5, IQ_CONNECTOR_HTTP } iq_connector_type;
-
-typedef struct iq_connector {
-    int64_t id;
-    char *name;
-    iq_connector_type type;
-    char *host;
-    int port;
-    int64_t credential_id; /* 0 when none */
-    bool active;
-    int version;
-} iq_connector;
-
-/* Standard port for a protocol and security: 143/993, 110/995. */
-int iq_account_default_port(iq_protocol protocol, iq_security security);
-const char *iq_protocol_name(iq_protocol p);      /* "imap" / "pop3" */
-const char *iq_security_type_name(iq_security s); /* NULL / "tls" / "ssl" */
-
 /* Loads one account (1 found, 0 no such account, -1 error with *error_r). */
 int iq_account_load(PGconn *c, int64_t id, iq_account *a_r, char **error_r);
 void iq_account_release(iq_account *a);
@@ -82,47 +60,6 @@ void iq_account_release(iq_account *a);
 /* clang-format on */
 #define IQ_ACCOUNT_NCOLS 25
 void iq_account_from_row(const PGresult *r, int row, iq_account *a_r);
-int iq_connector_load(PGconn *c, int64_t id, iq_connector *k_r, char **error_r);
-void iq_connector_release(iq_connector *k);
-
-/* ---- Additions: validation, writes and lookups (the operator CLI's side). ---- */
-
-/* Classifies a failed iq_pg_query/iq_pg_exec (pg_error is its message, taken over and freed):
- * sets *error_r to "what: message" plus advice, returns the class (IQ_ERR_UNAVAILABLE,
- * IQ_ERR_SCHEMA, IQ_ERR_STALE or IQ_ERR_FAILED). */
-iq_err iq_op_db_error(PGconn *c, const char *what, char *pg_error, char **error_r);
-
-/* Shared field rules; each error names field and says what to do. 0 or -1. */
-/* Names of accounts, connectors and credentials: 1..200 bytes of UTF-8, no control
- * characters, no leading/trailing space, not only digits (NAME|ID lookups stay unambiguous). */
-int iq_validate_name(const char *field, const char *name, char **error_r);
-/* A DNS host name (letters, digits, hyphens; labels of 1..63), an IPv4 address or an IPv6
- * address (brackets allowed; they are not stored). */
-int iq_validate_host(const char *field, const char *host, char **error_r);
-/* Writes host without IPv6 brackets (malloc'd) after iq_validate_host succeeded. */
-char *iq_host_normalize(const char *host);
-/* "1".."65535" -> port. */
-int iq_parse_port(const char *field, const char *s, int *port_r, char **error_r);
-int iq_protocol_parse(const char *s, iq_protocol *p_r);
-int iq_connector_type_parse(const char *s, iq_connector_type *t_r);
-const char *iq_connector_type_name(iq_connector_type t); /* "socks5" / "http" */
-
-/* How validation reaches other objects; the PostgreSQL one comes from iq_refs_pg. Each
- * returns 1 found (*id_r set), 0 not found, or a negative iq_err with *error_r. */
-typedef struct iq_refs {
-    int (*credential)(void *ctx, const char *ref, int64_t *id_r, char **error_r);
-    int (*connector)(void *ctx, const char *ref, int64_t *id_r, char **error_r);
-    /* 1 when an object of kind ("account", "connector", "credential") other than self_id
-     * already has this name, case-insensitively; 0 when free. */
-    int (*name_taken)(void *ctx, const char *kind, const char *name, int64_t self_id,
-                      char **error_r);
-    void *ctx;
-} iq_refs;
-void iq_refs_pg(iq_refs *refs_r, PGconn *c);
-/* Rows of (kind, id, name) as "account 3 'x', connector 2 'y'" (the first ten, then "and
- * more"), malloc'd; NULL when there are none. */
-char *iq_users_text(const PGresult *r);
-
 /* Operator input for add and edit, as text; NULL = not given (edit keeps the value). */
 typedef struct iq_account_input {
     const char *name;
@@ -181,29 +118,5 @@ int iq_account_view_load(PGconn *c, int64_t id, iq_account_view *v_r, char **err
 void iq_account_view_release(iq_account_view *v);
 /* Every field, for `account show --format json`. */
 json_t *iq_account_view_json(const iq_account_view *v);
-
-/* Network Connectors: input, rules and writes, like accounts. */
-typedef struct iq_connector_input {
-    const char *name;
-    const char *type; /* socks5 | http */
-    const char *host;
-    const char *port;
-    const char *credential; /* NAME or ID; "" removes it */
-    const char *active;
-} iq_connector_input;
-
-void iq_connector_init(iq_connector *k);
-iq_err iq_connector_apply(iq_connector *k, const iq_connector_input *in, bool creating,
-                          const iq_refs *refs, char **error_r);
-json_t *iq_connector_fields_json(const iq_connector *k);
-int iq_connector_find(PGconn *c, const char *ref, int64_t *id_r, char **error_r);
-iq_err iq_connector_create(PGconn *c, const iq_connector_input *in, int64_t *id_r, char **error_r);
-iq_err iq_connector_update(PGconn *c, int64_t id, const iq_connector_input *in, int expect_version,
-                           bool *changed_r, char **error_r);
-/* Refused (IQ_ERR_IN_USE, naming them) while an account uses the connector. */
-iq_err iq_connector_delete(PGconn *c, int64_t id, char **error_r);
-/* Every connector (or one when id > 0) as a JSON array of objects with the credential's
- * name, the number of accounts using it and the timestamps. */
-json_t *iq_connector_list_json(PGconn *c, int64_t id, char **error_r);
 
 #endif
