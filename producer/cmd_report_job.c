@@ -15,22 +15,18 @@
 #include "kafka.h"
 #include "messages.h"
 #include "pg.h"
+#include "reports.h"
 #include "util.h"
 
 /* Writes the report's stored output to path (temporary file, then rename). */
 static int save_output(iq_app *app, PGconn *c, int64_t id, const char *path)
 {
-    char ids[24];
-    snprintf(ids, sizeof(ids), "%lld", (long long)id);
-    const char *p[] = {ids};
-    PGresult *r = PQexecParams(c, "SELECT output FROM reports WHERE id = $1 AND status = 'done'", 1,
-                               NULL, p, NULL, NULL, 1 /* binary: the raw bytes */);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
+    PGresult *r = iq_reports_output(c, id);
+    if (!r) {
         iq_app_error(app,
                      "report %lld has no output (not rendered yet, or it failed); see "
                      "'inboxq report show %lld'",
                      (long long)id, (long long)id);
-        PQclear(r);
         return EX_NOINPUT;
     }
     char *tmp = iq_xasprintf("%s.tmp.XXXXXX", path);
@@ -61,21 +57,16 @@ static int save_output(iq_app *app, PGconn *c, int64_t id, const char *path)
 /* 'done', 'failed' or NULL (still pending/running) */
 static char *status_of(PGconn *c, int64_t id, char **error_r)
 {
-    char ids[24];
-    snprintf(ids, sizeof(ids), "%lld", (long long)id);
-    const char *p[] = {ids};
-    PGresult *r =
-        iq_pg_query(c, "SELECT status, coalesce(error, '') FROM reports WHERE id = $1", 1, p, NULL);
-    char *st = NULL;
-    if (r && PQntuples(r) == 1) {
-        const char *s = iq_pg_str(r, 0, 0);
-        if (strcmp(s, "done") == 0 || strcmp(s, "failed") == 0) {
-            st = iq_xstrdup(s);
-            *error_r = iq_xstrdup(iq_pg_str(r, 0, 1));
-        }
+    char *st = NULL, *why = NULL, *err = NULL;
+    if (iq_reports_status(c, id, &st, &why, &err) > 0 &&
+        (strcmp(st, "done") == 0 || strcmp(st, "failed") == 0)) {
+        *error_r = why;
+        return st;
     }
-    PQclear(r);
-    return st;
+    free(err);
+    free(st);
+    free(why);
+    return NULL;
 }
 
 int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
@@ -94,20 +85,12 @@ int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
     json_decref(filters);
     const char *user = getenv("USER");
     char *by = iq_xasprintf("cli:%s", user && *user ? user : "unknown");
-    const char *p[] = {job_id, format, lang, fjson, by};
-    PGresult *r = fjson ? iq_pg_query(c,
-                                      "INSERT INTO reports (job_id, format, lang, filters, "
-                                      "requested_by) VALUES ($1, $2, $3, $4::jsonb, $5) "
-                                      "RETURNING id",
-                                      5, p, &err)
-                        : NULL;
-    if (!r) {
+    int64_t id = 0;
+    if (!fjson || iq_reports_create(c, job_id, 0, format, lang, fjson, by, &id, &err) < 0) {
         iq_app_error(app, "report: %s", err ? err : "bad filters");
         rc = err ? EX_UNAVAILABLE : EX_USAGE;
         goto out;
     }
-    int64_t id = iq_pg_i64(r, 0, 0);
-    PQclear(r);
     json_t *job = iq_msg_report_job_new(job_id, id, format, lang, f, 0, iq_now_real_ms(), by, &err);
     iq_kafka_producer *prod = job ? iq_kafka_producer_new(app->cfg, &err) : NULL;
     char key[24];
@@ -117,9 +100,7 @@ int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
     if (!prod || iq_kafka_produce_sync(prod, iq_config_str(app->cfg, IQ_SET_TOPIC_REPORT), key,
                                        payload, strlen(payload), &err) < 0) {
         iq_app_error(app, "report: %s", err);
-        const char *q[] = {key};
-        iq_pg_exec(c, "UPDATE reports SET status = 'failed', error = 'not queued' WHERE id = $1", 1,
-                   q, NULL);
+        iq_reports_fail(c, id, "not queued", NULL);
         free(payload);
         iq_kafka_producer_free(&prod);
         rc = EX_UNAVAILABLE;
@@ -184,18 +165,8 @@ int iq_cmd_report_show(iq_app *app, int argc, char **argv)
     int rc = parse_id(app, "show", argc, argv, &id);
     if (rc || (rc = iq_app_connect_pg(app, &c)))
         return rc;
-    char ids[24];
-    snprintf(ids, sizeof(ids), "%lld", (long long)id);
-    const char *p[] = {ids};
     char *err = NULL;
-    PGresult *r = iq_pg_query(
-        c,
-        "SELECT status, format, lang, filters::text, coalesce(rows::text, ''), "
-        "coalesce(length(output)::text, ''), coalesce(error, ''), coalesce(requested_by, ''), "
-        "to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(to_char(finished_at, "
-        "'YYYY-MM-DD HH24:MI:SS'), ''), coalesce(output_path, ''), job_id FROM reports WHERE id = "
-        "$1",
-        1, p, &err);
+    PGresult *r = iq_reports_show(c, id, &err);
     if (!r || PQntuples(r) == 0) {
         iq_app_error(app, "report show: %s", r ? "no such report" : err);
         rc = r ? EX_NOINPUT : EX_UNAVAILABLE;
@@ -204,7 +175,7 @@ int iq_cmd_report_show(iq_app *app, int argc, char **argv)
                                              "rows",    "bytes",    "error",      "requested by",
                                              "created", "finished", "written to", "job"};
         printf("report %lld\n", (long long)id);
-        for (int i = 0; i < 12; i++)
+        for (int i = 0; i < IQ_REPORTS_SHOW_NCOLS; i++)
             if (*iq_pg_str(r, 0, i))
                 printf("  %-13s %s\n", labels[i], iq_pg_str(r, 0, i));
     }

@@ -23,6 +23,7 @@
 #include "messages.h"
 #include "pg.h"
 #include "publish.h"
+#include "reports.h"
 #include "sweep.h"
 #include "util.h"
 
@@ -382,22 +383,15 @@ bad:
  * that gets the job finds it) and publishes the job. */
 static void dispatch_report(iq_sched *s, job_slot *slot, json_t *job, const char *filters)
 {
-    char sid[24], *err = NULL;
-    snprintf(sid, sizeof(sid), "%lld", (long long)slot->id);
-    const char *p[] = {iq_msg_id(job), sid, json_string_value(json_object_get(job, "format")),
-                       json_string_value(json_object_get(job, "lang")), filters};
-    PGresult *r = iq_pg_query(s->side,
-                              "INSERT INTO reports (job_id, schedule_id, format, lang, filters, "
-                              "status, requested_by) VALUES ($1, $2, $3, $4, $5::jsonb, "
-                              "'pending', '" REQUESTED_BY "') RETURNING id",
-                              5, p, &err);
-    if (!r) {
+    char *err = NULL;
+    if (iq_reports_create(s->side, iq_msg_id(job), slot->id,
+                          json_string_value(json_object_get(job, "format")),
+                          json_string_value(json_object_get(job, "lang")), filters, REQUESTED_BY,
+                          &slot->report_id, &err) < 0) {
         IQ_ERROR("report schedule %lld: cannot add its reports row: %s", (long long)slot->id, err);
         free(err);
         return;
     }
-    slot->report_id = iq_pg_i64(r, 0, 0);
-    PQclear(r);
     json_object_set_new(job, "report_id", json_integer((json_int_t)slot->report_id));
     iq_sched_queue(s, s->topic_report, slot->report_id, job, slot);
 }
@@ -460,8 +454,7 @@ static int report_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
                 goto db_fail;
         } else if (j->report_id > 0) {
             /* Not published: its row goes; the schedule stays due and tries again. */
-            if (iq_pg_exec(s->side, "DELETE FROM reports WHERE id = $1 AND status = 'pending'", 1,
-                           (const char *const[]){rid}, &err) < 0) {
+            if (iq_reports_discard(s->side, j->report_id, &err) < 0) {
                 IQ_WARN("report %s was not published and stays pending: %s", rid, err);
                 free(err);
                 err = NULL;

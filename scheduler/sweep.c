@@ -13,26 +13,24 @@
 #include "log.h"
 #include "messages.h"
 #include "publish.h"
+#include "reports.h"
 #include "sched.h"
 #include "sweep.h"
 #include "util.h"
-
-/* A worker whose heartbeat (every 5 s) is older is gone: 'inboxq status' counts it stale too. */
-#define WORKER_GONE "30 seconds"
 
 /* The report job of row `row` again, from what the reports row holds (the same job_id, or a new
  * one when the row has none; *job_id_r gets it). NULL with *error_r when the row cannot make a
  * valid job. */
 static json_t *job_again(const PGresult *r, int row, char *job_id_r, size_t size, char **error_r)
 {
-    if (iq_pg_str(r, row, 1))
-        snprintf(job_id_r, size, "%s", iq_pg_str(r, row, 1));
+    if (iq_pg_str(r, row, IQ_STALE_JOB_ID))
+        snprintf(job_id_r, size, "%s", iq_pg_str(r, row, IQ_STALE_JOB_ID));
     else if (iq_uuid_v4(job_id_r, size) < 0) {
         *error_r = iq_xstrdup("no randomness for a job id");
         return NULL;
     }
     json_error_t jerr;
-    json_t *fj = json_loads(iq_pg_str(r, row, 4), 0, &jerr);
+    json_t *fj = json_loads(iq_pg_str(r, row, IQ_STALE_FILTERS), 0, &jerr);
     if (!fj) {
         *error_r = iq_xasprintf("its filters: %s", jerr.text);
         return NULL;
@@ -41,23 +39,22 @@ static json_t *job_again(const PGresult *r, int row, char *job_id_r, size_t size
     iq_report_filters_init(&f);
     json_t *job = NULL;
     if (iq_msg_parse_report_filters(fj, &f, error_r) == 0)
-        job = iq_msg_report_job_new(job_id_r, iq_pg_i64(r, row, 0), iq_pg_str(r, row, 2),
-                                    iq_pg_str(r, row, 3), &f,
-                                    iq_pg_str(r, row, 5) ? iq_pg_i64(r, row, 5) : 0,
-                                    iq_pg_i64(r, row, 6), iq_pg_str(r, row, 7), error_r);
+        job = iq_msg_report_job_new(
+            job_id_r, iq_pg_i64(r, row, IQ_STALE_ID), iq_pg_str(r, row, IQ_STALE_FORMAT),
+            iq_pg_str(r, row, IQ_STALE_LANG), &f,
+            iq_pg_str(r, row, IQ_STALE_SCHEDULE_ID) ? iq_pg_i64(r, row, IQ_STALE_SCHEDULE_ID) : 0,
+            iq_pg_i64(r, row, IQ_STALE_CREATED_MS), iq_pg_str(r, row, IQ_STALE_REQUESTED_BY),
+            error_r);
     iq_report_filters_release(&f);
     json_decref(fj);
     return job;
 }
 
 /* Marks report id failed with why (still under the sweeper's row lock). */
-static int give_up(iq_sched *s, const char *id, const char *why, char **error_r)
+static int give_up(iq_sched *s, int64_t id, const char *why, char **error_r)
 {
-    IQ_ERROR("report %s: %s", id, why);
-    return iq_pg_exec(s->pg,
-                      "UPDATE reports SET status = 'failed', error = $2, finished_at = now(), "
-                      "claim = NULL WHERE id = $1",
-                      2, (const char *const[]){id, why}, error_r);
+    IQ_ERROR("report %lld: %s", (long long)id, why);
+    return iq_reports_fail(s->pg, id, why, error_r);
 }
 
 int iq_sched_sweep_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
@@ -67,9 +64,7 @@ int iq_sched_sweep_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
     int64_t after_ms = s->sweep_after_ms;
     if (after_ms < s->kafka_timeout_ms + FLUSH_SLACK_MS)
         after_ms = s->kafka_timeout_ms + FLUSH_SLACK_MS;
-    char after[24], lim[24], *err = NULL;
-    snprintf(after, sizeof(after), "%lld", (long long)after_ms);
-    snprintf(lim, sizeof(lim), "%lld", (long long)s->batch);
+    char *err = NULL;
     char every[32];
     iq_format_duration(after_ms, every, sizeof(every));
     job_slot *jobs = NULL;
@@ -77,19 +72,7 @@ int iq_sched_sweep_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
     int n = 0, queued = 0, ok = 0, gave = 0, ret = -1;
     if (iq_pg_begin(s->pg, &err) < 0)
         goto db_fail;
-    PGresult *r = iq_pg_query(
-        s->pg,
-        "SELECT r.id, r.job_id, r.format, r.lang, r.filters::text, r.schedule_id, "
-        "(extract(epoch FROM r.created_at) * 1000)::bigint, coalesce(r.requested_by, 'scheduler'), "
-        "r.republished, r.status, coalesce(r.claimed_by, '') FROM reports r "
-        "WHERE r.status IN ('pending', 'running') "
-        "AND greatest(r.created_at, r.republished_at, r.claimed_at) <= "
-        "now() - $1::bigint * interval '1 millisecond' "
-        "AND (r.status = 'pending' OR NOT EXISTS (SELECT 1 FROM workers w WHERE w.name = "
-        "r.claimed_by AND w.heartbeat_at > now() - interval '" WORKER_GONE "' AND "
-        "w.started_at <= r.claimed_at)) "
-        "ORDER BY r.id LIMIT $2 FOR NO KEY UPDATE OF r SKIP LOCKED",
-        2, (const char *const[]){after, lim}, &err);
+    PGresult *r = iq_reports_stale(s->pg, after_ms, s->batch, &err);
     if (!r)
         goto db_fail;
     n = PQntuples(r);
@@ -99,14 +82,14 @@ int iq_sched_sweep_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
     char **job_ids = n > 0 ? iq_xcalloc((size_t)n, sizeof(*job_ids)) : NULL;
     for (int i = 0; i < n; i++) {
         job_slot *j = &jobs[i];
-        j->report_id = iq_pg_i64(r, i, 0);
+        j->report_id = iq_pg_i64(r, i, IQ_STALE_ID);
         j->state = IQ_DELIVERY_FAILED;
-        const char *id = iq_pg_str(r, i, 0);
-        bool running = strcmp(iq_pg_str(r, i, 9), "running") == 0;
-        int64_t times = iq_pg_i64(r, i, 8);
+        const char *id = iq_pg_str(r, i, IQ_STALE_ID);
+        bool running = strcmp(iq_pg_str(r, i, IQ_STALE_STATUS), "running") == 0;
+        int64_t times = iq_pg_i64(r, i, IQ_STALE_REPUBLISHED);
         char *why = NULL;
         if (times >= s->sweep_attempts) {
-            const char *worker = iq_pg_str(r, i, 10);
+            const char *worker = iq_pg_str(r, i, IQ_STALE_CLAIMED_BY);
             char *what = *worker ? iq_xasprintf("its worker %s stopped while rendering it", worker)
                                  : iq_xstrdup("no worker took its job");
             why = iq_xasprintf("not rendered: %s; gave up after publishing its job again %lld "
@@ -124,7 +107,7 @@ int iq_sched_sweep_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
                 if (running)
                     IQ_WARN("report %s: its worker %s stopped while rendering it; publishing "
                             "its job again (%lld of %lld)",
-                            id, iq_pg_str(r, i, 10), (long long)times + 1,
+                            id, iq_pg_str(r, i, IQ_STALE_CLAIMED_BY), (long long)times + 1,
                             (long long)s->sweep_attempts);
                 else
                     IQ_WARN("report %s: still pending %s after its job was published; "
@@ -138,7 +121,7 @@ int iq_sched_sweep_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
         }
         if (why) {
             j->bad = true;
-            int rc = give_up(s, id, why, &err);
+            int rc = give_up(s, j->report_id, why, &err);
             free(why);
             if (rc < 0) {
                 PQclear(r);
@@ -162,16 +145,9 @@ int iq_sched_sweep_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
             failed++;
             continue;
         }
-        char rid[24];
-        snprintf(rid, sizeof(rid), "%lld", (long long)j->report_id);
         /* Back to pending; a gone worker's claim is void (its result would not be stored),
          * claimed_by stays to say who it was. */
-        if (err == NULL &&
-            iq_pg_exec(s->pg,
-                       "UPDATE reports SET republished = republished + 1, republished_at = now(), "
-                       "job_id = coalesce(job_id, $2::uuid), status = 'pending', claim = NULL "
-                       "WHERE id = $1",
-                       2, (const char *const[]){rid, job_ids[i]}, &err) == 0)
+        if (err == NULL && iq_reports_republished(s->pg, j->report_id, job_ids[i], &err) == 0)
             ok++;
     }
     for (int i = 0; i < n; i++)

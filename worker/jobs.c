@@ -13,6 +13,7 @@
 #include "log.h"
 #include "messages.h"
 #include "pg.h"
+#include "reports.h"
 #include "report.h"
 #include "util.h"
 #include "worker.h"
@@ -252,48 +253,6 @@ static void publish_output(const char *path, bool keep)
     free(tmp);
 }
 
-/* Stores the outcome while the row still carries our claim. 1 stored, 0 the claim was taken
- * over (the scheduler's sweeper thought this worker gone and published the job again), -1 error. */
-static int finish_report(PGconn *pg, int64_t id, const char *claim, const char *status,
-                         const char *error, const char *data, size_t len, int64_t rows,
-                         const char *path)
-{
-    char ids[24], nrows[24];
-    snprintf(ids, sizeof(ids), "%lld", (long long)id);
-    snprintf(nrows, sizeof(nrows), "%lld", (long long)rows);
-    const char *vals[] = {ids, status, error, data, nrows, path, claim};
-    int lens[] = {0, 0, 0, (int)len, 0, 0, 0};
-    int fmts[] = {0, 0, 0, 1, 0, 0, 0};
-    PGresult *r = PQexecParams(pg,
-                               "UPDATE reports SET status = $2, error = $3, output = $4, rows = "
-                               "$5, output_path = $6, finished_at = now() WHERE id = $1 AND "
-                               "status = 'running' AND claim = $7::uuid",
-                               7, NULL, vals, lens, fmts, 0);
-    int rc = PQresultStatus(r) != PGRES_COMMAND_OK ? -1 : strcmp(PQcmdTuples(r), "0") == 0 ? 0 : 1;
-    PQclear(r);
-    return rc;
-}
-
-/* Claims the report for this job: only a pending report (or one we claimed ourselves, when we
- * retry after losing the connection) can be claimed, so of two jobs of one report (the original
- * arriving late beside the one the sweeper published again) exactly one renders it, and never
- * two at once. The row returns the schedule's output directory and name. NULL with *error_r. */
-static PGresult *claim_report(iq_slot *s, PGconn *pg, const iq_report_job *job, const char *claim,
-                              char **error_r)
-{
-    char ids[24];
-    snprintf(ids, sizeof(ids), "%lld", (long long)job->report_id);
-    const char *p[] = {ids, job->job_id, s->w->name, claim};
-    return iq_pg_query(
-        pg,
-        "UPDATE reports r SET status = 'running', job_id = coalesce(r.job_id, $2::uuid), "
-        "claimed_by = $3, claimed_at = now(), claim = $4::uuid WHERE r.id = $1 AND "
-        "(r.status = 'pending' OR (r.status = 'running' AND r.claim = $4::uuid)) RETURNING "
-        "(SELECT output_dir FROM report_schedules WHERE id = r.schedule_id), (SELECT name FROM "
-        "report_schedules WHERE id = r.schedule_id)",
-        4, p, error_r);
-}
-
 static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
 {
     iq_worker *w = s->w;
@@ -318,36 +277,33 @@ static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
         PGconn *pg = iq_worker_pg(s);
         if (!pg)
             break;
-        PGresult *r = claim_report(s, pg, &job, claim, &err);
-        if (!r) {
+        char *dir = NULL, *sched = NULL;
+        int claimed =
+            iq_reports_claim(pg, job.report_id, job.job_id, s->w->name, claim, &dir, &sched, &err);
+        if (claimed < 0) {
             free(err);
             err = NULL;
             if (iq_pg_connection_lost(pg) && nap(w, 500))
                 continue;
             break;
         }
-        if (PQntuples(r) == 0) {
-            PQclear(r);
-            char ids[24];
-            snprintf(ids, sizeof(ids), "%lld", (long long)job.report_id);
-            const char *p[] = {ids};
-            PGresult *e = iq_pg_query(pg, "SELECT status FROM reports WHERE id = $1", 1, p, NULL);
-            if (!e && iq_pg_connection_lost(pg) && nap(w, 500))
+        if (claimed == 0) {
+            char *st = NULL, *why = NULL;
+            int found = iq_reports_status(pg, job.report_id, &st, &why, NULL);
+            if (found < 0 && iq_pg_connection_lost(pg) && nap(w, 500))
                 continue;
-            if (e && PQntuples(e) > 0) {
+            if (found > 0) {
                 /* a duplicate or a redelivery: another job of this report got there first */
-                IQ_INFO("report %lld is already %s; job %s skipped", (long long)job.report_id,
-                        iq_pg_str(e, 0, 0), job.job_id);
+                IQ_INFO("report %lld is already %s; job %s skipped", (long long)job.report_id, st,
+                        job.job_id);
                 done = true;
-            } else if (e) {
+            } else if (found == 0) {
                 done = dead_letter(s, m, IQ_ERR_REPORT_DELETED, "the report no longer exists");
             }
-            PQclear(e);
+            free(st);
+            free(why);
             break;
         }
-        char *dir = iq_pg_str(r, 0, 0) ? iq_xstrdup(iq_pg_str(r, 0, 0)) : NULL;
-        char *sched = iq_pg_str(r, 0, 1) ? iq_xstrdup(iq_pg_str(r, 0, 1)) : NULL;
-        PQclear(r);
         char *data = NULL;
         size_t len = 0;
         FILE *out = open_memstream(&data, &len);
@@ -374,9 +330,9 @@ static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
             path =
                 stage_output(dir, sched ? sched : "report", job.report_id, job.format, data, len);
         int stored =
-            finish_report(pg, job.report_id, claim, rc == 0 ? "done" : "failed",
-                          rc == 0 ? NULL : (err ? err : "rendering failed"), rc == 0 ? data : NULL,
-                          rc == 0 ? len : 0, (int64_t)stats.rows, path);
+            iq_reports_finish(pg, job.report_id, claim, rc == 0 ? "done" : "failed",
+                              rc == 0 ? NULL : (err ? err : "rendering failed"),
+                              rc == 0 ? data : NULL, rc == 0 ? len : 0, (int64_t)stats.rows, path);
         done = stored >= 0;
         if (path)
             publish_output(path, stored > 0);
