@@ -45,9 +45,53 @@ int iq_entity_bad_option(iq_app *app, const iq_entity *e, const char *cmd, int o
     return EX_USAGE;
 }
 
+/* The library names the field an error is about ("host: is required; ..."); the CLI adds the
+ * option that sets it. */
+static const struct {
+    const char *field;
+    const char *option;
+} field_options[] = {
+    {"name", "--name"},
+    {"host", "--host"},
+    {"port", "--port"},
+    {"protocol", "--protocol"},
+    {"secure", "--secure"},
+    {"secure-type", "--secure-type"},
+    {"ignore-certificate", "--ignore-certificate"},
+    {"keep-copy", "--keep-copy"},
+    {"auto-check", "--auto-check"},
+    {"active", "--active"},
+    {"use-connector", "--use-connector"},
+    {"connector", "--connector"},
+    {"credential", "--credential"},
+    {"folder", "--folder"},
+    {"check-interval", "--check-interval"},
+    {"apop", "--apop"},
+    {"type", "--type"},
+    {"username", "--username"},
+    {"secret", "--password-stdin or --password-file"},
+};
+
+char *iq_cli_with_option(const char *err)
+{
+    for (size_t i = 0; err && i < IQ_ARRAY_LEN(field_options); i++) {
+        size_t n = strlen(field_options[i].field);
+        if (strncmp(err, field_options[i].field, n) == 0 && err[n] == ':' && err[n + 1] == ' ')
+            return iq_xasprintf("%s (%s)", err, field_options[i].option);
+    }
+    return iq_xstrdup(err ? err : "failed");
+}
+
 int iq_entity_store_fail(iq_app *app, const iq_entity *e, const char *cmd, iq_err st, char *err)
 {
-    iq_app_error(app, "%s %s: %s", e->kind, cmd, err ? err : "failed");
+    char *shown = st == IQ_ERR_INVALID ? iq_cli_with_option(err)
+                  : st == IQ_ERR_NOT_FOUND
+                      ? iq_xasprintf("%s; see 'inboxq %s list'", err ? err : "not found", e->kind)
+                  : st == IQ_ERR_STALE ? iq_xasprintf("%s (see 'inboxq %s show')",
+                                                      err ? err : "changed meanwhile", e->kind)
+                                       : iq_xstrdup(err ? err : "failed");
+    iq_app_error(app, "%s %s: %s", e->kind, cmd, shown);
+    free(shown);
     free(err);
     return iq_exit_code(st);
 }

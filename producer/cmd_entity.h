@@ -47,7 +47,11 @@ int iq_entity_dispatch(iq_app *app, const iq_entity *e, const char *help, const 
 
 /* After getopt_long returned ':' or '?': the error naming the option; returns EX_USAGE. */
 int iq_entity_bad_option(iq_app *app, const iq_entity *e, const char *cmd, int opt, char **argv);
-/* A failed write: "KIND CMD: err" (err freed); returns the status's exit code. */
+/* A library error about a form field ("host: is required; ...") with the option that sets it
+ * appended (" (--host)"); other errors unchanged. malloc'd. */
+char *iq_cli_with_option(const char *err);
+/* A failed write: "KIND CMD: err" (err freed; a rule broken names its option, see
+ * iq_cli_with_option); returns the status's exit code. */
 int iq_entity_store_fail(iq_app *app, const iq_entity *e, const char *cmd, iq_err st, char *err);
 /* NAME|ID -> id: 0, or an exit code after the error. */
 int iq_entity_find(iq_app *app, const iq_entity *e, PGconn *c, const char *cmd, const char *ref,

@@ -59,9 +59,10 @@ static iq_err apply_folder(iq_account *a, const char *folder, char **error_r)
     if (!folder)
         return IQ_OK;
     if (!*folder)
-        return iq_rule_invalid(error_r, "folder: is empty; give --folder NAME (INBOX by default)");
+        return iq_rule_invalid(error_r,
+                               "folder: is empty; give the folder to read (INBOX by default)");
     if (strlen(folder) > FOLDER_MAX_BYTES)
-        return iq_rule_invalid(error_r, "folder: is longer than %d bytes; give a shorter --folder",
+        return iq_rule_invalid(error_r, "folder: is longer than %d bytes; give a shorter one",
                                FOLDER_MAX_BYTES);
     if (iq_rule_has_control(folder) || !iq_rule_utf8_valid(folder))
         return iq_rule_invalid(error_r,
@@ -111,22 +112,18 @@ iq_err iq_account_apply(iq_account *a, const iq_account_input *in, bool creating
         free(a->host);
         a->host = iq_host_normalize(in->host);
     } else if (creating || !a->host) {
-        return iq_rule_invalid(error_r,
-                               "host: is required; give --host with the mail server's host "
-                               "name or IP address");
+        return iq_rule_invalid(error_r, "host: is required; give the mail server's host name or IP "
+                                        "address");
     }
     /* Protocolo */
     if (in->protocol) {
         if (iq_protocol_parse(in->protocol, &a->protocol) < 0) {
             iq_rule_show_value(in->protocol, shown, sizeof(shown));
-            return iq_rule_invalid(error_r,
-                                   "protocol: '%s' is not imap or pop3; give --protocol imap or "
-                                   "--protocol pop3",
-                                   shown);
+            return iq_rule_invalid(
+                error_r, "protocol: '%s' is not imap or pop3; choose imap or pop3", shown);
         }
     } else if (creating) {
-        return iq_rule_invalid(error_r,
-                               "protocol: is required; give --protocol imap or --protocol pop3");
+        return iq_rule_invalid(error_r, "protocol: is required; choose imap or pop3");
     }
     /* Porta: empty means the standard port for protocol and security (resolved below). */
     if (in->port) {
@@ -138,9 +135,8 @@ iq_err iq_account_apply(iq_account *a, const iq_account_input *in, bool creating
                 iq_rule_show_value(in->port, shown, sizeof(shown));
                 return iq_rule_invalid(
                     error_r,
-                    "port: '%s' is not a port number from 1 to 65535; give --port N, "
-                    "or an empty --port for the standard one (IMAP 143/993, POP3 "
-                    "110/995)",
+                    "port: '%s' is not a port number from 1 to 65535; give one, or leave it "
+                    "empty for the standard one (IMAP 143/993, POP3 110/995)",
                     shown);
             }
             a->port = (int)v;
@@ -160,14 +156,14 @@ iq_err iq_account_apply(iq_account *a, const iq_account_input *in, bool creating
         } else {
             iq_rule_show_value(in->secure_type, shown, sizeof(shown));
             return iq_rule_invalid(error_r,
-                                   "secure-type: '%s' is not tls or ssl; give --secure-type tls "
-                                   "(STARTTLS) or --secure-type ssl (TLS from the first byte)",
+                                   "secure-type: '%s' is not tls or ssl; choose tls (STARTTLS) or "
+                                   "ssl (TLS from the first byte)",
                                    shown);
         }
         if (!secure)
             return iq_rule_invalid(error_r,
-                                   "secure-type: only applies to a secure connection; drop "
-                                   "--secure-type or give --secure yes");
+                                   "secure-type: only applies to a secure connection; leave it "
+                                   "out, or set secure to yes");
     }
     if (!secure)
         a->security = IQ_SEC_NONE;
@@ -194,27 +190,27 @@ iq_err iq_account_apply(iq_account *a, const iq_account_input *in, bool creating
     if (in->connector) {
         if (in->use_connector && !use)
             return iq_rule_invalid(error_r,
-                                   "connector: only applies with --use-connector yes; drop "
-                                   "--connector or give --use-connector yes");
+                                   "connector: only applies when use-connector is yes; leave it "
+                                   "out, or set use-connector to yes");
         if (!*in->connector)
-            return iq_rule_invalid(error_r, "connector: is empty; give --connector NAME|ID, or "
-                                            "--use-connector no");
+            return iq_rule_invalid(error_r, "connector: is empty; give a Network Connector's name "
+                                            "or code, or set use-connector to no");
         use = true; /* --connector alone implies --use-connector yes */
     } else if (!use) {
         a->connector_id = 0;
     } else if (a->connector_id == 0) {
-        return iq_rule_invalid(error_r, "connector: is required with --use-connector yes; give "
-                                        "--connector NAME|ID (see 'inboxq connector list')");
+        return iq_rule_invalid(error_r, "connector: is required when use-connector is yes; give a "
+                                        "Network Connector's name or code");
     }
     a->use_connector = use;
 
     /* Credencial para autenticação */
     if (in->credential && !*in->credential)
-        return iq_rule_invalid(error_r, "credential: is empty; give --credential NAME|ID");
+        return iq_rule_invalid(error_r, "credential: is empty; give a credential's name or code");
     if (!in->credential && a->credential_id == 0)
         return iq_rule_invalid(error_r,
-                               "credential: is required; give --credential NAME|ID (register "
-                               "one first with 'inboxq credential add')");
+                               "credential: is required; give a credential's name or code (add "
+                               "one to the vault first)");
 
     /* Lookups last: they reach the database. */
     if (in->connector && (st = iq_rule_resolve(refs, "connector", in->connector, &a->connector_id,
@@ -473,10 +469,9 @@ iq_err iq_account_update(PGconn *c, int64_t id, const iq_account_input *in, int 
     if (st != IQ_OK)
         goto fail;
     if (expect_version > 0 && a.version != expect_version) {
-        *error_r =
-            iq_xasprintf("account %" PRId64 " is at version %d, not %d: someone changed "
-                         "it; look at it again ('inboxq account show %" PRId64 "') and retry",
-                         id, a.version, expect_version, id);
+        *error_r = iq_xasprintf("account %" PRId64 " is at version %d, not %d: someone changed "
+                                "it; look at it again and retry",
+                                id, a.version, expect_version);
         st = IQ_ERR_STALE;
         goto fail;
     }

@@ -49,13 +49,11 @@ iq_err iq_connector_apply(iq_connector *k, const iq_connector_input *in, bool cr
         if (iq_connector_type_parse(in->type, &k->type) < 0) {
             iq_rule_show_value(in->type, shown, sizeof(shown));
             return iq_rule_invalid(
-                error_r,
-                "type: '%s' is not socks5 or http; give --type socks5 or --type http "
-                "(HTTP CONNECT)",
+                error_r, "type: '%s' is not socks5 or http; choose socks5 or http (HTTP CONNECT)",
                 shown);
         }
     } else if (creating) {
-        return iq_rule_invalid(error_r, "type: is required; give --type socks5 or --type http");
+        return iq_rule_invalid(error_r, "type: is required; choose socks5 or http");
     }
     if (in->host) {
         if (iq_validate_host("host", in->host, error_r) < 0)
@@ -64,16 +62,15 @@ iq_err iq_connector_apply(iq_connector *k, const iq_connector_input *in, bool cr
         k->host = iq_host_normalize(in->host);
     } else if (creating || !k->host) {
         return iq_rule_invalid(error_r,
-                               "host: is required; give --host with the proxy's host name or "
-                               "IP address");
+                               "host: is required; give the proxy's host name or IP address");
     }
     if (in->port) {
         if (iq_parse_port("port", in->port, &k->port, error_r) < 0)
             return IQ_ERR_INVALID;
     } else if (creating || k->port == 0) {
         return iq_rule_invalid(error_r,
-                               "port: is required; give --port N (e.g. 1080 for SOCKS5, 3128 "
-                               "for HTTP)");
+                               "port: is required; give the proxy's port (e.g. 1080 for SOCKS5, "
+                               "3128 for HTTP)");
     }
     if ((st = iq_rule_bool("active", in->active, &k->active, error_r)) != IQ_OK)
         return st;
@@ -260,7 +257,7 @@ iq_err iq_connector_delete(PGconn *c, int64_t id, char **error_r)
         char shown[80];
         iq_rule_show_value(k.name, shown, sizeof(shown));
         *error_r = iq_xasprintf("connector %" PRId64 " '%s' is used by %s; point them elsewhere "
-                                "('inboxq account edit ID --use-connector no') or delete them "
+                                "(set their use-connector to no) or delete them "
                                 "first",
                                 id, shown, users);
         free(users);

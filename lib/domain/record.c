@@ -145,7 +145,7 @@ iq_err iq_record_write_error(PGconn *c, const char *kind, const char *what, char
         return iq_rule_invalid(
             error_r,
             "name: another %s already has this name (names are case-insensitive); "
-            "choose another --name",
+            "choose another name",
             kind);
     }
     if (strcmp(state, "23503") == 0) {
@@ -245,8 +245,7 @@ iq_err iq_record_found_or_fail(int found, const char *entity, int64_t id, char *
     if (found < 0)
         return (iq_err)found;
     if (found == 0) {
-        *error_r =
-            iq_xasprintf("%s %" PRId64 " does not exist; see 'inboxq %s list'", entity, id, entity);
+        *error_r = iq_xasprintf("%s %" PRId64 " does not exist", entity, id);
         return IQ_ERR_NOT_FOUND;
     }
     return IQ_OK;

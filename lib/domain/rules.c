@@ -114,14 +114,13 @@ int iq_validate_name(const char *field, const char *name, char **error_r)
 {
     char shown[80];
     if (!name || !*name) {
-        *error_r = iq_xasprintf("%s: is required; give --%s NAME", field, field);
+        *error_r = iq_xasprintf("%s: is required; give a name", field);
         return -1;
     }
     size_t len = strlen(name);
     if (len > NAME_MAX_BYTES) {
-        *error_r = iq_xasprintf("%s: is %zu bytes long, at most %d are allowed; give a shorter "
-                                "--%s",
-                                field, len, NAME_MAX_BYTES, field);
+        *error_r = iq_xasprintf("%s: is %zu bytes long, at most %d are allowed; give a shorter one",
+                                field, len, NAME_MAX_BYTES);
         return -1;
     }
     if (iq_rule_has_control(name)) {
@@ -184,9 +183,8 @@ int iq_validate_host(const char *field, const char *host, char **error_r)
 {
     char shown[80];
     if (!host || !*host) {
-        *error_r = iq_xasprintf("%s: is required; give --%s with the server's host name or IP "
-                                "address",
-                                field, field);
+        *error_r =
+            iq_xasprintf("%s: is required; give the server's host name or IP address", field);
         return -1;
     }
     size_t len = strlen(host);
@@ -228,8 +226,7 @@ int iq_parse_port(const char *field, const char *s, int *port_r, char **error_r)
     char shown[80];
     if (!s || iq_parse_i64(s, 1, 65535, &v) < 0) {
         iq_rule_show_value(s ? s : "", shown, sizeof(shown));
-        *error_r = iq_xasprintf("%s: '%s' is not a port number from 1 to 65535; give --%s N", field,
-                                shown, field);
+        *error_r = iq_xasprintf("%s: '%s' is not a port number from 1 to 65535", field, shown);
         return -1;
     }
     *port_r = (int)v;
@@ -296,8 +293,7 @@ iq_err iq_rule_bool(const char *field, const char *s, bool *out, char **error_r)
     if (iq_parse_bool(s, out) < 0) {
         char shown[80];
         iq_rule_show_value(s, shown, sizeof(shown));
-        return iq_rule_invalid(error_r, "%s: '%s' is not yes or no; give --%s yes or --%s no",
-                               field, shown, field, field);
+        return iq_rule_invalid(error_r, "%s: '%s' is not yes or no", field, shown);
     }
     return IQ_OK;
 }
@@ -310,7 +306,7 @@ iq_err iq_rule_name(char **name, const char *given, bool creating, char **error_
             return IQ_ERR_INVALID;
         iq_replace_str(name, given);
     } else if (creating || !*name) {
-        return iq_rule_invalid(error_r, "name: is required; give --name NAME");
+        return iq_rule_invalid(error_r, "name: is required; give a name");
     }
     return IQ_OK;
 }
@@ -338,13 +334,13 @@ iq_err iq_rule_resolve(const iq_refs *refs, const char *kind, const char *ref, i
         if (is_credential)
             return iq_rule_invalid(
                 error_r,
-                "credential: no credential is named or numbered '%s'; see 'inboxq "
-                "credential list', or add it with 'inboxq credential add'",
+                "credential: no credential in the vault is named or numbered '%s'; check the "
+                "name, or add the credential first",
                 shown);
         return iq_rule_invalid(
             error_r,
-            "connector: no Network Connector is named or numbered '%s'; see 'inboxq "
-            "connector list', or add it with 'inboxq connector add'",
+            "connector: no Network Connector is named or numbered '%s'; check the name, or add "
+            "the connector first",
             shown);
     }
     return IQ_OK;
@@ -364,7 +360,7 @@ iq_err iq_rule_name_free(const iq_refs *refs, const char *kind, const char *arti
         return iq_rule_invalid(
             error_r,
             "name: %s %s named '%s' already exists (names are case-insensitive); "
-            "choose another --name",
+            "choose another name",
             article, kind, shown);
     }
     return IQ_OK;

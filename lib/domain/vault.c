@@ -58,11 +58,11 @@ int iq_vault_key_from_config(const iq_config *cfg, uint8_t key_r[IQ_KEY_LEN], ch
 int iq_vault_validate_username(const char *username, char **error_r)
 {
     if (!username || !*username) {
-        *error_r = iq_xstrdup("username: is required; give --username USER");
+        *error_r = iq_xstrdup("username: is required; give the mailbox's user name");
         return -1;
     }
     if (strlen(username) > USERNAME_MAX_BYTES) {
-        *error_r = iq_xasprintf("username: is longer than %d bytes; give a shorter --username",
+        *error_r = iq_xasprintf("username: is longer than %d bytes; give a shorter one",
                                 USERNAME_MAX_BYTES);
         return -1;
     }
@@ -79,8 +79,7 @@ int iq_vault_validate_username(const char *username, char **error_r)
 int iq_vault_validate_secret(const char *secret, size_t len, char **error_r)
 {
     if (!secret || len == 0) {
-        *error_r = iq_xstrdup("secret: is empty; pipe it to --password-stdin or put it in the "
-                              "--password-file");
+        *error_r = iq_xstrdup("secret: is empty; give the password");
         return -1;
     }
     if (len > IQ_SECRET_MAX) {
@@ -346,7 +345,7 @@ iq_err iq_vault_add(PGconn *c, const uint8_t key[IQ_KEY_LEN], const char *name,
         char shown[80];
         show_name(name, shown, sizeof(shown));
         *error_r = iq_xasprintf("name: a credential named '%s' already exists (names are "
-                                "case-insensitive); choose another --name",
+                                "case-insensitive); choose another name",
                                 shown);
         st = IQ_ERR_INVALID;
         goto fail;
@@ -376,7 +375,7 @@ iq_err iq_vault_add(PGconn *c, const uint8_t key[IQ_KEY_LEN], const char *name,
         if (strcmp(iq_pg_last_sqlstate(), "23505") == 0) {
             free(err);
             *error_r = iq_xstrdup("name: another credential already has this name (names are "
-                                  "case-insensitive); choose another --name");
+                                  "case-insensitive); choose another name");
             st = IQ_ERR_INVALID;
         } else {
             st = iq_op_db_error(c, "adding the credential", err, error_r);

@@ -320,6 +320,8 @@ bad() { # FIELD ARGS...
 	shift
 	run 65 account add "$@"
 	err_has "$field:"
+	err_has "(--$field)" # the library names the field, the CLI its option
+	case $ERR in *"give --"* | *"; drop --"*) fail "the library spoke of options: $ERR" ;; esac
 }
 bad name --host h --protocol imap --credential alice
 bad host --name n1 --protocol imap --credential alice

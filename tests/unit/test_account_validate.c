@@ -218,13 +218,13 @@ static void test_required(void **state)
 {
     (void)state;
     expect_invalid_msg(&(iq_account_input){.host = "h", .protocol = "imap", .credential = "alice"},
-                       "name", "--name");
+                       "name", "give a name");
     expect_invalid_msg(&(iq_account_input){.name = "A", .protocol = "imap", .credential = "alice"},
-                       "host", "--host");
+                       "host", "host name or IP address");
     expect_invalid_msg(&(iq_account_input){.name = "A", .host = "h", .credential = "alice"},
-                       "protocol", "--protocol imap");
+                       "protocol", "choose imap or pop3");
     expect_invalid_msg(&(iq_account_input){.name = "A", .host = "h", .protocol = "pop3"},
-                       "credential", "--credential");
+                       "credential", "credential's name or code");
     expect_invalid(&(iq_account_input){BASE, .name = ""}, "name");
     expect_invalid(&(iq_account_input){BASE, .host = ""}, "host");
     expect_invalid(&(iq_account_input){BASE, .credential = ""}, "credential");
@@ -325,9 +325,9 @@ static void test_secure_rules(void **state)
     (void)state;
     /* secure type only with secure yes */
     expect_invalid_msg(&(iq_account_input){BASE, .secure = "no", .secure_type = "tls"},
-                       "secure-type", "--secure yes");
+                       "secure-type", "set secure to yes");
     expect_invalid_msg(&(iq_account_input){BASE, .secure = "no", .secure_type = "ssl"},
-                       "secure-type", "--secure yes");
+                       "secure-type", "set secure to yes");
     expect_invalid_msg(&(iq_account_input){BASE, .secure_type = "starttls"}, "secure-type",
                        "tls or ssl");
     expect_invalid(&(iq_account_input){BASE, .secure = "maybe"}, "secure");
@@ -379,13 +379,13 @@ static void test_connector_rules(void **state)
     iq_account_release(&a);
     /* a connector only with use-connector yes */
     expect_invalid_msg(&(iq_account_input){BASE, .use_connector = "no", .connector = "proxy"},
-                       "connector", "--use-connector yes");
+                       "connector", "use-connector is yes");
     /* and required then */
     expect_invalid_msg(&(iq_account_input){BASE, .use_connector = "yes"}, "connector", "required");
     expect_invalid(&(iq_account_input){BASE, .connector = ""}, "connector");
     /* it must exist */
     expect_invalid_msg(&(iq_account_input){BASE, .connector = "nope"}, "connector",
-                       "inboxq connector list");
+                       "no Network Connector is named or numbered 'nope'");
     expect_invalid(&(iq_account_input){BASE, .connector = "8"}, "connector");
 }
 
@@ -400,7 +400,7 @@ static void test_credential_rules(void **state)
     assert_int_equal(a.credential_id, 1);
     iq_account_release(&a);
     expect_invalid_msg(&(iq_account_input){BASE, .credential = "carol"}, "credential",
-                       "inboxq credential add");
+                       "add the credential first");
     expect_invalid(&(iq_account_input){BASE, .credential = "3"}, "credential");
 }
 
