@@ -139,6 +139,38 @@ static int lock_account(iq_slot *s, PGconn *pg, int64_t account_id)
     }
 }
 
+/* A check job not due yet. A slot never sleeps on a job (every job behind it on the partition
+ * would wait): the account's next check moves to not_before, and the scheduler sends it then.
+ * true when done (the offset may be committed). */
+static bool defer_check(iq_slot *s, const iq_check_job *job)
+{
+    char id[24], at[24];
+    snprintf(id, sizeof(id), "%lld", (long long)job->account_id);
+    snprintf(at, sizeof(at), "%lld", (long long)job->not_before_ms);
+    for (;;) {
+        PGconn *pg = iq_worker_pg(s);
+        if (!pg)
+            return false;
+        char *err = NULL;
+        if (iq_pg_exec(pg,
+                       "UPDATE mail_accounts SET next_check_at = greatest(next_check_at, "
+                       "to_timestamp($2::bigint / 1000.0)) WHERE id = $1",
+                       2, (const char *const[]){id, at}, &err) == 0) {
+            IQ_INFO("job %s for account %s is not due before %s ms since the epoch; left to the "
+                    "scheduler",
+                    job->job_id, id, at);
+            return true;
+        }
+        bool lost = iq_pg_connection_lost(pg);
+        IQ_WARN("deferring job %s: %s", job->job_id, err);
+        free(err);
+        if (!lost)
+            return true; /* the account is gone or the row is unusable: nothing to defer */
+        if (*s->w->stop)
+            return false;
+    }
+}
+
 static bool handle_check(iq_slot *s, const rd_kafka_message_t *m)
 {
     iq_worker *w = s->w;
@@ -150,11 +182,8 @@ static bool handle_check(iq_slot *s, const rd_kafka_message_t *m)
         free(err);
         return done;
     }
-    if (job.not_before_ms > 0) {
-        int64_t wait = job.not_before_ms - iq_now_real_ms();
-        if (wait > 0 && !nap(w, wait))
-            return false;
-    }
+    if (job.not_before_ms > iq_now_real_ms())
+        return defer_check(s, &job);
     for (;;) {
         PGconn *pg = iq_worker_pg(s);
         if (!pg)

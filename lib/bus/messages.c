@@ -735,8 +735,8 @@ bad:
     return NULL;
 }
 
-int iq_msg_parse_check_job(const void *data, size_t len, iq_check_job *job_r,
-                           iq_err *error_class_r, char **error_r)
+int iq_msg_parse_check_job(const void *data, size_t len, iq_check_job *job_r, iq_err *error_class_r,
+                           char **error_r)
 {
     static const char *const fields[] = {"schema",       "job_id", "account_id", "requested_at",
                                          "requested_by", "reason", "attempt",    "not_before"};
@@ -756,6 +756,13 @@ int iq_msg_parse_check_job(const void *data, size_t len, iq_check_job *job_r,
         get_int(root, "attempt", false, 1, INT_MAX, &attempt, NULL, error_r) < 0 ||
         get_time(root, "not_before", false, &job_r->not_before_ms, error_r) < 0)
         goto out;
+    if (job_r->not_before_ms > iq_now_real_ms() + IQ_MSG_NOT_BEFORE_MAX_AHEAD_MS) {
+        fail(error_r,
+             "not_before: more than %lld minutes ahead of this worker's clock; the job "
+             "is refused (check the producer's clock)",
+             (long long)(IQ_MSG_NOT_BEFORE_MAX_AHEAD_MS / 60000));
+        goto out;
+    }
     job_r->attempt = (int)attempt;
     ret = 0;
 out:

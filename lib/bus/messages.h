@@ -17,7 +17,6 @@
 #define IQ_MSG_SCHEMA_NEW_MAIL "inboxq.new_mail.v1"
 #define IQ_MSG_SCHEMA_DEAD_LETTER "inboxq.dead_letter.v1"
 
-
 /* Largest job message the parsers accept, in bytes. */
 #define IQ_MSG_JOB_MAX_BYTES 65536
 /* Header-derived text in events and dead letters is cut to this many bytes (UTF-8 safe). */
@@ -26,6 +25,9 @@
 #define IQ_MSG_DEAD_VALUE_MAX 262144
 /* An optional timestamp argument that is absent (any negative value means the same). */
 #define IQ_MSG_TIME_NONE ((int64_t)-1)
+/* A check job's not_before may lie at most this far ahead of the worker's clock (a job from
+ * a clock gone wrong, or a hostile producer, would otherwise hold a check back for years). */
+#define IQ_MSG_NOT_BEFORE_MAX_AHEAD_MS ((int64_t)3600 * 1000)
 
 /* Parsed check job. Strings are NUL-terminated; the UUID is lowercase. */
 typedef struct iq_check_job {
@@ -93,8 +95,8 @@ typedef struct iq_dead_letter {
     size_t original_key_len;
     const void *original_value; /* UTF-8 as is, anything else base64; NULL = empty */
     size_t original_value_len;
-    iq_err error_class;      /* why the job was not run, e.g. IQ_ERR_INVALID_JSON */
-    const char *error;       /* control characters become spaces */
+    iq_err error_class; /* why the job was not run, e.g. IQ_ERR_INVALID_JSON */
+    const char *error;  /* control characters become spaces */
     int64_t failed_at_ms;
     const char *worker;
 } iq_dead_letter;
@@ -124,8 +126,8 @@ char *iq_msg_dump(const json_t *msg);
 /* Strict parsers for consumed jobs: 0, or -1 with *error_class_r IQ_ERR_INVALID_JSON,
  * IQ_ERR_UNKNOWN_SCHEMA or IQ_ERR_INVALID_JOB and
  * *error_r a one-line text naming the field. Unknown fields are rejected (invalid_job). */
-int iq_msg_parse_check_job(const void *data, size_t len, iq_check_job *job_r,
-                           iq_err *error_class_r, char **error_r);
+int iq_msg_parse_check_job(const void *data, size_t len, iq_check_job *job_r, iq_err *error_class_r,
+                           char **error_r);
 int iq_msg_parse_report_job(const void *data, size_t len, iq_report_job *job_r,
                             iq_err *error_class_r, char **error_r);
 /* Parses a filters object (e.g. reports.filters); f_r must be initialised. 0 or -1. */

@@ -71,8 +71,22 @@ job=$(cat /proc/sys/kernel/random/uuid)
 printf '{"schema":"inboxq.check_job.v1","job_id":"%s","account_id":%s,"requested_at":"2026-01-01T00:00:00.000Z","requested_by":"cli:test","reason":"manual","attempt":1}' \
   "$job" "$victim" | kcat -b "$INBOXQ_KAFKA_BROKERS" -P -t "$INBOXQ_TOPIC_CHECK" -k "$victim"
 it_wait_for 30 "the job behind the poison ran" bash -c "test \"\$(psql -qtAX '$INBOXQ_PG_DSN' -c \"SELECT outcome FROM check_runs WHERE job_id = '$job'\")\" = ok"
+# a job due in ten minutes and one for year 9999, then a real one behind them: no slot sleeps
+# on a job (the one behind runs at once), the first moves the account's next check, the
+# second is refused into the dead-letter topic
+later=$(date -u -d '+10 minutes' +%Y-%m-%dT%H:%M:%S.000Z)
+for nb in "$later" "9999-12-31T23:59:59.000Z"; do
+  printf '{"schema":"inboxq.check_job.v1","job_id":"%s","account_id":%s,"requested_at":"2026-01-01T00:00:00.000Z","requested_by":"cli:test","reason":"manual","attempt":1,"not_before":"%s"}' \
+    "$(cat /proc/sys/kernel/random/uuid)" "$victim" "$nb" | kcat -b "$INBOXQ_KAFKA_BROKERS" -P -t "$INBOXQ_TOPIC_CHECK" -k "$victim"
+done
+behind=$(cat /proc/sys/kernel/random/uuid)
+printf '{"schema":"inboxq.check_job.v1","job_id":"%s","account_id":%s,"requested_at":"2026-01-01T00:00:00.000Z","requested_by":"cli:test","reason":"manual","attempt":1}' \
+  "$behind" "$victim" | kcat -b "$INBOXQ_KAFKA_BROKERS" -P -t "$INBOXQ_TOPIC_CHECK" -k "$victim"
+it_wait_for 30 "the job behind the delayed ones ran at once" bash -c "test \"\$(psql -qtAX '$INBOXQ_PG_DSN' -c \"SELECT outcome FROM check_runs WHERE job_id = '$behind'\")\" = ok"
+check "the job due later moved the account's next check" test "$(it_sql "SELECT next_check_at >= now() + interval '9 minutes' FROM mail_accounts WHERE id = $victim")" = t
 it_kcat_all "$INBOXQ_TOPIC_DEAD" >"$IT_TMP/dead"
 check "the poison job is in the dead-letter topic" grep -q '"original_value":"this is not json"' "$IT_TMP/dead"
+check "the year-9999 job is dead-lettered as invalid_job" grep -q '"error_class":"invalid_job".*9999-12-31\|9999-12-31.*"error_class":"invalid_job"' "$IT_TMP/dead"
 check "dead letters validate against dead_letter.v1" test "$(it_validate dead_letter.v1 <"$IT_TMP/dead")" -ge 1
 # a report job rendered by a worker equals the same report rendered in process
 out=$(inboxq report --format csv --secure yes --wait --timeout 60 --output "$IT_TMP/job.csv")

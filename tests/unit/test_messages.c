@@ -497,6 +497,22 @@ static void test_check_job_invalid_job(void **state)
     check_mutation("not_before", "null", I, "not_before");
     check_mutation("not_before", "\"soon\"", I, "not_before");
     check_mutation("not_before", "0", I, "not_before");
+    /* not_before at most an hour ahead of this clock: a job for year 9999 would hold its
+     * partition for ever */
+    check_mutation("not_before", "\"9999-12-31T23:59:59.000Z\"", I, "not_before: more than 60");
+    char ahead[64], when[48];
+    iq_format_time_utc(iq_now_real_ms() + 61 * 60000, when, sizeof(when));
+    snprintf(ahead, sizeof(ahead), "\"%s\"", when);
+    check_mutation("not_before", ahead, I, "not_before: more than 60");
+    json_t *soon = iq_msg_check_job_new(UUID_A, 42, T0, "scheduler", "retry", 2,
+                                        iq_now_real_ms() + 59 * 60000, NULL);
+    char *soon_s = iq_msg_dump(soon);
+    json_decref(soon);
+    iq_check_job sj;
+    iq_err scls = IQ_OK;
+    char *serr = NULL;
+    assert_int_equal(iq_msg_parse_check_job(soon_s, strlen(soon_s), &sj, &scls, &serr), 0);
+    free(soon_s);
 
     check_mutation("extra", "1", I, "unexpected field \"extra\"");
     check_mutation("body", "\"From: x\"", I, "\"body\"");
