@@ -75,7 +75,8 @@ static void usage(void)
            "  --direct          render in this process instead of sending a job to the workers\n"
            "  --wait            (a job) wait until a worker rendered it; prints REPORT_ID JOB_ID\n"
            "                    first; --timeout S (default 300) bounds the wait\n"
-           "  --output FILE     where to write; written to a temporary file, then renamed\n"
+           "  --output FILE     where to write (- for standard output); written to a temporary\n"
+           "                    file, then renamed\n"
            "FILTERS:\n"
            "  --name TEXT       accounts whose name contains TEXT (case-insensitive)\n"
            "  --secure, --auto-check, --keep-copy yes|no   filter on that setting\n"
@@ -154,8 +155,32 @@ static int submit_job(iq_app *app, const report_request *req)
                                 &req->filters, req->wait, req->timeout_ms, req->output);
 }
 
+/* --output -: the report on standard output, as it is rendered. */
+static int render_stdout(iq_app *app, const report_request *req)
+{
+    PGconn *c = NULL;
+    char *err = NULL;
+    int rc = iq_app_connect_pg(app, &c);
+    if (rc != 0)
+        return rc;
+    iq_report_stats st;
+    if (iq_report_render(c, &req->filters, req->format, iq_lang_tag(req->lang), stdout, &st, &err) <
+        0) {
+        iq_app_error(app, "%s", err);
+        rc = iq_pg_connection_lost(c) ? EX_UNAVAILABLE : ferror(stdout) ? EX_IOERR : EX_SOFTWARE;
+    } else if (fflush(stdout) != 0) {
+        iq_app_error(app, "report: writing to standard output failed");
+        rc = EX_IOERR;
+    }
+    free(err);
+    iq_pg_close(&c);
+    return rc;
+}
+
 static int render_direct(iq_app *app, const report_request *req)
 {
+    if (strcmp(req->output, "-") == 0)
+        return render_stdout(app, req);
     char *tmp = iq_xasprintf("%s.tmp.XXXXXX", req->output);
     char *err = NULL;
     PGconn *c = NULL;
@@ -250,8 +275,13 @@ static int cmd_render(iq_app *app, int argc, char **argv)
         switch (opt) {
         case OPT_OUTPUT:
             if (!*optarg) {
-                iq_app_error(app, "report: --output needs a file name");
+                iq_app_error(app, "report: --output needs a file name (or - for standard "
+                                  "output)");
                 rc = EX_USAGE;
+            } else if (iq_output_is_dir(optarg)) {
+                iq_app_error(app, "report: --output '%s' is a directory; give a file name in it",
+                             optarg);
+                rc = EX_CANTCREAT;
             }
             req.output = optarg;
             break;
@@ -425,6 +455,16 @@ static int schedule_add(iq_app *app, int argc, char **argv)
         iq_app_error(app, "report schedule add: --output-dir must be an absolute directory path "
                           "(where the worker writes the files)");
         rc = EX_DATAERR;
+        goto out;
+    }
+    struct stat dir_st;
+    if (output_dir && (stat(output_dir, &dir_st) < 0 || !S_ISDIR(dir_st.st_mode))) {
+        iq_app_error(app,
+                     "report schedule add: --output-dir %s is not a directory here; create it "
+                     "first (the workers write the files there, so it must exist where they "
+                     "run, writable by their user)",
+                     output_dir);
+        rc = EX_CANTCREAT;
         goto out;
     }
     filters = iq_msg_report_filters_new(&req.filters, &err);

@@ -29,6 +29,15 @@ static int save_output(iq_app *app, PGconn *c, int64_t id, const char *path)
                      (long long)id, (long long)id);
         return EX_NOINPUT;
     }
+    if (strcmp(path, "-") == 0) { /* standard output */
+        const char *bytes = PQgetvalue(r, 0, 0);
+        size_t n = (size_t)PQgetlength(r, 0, 0);
+        int out = fwrite(bytes, 1, n, stdout) == n && fflush(stdout) == 0 ? 0 : EX_IOERR;
+        if (out)
+            iq_app_error(app, "report: writing to standard output failed");
+        PQclear(r);
+        return out;
+    }
     char *tmp = iq_xasprintf("%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
     int rc = 0;
@@ -52,6 +61,13 @@ static int save_output(iq_app *app, PGconn *c, int64_t id, const char *path)
     free(tmp);
     PQclear(r);
     return rc;
+}
+
+bool iq_output_is_dir(const char *path)
+{
+    size_t n = strlen(path);
+    struct stat sb;
+    return (n > 0 && path[n - 1] == '/') || (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode));
 }
 
 /* 'done', 'failed' or NULL (still pending/running) */
@@ -198,7 +214,7 @@ int iq_cmd_report_get(iq_app *app, int argc, char **argv)
             output = optarg;
         } else if (opt == 'h') {
             printf("usage: inboxq report get ID --output FILE\n\nWrites a rendered report's "
-                   "output to FILE.\n");
+                   "output to FILE (- for standard output).\n");
             return 0;
         } else {
             return EX_USAGE;
@@ -209,8 +225,13 @@ int iq_cmd_report_get(iq_app *app, int argc, char **argv)
     if (rc)
         return rc;
     if (!output) {
-        iq_app_error(app, "report get: --output FILE is required");
+        iq_app_error(app, "report get: --output FILE is required (- for standard output)");
         return EX_USAGE;
+    }
+    if (iq_output_is_dir(output)) {
+        iq_app_error(app, "report get: --output '%s' is a directory; give a file name in it",
+                     output);
+        return EX_CANTCREAT;
     }
     PGconn *c = NULL;
     if ((rc = iq_app_connect_pg(app, &c)))

@@ -27,6 +27,8 @@ int iq_cmd_account_list(iq_app *app, int argc, char **argv);
 int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
                          const iq_report_filters *f, bool wait, int64_t timeout_ms,
                          const char *output);
+/* Whether an --output path names a directory (ends in '/' or is one): not a file to write. */
+bool iq_output_is_dir(const char *path);
 int iq_cmd_report_show(iq_app *app, int argc, char **argv);
 int iq_cmd_report_get(iq_app *app, int argc, char **argv);
 int iq_cmd_audit(iq_app *app, int argc, char **argv);

@@ -232,8 +232,13 @@ static const char *extension(const char *format)
  * PATH.tmp, and PATH returned. The file takes its name (publish_output) only once the result is
  * recorded: a worker whose report was taken over, or whose result could not be stored, leaves
  * nothing there. NULL (logged) when it cannot be written. */
+/* Writes data to a new temporary file in dir (created with O_EXCL, so neither a symlink
+ * planted there nor a leftover file is followed or truncated) and returns the final name the
+ * file gets when the result is recorded; *tmp_r is the temporary name. NULL with *why_r (the
+ * reason, malloc'd) when the file cannot be written. */
 static char *stage_output(const char *dir, const char *schedule, int64_t report_id,
-                          const char *format, const char *data, size_t len)
+                          const char *format, const char *data, size_t len, char **tmp_r,
+                          char **why_r)
 {
     char safe[64];
     size_t o = 0;
@@ -250,36 +255,44 @@ static char *stage_output(const char *dir, const char *schedule, int64_t report_
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
     char *path =
         iq_xasprintf("%s/%s-%s-%lld.%s", dir, safe, stamp, (long long)report_id, extension(format));
-    char *tmp = iq_xasprintf("%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    bool ok = fd >= 0;
+    char *tmp = iq_xasprintf("%s.XXXXXX.tmp", path);
+    int fd = mkostemps(tmp, 4, O_CLOEXEC); /* O_CREAT | O_EXCL: never follows a symlink */
+    bool ok = fd >= 0 && fchmod(fd, 0640) == 0;
     for (size_t off = 0; ok && off < len;) {
         ssize_t n = write(fd, data + off, len - off);
         ok = n > 0;
         off += ok ? (size_t)n : 0;
     }
     ok = ok && fsync(fd) == 0;
-    if (fd >= 0)
-        close(fd);
-    if (!ok) {
-        IQ_WARN("report %lld not written to %s: %s", (long long)report_id, dir, strerror(errno));
-        unlink(tmp);
-        free(path);
-        path = NULL;
+    int e = errno;
+    if (fd >= 0 && close(fd) < 0 && ok) {
+        ok = false;
+        e = errno;
     }
-    free(tmp);
+    if (!ok) {
+        char eb[128];
+        *why_r = iq_xasprintf("the report file could not be written in %s: %s", dir,
+                              strerror_r(e, eb, sizeof(eb)));
+        IQ_WARN("report %lld: %s", (long long)report_id, *why_r);
+        if (fd >= 0)
+            unlink(tmp);
+        free(tmp);
+        free(path);
+        return NULL;
+    }
+    *tmp_r = tmp;
     return path;
 }
 
 /* Gives a staged file its name (keep) or removes it. */
-static void publish_output(const char *path, bool keep)
+static void publish_output(const char *tmp, const char *path, bool keep)
 {
-    char *tmp = iq_xasprintf("%s.tmp", path);
+    char eb[128];
     if (!keep)
         unlink(tmp);
     else if (rename(tmp, path) < 0)
-        IQ_WARN("report file %s not renamed into place: %s", path, strerror(errno));
-    free(tmp);
+        IQ_WARN("report file %s not renamed into place: %s", path,
+                strerror_r(errno, eb, sizeof(eb)));
 }
 
 static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
@@ -354,17 +367,26 @@ static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
                 break;
             continue;
         }
-        char *path = NULL;
-        if (rc == 0 && dir)
-            path =
-                stage_output(dir, sched ? sched : "report", job.report_id, job.format, data, len);
+        char *path = NULL, *tmp = NULL, *why = NULL;
+        if (rc == 0 && dir) {
+            path = stage_output(dir, sched ? sched : "report", job.report_id, job.format, data, len,
+                                &tmp, &why);
+            if (!path) {
+                /* a scheduled report exists to be a file: without it the report failed */
+                rc = -1;
+                free(err);
+                err = why;
+            }
+        }
         int stored =
             iq_reports_finish(pg, job.report_id, claim, rc == 0 ? "done" : "failed",
                               rc == 0 ? NULL : (err ? err : "rendering failed"),
                               rc == 0 ? data : NULL, rc == 0 ? len : 0, (int64_t)stats.rows, path);
         done = stored >= 0;
         if (path)
-            publish_output(path, stored > 0);
+            publish_output(tmp, path, stored > 0);
+        if (stored > 0)
+            iq_counter_inc(w->metrics.reports, (const char *[]){rc == 0 ? "done" : "failed"});
         if (stored > 0)
             IQ_INFO("report %lld %s: %lld rows, %zu bytes", (long long)job.report_id,
                     rc == 0 ? "rendered" : "failed", (long long)stats.rows, len);
@@ -376,6 +398,7 @@ static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)
         err = NULL;
         free(data);
         free(path);
+        free(tmp);
         free(dir);
         free(sched);
         if (!done && !(iq_pg_connection_lost(pg) && nap(w, 500)))

@@ -57,6 +57,10 @@ void iq_worker_metrics_init(iq_worker *w)
         iq_metrics_counter(m, "inboxq_bytes_fetched_total", "Bytes read from mail servers", NULL);
     wm->jobs = iq_metrics_counter(m, "inboxq_jobs_total", "Jobs handled, by kind and result",
                                   (const char *[]){"kind", "result", NULL});
+    wm->reports = iq_metrics_counter(m, "inboxq_reports_total",
+                                     "Reports rendered and recorded, by outcome (a scheduled "
+                                     "report whose file could not be written is failed)",
+                                     (const char *[]){"outcome", NULL});
     wm->dead = iq_metrics_counter(m, "inboxq_jobs_dead_lettered_total",
                                   "Jobs sent to the dead-letter topic, by reason",
                                   (const char *[]){"error_class", NULL});

@@ -29,6 +29,7 @@ typedef struct iq_worker_metrics {
     iq_counter *messages;   /* inboxq_messages_total{action} fetched/deleted/skipped */
     iq_counter *bytes;      /* inboxq_bytes_fetched_total */
     iq_counter *jobs;       /* inboxq_jobs_total{kind,result} */
+    iq_counter *reports;    /* inboxq_reports_total{outcome} done/failed */
     iq_counter *dead;       /* inboxq_jobs_dead_lettered_total{error_class} */
     iq_counter *events;     /* inboxq_events_published_total */
     iq_counter *cache;      /* inboxq_inbox_cache_writes_total{result} */

@@ -356,10 +356,23 @@ leftover=$(find "$WORK" -name '*.tmp.*' | wc -l)
 expect_rc 0 iq report --format csv --output "$WORK/keep.csv" --direct
 head -1 "$WORK/keep.csv" | grep -q '^Code,Name' || fail "the output was not replaced"
 pass "output written atomically; 73 when it cannot be created; nothing half-written"
+# - is standard output, never a file named '-'; a directory is not a file to write
+rm -f -- ./-
+expect_rc 0 iq report --format csv --output - --direct
+head -1 "$WORK/out" | grep -q '^Code,Name' || fail "--output - did not write the report to standard output"
+[ ! -e ./- ] || fail "--output - wrote a file named '-'"
+expect_rc 73 iq report --format csv --output "$WORK/" --direct
+grep -q "is a directory; give a file name in it" "$WORK/err" || fail "--output DIR/: $(cat "$WORK/err")"
+expect_rc 73 iq report --format csv --output "$WORK" --direct
+pass "--output - is standard output; a directory is refused by name"
 
 # ---- report schedules ----
+rdir="$WORK/reports" # where the workers write the files: it must exist
+mkdir -p "$rdir"
+expect_rc 73 iq report schedule add --name nowhere --cron @daily --format csv --output-dir "$WORK/missing"
+grep -q "output-dir $WORK/missing is not a directory here; create it first" "$WORK/err" || fail "missing output dir message: $(cat "$WORK/err")"
 expect_rc 0 iq report schedule add --name weekly-pdf --cron '0 6 * * mon' --format pdf --lang pt-BR \
-	--secure yes --filter-name alpha --output-dir /var/lib/inboxq/reports
+	--secure yes --filter-name alpha --output-dir "$rdir"
 id=$(head -1 "$WORK/out")
 [[ $id =~ ^[0-9]+$ ]] || fail "schedule add printed '$id' first"
 [[ $(grep -c '^next run: 20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] 06:00:00 UTC$' "$WORK/out") == 3 ]] || fail "next runs: $(cat "$WORK/out")"
@@ -367,7 +380,7 @@ for d in $(sed -n 's/^next run: \([0-9-]*\) .*/\1/p' "$WORK/out"); do
 	[[ $(date -u -d "$d" +%u) == 1 ]] || fail "next run $d is not a Monday"
 done
 [[ $(sql "SELECT filters::text, lang, format, output_dir FROM report_schedules WHERE id = $id") == \
-	'{"name": "alpha", "secure": true}|pt-BR|pdf|/var/lib/inboxq/reports' ]] || fail "stored schedule: $(sql "SELECT filters, lang, format, output_dir FROM report_schedules WHERE id = $id")"
+	'{"name": "alpha", "secure": true}|pt-BR|pdf|'"$rdir" ]] || fail "stored schedule: $(sql "SELECT filters, lang, format, output_dir FROM report_schedules WHERE id = $id")"
 expect_rc 0 iq report schedule add --name Daily --cron @daily --format csv
 expect_rc 65 iq report schedule add --name DAILY --cron @daily --format csv
 grep -q "already exists" "$WORK/err" || fail "duplicate schedule message"
@@ -379,7 +392,7 @@ expect_rc 64 iq report schedule add --name bad --cron @daily --format xlsx
 expect_rc 64 iq report schedule add --name bad --format csv
 expect_rc 65 iq report schedule add --name bad --cron @daily --format csv --output-dir relative/dir
 expect_rc 0 iq report schedule list
-grep -qE "^$id +weekly-pdf +0 6 \* \* mon +pdf +pt-BR +20[0-9-]+ 06:00:00 UTC +Name: \"alpha\"; Secure connection: Yes -> /var/lib/inboxq/reports" "$WORK/out" || fail "schedule list: $(cat "$WORK/out")"
+grep -qE "^$id +weekly-pdf +0 6 \* \* mon +pdf +pt-BR +20[0-9-]+ 06:00:00 UTC +Name: \"alpha\"; Secure connection: Yes -> $rdir" "$WORK/out" || fail "schedule list: $(cat "$WORK/out")"
 grep -q "Daily" "$WORK/out" || fail "schedule list lacks Daily"
 expect_rc 0 iq report schedule delete daily
 expect_rc 0 iq report schedule delete "$id"
