@@ -231,7 +231,13 @@ static int authenticate(pop3 *p)
 {
     iq_session *s = p->s;
     int st;
-    if (s->account->apop && p->timestamp[0]) {
+    if (s->account->apop && !p->timestamp[0])
+        /* never fall back to USER/PASS in clear: a server in the middle strips the timestamp */
+        return iq_session_fail(s, IQ_ERR_AUTH,
+                               "APOP is set for this account but the server's greeting has no "
+                               "APOP timestamp; the password was not sent (turn APOP off only "
+                               "if this server really lacks it)");
+    if (s->account->apop) {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int mdlen = 0;
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
