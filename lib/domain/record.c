@@ -72,9 +72,27 @@ static int refs_credential(void *ctx, const char *ref, int64_t *id_r, char **err
     return iq_record_find(ctx, IQ_TBL_CREDENTIAL, ref, id_r, error_r);
 }
 
+/* A connector to attach: it must exist and be active. */
 static int refs_connector(void *ctx, const char *ref, int64_t *id_r, char **error_r)
 {
-    return iq_record_find(ctx, IQ_TBL_CONNECTOR, ref, id_r, error_r);
+    int found = iq_record_find(ctx, IQ_TBL_CONNECTOR, ref, id_r, error_r);
+    if (found <= 0)
+        return found;
+    PGresult *r = iq_record_query_by_id(
+        ctx, "SELECT active, name FROM network_connectors WHERE id = $1::bigint", *id_r, NULL);
+    if (!r)
+        return 1; /* the write checks the reference again */
+    int rc = 1;
+    if (PQntuples(r) == 1 && !iq_pg_bool(r, 0, 0)) {
+        char shown[80];
+        iq_rule_show_value(iq_pg_str(r, 0, 1), shown, sizeof(shown));
+        *error_r = iq_xasprintf("connector: Network Connector '%s' is inactive; activate it "
+                                "first, or choose another",
+                                shown);
+        rc = IQ_ERR_INVALID;
+    }
+    PQclear(r);
+    return rc;
 }
 
 static int refs_name_taken(void *ctx, const char *kind, const char *name, int64_t self_id,

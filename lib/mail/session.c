@@ -79,6 +79,13 @@ static int connect_server(iq_session *s, const iq_account *a, int *fd_r)
     }
     char *user = NULL, *pass = NULL;
     int rc = -1;
+    if (!k.active) {
+        iq_session_fail(s, IQ_ERR_CONFIG,
+                        "Network Connector '%s' is inactive; activate it, or stop using it for "
+                        "this account",
+                        k.name);
+        goto out;
+    }
     if (k.credential_id &&
         iq_vault_open(s->pg, s->env->master_key, k.credential_id, &user, &pass, &err) < 0) {
         iq_session_fail(s, IQ_ERR_CONFIG, "connector '%s': %s", k.name, err);

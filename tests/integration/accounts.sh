@@ -341,6 +341,10 @@ bad connector --name n1 "${base[@]}" --use-connector no --connector sock
 bad connector --name n1 "${base[@]}" --use-connector yes
 bad connector --name n1 "${base[@]}" --connector nosuch
 bad credential --name n1 --host h --protocol imap --credential nosuch
+run 0 connector add --name sleepy --type socks5 --host 127.0.0.1 --port 1080 --active no
+bad connector --name n1 "${base[@]}" --connector sleepy
+err_has "is inactive"
+run 0 connector delete sleepy
 bad check-interval --name n1 "${base[@]}" --check-interval 4s
 bad check-interval --name n1 "${base[@]}" --check-interval 8d
 bad check-interval --name n1 "${base[@]}" --check-interval soon
@@ -445,7 +449,7 @@ jv "$creds" "[.[] | select(.entity_id == $cred_spare and (.changes.secret != nul
 jv "$creds" "[.[] | select(.changes.key_id.new == \"$key2_id\")] | length" 3
 jv "$creds" "[.[] | select(.entity_id == $cred_bob and .action == \"delete\")][0].changes.name.old" '"bob"'
 run 0 audit --entity connector --format json
-jv "$OUT" 'map(.action) | sort' '["create","create","delete","update","update"]'
+jv "$OUT" 'map(.action) | sort' '["create","create","create","delete","delete","update","update"]' # with the inactive 'sleepy'
 jv "$OUT" "[.[] | select(.entity_id == $conn_web and .action == \"update\")][-1].changes |
 	[.type.old, .type.new, .port.old, .port.new]" '["http","socks5",3128,1081]'
 run 0 audit --limit 3

@@ -54,5 +54,14 @@ done
 check "server still holds everything (keep copy)" test "$(it_server_hashes $user)" = "$expected"
 check "run records written" test "$(it_sql "SELECT count(*) FROM check_runs WHERE outcome = 'ok' AND finished_at IS NOT NULL")" -eq 48
 check "one outbox event per stored message" test "$(it_sql 'SELECT count(*) FROM outbox')" -eq "$(it_sql 'SELECT count(*) FROM messages')"
+# a Network Connector turned inactive is not used: its accounts fail as config, saying why
+vid=$(inboxq account add --name via-socks-off --host 127.0.0.1 --port "$INBOXQ_TEST_IMAP_PORT" \
+  --protocol imap --credential "$cred" --secure no --connector socks)
+inboxq connector edit socks --active no >/dev/null
+out=$(it_check "$vid")
+check "inactive connector: the check fails as config" test "$(jget error_class <<<"$out")" = config
+msg=$(jget error <<<"$out")
+check "...naming the inactive connector ($msg)" grep -q "Network Connector 'socks' is inactive" <<<"$msg"
+inboxq connector edit socks --active yes >/dev/null
 check "headers parsed" test "$(it_sql "SELECT count(*) FROM messages WHERE subject LIKE 'Olá %' AND from_addr LIKE '%@example.org%' AND message_id LIKE '%@inboxq.test' AND sent_at IS NOT NULL")" -eq "$(it_sql 'SELECT count(*) FROM messages')"
 finish
