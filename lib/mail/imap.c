@@ -51,12 +51,36 @@ static void forget_caps(mailimap *imap)
     }
 }
 
-/* Asks CAPABILITY (through a custom command: libetpan's own helper dereferences a missing
- * answer) and keeps only this answer. */
+/* "TAG CAPABILITY" and its tagged answer. Not mailimap_capability(), which dereferences a
+ * missing answer, nor mailimap_custom_command(), which puts a space before the CRLF (RFC 3501's
+ * grammar has none, and strict servers answer BAD). */
+static int capability_command(mailimap *imap)
+{
+    static const char cmd[] = "CAPABILITY\r\n";
+    int r = mailimap_send_current_tag(imap);
+    if (r != MAILIMAP_NO_ERROR)
+        return r;
+    if (mailstream_write(imap->imap_stream, cmd, sizeof(cmd) - 1) != (ssize_t)(sizeof(cmd) - 1) ||
+        mailstream_flush(imap->imap_stream) == -1 || !mailimap_read_line(imap))
+        return MAILIMAP_ERROR_STREAM;
+    struct mailimap_response *response = NULL;
+    r = mailimap_parse_response(imap, &response);
+    if (r != MAILIMAP_NO_ERROR)
+        return r;
+    bool ok = response && response->rsp_resp_done && response->rsp_resp_done->rsp_data.rsp_tagged &&
+              response->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state &&
+              response->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type ==
+                  MAILIMAP_RESP_COND_STATE_OK;
+    if (response)
+        mailimap_response_free(response);
+    return ok ? MAILIMAP_NO_ERROR : MAILIMAP_ERROR_CUSTOM_COMMAND;
+}
+
+/* Asks CAPABILITY and keeps only this answer. */
 static int ask_caps(iq_session *s, mailimap *imap)
 {
     forget_caps(imap);
-    int r = mailimap_custom_command(imap, "CAPABILITY");
+    int r = capability_command(imap);
     if (r != MAILIMAP_NO_ERROR)
         return iq_session_fail(s, IQ_ERR_PROTOCOL,
                                "the server did not answer CAPABILITY (error %d)", r);
