@@ -3,6 +3,8 @@
 #include "app.h"
 
 #include <getopt.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +100,20 @@ int iq_app_parse_daemon(iq_app *app, int argc, char **argv, const struct option 
     return -1;
 }
 
+/* Passwords pass through libetpan's and OpenSSL's buffers, which we cannot wipe: unless the
+ * core_dumps setting asks for them, the process is not dumpable (no core, no /proc/PID/mem for
+ * other users) and its core size limit is 0. A sanitizer build keeps its reports. */
+void iq_app_no_core_dumps(bool allow)
+{
+    if (allow)
+        return;
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+}
+
 int iq_app_load(iq_app *app)
 {
     char *err = NULL;
@@ -119,6 +135,7 @@ int iq_app_load(iq_app *app)
         level = IQ_LOG_WARN;
     iq_log_format_parse(iq_config_str(app->cfg, IQ_SET_LOG_FORMAT), &format);
     iq_log_setup(app->component, level, format, stderr);
+    iq_app_no_core_dumps(iq_config_bool(app->cfg, IQ_SET_CORE_DUMPS));
     return 0;
 bad:
     iq_app_error(app, "%s", err);

@@ -55,6 +55,9 @@ int iq_app_option(iq_app *app, int opt, const char *arg);
 /* Loads defaults, the --config file and the environment, then sets up logging on stderr.
  * Returns 0, or an exit code after printing one line to stderr. */
 int iq_app_load(iq_app *app);
+/* Makes the process not dumpable and its core limit 0 unless allow (iq_app_load does it from
+ * the core_dumps setting). */
+void iq_app_no_core_dumps(bool allow);
 /* Reaches each needed service within its timeout; prints one line per failure.
  * Returns 0, EX_CONFIG or EX_UNAVAILABLE. */
 int iq_app_check_services(iq_app *app, unsigned needs, FILE *out);

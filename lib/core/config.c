@@ -107,6 +107,10 @@ static const iq_setting_def defs[IQ_SET__COUNT] = {
     {IQ_SET_REPORT_SWEEP_ATTEMPTS, "report_sweep_attempts", "INBOXQ_REPORT_SWEEP_ATTEMPTS",
      IQ_CT_INT, "3", 0, 100, NULL, false,
      "times the scheduler publishes a stuck report's job again before it marks the report failed"},
+    {IQ_SET_CORE_DUMPS, "core_dumps", "INBOXQ_CORE_DUMPS", IQ_CT_BOOL,
+     "false", 0, 0, NULL, false,
+     "let the programs dump core when they crash (for debugging only: a core holds the passwords "
+     "and keys of the checks in flight; off, a process is not dumpable)"},
 };
 /* clang-format on */
 

@@ -46,6 +46,7 @@ typedef enum {
     IQ_SET_REDIS_KEY_PREFIX,
     IQ_SET_REPORT_SWEEP_AFTER,
     IQ_SET_REPORT_SWEEP_ATTEMPTS,
+    IQ_SET_CORE_DUMPS,
     IQ_SET__COUNT
 } iq_setting_id;
 
