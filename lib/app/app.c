@@ -54,7 +54,7 @@ void iq_app_error(const iq_app *app, const char *fmt, ...)
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
-    fprintf(stderr, "%s: %s\n", app->program, iq_redact(msg));
+    fprintf(stderr, "%s: %s\n", app->program, msg);
 }
 
 void iq_app_bad_option(const iq_app *app, char **argv)

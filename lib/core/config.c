@@ -416,7 +416,8 @@ void iq_config_print_effective(const iq_config *cfg, FILE *out)
 {
     for (size_t i = 0; i < IQ_SET__COUNT; i++) {
         char *v = iq_xstrdup(cfg->str[i]);
-        iq_redact(v);
+        if (defs[i].secret)
+            iq_conninfo_mask(v);
         fprintf(out, "%-22s = %-40s (%s)\n", defs[i].name, v, cfg->origin[i]);
         free(v);
     }

@@ -78,56 +78,44 @@ void iq_log_ctx_error_class(const char *error_class)
     snprintf(t_ctx.error_class, sizeof(t_ctx.error_class), "%s", error_class ? error_class : "");
 }
 
-/* Masks from p up to the next separator. */
+/* Masks from p up to the end of a libpq keyword value: a quoted one to its closing quote (a
+ * backslash escapes the next character), else to the next white space. */
 static void mask_value(char *p)
 {
-    if (*p == '\'' || *p == '"') {
-        char q = *p++;
-        while (*p && *p != q)
-            *p++ = '*';
+    if (*p == '\'') {
+        for (p++; *p && *p != '\''; p++) {
+            if (*p == '\\' && p[1])
+                *p++ = '*';
+            *p = '*';
+        }
         return;
     }
-    while (*p && !isspace((unsigned char)*p) && *p != '&' && *p != ';' && *p != ',' && *p != '"' &&
-           *p != '\'')
+    while (*p && !isspace((unsigned char)*p))
         *p++ = '*';
 }
 
-char *iq_redact(char *s)
+char *iq_conninfo_mask(char *s)
 {
-    static const char *const keys[] = {
-        "password=", "passwd=", "pass=",         "secret=",    "token=",
-        "password:", "secret:", "\"password\":", "\"secret\":"};
-    for (size_t k = 0; k < IQ_ARRAY_LEN(keys); k++) {
-        size_t klen = strlen(keys[k]);
-        for (char *p = s; (p = strcasestr(p, keys[k])) != NULL; p += klen) {
-            char *v = p + klen;
-            while (*v == ' ')
-                v++;
-            mask_value(v);
-        }
-    }
-    /* scheme://user:password@host */
-    for (char *p = s; (p = strstr(p, "://")) != NULL; p += 3) {
-        char *at = p + 3;
-        size_t span = strcspn(at, "/@ \t\"'");
-        if (at[span] != '@')
+    /* keyword form: password=VALUE */
+    for (char *p = s; (p = strcasestr(p, "password")) != NULL; p += 8) {
+        char *v = p + 8;
+        while (*v == ' ')
+            v++;
+        if (*v != '=')
             continue;
-        char *colon = memchr(at, ':', span);
-        if (colon)
-            memset(colon + 1, '*', (size_t)(at + span - colon - 1));
+        for (v++; *v == ' ';)
+            v++;
+        mask_value(v);
     }
-    /* Protocol lines: "LOGIN user pass", "PASS secret", "AUTHENTICATE PLAIN <b64>". */
-    static const char *const verbs[] = {" LOGIN ", "PASS ", "AUTHENTICATE PLAIN "};
-    for (size_t k = 0; k < IQ_ARRAY_LEN(verbs); k++) {
-        for (char *p = s; (p = strcasestr(p, verbs[k])) != NULL; p++) {
-            char *v = p + strlen(verbs[k]);
-            if (k == 0) { /* skip the user name */
-                v += strcspn(v, " ");
-                while (*v == ' ')
-                    v++;
-            }
-            mask_value(v);
-        }
+    /* URL form: scheme://user:password@host. The password may hold '/', '@' or spaces as
+     * typed, so the user information runs to the last '@'. */
+    char *scheme = strstr(s, "://");
+    if (scheme) {
+        char *user = scheme + 3;
+        char *at = strrchr(user, '@');
+        char *colon = at ? memchr(user, ':', (size_t)(at - user)) : NULL;
+        if (colon)
+            memset(colon + 1, '*', (size_t)(at - colon - 1));
     }
     return s;
 }
@@ -175,7 +163,6 @@ void iq_log_write(iq_log_level level, const char *fmt, ...)
     va_end(ap);
     if (!msg.data)
         iq_buf_append_str(&msg, "");
-    iq_redact(msg.data);
 
     char ts[40];
     iq_format_time_utc(iq_now_real_ms(), ts, sizeof(ts));

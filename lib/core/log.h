@@ -36,8 +36,10 @@ void iq_log_write(iq_log_level level, const char *fmt, ...) IQ_PRINTF(2, 3);
 #define IQ_WARN(...) IQ_LOG(IQ_LOG_WARN, __VA_ARGS__)
 #define IQ_ERROR(...) IQ_LOG(IQ_LOG_ERROR, __VA_ARGS__)
 
-/* Masks secrets in place: values of password=/pass=/secret=/token= keys, URL userinfo
- * passwords (scheme://user:PASS@) and IMAP LOGIN / POP3 PASS arguments. Returns s. */
-char *iq_redact(char *s);
+/* Masks the password of a connection string in place: a libpq keyword value (password=...)
+ * and a URL's (scheme://user:PASSWORD@host, up to the last '@'). Returns s. For the values the
+ * settings table marks secret and for libpq's messages, which may quote them; nothing else is
+ * masked by pattern: secrets are kept out of messages by construction. */
+char *iq_conninfo_mask(char *s);
 
 #endif

@@ -34,7 +34,7 @@ int iq_session_fail(iq_session *s, iq_err cls, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     res->error_class = cls;
-    res->error = iq_xstrdup(iq_redact(msg));
+    res->error = iq_xstrdup(msg);
     return -1;
 }
 

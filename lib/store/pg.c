@@ -27,7 +27,7 @@ static char *one_line(const char *msg)
     size_t n = strlen(s);
     while (n > 0 && s[n - 1] == ' ')
         s[--n] = '\0';
-    return iq_redact(s);
+    return iq_conninfo_mask(s);
 }
 
 static const char *conninfo_value(PQconninfoOption *opts, const char *key)

@@ -34,6 +34,15 @@ err=$(env INBOXQ_PG_DSN="host=127.0.0.1 port=$closed_port dbname=x user=x passwo
 set -e
 check "password not echoed" bash -c "! grep -q canary123 <<<'$err'"
 
+# config show masks the secret settings' passwords as typed ('/', spaces and '@' included)
+# and nothing else
+shown=$(INBOXQ_REDIS_URL='redis://default:pa/ss w@rd@127.0.0.1:6379/0' \
+  INBOXQ_PG_DSN="host=127.0.0.1 password='canary 456' dbname=x" inboxq config show)
+check "config show masks a Redis password with '/' and spaces" bash -c "! grep -q 'pa/ss\|w@rd' <<<\"\$1\"" _ "$shown"
+check "...keeps the rest of the URL" grep -q 'redis://default:\*.*@127.0.0.1:6379/0' <<<"$shown"
+check "...and masks a quoted DSN password" bash -c "! grep -q 'canary\|456' <<<\"\$1\"" _ "$shown"
+check "...but no other setting" grep -q "^topic_check *= inboxq.jobs.check" <<<"$(inboxq config show)"
+
 out=$(inboxq-worker --check-config)
 check "worker --check-config reaches the real services" grep -q "postgresql: ok" <<<"$out"
 finish

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests: strict parsing, the capped buffer, log redaction and the settings table. */
+/* Unit tests: strict parsing, the capped buffer, connection-string masking, log lines and the
+ * settings table. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,27 +88,54 @@ static void test_buf_cap(void **state)
     iq_buf_release(&b);
 }
 
-static void test_redact(void **state)
+static void test_conninfo_mask(void **state)
 {
     (void)state;
     char a[] = "host=db password=hunter2 user=x";
-    iq_redact(a);
+    iq_conninfo_mask(a);
     assert_null(strstr(a, "hunter2"));
     assert_non_null(strstr(a, "user=x"));
+    char q[] = "host=db password = 'hun ter\\'2' user=x";
+    iq_conninfo_mask(q);
+    assert_null(strstr(q, "hun"));
+    assert_null(strstr(q, "ter"));
+    assert_non_null(strstr(q, "user=x"));
     char b[] = "redis://:s3cret@127.0.0.1:6379/0";
-    iq_redact(b);
+    iq_conninfo_mask(b);
     assert_null(strstr(b, "s3cret"));
     assert_non_null(strstr(b, "127.0.0.1:6379"));
-    char c[] = "C: a1 LOGIN alice topsecret";
-    iq_redact(c);
-    assert_null(strstr(c, "topsecret"));
-    assert_non_null(strstr(c, "alice"));
-    char d[] = "C: PASS mypass";
-    iq_redact(d);
-    assert_null(strstr(d, "mypass"));
+    /* as typed: '/', '@' and spaces in the password (masking stopped at '/' before) */
+    char c[] = "redis://default:pa/ss w@rd@127.0.0.1:6379/0";
+    iq_conninfo_mask(c);
+    assert_null(strstr(c, "pa/ss"));
+    assert_null(strstr(c, "rd@"));
+    assert_non_null(strstr(c, "default:"));
+    assert_non_null(strstr(c, "@127.0.0.1:6379/0"));
     char e[] = "postgresql://inboxq:pw123@127.0.0.1:5432/inboxq";
-    iq_redact(e);
+    iq_conninfo_mask(e);
     assert_null(strstr(e, "pw123"));
+}
+
+/* Log lines are what was written: no word in ordinary text is taken for a secret. */
+static void test_log_not_garbled(void **state)
+{
+    (void)state;
+    char *data = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&data, &len);
+    assert_non_null(f);
+    iq_log_setup("test", IQ_LOG_INFO, IQ_LOG_TEXT, f);
+    IQ_WARN("the server rejected the login of user 'alice'");
+    IQ_WARN("credential set-secret: give exactly one of --password-stdin or --password-file");
+    IQ_WARN("secret: is empty; give the password");
+    fflush(f);
+    assert_non_null(strstr(data, "the server rejected the login of user 'alice'"));
+    assert_non_null(strstr(data, "set-secret: give exactly one of --password-stdin"));
+    assert_non_null(strstr(data, "secret: is empty; give the password"));
+    assert_null(strstr(data, "**"));
+    iq_log_setup("test", IQ_LOG_INFO, IQ_LOG_TEXT, stderr);
+    fclose(f);
+    free(data);
 }
 
 static void test_config_table(void **state)
@@ -169,10 +197,10 @@ static void test_uuid(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_i64),  cmocka_unit_test(test_parse_duration),
-        cmocka_unit_test(test_parse_size), cmocka_unit_test(test_buf_cap),
-        cmocka_unit_test(test_redact),     cmocka_unit_test(test_config_table),
-        cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_parse_i64),     cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_parse_size),    cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_conninfo_mask), cmocka_unit_test(test_log_not_garbled),
+        cmocka_unit_test(test_config_table),  cmocka_unit_test(test_uuid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
