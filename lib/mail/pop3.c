@@ -279,6 +279,52 @@ static void entries_free(entry *e, size_t n)
 }
 
 /* The "N UIDL" lines of UIDL, validated: numbers in 1..count, UIDLs as RFC 1939 has them. */
+static int cmp_num(const void *x, const void *y)
+{
+    const entry *a = x, *b = y;
+    return (a->num > b->num) - (a->num < b->num);
+}
+
+static int cmp_uidl(const void *x, const void *y)
+{
+    const entry *const *a = x, *const *b = y;
+    return strcmp((*a)->uidl, (*b)->uidl);
+}
+
+/* A server loop has run past the check's deadline (checked every so many lines). */
+static bool past_deadline(const iq_session *s, size_t i)
+{
+    return (i & 4095) == 4095 && iq_now_mono_ms() > s->limits.deadline_ms;
+}
+
+/* Sorts the listing by message number and refuses what RFC 1939 does not allow and what would
+ * lose or duplicate mail: a message listed twice, two messages under one UIDL. */
+static int listing_check(iq_session *s, entry *e, size_t n)
+{
+    qsort(e, n, sizeof(*e), cmp_num);
+    for (size_t i = 1; i < n; i++)
+        if (e[i].num == e[i - 1].num)
+            return iq_session_fail(s, IQ_ERR_PROTOCOL,
+                                   "the server listed message %u twice in UIDL; nothing was "
+                                   "fetched or deleted",
+                                   e[i].num);
+    if (n < 2)
+        return 0;
+    const entry **by_uidl = iq_xmalloc(iq_size_mul(n, sizeof(*by_uidl)));
+    for (size_t i = 0; i < n; i++)
+        by_uidl[i] = &e[i];
+    qsort(by_uidl, n, sizeof(*by_uidl), cmp_uidl);
+    int rc = 0;
+    for (size_t i = 1; i < n && rc == 0; i++)
+        if (strcmp(by_uidl[i]->uidl, by_uidl[i - 1]->uidl) == 0)
+            rc = iq_session_fail(s, IQ_ERR_PROTOCOL,
+                                 "the server gave messages %u and %u the same UIDL; nothing was "
+                                 "fetched or deleted",
+                                 by_uidl[i - 1]->num, by_uidl[i]->num);
+    free(by_uidl);
+    return rc;
+}
+
 static int uidl(pop3 *p, entry **e_r, size_t *n_r)
 {
     iq_session *s = p->s;
@@ -301,8 +347,12 @@ static int uidl(pop3 *p, entry **e_r, size_t *n_r)
     }
     size_t cap = 64, n = 0;
     entry *e = iq_xcalloc(cap, sizeof(*e));
-    for (char *line = body.data; line && *line;) {
-        char *eol = strchr(line, '\n');
+    const char *end = body.data ? body.data + body.len : NULL;
+    int rc = 0;
+    /* every line up to the end of the reply: an empty or malformed one is an error, never a
+     * reason to stop reading (the messages after it would never be fetched) */
+    for (char *line = body.data; rc == 0 && line && line < end;) {
+        char *eol = memchr(line, '\n', (size_t)(end - line));
         if (eol)
             *eol = '\0';
         size_t len = strlen(line);
@@ -310,31 +360,43 @@ static int uidl(pop3 *p, entry **e_r, size_t *n_r)
             line[--len] = '\0';
         char *sp = strchr(line, ' ');
         int64_t num;
-        if (sp) {
+        bool ok = sp != NULL;
+        const char *uidl = NULL;
+        size_t ulen = 0;
+        if (ok) {
             *sp = '\0';
-            const char *uidl = sp + 1;
-            size_t ulen = strlen(uidl);
+            uidl = sp + 1;
+            ulen = strlen(uidl);
             /* RFC 1939: 1..70 characters in 0x21..0x7E */
-            bool ok = iq_parse_i64(line, 1, MAX_LISTED, &num) == 0 && ulen >= 1 && ulen <= 70;
-            for (size_t i = 0; ok && i < ulen; i++)
-                ok = uidl[i] >= 0x21 && uidl[i] <= 0x7e;
-            if (!ok) {
-                iq_buf_release(&body);
-                entries_free(e, n);
-                return iq_session_fail(s, IQ_ERR_PROTOCOL, "malformed UIDL line from the server");
-            }
-            if (n == cap) {
-                cap *= 2;
-                e = iq_xrealloc(e, iq_size_mul(cap, sizeof(*e)));
-            }
-            e[n].num = (unsigned)num;
-            e[n].size = 0;
-            e[n].uidl = iq_xstrdup(uidl);
-            n++;
+            ok = iq_parse_i64(line, 1, MAX_LISTED, &num) == 0 && ulen >= 1 && ulen <= 70;
         }
+        for (size_t i = 0; ok && i < ulen; i++)
+            ok = uidl[i] >= 0x21 && uidl[i] <= 0x7e;
+        if (!ok) {
+            rc = iq_session_fail(s, IQ_ERR_PROTOCOL, "malformed UIDL line from the server");
+            break;
+        }
+        if (past_deadline(s, n)) {
+            rc = iq_session_fail(s, IQ_ERR_TIMEOUT, "the UIDL listing took past check_timeout");
+            break;
+        }
+        if (n == cap) {
+            cap *= 2;
+            e = iq_xrealloc(e, iq_size_mul(cap, sizeof(*e)));
+        }
+        e[n].num = (unsigned)num;
+        e[n].size = 0;
+        e[n].uidl = iq_xstrdup(uidl);
+        n++;
         line = eol ? eol + 1 : line + len;
     }
     iq_buf_release(&body);
+    if (rc == 0)
+        rc = listing_check(s, e, n);
+    if (rc < 0) {
+        entries_free(e, n);
+        return -1;
+    }
     *e_r = e;
     *n_r = n;
     return 0;
@@ -353,6 +415,7 @@ static int list_sizes(pop3 *p, entry *e, size_t n)
             iq_buf_release(&list);
             return -1;
         }
+        size_t lines = 0;
         for (char *line = list.data; line && *line;) {
             char *eol = strchr(line, '\n');
             if (eol)
@@ -364,11 +427,19 @@ static int list_sizes(pop3 *p, entry *e, size_t n)
                 *sp = '\0';
                 char *end = sp + 1 + strcspn(sp + 1, " \r");
                 *end = '\0';
+                entry key = {.num = 0};
                 if (iq_parse_i64(line, 1, MAX_LISTED, &num) == 0 &&
-                    iq_parse_u64(sp + 1, UINT64_MAX, &size) == 0)
-                    for (size_t i = 0; i < n; i++)
-                        if (e[i].num == (unsigned)num)
-                            e[i].size = size;
+                    iq_parse_u64(sp + 1, UINT64_MAX, &size) == 0) {
+                    key.num = (unsigned)num;
+                    entry *hit = bsearch(&key, e, n, sizeof(*e), cmp_num); /* e is sorted */
+                    if (hit)
+                        hit->size = size;
+                }
+            }
+            if (past_deadline(p->s, ++lines)) {
+                iq_buf_release(&list);
+                return iq_session_fail(p->s, IQ_ERR_TIMEOUT,
+                                       "the LIST listing took past check_timeout");
             }
             line = eol ? eol + 1 : line + strlen(line);
         }
