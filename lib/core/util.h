@@ -47,6 +47,10 @@ int64_t iq_now_mono_ms(void);
 int64_t iq_now_real_ms(void);
 /* RFC 3339 UTC with milliseconds: "2026-11-28T18:02:01.123Z" (buf >= 32). */
 void iq_format_time_utc(int64_t real_ms, char *buf, size_t size);
+/* Days from 1970-01-01 to the proleptic Gregorian date y-m-d (m 1..12, d 1..31, negative
+ * before 1970), exact for any year a caller validates (H. Hinnant's days_from_civil): the one
+ * civil-date helper, so parsers need neither timegm's time_t range nor its -1 ambiguity. */
+int64_t iq_days_from_civil(int64_t y, int m, int d);
 
 /* Random version-4 UUID from the OpenSSL CSPRNG (buf >= 37). 0 or -1. */
 int iq_uuid_v4(char *buf, size_t size);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -166,13 +167,35 @@ static void test_uuid(void **state)
     assert_string_not_equal(a, b);
 }
 
+/* The one civil-date helper agrees with glibc's timegm on every first and last day of a month
+ * from 1900 to 9999 (what the mail Date and RFC 3339 parsers accept), and before 1970. */
+static void test_days_from_civil(void **state)
+{
+    (void)state;
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    assert_int_equal(iq_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(iq_days_from_civil(1969, 12, 31), -1);
+    assert_int_equal(iq_days_from_civil(2000, 3, 1), 11017);
+    assert_int_equal(iq_days_from_civil(9999, 12, 31), 2932896);
+    for (int y = 1900; y <= 9999; y++) {
+        bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        for (int m = 1; m <= 12; m++) {
+            int last = mdays[m - 1] + (m == 2 && leap);
+            for (int d = 1; d <= last; d += last - 1) {
+                struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d};
+                assert_int_equal(iq_days_from_civil(y, m, d) * 86400, (int64_t)timegm(&tm));
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_i64),  cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_parse_size), cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_redact),     cmocka_unit_test(test_config_table),
-        cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_uuid),       cmocka_unit_test(test_days_from_civil),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
