@@ -102,6 +102,39 @@ static void row_from_result(const PGresult *r, int i, iq_report_row *row)
     row->last_status = iq_pg_str(r, i, 9);
 }
 
+/* Raises *max_r to the terminal columns of the widest non-ASCII name shown. length() counts
+ * characters, which is the width of an ASCII name only; a wide (CJK, emoji) or combining one is
+ * measured here by the tables' own width function, through a cursor so memory stays flat. */
+static int measure_names(PGconn *c, query *q, iq_buf *sql, int64_t page, int64_t per_page,
+                         int64_t *max_r, char **err_r)
+{
+    int np;
+    iq_buf_reset(sql);
+    iq_buf_appendf(sql,
+                   "DECLARE iq_report_names NO SCROLL CURSOR FOR SELECT name FROM "
+                   "(SELECT id, name FROM mail_accounts%s",
+                   q->where.data);
+    page_clause(q, sql, page, per_page, &np);
+    iq_buf_append_str(sql, ") AS shown WHERE octet_length(name) <> length(name)");
+    if (iq_pg_exec(c, sql->data, np, q->params, err_r) < 0)
+        return -1;
+    for (;;) {
+        PGresult *r = iq_pg_query(c, "FETCH 1000 FROM iq_report_names", 0, NULL, err_r);
+        if (!r)
+            return -1;
+        int n = PQntuples(r);
+        for (int i = 0; i < n; i++) {
+            size_t w = iq_utf8_width(PQgetvalue(r, i, 0));
+            if (w > (uint64_t)*max_r)
+                *max_r = (int64_t)w;
+        }
+        PQclear(r);
+        if (n < FETCH_ROWS)
+            break;
+    }
+    return iq_pg_exec(c, "CLOSE iq_report_names", 0, NULL, err_r);
+}
+
 int iq_report_render(PGconn *c, const iq_report_filters *f, iq_report_format fmt, const char *lang,
                      FILE *out, iq_report_stats *stats_r, char **error_r)
 {
@@ -186,7 +219,8 @@ int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report
         /* Column widths come from the rows shown, measured before streaming them. */
         iq_buf_reset(&sql);
         iq_buf_appendf(&sql,
-                       "SELECT coalesce(max(id), 0), coalesce(max(length(name)), 0) FROM "
+                       "SELECT coalesce(max(id), 0), coalesce(max(length(name)) FILTER (WHERE "
+                       "octet_length(name) = length(name)), 0) FROM "
                        "(SELECT id, name FROM mail_accounts%s",
                        q.where.data);
         page_clause(&q, &sql, o->page, ctx.per_page, &np);
@@ -197,6 +231,9 @@ int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report
         ctx.max_id = iq_pg_i64(r, 0, 0);
         ctx.max_name = iq_pg_i64(r, 0, 1);
         PQclear(r);
+        if (o->format == IQ_REPORT_TABLE &&
+            measure_names(c, &q, &sql, o->page, ctx.per_page, &ctx.max_name, &err) < 0)
+            goto out;
     }
 
     iq_buf_reset(&sql);
