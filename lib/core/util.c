@@ -256,6 +256,12 @@ int64_t iq_days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+const char *iq_strerror(int err, char *buf, size_t size)
+{
+    /* GNU strerror_r (we build with _GNU_SOURCE): returns a pointer that may not be buf. */
+    return strerror_r(err, buf, size);
+}
+
 int iq_uuid_v4(char *buf, size_t size)
 {
     unsigned char b[16];

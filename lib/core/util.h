@@ -58,6 +58,14 @@ int iq_uuid_v4(char *buf, size_t size);
 /* The value of one hexadecimal digit (either case), or -1. */
 int iq_hex_digit(char c);
 
+/* The text of errno value err, safe from any thread: strerror is banned (tests/unit/banned.sh)
+ * because its buffer is shared. Returns buf (size IQ_STRERROR_SIZE is enough) or a static
+ * string, never NULL (GNU strerror_r). IQ_STRERROR(err) passes a buffer that lives until the
+ * end of the enclosing block, for use as a printf argument. */
+#define IQ_STRERROR_SIZE 128
+const char *iq_strerror(int err, char *buf, size_t size);
+#define IQ_STRERROR(err) iq_strerror((err), (char[IQ_STRERROR_SIZE]){0}, IQ_STRERROR_SIZE)
+
 /* Zero memory that held a secret in a way the compiler will not elide. */
 void iq_secure_zero(void *p, size_t n);
 /* Duplicates and later wipes+frees a secret string. */

@@ -162,7 +162,7 @@ static int wait_fd(iq_stream *st, short events)
             return -1;
         }
         if (errno != EINTR) {
-            fail(st, IQ_ERR_CONNECT, "poll: %s", strerror(errno));
+            fail(st, IQ_ERR_CONNECT, "poll: %s", IQ_STRERROR(errno));
             return -1;
         }
     }
@@ -202,7 +202,7 @@ static ssize_t raw_read(iq_stream *st, void *buf, size_t count)
                 return -1;
             continue;
         }
-        fail(st, IQ_ERR_CONNECT, "read: %s", strerror(errno));
+        fail(st, IQ_ERR_CONNECT, "read: %s", IQ_STRERROR(errno));
         return -1;
     }
 }
@@ -266,7 +266,7 @@ static ssize_t drv_write(mailstream_low *low, const void *buf, size_t count)
                 return -1;
             continue;
         }
-        fail(st, IQ_ERR_CONNECT, "write: %s", strerror(errno));
+        fail(st, IQ_ERR_CONNECT, "write: %s", IQ_STRERROR(errno));
         return -1;
     }
 }

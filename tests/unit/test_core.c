@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: strict parsing, the capped buffer, log redaction and the settings table. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -189,6 +190,19 @@ static void test_days_from_civil(void **state)
     }
 }
 
+/* The thread-safe strerror: the text of an errno value, in buf or static, never NULL. */
+static void test_strerror(void **state)
+{
+    (void)state;
+    char buf[IQ_STRERROR_SIZE];
+    assert_string_equal(iq_strerror(ENOENT, buf, sizeof(buf)), "No such file or directory");
+    assert_string_equal(IQ_STRERROR(EACCES), "Permission denied");
+    assert_string_equal(iq_strerror(99999, buf, sizeof(buf)), "Unknown error 99999");
+    char tiny[4];
+    assert_non_null(iq_strerror(99999, tiny, sizeof(tiny))); /* cut, still a string */
+    assert_true(strlen(iq_strerror(99999, tiny, sizeof(tiny))) < sizeof(tiny));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_parse_size), cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_redact),     cmocka_unit_test(test_config_table),
         cmocka_unit_test(test_uuid),       cmocka_unit_test(test_days_from_civil),
+        cmocka_unit_test(test_strerror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
