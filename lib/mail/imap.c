@@ -15,10 +15,11 @@
 #include "store.h"
 #include "util.h"
 
-#define UID_CHUNK 500                   /* UIDs per STORE/EXPUNGE command */
-#define BATCH_BYTES (16u * 1024 * 1024) /* message bytes per FETCH batch */
-#define STREAM_ABOVE (4u * 1024 * 1024) /* larger messages are fetched in ranges... */
-#define STREAM_CHUNK (1024u * 1024)     /* ...of this size and streamed into PostgreSQL */
+#define UID_CHUNK 500  /* UIDs per STORE/EXPUNGE command */
+#define FETCH_MAX 1024 /* UIDs per FETCH batch, whatever fetch_batch allows */
+/* A message over IQ_STREAM_ABOVE is fetched in ranges of this size, each streamed into
+ * PostgreSQL. */
+#define STREAM_CHUNK (1024u * 1024)
 
 typedef struct uid_size {
     uint32_t uid;
@@ -28,7 +29,7 @@ typedef struct uid_size {
 static char *caps_text(mailimap *imap)
 {
     iq_buf b;
-    iq_buf_init(&b, 64 * 1024);
+    iq_buf_init(&b, IQ_CAPS_MAX);
     struct mailimap_capability_data *cd =
         imap->imap_connection_info ? imap->imap_connection_info->imap_capability : NULL;
     if (cd && cd->cap_list) {
@@ -333,7 +334,7 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
     size_t i = 0;
     int64_t highest = after;
     while (i < n && rc == 0) {
-        uid_size batch[1024];
+        uid_size batch[FETCH_MAX];
         size_t nb = 0;
         uint64_t bytes = 0;
         while (i < n && nb < (size_t)s->fetch_batch && nb < IQ_ARRAY_LEN(batch)) {
@@ -344,7 +345,7 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
                 i++;
                 continue;
             }
-            if (list[i].size > STREAM_ABOVE) {
+            if (list[i].size > IQ_STREAM_ABOVE) {
                 if (nb > 0)
                     break; /* store what is batched first: UIDs stay in order */
                 highest = list[i].uid;
@@ -352,14 +353,14 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
                     rc = -1;
                 break;
             }
-            if (nb > 0 && bytes + list[i].size > BATCH_BYTES)
+            if (nb > 0 && bytes + list[i].size > IQ_BATCH_BYTES)
                 break;
             bytes += list[i].size;
             batch[nb++] = list[i++];
         }
         if (rc < 0)
             break;
-        if (nb == 0 && i > 0 && list[i - 1].size > STREAM_ABOVE &&
+        if (nb == 0 && i > 0 && list[i - 1].size > IQ_STREAM_ABOVE &&
             list[i - 1].size <= s->max_message)
             continue; /* a streamed message: stored with its state already */
         if (nb == 0) {
