@@ -190,6 +190,34 @@ static void test_days_from_civil(void **state)
     }
 }
 
+/* A JSON log line is whole even when every byte of the longest message needs escaping, and a
+ * message past the cap is replaced by a note, not cut. */
+static void test_log_line_whole(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    iq_log_setup("test", IQ_LOG_INFO, IQ_LOG_JSON, out);
+    char *msg = iq_xmalloc(16 * 1024 - 1);
+    memset(msg, 0x01, 16 * 1024 - 2);
+    msg[16 * 1024 - 2] = '\0';
+    IQ_INFO("%s", msg);
+    assert_int_equal(fflush(out), 0);
+    assert_true(len > 6 * (16 * 1024 - 2));
+    assert_string_equal(text + len - 3, "\"}\n");
+    size_t first = len;
+    memset(msg, 'x', 16 * 1024 - 2);
+    IQ_INFO("%s and more", msg);
+    assert_int_equal(fflush(out), 0);
+    assert_non_null(strstr(text + first, "\"message\":\"(log message too long, dropped)\"}\n"));
+    iq_log_setup("test", IQ_LOG_OFF, IQ_LOG_TEXT, NULL);
+    assert_int_equal(fclose(out), 0);
+    free(text);
+    free(msg);
+}
+
 /* The thread-safe strerror: the text of an errno value, in buf or static, never NULL. */
 static void test_strerror(void **state)
 {
@@ -210,7 +238,7 @@ int main(void)
         cmocka_unit_test(test_parse_size), cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_redact),     cmocka_unit_test(test_config_table),
         cmocka_unit_test(test_uuid),       cmocka_unit_test(test_days_from_civil),
-        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_strerror),   cmocka_unit_test(test_log_line_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
