@@ -14,10 +14,15 @@
 #if defined(__GNUC__)
 #define IQ_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define IQ_NORETURN __attribute__((noreturn))
+#define IQ_MUST_CHECK __attribute__((warn_unused_result))
 #else
 #define IQ_PRINTF(f, a)
 #define IQ_NORETURN
+#define IQ_MUST_CHECK
 #endif
+/* Drops an IQ_MUST_CHECK result that cannot matter; say why beside it. GCC warns about a plain
+ * (void) cast of such a result, so the result is consumed instead. */
+#define IQ_IGNORE_RESULT(call) ((void)!(call))
 
 void *iq_xmalloc(size_t n);
 void *iq_xcalloc(size_t nmemb, size_t size);

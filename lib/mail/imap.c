@@ -33,12 +33,14 @@ static char *caps_text(mailimap *imap)
     struct mailimap_capability_data *cd =
         imap->imap_connection_info ? imap->imap_connection_info->imap_capability : NULL;
     if (cd && cd->cap_list) {
-        for (clistiter *it = clist_begin(cd->cap_list); it; it = clist_next(it)) {
+        /* past IQ_CAPS_MAX the list is cut at a whole name, never in the middle of one */
+        int rc = 0;
+        for (clistiter *it = clist_begin(cd->cap_list); it && rc == 0; it = clist_next(it)) {
             struct mailimap_capability *c = clist_content(it);
             if (c->cap_type == MAILIMAP_CAPABILITY_AUTH_TYPE && c->cap_data.cap_auth_type)
-                iq_buf_appendf(&b, "%sAUTH=%s", b.len ? " " : "", c->cap_data.cap_auth_type);
+                rc = iq_buf_appendf(&b, "%sAUTH=%s", b.len ? " " : "", c->cap_data.cap_auth_type);
             else if (c->cap_type == MAILIMAP_CAPABILITY_NAME && c->cap_data.cap_name)
-                iq_buf_appendf(&b, "%s%s", b.len ? " " : "", c->cap_data.cap_name);
+                rc = iq_buf_appendf(&b, "%s%s", b.len ? " " : "", c->cap_data.cap_name);
         }
     }
     return iq_buf_detach(&b, NULL);

@@ -186,11 +186,8 @@ static void join_addr(iq_buf *out, const struct mailimf_mailbox *mb)
     if (!addr)
         return;
     size_t need = strlen(addr) + (out->len ? 2 : 0);
-    if (need <= IQ_MAIL_TO_MAX - out->len) {
-        if (out->len)
-            (void)iq_buf_append(out, ", ", 2);
-        (void)iq_buf_append_str(out, addr);
-    }
+    if (need <= IQ_MAIL_TO_MAX - out->len) /* fits: out's cap is IQ_MAIL_TO_MAX */
+        IQ_IGNORE_RESULT(iq_buf_appendf(out, "%s%s", out->len ? ", " : "", addr));
     free(addr);
 }
 

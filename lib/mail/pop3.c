@@ -522,10 +522,11 @@ static int fetch_and_store(pop3 *p, entry *e, size_t n, bool *known)
         if (pipelining) {
             iq_buf cmds;
             iq_buf_init(&cmds, nb * RETR_LINE_MAX + 1);
-            for (size_t k = 0; k < nb; k++)
-                iq_buf_appendf(&cmds, "RETR %u\r\n", e[want[k]].num);
-            if (mailstream_write(s->stream, cmds.data, cmds.len) < 0 ||
-                mailstream_flush(s->stream) < 0)
+            for (size_t k = 0; k < nb && rc == 0; k++)
+                if (iq_buf_appendf(&cmds, "RETR %u\r\n", e[want[k]].num) < 0)
+                    rc = iq_session_fail(s, IQ_ERR_CONFIG, "POP3 command too long");
+            if (rc == 0 && (mailstream_write(s->stream, cmds.data, cmds.len) < 0 ||
+                            mailstream_flush(s->stream) < 0))
                 rc = iq_session_fail(s, IQ_ERR_CONNECT, "sending commands to the server failed");
             iq_buf_release(&cmds);
         }

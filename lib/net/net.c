@@ -359,6 +359,7 @@ int iq_net_connect(const char *host, int port, int64_t dns_timeout_ms, int64_t c
 
     iq_buf why;
     iq_buf_init(&why, 600);
+    bool why_full = false;
     int count = 0;
     bool deadline_hit = false;
     int ret = -1;
@@ -390,8 +391,10 @@ int iq_net_connect(const char *host, int port, int64_t dns_timeout_ms, int64_t c
             snprintf(eb, sizeof(eb), "no answer within %s", d);
             what = eb;
         }
-        /* The list is for humans: once it is long enough, further entries are dropped. */
-        (void)iq_buf_appendf(&why, "%s%s: %s", why.len ? "; " : "", addr, what);
+        /* The list is for humans: from the first entry that does not fit on, the rest are
+         * dropped (so it never skips one and shows a later one). */
+        if (!why_full && iq_buf_appendf(&why, "%s%s: %s", why.len ? "; " : "", addr, what) < 0)
+            why_full = true;
         if (deadline_hit)
             break;
     }

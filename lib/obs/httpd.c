@@ -100,8 +100,10 @@ static void conn_respond(conn *c, int status, const char *content_type, const ch
     if (rc != 0) {
         /* Cannot happen with the caps chosen; answer something small rather than nothing. */
         iq_buf_reset(&c->resp);
-        (void)iq_buf_append_str(&c->resp, "HTTP/1.1 500 Internal Server Error\r\n"
-                                          "Content-Length: 0\r\nConnection: close\r\n\r\n");
+        /* fits: 83 bytes into the empty response buffer of IQ_HTTPD_MAX_METRICS + 1024 */
+        IQ_IGNORE_RESULT(iq_buf_append_str(&c->resp,
+                                           "HTTP/1.1 500 Internal Server Error\r\n"
+                                           "Content-Length: 0\r\nConnection: close\r\n\r\n"));
     }
     c->resp_off = 0;
     c->state = CONN_WRITE;
