@@ -46,17 +46,22 @@ static char *page_command(const iq_app *app, const list_args *a, int64_t page)
     iq_buf b;
     iq_buf_init(&b, (size_t)1 << 20);
     char *filters = iq_report_filters_args(&a->filters);
-    iq_buf_appendf(&b, "%s account list", app->program);
-    if (*filters)
-        iq_buf_appendf(&b, " %s", filters);
-    if (a->per_page != IQ_REPORT_ROWS_PER_PAGE)
-        iq_buf_appendf(&b, " --per-page %lld", (long long)a->per_page);
-    if (a->format_given)
-        iq_buf_appendf(&b, " --format %s", iq_report_format_name(a->format));
-    if (a->lang != IQ_LANG_EN)
-        iq_buf_appendf(&b, " --lang %s", iq_lang_tag(a->lang));
-    iq_buf_appendf(&b, " --page %lld", (long long)page);
+    int rc = iq_buf_appendf(&b, "%s account list", app->program);
+    if (rc == 0 && *filters)
+        rc = iq_buf_appendf(&b, " %s", filters);
+    if (rc == 0 && a->per_page != IQ_REPORT_ROWS_PER_PAGE)
+        rc = iq_buf_appendf(&b, " --per-page %lld", (long long)a->per_page);
+    if (rc == 0 && a->format_given)
+        rc = iq_buf_appendf(&b, " --format %s", iq_report_format_name(a->format));
+    if (rc == 0 && a->lang != IQ_LANG_EN)
+        rc = iq_buf_appendf(&b, " --lang %s", iq_lang_tag(a->lang));
+    if (rc == 0)
+        rc = iq_buf_appendf(&b, " --page %lld", (long long)page);
     free(filters);
+    if (rc < 0) { /* filters over a megabyte: no hint rather than a cut one */
+        iq_buf_release(&b);
+        return NULL;
+    }
     return iq_buf_detach(&b, NULL);
 }
 
@@ -241,7 +246,8 @@ int iq_cmd_account_list(iq_app *app, int argc, char **argv)
                iq_msg_get(a.lang, st.total == 1 ? IQ_MSG_ACCOUNT : IQ_MSG_ACCOUNTS));
         if (a.page < st.pages) {
             char *next = page_command(app, &a, a.page + 1);
-            printf("%s: %s\n", iq_msg_get(a.lang, IQ_MSG_NEXT_PAGE), next);
+            if (next)
+                printf("%s: %s\n", iq_msg_get(a.lang, IQ_MSG_NEXT_PAGE), next);
             free(next);
         }
     }

@@ -32,31 +32,35 @@ static void audit_usage(FILE *out)
             "  -h, --help         print this help\n");
 }
 
-/* One change as "field: old -> new" (create: "field=new"; delete: "field=old"). */
-static void append_changes(iq_buf *b, const char *action, json_t *changes)
+#define CHANGES_MAX (1024 * 1024) /* one row's CHANGES cell */
+
+/* One change as "field: old -> new" (create: "field=new"; delete: "field=old"). 0, or -1 when
+ * b is full. */
+static int append_changes(iq_buf *b, const char *action, json_t *changes)
 {
     const char *key;
     json_t *pair;
-    bool first = true;
+    int rc = 0;
     json_object_foreach(changes, key, pair)
     {
         json_t *old = json_object_get(pair, "old"), *new_ = json_object_get(pair, "new");
         char *o = old ? json_dumps(old, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
         char *n = new_ ? json_dumps(new_, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-        if (!first)
-            iq_buf_append_str(b, ", ");
-        first = false;
+        const char *sep = b->len ? ", " : "";
         if (!old && !new_)
-            iq_buf_appendf(b, "%s changed", key); /* {"secret": {"changed": true}} */
+            rc = iq_buf_appendf(b, "%s%s changed", sep, key); /* {"secret": {"changed": true}} */
         else if (strcmp(action, "create") == 0)
-            iq_buf_appendf(b, "%s=%s", key, n ? n : "null");
+            rc = iq_buf_appendf(b, "%s%s=%s", sep, key, n ? n : "null");
         else if (strcmp(action, "delete") == 0)
-            iq_buf_appendf(b, "%s=%s", key, o ? o : "null");
+            rc = iq_buf_appendf(b, "%s%s=%s", sep, key, o ? o : "null");
         else
-            iq_buf_appendf(b, "%s: %s -> %s", key, o ? o : "null", n ? n : "null");
+            rc = iq_buf_appendf(b, "%s%s: %s -> %s", sep, key, o ? o : "null", n ? n : "null");
         free(o);
         free(n);
+        if (rc < 0)
+            break;
     }
+    return rc;
 }
 
 static void print_table(json_t *rows)
@@ -78,9 +82,12 @@ static void print_table(json_t *rows)
         c[4] = iq_xasprintf("%" JSON_INTEGER_FORMAT,
                             json_integer_value(json_object_get(row, "entity_id")));
         iq_buf b;
-        iq_buf_init(&b, 1024 * 1024);
-        append_changes(&b, action, json_object_get(row, "changes"));
-        c[5] = b.data ? iq_buf_detach(&b, NULL) : iq_xstrdup("-");
+        iq_buf_init(&b, CHANGES_MAX);
+        if (append_changes(&b, action, json_object_get(row, "changes")) < 0)
+            c[5] = iq_xasprintf("(over %d KiB of changes; --format json shows them)",
+                                CHANGES_MAX / 1024);
+        else
+            c[5] = b.data ? iq_buf_detach(&b, NULL) : iq_xstrdup("-");
         iq_buf_release(&b);
     }
     iq_table_print((const char *const *)cells, n + 1, NC);

@@ -123,23 +123,24 @@ static void requested_by(char *buf, size_t size)
             *p = '_';
 }
 
-/* Appends "{a,b,c}" of the ids (a bigint[] / uuid[] parameter). */
-static void id_array(iq_buf *b, const job *jobs, size_t n, bool uuids)
+/* Sets b to "{a,b,c}" of the ids (a bigint[] / uuid[] parameter). 0, or -1 when they do not
+ * fit b's cap (an array cut short would silently leave accounts out). */
+static int id_array(iq_buf *b, const job *jobs, size_t n, bool uuids)
 {
     iq_buf_reset(b);
-    iq_buf_append_char(b, '{');
+    if (iq_buf_append_char(b, '{') < 0)
+        return -1;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (uuids && (jobs[i].done || jobs[i].state != IQ_DELIVERY_OK))
             continue;
-        if (k++ > 0)
-            iq_buf_append_char(b, ',');
-        if (uuids)
-            iq_buf_append_str(b, jobs[i].job_id);
-        else
-            iq_buf_appendf(b, "%lld", (long long)jobs[i].account_id);
+        if (k++ > 0 && iq_buf_append_char(b, ',') < 0)
+            return -1;
+        if (uuids ? iq_buf_append_str(b, jobs[i].job_id) < 0
+                  : iq_buf_appendf(b, "%lld", (long long)jobs[i].account_id) < 0)
+            return -1;
     }
-    iq_buf_append_char(b, '}');
+    return iq_buf_append_char(b, '}');
 }
 
 /* Fills jobs with the accounts to check: the given ids (refusing unknown ones) or, for --all,
@@ -152,8 +153,14 @@ static int load_accounts(iq_app *app, PGconn *c, bool all, job **jobs_r, size_t 
     PGresult *r;
     if (all) {
         r = iq_pg_query(c, "SELECT id FROM mail_accounts WHERE active ORDER BY id", 0, NULL, &err);
+    } else if (id_array(&ids, *jobs_r, *n_r, false) < 0) {
+        iq_buf_release(&ids);
+        iq_app_error(app,
+                     "check: %zu account ids are too many for one command; check them in "
+                     "smaller groups",
+                     *n_r);
+        return EX_USAGE;
     } else {
-        id_array(&ids, *jobs_r, *n_r, false);
         r = iq_pg_query(c,
                         "SELECT x.id FROM unnest($1::bigint[]) WITH ORDINALITY AS x(id, n) "
                         "WHERE NOT EXISTS (SELECT 1 FROM mail_accounts a WHERE a.id = x.id) "
@@ -176,8 +183,9 @@ static int load_accounts(iq_app *app, PGconn *c, bool all, job **jobs_r, size_t 
     } else if (n > 0) {
         iq_buf missing;
         iq_buf_init(&missing, 4096);
+        /* fits: at most 20 ids of at most 20 digits into 4096 bytes */
         for (int i = 0; i < n && i < 20; i++)
-            iq_buf_appendf(&missing, "%s%s", i ? ", " : "", iq_pg_str(r, i, 0));
+            IQ_IGNORE_RESULT(iq_buf_appendf(&missing, "%s%s", i ? ", " : "", iq_pg_str(r, i, 0)));
         iq_app_error(app, "check: no account with id %s%s; 'inboxq account list' shows them",
                      missing.data, n > 20 ? ", ..." : "");
         iq_buf_release(&missing);
@@ -309,7 +317,15 @@ static int wait_outcomes(iq_app *app, PGconn *c, job *jobs, size_t n, int64_t ti
     int rc = 0;
     char *err = NULL;
     for (;;) {
-        id_array(&ids, jobs, n, true);
+        if (id_array(&ids, jobs, n, true) < 0) {
+            /* the jobs are published; only waiting for so many at once is refused */
+            iq_app_error(app,
+                         "check: %zu jobs are too many to --wait for at once; their runs "
+                         "are recorded in PostgreSQL (inboxq runs)",
+                         pending);
+            rc = EX_TEMPFAIL;
+            break;
+        }
         PGresult *r = iq_pg_query(
             c,
             "SELECT job_id::text, account_id, outcome, error_class, error, messages_new, "

@@ -75,7 +75,7 @@ static char *read_secret(iq_app *app, const char *cmd, int fd, const char *what,
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            iq_app_error(app, "credential %s: reading %s: %s", cmd, what, strerror(errno));
+            iq_app_error(app, "credential %s: reading %s: %s", cmd, what, IQ_STRERROR(errno));
             *exit_r = EX_IOERR;
             goto fail;
         }
@@ -126,7 +126,7 @@ static char *get_secret(iq_app *app, const char *cmd, bool from_stdin, const cha
     }
     int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-        iq_app_error(app, "credential %s: --password-file %s: %s", cmd, file, strerror(errno));
+        iq_app_error(app, "credential %s: --password-file %s: %s", cmd, file, IQ_STRERROR(errno));
         *exit_r = errno == ENOENT ? EX_NOINPUT : EX_IOERR;
         return NULL;
     }

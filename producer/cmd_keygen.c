@@ -93,19 +93,19 @@ int iq_cmd_keygen(iq_app *app, int argc, char **argv)
                          "another --output, or move the old file away if it is not in use)",
                          output);
         else
-            iq_app_error(app, "keygen: cannot create %s: %s", output, strerror(e));
+            iq_app_error(app, "keygen: cannot create %s: %s", output, IQ_STRERROR(e));
         return EX_CANTCREAT;
     }
     int rc = 0;
     /* umask may only have removed bits; make sure the mode is exactly 0600. */
     if (fchmod(fd, 0600) < 0 || write_all(fd, key, sizeof(key)) < 0 || fsync(fd) < 0) {
         iq_app_error(app, "keygen: writing %s failed: %s; the partial file was removed", output,
-                     strerror(errno));
+                     IQ_STRERROR(errno));
         rc = EX_IOERR;
     }
     if (close(fd) < 0 && rc == 0) {
         iq_app_error(app, "keygen: writing %s failed: %s; the partial file was removed", output,
-                     strerror(errno));
+                     IQ_STRERROR(errno));
         rc = EX_IOERR;
     }
     if (rc != 0) {

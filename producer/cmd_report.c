@@ -192,14 +192,14 @@ static int render_direct(iq_app *app, const report_request *req)
         iq_app_error(app,
                      "report: cannot create the output '%s' (%s); check that its directory "
                      "exists and is writable",
-                     req->output, strerror(errno));
+                     req->output, IQ_STRERROR(errno));
         free(tmp);
         return EX_CANTCREAT;
     }
     mode_t mask = umask(0);
     umask(mask);
     if (fchmod(fd, 0666 & ~mask) < 0 || !(f = fdopen(fd, "wb"))) {
-        iq_app_error(app, "report: cannot prepare '%s': %s", tmp, strerror(errno));
+        iq_app_error(app, "report: cannot prepare '%s': %s", tmp, IQ_STRERROR(errno));
         close(fd);
         rc = EX_CANTCREAT;
         goto out;
@@ -214,20 +214,20 @@ static int render_direct(iq_app *app, const report_request *req)
         goto out;
     }
     if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
-        iq_app_error(app, "report: writing '%s' failed: %s", tmp, strerror(errno));
+        iq_app_error(app, "report: writing '%s' failed: %s", tmp, IQ_STRERROR(errno));
         rc = EX_IOERR;
         goto out;
     }
     FILE *done = f;
     f = NULL;
     if (fclose(done) != 0) {
-        iq_app_error(app, "report: writing '%s' failed: %s", tmp, strerror(errno));
+        iq_app_error(app, "report: writing '%s' failed: %s", tmp, IQ_STRERROR(errno));
         rc = EX_IOERR;
         goto out;
     }
     if (rename(tmp, req->output) < 0) {
         iq_app_error(app, "report: cannot create the output '%s': %s", req->output,
-                     strerror(errno));
+                     IQ_STRERROR(errno));
         rc = EX_CANTCREAT;
         goto out;
     }

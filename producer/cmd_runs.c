@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "exitcode.h"
 #include "pg.h"
+#include "table.h"
 #include "util.h"
 
 enum {
@@ -57,22 +58,6 @@ static void usage(FILE *out)
             "                    \"error\", \"messages_new\", \"messages_deleted\",\n"
             "                    \"messages_skipped\", \"bytes\", \"tls_version\"}]}\n"
             "Exit status: 0 shown; 64 bad usage; 66 no such account; 69 PostgreSQL unavailable.\n");
-}
-
-/* Display columns of UTF-8 text (one per code point). */
-static int text_cols(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xc0) != 0x80;
-    return n;
-}
-
-static void pad(const char *s, int width)
-{
-    fputs(s, stdout);
-    for (int i = text_cols(s); i < width; i++)
-        putchar(' ');
 }
 
 static void fmt_duration(int64_t ms, char *buf, size_t size)
@@ -163,27 +148,27 @@ static void print_table(int64_t id, const char *name, const PGresult *r)
         printf("no checks recorded yet\n");
         return;
     }
-    /* cells[row][col], owned strings */
-    char *(*cells)[T__COUNT] = iq_xcalloc((size_t)n, sizeof(*cells));
-    int width[T__COUNT];
+    /* cells[row][col]: the header row, then owned strings */
+    char *(*cells)[T__COUNT] = iq_xcalloc((size_t)n + 1, sizeof(*cells));
     for (int c = 0; c < T__COUNT; c++)
-        width[c] = text_cols(heads[c]);
-    for (int i = 0; i < n; i++) {
+        cells[0][c] = iq_xstrdup(heads[c]);
+    for (int i = 1; i <= n; i++) {
+        int row = i - 1;
         char dur[32], bytes[32];
-        fmt_duration(iq_pg_i64(r, i, C_DURATION), dur, sizeof(dur));
-        fmt_bytes(iq_pg_i64(r, i, C_BYTES), bytes, sizeof(bytes));
-        const char *cls = iq_pg_str(r, i, C_CLASS), *err = iq_pg_str(r, i, C_ERROR);
-        const char *tls = iq_pg_str(r, i, C_TLS), *by = iq_pg_str(r, i, C_BY);
-        cells[i][T_STARTED] = iq_xstrdup(iq_pg_str(r, i, C_STARTED));
+        fmt_duration(iq_pg_i64(r, row, C_DURATION), dur, sizeof(dur));
+        fmt_bytes(iq_pg_i64(r, row, C_BYTES), bytes, sizeof(bytes));
+        const char *cls = iq_pg_str(r, row, C_CLASS), *err = iq_pg_str(r, row, C_ERROR);
+        const char *tls = iq_pg_str(r, row, C_TLS), *by = iq_pg_str(r, row, C_BY);
+        cells[i][T_STARTED] = iq_xstrdup(iq_pg_str(r, row, C_STARTED));
         cells[i][T_DURATION] = iq_xstrdup(dur);
-        cells[i][T_OUTCOME] = iq_xstrdup(iq_pg_str(r, i, C_OUTCOME));
-        cells[i][T_NEW] = iq_xasprintf("%lld", (long long)iq_pg_i64(r, i, C_NEW));
-        cells[i][T_DEL] = iq_xasprintf("%lld", (long long)iq_pg_i64(r, i, C_DELETED));
-        cells[i][T_SKIP] = iq_xasprintf("%lld", (long long)iq_pg_i64(r, i, C_SKIPPED));
+        cells[i][T_OUTCOME] = iq_xstrdup(iq_pg_str(r, row, C_OUTCOME));
+        cells[i][T_NEW] = iq_xasprintf("%lld", (long long)iq_pg_i64(r, row, C_NEW));
+        cells[i][T_DEL] = iq_xasprintf("%lld", (long long)iq_pg_i64(r, row, C_DELETED));
+        cells[i][T_SKIP] = iq_xasprintf("%lld", (long long)iq_pg_i64(r, row, C_SKIPPED));
         cells[i][T_BYTES] = iq_xstrdup(bytes);
         cells[i][T_TLS] = iq_xstrdup(tls ? tls : "-");
         cells[i][T_BY] = iq_xstrdup(by ? by : "-");
-        cells[i][T_JOB] = iq_xstrdup(iq_pg_str(r, i, C_JOB));
+        cells[i][T_JOB] = iq_xstrdup(iq_pg_str(r, row, C_JOB));
         if (cls || err)
             cells[i][T_ERROR] = iq_xasprintf("%s: %s", cls ? cls : "error", err ? err : "");
         else
@@ -191,25 +176,11 @@ static void print_table(int64_t id, const char *name, const PGresult *r)
         for (char *p = cells[i][T_ERROR]; *p; p++)
             if ((unsigned char)*p < 0x20)
                 *p = ' ';
+    }
+    iq_table_print((const char *const *)cells[0], (size_t)n + 1, T__COUNT);
+    for (int i = 0; i <= n; i++)
         for (int c = 0; c < T__COUNT; c++)
-            if (text_cols(cells[i][c]) > width[c])
-                width[c] = text_cols(cells[i][c]);
-    }
-    for (int c = 0; c < T__COUNT; c++) {
-        if (c == T__COUNT - 1)
-            printf("%s\n", heads[c]);
-        else
-            pad(heads[c], width[c] + 2);
-    }
-    for (int i = 0; i < n; i++) {
-        for (int c = 0; c < T__COUNT; c++) {
-            if (c == T__COUNT - 1)
-                printf("%s\n", cells[i][c]);
-            else
-                pad(cells[i][c], width[c] + 2);
             free(cells[i][c]);
-        }
-    }
     free(cells);
 }
 

@@ -211,7 +211,7 @@ static bool sleep_or_stop(iq_sched *s, int64_t ms)
             IQ_INFO("signal %d: stopping", sig);
             s->stop = true;
         } else if (errno != EINTR && errno != EAGAIN) {
-            IQ_ERROR("sigtimedwait: %s", strerror(errno));
+            IQ_ERROR("sigtimedwait: %s", IQ_STRERROR(errno));
             s->stop = true;
         }
     }
@@ -276,8 +276,10 @@ static int check_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
     int64_t t_settled = iq_now_mono_ms();
 
     /* Only the accounts whose job Kafka confirmed move on; the others stay due. */
-    iq_buf_append_char(&ids, '{');
-    iq_buf_append_char(&delays, '{');
+    if (iq_buf_append_char(&ids, '{') < 0 || iq_buf_append_char(&delays, '{') < 0) {
+        err = iq_xstrdup("batch too large for one statement; lower scheduler_batch");
+        goto db_fail;
+    }
     for (int i = 0; i < n; i++) {
         if (jobs[i].state != IQ_DELIVERY_OK)
             continue;
@@ -290,8 +292,10 @@ static int check_batch(iq_sched *s, iq_sched_stats *st, bool *more_r)
         }
         ok++;
     }
-    iq_buf_append_char(&ids, '}');
-    iq_buf_append_char(&delays, '}');
+    if (iq_buf_append_char(&ids, '}') < 0 || iq_buf_append_char(&delays, '}') < 0) {
+        err = iq_xstrdup("batch too large for one statement; lower scheduler_batch");
+        goto db_fail;
+    }
     if (ok > 0 &&
         iq_pg_exec(s->pg,
                    "UPDATE mail_accounts AS a "

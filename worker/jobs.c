@@ -270,9 +270,8 @@ static char *stage_output(const char *dir, const char *schedule, int64_t report_
         e = errno;
     }
     if (!ok) {
-        char eb[128];
-        *why_r = iq_xasprintf("the report file could not be written in %s: %s", dir,
-                              strerror_r(e, eb, sizeof(eb)));
+        *why_r =
+            iq_xasprintf("the report file could not be written in %s: %s", dir, IQ_STRERROR(e));
         IQ_WARN("report %lld: %s", (long long)report_id, *why_r);
         if (fd >= 0)
             unlink(tmp);
@@ -287,12 +286,10 @@ static char *stage_output(const char *dir, const char *schedule, int64_t report_
 /* Gives a staged file its name (keep) or removes it. */
 static void publish_output(const char *tmp, const char *path, bool keep)
 {
-    char eb[128];
     if (!keep)
         unlink(tmp);
     else if (rename(tmp, path) < 0)
-        IQ_WARN("report file %s not renamed into place: %s", path,
-                strerror_r(errno, eb, sizeof(eb)));
+        IQ_WARN("report file %s not renamed into place: %s", path, IQ_STRERROR(errno));
 }
 
 static bool handle_report(iq_slot *s, const rd_kafka_message_t *m)

@@ -21,6 +21,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "util.h" /* iq_strerror: strerror is banned */
+
 #ifndef INBOXQ_VERSION
 #define INBOXQ_VERSION "0.1.0"
 #endif
@@ -339,22 +341,22 @@ static int write_file_atomically(const char *path, const char *line)
         log_line("error",
                  "--bootstrap-file: cannot create %s: %s: check that the directory "
                  "exists and is writable",
-                 tmp, strerror(errno));
+                 tmp, IQ_STRERROR(errno));
         goto out;
     }
     if (write_all(fd, line, strlen(line)) != 0 || write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
-        log_line("error", "--bootstrap-file: cannot write %s: %s", tmp, strerror(errno));
+        log_line("error", "--bootstrap-file: cannot write %s: %s", tmp, IQ_STRERROR(errno));
         goto out_unlink;
     }
     if (close(fd) != 0) {
         fd = -1;
-        log_line("error", "--bootstrap-file: cannot write %s: %s", tmp, strerror(errno));
+        log_line("error", "--bootstrap-file: cannot write %s: %s", tmp, IQ_STRERROR(errno));
         goto out_unlink;
     }
     fd = -1;
     if (rename(tmp, path) != 0) {
         log_line("error", "--bootstrap-file: cannot rename %s to %s: %s", tmp, path,
-                 strerror(errno));
+                 IQ_STRERROR(errno));
         goto out_unlink;
     }
     ret = 0;
@@ -375,7 +377,7 @@ static int write_file_atomically(const char *path, const char *line)
         }
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0 || fsync(dfd) != 0)
-            log_line("warning", "cannot fsync directory %s: %s", dir, strerror(errno));
+            log_line("warning", "cannot fsync directory %s: %s", dir, IQ_STRERROR(errno));
         if (dfd >= 0)
             close(dfd);
     }
@@ -383,7 +385,7 @@ static int write_file_atomically(const char *path, const char *line)
 
 out_unlink:
     if (unlink(tmp) != 0 && errno != ENOENT)
-        log_line("warning", "cannot remove %s: %s", tmp, strerror(errno));
+        log_line("warning", "cannot remove %s: %s", tmp, IQ_STRERROR(errno));
 out:
     if (fd >= 0)
         close(fd);
@@ -502,7 +504,7 @@ int main(int argc, char **argv)
     }
 
     if (printf("%s\n", bootstraps) < 0 || fflush(stdout) != 0)
-        log_line("warning", "cannot write the bootstrap list to stdout: %s", strerror(errno));
+        log_line("warning", "cannot write the bootstrap list to stdout: %s", IQ_STRERROR(errno));
 
     log_line("info",
              "ready: %zu topic(s) with %d partition(s) each on %d broker(s); bootstrap "
@@ -515,7 +517,7 @@ int main(int argc, char **argv)
         if (r == 0)
             break;
         if (r != EINTR) {
-            log_line("error", "sigwait failed: %s", strerror(r));
+            log_line("error", "sigwait failed: %s", IQ_STRERROR(r));
             exit_code = EXIT_SOFTWARE;
             goto out;
         }
@@ -525,7 +527,7 @@ int main(int argc, char **argv)
 
 out:
     if (file_written && unlink(opt.bootstrap_file) != 0 && errno != ENOENT) {
-        log_line("warning", "cannot remove %s: %s", opt.bootstrap_file, strerror(errno));
+        log_line("warning", "cannot remove %s: %s", opt.bootstrap_file, IQ_STRERROR(errno));
     }
     /* Takes up to 1 s in librdkafka 2.0.2 when idle: the mock thread waits for an internal
      * broker thread that only notices termination on its 1 s timer. */

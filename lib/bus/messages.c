@@ -34,8 +34,11 @@ static void fail(char **error_r, const char *fmt, ...)
     iq_buf_init(&b, 4096);
     va_list ap;
     va_start(ap, fmt);
-    if (iq_buf_vappendf(&b, fmt, ap) < 0)
-        iq_buf_append_str(&b, "error text too long");
+    if (iq_buf_vappendf(&b, fmt, ap) < 0) {
+        iq_buf_reset(&b);
+        /* 20 bytes into an empty buffer of 4096: cannot fail */
+        IQ_IGNORE_RESULT(iq_buf_append_str(&b, "error text too long"));
+    }
     va_end(ap);
     free(*error_r);
     *error_r = iq_buf_detach(&b, NULL);
@@ -166,16 +169,6 @@ static void lowercase_copy(const char *s, char *out, size_t n)
 
 /* ---------------------------------------------------------------- time */
 
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int digits(const char *s, size_t n, int *out)
 {
     int v = 0;
@@ -217,7 +210,7 @@ int iq_parse_time_utc(const char *s, int64_t *ms_r)
     }
     if (p[0] != 'Z' || p[1] != '\0')
         return -1;
-    int64_t days = days_from_civil(y, mo, d);
+    int64_t days = iq_days_from_civil(y, (int)mo, (int)d);
     *ms_r = ((days * 86400 + h * 3600 + mi * 60 + sec) * 1000) + ms;
     return 0;
 }

@@ -294,7 +294,7 @@ int iq_config_load_file(iq_config *cfg, const char *path, char **error_r)
     if (!f) {
         *error_r = iq_xasprintf("config file %s: %s; give an existing file with --config or "
                                 "leave it out",
-                                path, strerror(errno));
+                                path, IQ_STRERROR(errno));
         return -1;
     }
     char *line = NULL;

@@ -228,17 +228,7 @@ int iq_cron_parse(const char *expr, iq_cron *c_r, char **error_r)
     return 0;
 }
 
-/* Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
+/* The inverse of iq_days_from_civil (H. Hinnant's civil_from_days). */
 static void civil_from_days(int64_t z, int64_t *y_r, unsigned *m_r, unsigned *d_r)
 {
     z += 719468;
@@ -276,7 +266,7 @@ int64_t iq_cron_next(const iq_cron *c, int64_t after_ms)
         unsigned m, d;
         civil_from_days(days, &y, &m, &d);
         if (!((c->month >> m) & 1u)) {
-            days = m == 12 ? days_from_civil(y + 1, 1, 1) : days_from_civil(y, m + 1, 1);
+            days = m == 12 ? iq_days_from_civil(y + 1, 1, 1) : iq_days_from_civil(y, (int)m + 1, 1);
             mod = 0;
             continue;
         }

@@ -120,79 +120,103 @@ char *iq_conninfo_mask(char *s)
     return s;
 }
 
-static void json_escape(iq_buf *b, const char *s)
+/* A message's text takes at most LOG_MSG_MAX bytes (a longer one is replaced by a note), and
+ * the line around it always fits: JSON escapes a byte to at most 6 ("\u001f"), and the rest
+ * (time, level, component, job, account, error class) takes far less than the 4 KiB left. */
+#define LOG_MSG_MAX (16 * 1024)
+#define LOG_LINE_MAX (6 * LOG_MSG_MAX + 4096)
+
+static int json_escape(iq_buf *b, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int rc;
         switch (*p) {
         case '"':
-            iq_buf_append_str(b, "\\\"");
+            rc = iq_buf_append_str(b, "\\\"");
             break;
         case '\\':
-            iq_buf_append_str(b, "\\\\");
+            rc = iq_buf_append_str(b, "\\\\");
             break;
         case '\n':
-            iq_buf_append_str(b, "\\n");
+            rc = iq_buf_append_str(b, "\\n");
             break;
         case '\r':
-            iq_buf_append_str(b, "\\r");
+            rc = iq_buf_append_str(b, "\\r");
             break;
         case '\t':
-            iq_buf_append_str(b, "\\t");
+            rc = iq_buf_append_str(b, "\\t");
             break;
         default:
-            if (*p < 0x20)
-                iq_buf_appendf(b, "\\u%04x", *p);
-            else
-                iq_buf_append_char(b, (char)*p);
+            rc = *p < 0x20 ? iq_buf_appendf(b, "\\u%04x", *p) : iq_buf_append_char(b, (char)*p);
         }
+        if (rc < 0)
+            return -1;
     }
+    return 0;
+}
+
+/* One JSON object per line: time, level, component, the thread's context, the message. */
+static int format_json(iq_buf *line, const char *ts, iq_log_level level, const char *msg)
+{
+    if (iq_buf_appendf(line, "{\"time\":\"%s\",\"level\":\"%s\",\"component\":\"", ts,
+                       level_names[level]) < 0 ||
+        json_escape(line, g_log.component) < 0 || iq_buf_append_char(line, '"') < 0)
+        return -1;
+    if (t_ctx.job_id[0] &&
+        (iq_buf_append_str(line, ",\"job_id\":\"") < 0 || json_escape(line, t_ctx.job_id) < 0 ||
+         iq_buf_append_char(line, '"') < 0))
+        return -1;
+    if (t_ctx.account_id > 0 &&
+        iq_buf_appendf(line, ",\"account_id\":%lld", (long long)t_ctx.account_id) < 0)
+        return -1;
+    if (t_ctx.error_class[0] &&
+        iq_buf_appendf(line, ",\"error_class\":\"%s\"", t_ctx.error_class) < 0)
+        return -1;
+    if (iq_buf_append_str(line, ",\"message\":\"") < 0 || json_escape(line, msg) < 0 ||
+        iq_buf_append_str(line, "\"}\n") < 0)
+        return -1;
+    return 0;
+}
+
+/* "TIME COMPONENT LEVEL: [job J] [account A] MESSAGE". */
+static int format_text(iq_buf *line, const char *ts, iq_log_level level, const char *msg)
+{
+    if (iq_buf_appendf(line, "%s %s %s:", ts, g_log.component, level_names[level]) < 0)
+        return -1;
+    if (t_ctx.job_id[0] && iq_buf_appendf(line, " [job %s]", t_ctx.job_id) < 0)
+        return -1;
+    if (t_ctx.account_id > 0 &&
+        iq_buf_appendf(line, " [account %lld]", (long long)t_ctx.account_id) < 0)
+        return -1;
+    return iq_buf_appendf(line, " %s\n", msg);
+}
+
+static int format_line(iq_buf *line, const char *ts, iq_log_level level, const char *msg)
+{
+    iq_buf_reset(line);
+    return g_log.format == IQ_LOG_JSON ? format_json(line, ts, level, msg)
+                                       : format_text(line, ts, level, msg);
 }
 
 void iq_log_write(iq_log_level level, const char *fmt, ...)
 {
+    static const char too_long[] = "(log message too long, dropped)";
     if (!iq_log_enabled(level))
         return;
     iq_buf msg;
-    iq_buf_init(&msg, 16 * 1024);
+    iq_buf_init(&msg, LOG_MSG_MAX);
     va_list ap;
     va_start(ap, fmt);
-    if (iq_buf_vappendf(&msg, fmt, ap) < 0) {
-        iq_buf_reset(&msg);
-        iq_buf_append_str(&msg, "(log message too long, dropped)");
-    }
+    int rc = iq_buf_vappendf(&msg, fmt, ap);
     va_end(ap);
-    if (!msg.data)
-        iq_buf_append_str(&msg, "");
 
     char ts[40];
     iq_format_time_utc(iq_now_real_ms(), ts, sizeof(ts));
     iq_buf line;
-    iq_buf_init(&line, 64 * 1024);
-    if (g_log.format == IQ_LOG_JSON) {
-        iq_buf_appendf(&line, "{\"time\":\"%s\",\"level\":\"%s\",\"component\":\"", ts,
-                       level_names[level]);
-        json_escape(&line, g_log.component);
-        iq_buf_append_char(&line, '"');
-        if (t_ctx.job_id[0]) {
-            iq_buf_append_str(&line, ",\"job_id\":\"");
-            json_escape(&line, t_ctx.job_id);
-            iq_buf_append_char(&line, '"');
-        }
-        if (t_ctx.account_id > 0)
-            iq_buf_appendf(&line, ",\"account_id\":%lld", (long long)t_ctx.account_id);
-        if (t_ctx.error_class[0])
-            iq_buf_appendf(&line, ",\"error_class\":\"%s\"", t_ctx.error_class);
-        iq_buf_append_str(&line, ",\"message\":\"");
-        json_escape(&line, msg.data);
-        iq_buf_append_str(&line, "\"}\n");
-    } else {
-        iq_buf_appendf(&line, "%s %s %s:", ts, g_log.component, level_names[level]);
-        if (t_ctx.job_id[0])
-            iq_buf_appendf(&line, " [job %s]", t_ctx.job_id);
-        if (t_ctx.account_id > 0)
-            iq_buf_appendf(&line, " [account %lld]", (long long)t_ctx.account_id);
-        iq_buf_appendf(&line, " %s\n", msg.data);
-    }
+    iq_buf_init(&line, LOG_LINE_MAX);
+    const char *text = rc == 0 ? (msg.data ? msg.data : "") : too_long;
+    if (format_line(&line, ts, level, text) < 0 && format_line(&line, ts, level, too_long) < 0)
+        iq_buf_release(&line); /* not even that fits (a huge component name): write nothing */
     pthread_mutex_lock(&g_log.lock);
     if (g_log.out && line.data) {
         fwrite(line.data, 1, line.len, g_log.out);

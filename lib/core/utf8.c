@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* The UTF-8 decoder (RFC 3629). */
+/* The UTF-8 decoder (RFC 3629) and terminal column widths (utf8proc). */
 #include "utf8.h"
+
+#include <string.h>
+#include <utf8proc.h>
+
+static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
+static const char ellipsis[] = "\xE2\x80\xA6";    /* U+2026 */
 
 size_t iq_utf8_decode(const char *s, size_t n, uint32_t *cp_r)
 {
@@ -37,4 +43,56 @@ size_t iq_utf8_decode(const char *s, size_t n, uint32_t *cp_r)
         return 0;
     *cp_r = cp;
     return len;
+}
+
+int iq_utf8_cp_width(uint32_t cp)
+{
+    if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0))
+        return 1; /* utf8proc says 0; our tables show a control character as one cell */
+    int w = utf8proc_charwidth((utf8proc_int32_t)cp);
+    return w < 0 ? 0 : w;
+}
+
+size_t iq_utf8_width(const char *s)
+{
+    size_t n = strlen(s), i = 0, w = 0;
+    while (i < n) {
+        uint32_t cp;
+        size_t len = iq_utf8_decode(s + i, n - i, &cp);
+        w += (size_t)iq_utf8_cp_width(cp);
+        i += len ? len : 1;
+    }
+    return w;
+}
+
+int iq_utf8_fit(iq_buf *out, const char *s, size_t width, int pad)
+{
+    size_t n = strlen(s);
+    size_t total = iq_utf8_width(s);
+    size_t limit = total > width ? (width > 0 ? width - 1 : 0) : width;
+    size_t i = 0, w = 0;
+    if (iq_buf_append(out, "", 0) < 0)
+        return -1;
+    while (i < n) {
+        uint32_t cp;
+        size_t len = iq_utf8_decode(s + i, n - i, &cp);
+        size_t cw = (size_t)iq_utf8_cp_width(cp);
+        if (w + cw > limit)
+            break;
+        if (iq_buf_append(out, len ? s + i : replacement, len ? len : 3) < 0)
+            return -1;
+        w += cw;
+        i += len ? len : 1;
+    }
+    if (total > width && width > 0) {
+        if (iq_buf_append(out, ellipsis, 3) < 0)
+            return -1;
+        w++;
+    }
+    while (pad && w < width) {
+        if (iq_buf_append_char(out, ' ') < 0)
+            return -1;
+        w++;
+    }
+    return 0;
 }

@@ -246,6 +246,22 @@ void iq_format_time_utc(int64_t real_ms, char *buf, size_t size)
     snprintf(buf, size, "%s.%03dZ", base, (int)(real_ms % 1000));
 }
 
+int64_t iq_days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;                                  /* 0..399 */
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1; /* March-based, 0..365 */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;          /* 0..146096 */
+    return era * 146097 + doe - 719468;
+}
+
+const char *iq_strerror(int err, char *buf, size_t size)
+{
+    /* GNU strerror_r (we build with _GNU_SOURCE): returns a pointer that may not be buf. */
+    return strerror_r(err, buf, size);
+}
+
 int iq_uuid_v4(char *buf, size_t size)
 {
     unsigned char b[16];

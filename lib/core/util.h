@@ -14,10 +14,15 @@
 #if defined(__GNUC__)
 #define IQ_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define IQ_NORETURN __attribute__((noreturn))
+#define IQ_MUST_CHECK __attribute__((warn_unused_result))
 #else
 #define IQ_PRINTF(f, a)
 #define IQ_NORETURN
+#define IQ_MUST_CHECK
 #endif
+/* Drops an IQ_MUST_CHECK result that cannot matter; say why beside it. GCC warns about a plain
+ * (void) cast of such a result, so the result is consumed instead. */
+#define IQ_IGNORE_RESULT(call) ((void)!(call))
 
 void *iq_xmalloc(size_t n);
 void *iq_xcalloc(size_t nmemb, size_t size);
@@ -47,6 +52,10 @@ int64_t iq_now_mono_ms(void);
 int64_t iq_now_real_ms(void);
 /* RFC 3339 UTC with milliseconds: "2026-11-28T18:02:01.123Z" (buf >= 32). */
 void iq_format_time_utc(int64_t real_ms, char *buf, size_t size);
+/* Days from 1970-01-01 to the proleptic Gregorian date y-m-d (m 1..12, d 1..31, negative
+ * before 1970), exact for any year a caller validates (H. Hinnant's days_from_civil): the one
+ * civil-date helper, so parsers need neither timegm's time_t range nor its -1 ambiguity. */
+int64_t iq_days_from_civil(int64_t y, int m, int d);
 
 /* Random version-4 UUID from the OpenSSL CSPRNG (buf >= 37). 0 or -1. */
 int iq_uuid_v4(char *buf, size_t size);
@@ -55,6 +64,14 @@ int iq_uuid_v4(char *buf, size_t size);
 int iq_hex_digit(char c);
 /* Writes the n bytes at p as 2n lowercase hex digits and a NUL to out (2n + 1 bytes). */
 void iq_hex_encode(const void *p, size_t n, char *out);
+
+/* The text of errno value err, safe from any thread: strerror is banned (tests/unit/banned.sh)
+ * because its buffer is shared. Returns buf (size IQ_STRERROR_SIZE is enough) or a static
+ * string, never NULL (GNU strerror_r). IQ_STRERROR(err) passes a buffer that lives until the
+ * end of the enclosing block, for use as a printf argument. */
+#define IQ_STRERROR_SIZE 128
+const char *iq_strerror(int err, char *buf, size_t size);
+#define IQ_STRERROR(err) iq_strerror((err), (char[IQ_STRERROR_SIZE]){0}, IQ_STRERROR_SIZE)
 
 /* Zero memory that held a secret in a way the compiler will not elide. */
 void iq_secure_zero(void *p, size_t n);

@@ -73,12 +73,12 @@ int iq_master_key_load(const char *path, uint8_t key_r[IQ_KEY_LEN], char **error
     }
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-        *error_r = iq_xasprintf("master key file %s: %s; %s", path, strerror(errno), hint);
+        *error_r = iq_xasprintf("master key file %s: %s; %s", path, IQ_STRERROR(errno), hint);
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) < 0) {
-        *error_r = iq_xasprintf("master key file %s: %s", path, strerror(errno));
+        *error_r = iq_xasprintf("master key file %s: %s", path, IQ_STRERROR(errno));
         goto out;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -109,7 +109,7 @@ int iq_master_key_load(const char *path, uint8_t key_r[IQ_KEY_LEN], char **error
             continue;
         if (n <= 0) {
             *error_r = iq_xasprintf("master key file %s: %s", path,
-                                    n < 0 ? strerror(errno) : "shorter than expected");
+                                    n < 0 ? IQ_STRERROR(errno) : "shorter than expected");
             goto out;
         }
         got += (size_t)n;

@@ -15,10 +15,11 @@
 #include "store.h"
 #include "util.h"
 
-#define UID_CHUNK 500                   /* UIDs per STORE/EXPUNGE command */
-#define BATCH_BYTES (16u * 1024 * 1024) /* message bytes per FETCH batch */
-#define STREAM_ABOVE (4u * 1024 * 1024) /* larger messages are fetched in ranges... */
-#define STREAM_CHUNK (1024u * 1024)     /* ...of this size and streamed into PostgreSQL */
+#define UID_CHUNK 500  /* UIDs per STORE/EXPUNGE command */
+#define FETCH_MAX 1024 /* UIDs per FETCH batch, whatever fetch_batch allows */
+/* A message over IQ_STREAM_ABOVE is fetched in ranges of this size, each streamed into
+ * PostgreSQL. */
+#define STREAM_CHUNK (1024u * 1024)
 
 typedef struct uid_size {
     uint32_t uid;
@@ -28,16 +29,18 @@ typedef struct uid_size {
 static char *caps_text(mailimap *imap)
 {
     iq_buf b;
-    iq_buf_init(&b, 64 * 1024);
+    iq_buf_init(&b, IQ_CAPS_MAX);
     struct mailimap_capability_data *cd =
         imap->imap_connection_info ? imap->imap_connection_info->imap_capability : NULL;
     if (cd && cd->cap_list) {
-        for (clistiter *it = clist_begin(cd->cap_list); it; it = clist_next(it)) {
+        /* past IQ_CAPS_MAX the list is cut at a whole name, never in the middle of one */
+        int rc = 0;
+        for (clistiter *it = clist_begin(cd->cap_list); it && rc == 0; it = clist_next(it)) {
             struct mailimap_capability *c = clist_content(it);
             if (c->cap_type == MAILIMAP_CAPABILITY_AUTH_TYPE && c->cap_data.cap_auth_type)
-                iq_buf_appendf(&b, "%sAUTH=%s", b.len ? " " : "", c->cap_data.cap_auth_type);
+                rc = iq_buf_appendf(&b, "%sAUTH=%s", b.len ? " " : "", c->cap_data.cap_auth_type);
             else if (c->cap_type == MAILIMAP_CAPABILITY_NAME && c->cap_data.cap_name)
-                iq_buf_appendf(&b, "%s%s", b.len ? " " : "", c->cap_data.cap_name);
+                rc = iq_buf_appendf(&b, "%s%s", b.len ? " " : "", c->cap_data.cap_name);
         }
     }
     return iq_buf_detach(&b, NULL);
@@ -171,6 +174,37 @@ static int cmp_uid(const void *a, const void *b)
     return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
+/* What one message's FETCH response holds of what we ask for: UID, RFC822.SIZE and BODY[] (or
+ * a range of it); 0 or NULL for what did not come. body points into the response. */
+typedef struct fetched {
+    uint32_t uid;
+    uint32_t size;
+    const char *body;
+    size_t len;
+} fetched;
+
+/* The one walk over a FETCH response's attributes (libetpan's msg_att -> att_item ->
+ * att_static lists). */
+static void read_fetched(const struct mailimap_msg_att *att, fetched *f)
+{
+    memset(f, 0, sizeof(*f));
+    for (clistiter *j = clist_begin(att->att_list); j; j = clist_next(j)) {
+        const struct mailimap_msg_att_item *item = clist_content(j);
+        if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
+            continue;
+        const struct mailimap_msg_att_static *st = item->att_data.att_static;
+        if (st->att_type == MAILIMAP_MSG_ATT_UID) {
+            f->uid = st->att_data.att_uid;
+        } else if (st->att_type == MAILIMAP_MSG_ATT_RFC822_SIZE) {
+            f->size = st->att_data.att_rfc822_size;
+        } else if (st->att_type == MAILIMAP_MSG_ATT_BODY_SECTION && st->att_data.att_body_section &&
+                   st->att_data.att_body_section->sec_body_part) {
+            f->body = st->att_data.att_body_section->sec_body_part;
+            f->len = st->att_data.att_body_section->sec_length;
+        }
+    }
+}
+
 /* UID FETCH first:* (UID RFC822.SIZE), keeping UIDs above `after`. */
 static int list_new(iq_session *s, mailimap *imap, uint32_t after, uid_size **list_r, size_t *n_r)
 {
@@ -189,20 +223,10 @@ static int list_new(iq_session *s, mailimap *imap, uint32_t after, uid_size **li
     size_t cap = (size_t)clist_count(result), n = 0;
     uid_size *list = iq_xcalloc(cap ? cap : 1, sizeof(*list));
     for (clistiter *it = clist_begin(result); it; it = clist_next(it)) {
-        struct mailimap_msg_att *att = clist_content(it);
-        uid_size u = {0, 0};
-        for (clistiter *j = clist_begin(att->att_list); j; j = clist_next(j)) {
-            struct mailimap_msg_att_item *item = clist_content(j);
-            if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
-                continue;
-            struct mailimap_msg_att_static *st = item->att_data.att_static;
-            if (st->att_type == MAILIMAP_MSG_ATT_UID)
-                u.uid = st->att_data.att_uid;
-            else if (st->att_type == MAILIMAP_MSG_ATT_RFC822_SIZE)
-                u.size = st->att_data.att_rfc822_size;
-        }
-        if (u.uid > after && n < cap)
-            list[n++] = u;
+        fetched f;
+        read_fetched(clist_content(it), &f);
+        if (f.uid > after && n < cap)
+            list[n++] = (uid_size){f.uid, f.size};
     }
     mailimap_fetch_list_free(result);
     qsort(list, n, sizeof(*list), cmp_uid);
@@ -230,35 +254,20 @@ static int fetch_batch(iq_session *s, mailimap *imap, uint32_t uidvalidity, cons
         return iq_session_fail(s, IQ_ERR_PROTOCOL, "fetching messages failed (error %d)", r);
     size_t got = 0;
     for (clistiter *it = clist_begin(result); it; it = clist_next(it)) {
-        struct mailimap_msg_att *att = clist_content(it);
-        uint32_t uid = 0;
-        const char *body = NULL;
-        size_t len = 0;
-        for (clistiter *j = clist_begin(att->att_list); j; j = clist_next(j)) {
-            struct mailimap_msg_att_item *item = clist_content(j);
-            if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
-                continue;
-            struct mailimap_msg_att_static *st = item->att_data.att_static;
-            if (st->att_type == MAILIMAP_MSG_ATT_UID) {
-                uid = st->att_data.att_uid;
-            } else if (st->att_type == MAILIMAP_MSG_ATT_BODY_SECTION &&
-                       st->att_data.att_body_section->sec_body_part) {
-                body = st->att_data.att_body_section->sec_body_part;
-                len = st->att_data.att_body_section->sec_length;
-            }
-        }
+        fetched f;
+        read_fetched(clist_content(it), &f);
         bool wanted = false;
         for (size_t i = 0; i < n && !wanted; i++)
-            wanted = want[i].uid == uid;
-        if (!uid || !body || !wanted || got >= n)
+            wanted = want[i].uid == f.uid;
+        if (!f.uid || !f.body || !wanted || got >= n)
             continue; /* unsolicited or incomplete: not ours to store */
         iq_store_msg *m = &msgs[got++];
-        snprintf(m->server_id, sizeof(m->server_id), "%u:%u", uidvalidity, uid);
-        m->uid = uid;
-        m->raw = iq_xmalloc(len + 1);
-        memcpy(m->raw, body, len);
-        m->raw[len] = '\0';
-        m->len = len;
+        snprintf(m->server_id, sizeof(m->server_id), "%u:%u", uidvalidity, f.uid);
+        m->uid = f.uid;
+        m->raw = iq_xmalloc(f.len + 1);
+        memcpy(m->raw, f.body, f.len);
+        m->raw[f.len] = '\0';
+        m->len = f.len;
     }
     mailimap_fetch_list_free(result);
     *got_r = got;
@@ -294,27 +303,15 @@ static int fetch_streamed(iq_session *s, mailimap *imap, const iq_store_ctx *ctx
             return iq_session_fail(s, IQ_ERR_PROTOCOL, "fetching UID %u failed (error %d)", u->uid,
                                    r);
         }
-        const char *part = NULL;
-        size_t len = 0;
+        fetched f = {0, 0, NULL, 0};
         bool found = false;
         for (clistiter *it = clist_begin(result); it && !found; it = clist_next(it)) {
-            struct mailimap_msg_att *att = clist_content(it);
-            uint32_t uid = 0;
-            for (clistiter *j = clist_begin(att->att_list); j; j = clist_next(j)) {
-                struct mailimap_msg_att_item *item = clist_content(j);
-                if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
-                    continue;
-                struct mailimap_msg_att_static *sa = item->att_data.att_static;
-                if (sa->att_type == MAILIMAP_MSG_ATT_UID) {
-                    uid = sa->att_data.att_uid;
-                } else if (sa->att_type == MAILIMAP_MSG_ATT_BODY_SECTION) {
-                    part = sa->att_data.att_body_section->sec_body_part;
-                    len = part ? sa->att_data.att_body_section->sec_length : 0;
-                }
-            }
-            found = uid == u->uid;
+            read_fetched(clist_content(it), &f);
+            found = f.uid == u->uid;
         }
-        int wr = found && len ? iq_store_stream_write(st, part, len, &err) : 0;
+        /* the range of the message asked for, never another response's body */
+        size_t len = found && f.body ? f.len : 0;
+        int wr = len ? iq_store_stream_write(st, f.body, len, &err) : 0;
         mailimap_fetch_list_free(result);
         if (wr < 0) {
             iq_store_stream_abort(&st);
@@ -357,7 +354,7 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
     size_t i = 0;
     int64_t highest = after;
     while (i < n && rc == 0) {
-        uid_size batch[1024];
+        uid_size batch[FETCH_MAX];
         size_t nb = 0;
         uint64_t bytes = 0;
         while (i < n && nb < (size_t)s->fetch_batch && nb < IQ_ARRAY_LEN(batch)) {
@@ -368,7 +365,7 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
                 i++;
                 continue;
             }
-            if (list[i].size > STREAM_ABOVE) {
+            if (list[i].size > IQ_STREAM_ABOVE) {
                 if (nb > 0)
                     break; /* store what is batched first: UIDs stay in order */
                 highest = list[i].uid;
@@ -376,14 +373,14 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
                     rc = -1;
                 break;
             }
-            if (nb > 0 && bytes + list[i].size > BATCH_BYTES)
+            if (nb > 0 && bytes + list[i].size > IQ_BATCH_BYTES)
                 break;
             bytes += list[i].size;
             batch[nb++] = list[i++];
         }
         if (rc < 0)
             break;
-        if (nb == 0 && i > 0 && list[i - 1].size > STREAM_ABOVE &&
+        if (nb == 0 && i > 0 && list[i - 1].size > IQ_STREAM_ABOVE &&
             list[i - 1].size <= s->max_message)
             continue; /* a streamed message: stored with its state already */
         if (nb == 0) {

@@ -119,16 +119,6 @@ static char *decode_text(const char *raw, size_t max)
 
 /* ---- fields ---- */
 
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static bool date_to_ms(const struct mailimf_date_time *dt, int64_t *ms_r)
 {
     static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -153,7 +143,7 @@ static bool date_to_ms(const struct mailimf_date_time *dt, int64_t *ms_r)
     if (zabs > 9959 || zabs % 100 > 59)
         return false;
     int64_t offset_s = (int64_t)(zabs / 100 * 3600 + zabs % 100 * 60) * (zone < 0 ? -1 : 1);
-    int64_t secs = days_from_civil(y, dt->dt_month, dt->dt_day) * 86400 + dt->dt_hour * 3600 +
+    int64_t secs = iq_days_from_civil(y, dt->dt_month, dt->dt_day) * 86400 + dt->dt_hour * 3600 +
                    dt->dt_min * 60 + dt->dt_sec - offset_s;
     *ms_r = secs * 1000;
     return true;
@@ -196,11 +186,8 @@ static void join_addr(iq_buf *out, const struct mailimf_mailbox *mb)
     if (!addr)
         return;
     size_t need = strlen(addr) + (out->len ? 2 : 0);
-    if (need <= IQ_MAIL_TO_MAX - out->len) {
-        if (out->len)
-            (void)iq_buf_append(out, ", ", 2);
-        (void)iq_buf_append_str(out, addr);
-    }
+    if (need <= IQ_MAIL_TO_MAX - out->len) /* fits: out's cap is IQ_MAIL_TO_MAX */
+        IQ_IGNORE_RESULT(iq_buf_appendf(out, "%s%s", out->len ? ", " : "", addr));
     free(addr);
 }
 

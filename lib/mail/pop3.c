@@ -16,14 +16,16 @@
 #include "store.h"
 #include "util.h"
 
-#define MAX_LISTED 1000000              /* messages a maildrop may list */
-#define STREAM_ABOVE (4u * 1024 * 1024) /* larger messages stream into PostgreSQL */
-#define BATCH_BYTES (16u * 1024 * 1024) /* message bytes fetched per batch */
+#define MAX_LISTED 1000000 /* messages a maildrop may list */
+#define CMD_MAX 1024       /* one command line, CRLF included (a PASS or APOP holds secrets) */
+#define TIMESTAMP_MAX 256  /* the APOP banner timestamp kept, NUL included */
+#define RETR_SLACK 1024    /* room past max_message for what a RETR reply adds to its size */
+#define RETR_LINE_MAX 24   /* room per "RETR N\r\n" of a pipelined batch (17 bytes at most) */
 
 typedef struct pop3 {
     iq_session *s;
     MMAPString *line;
-    char timestamp[256]; /* APOP banner timestamp, "" when none */
+    char timestamp[TIMESTAMP_MAX]; /* APOP banner timestamp, "" when none */
 } pop3;
 
 typedef struct entry {
@@ -37,7 +39,7 @@ static int send_cmd(pop3 *p, const char *fmt, ...) IQ_PRINTF(2, 3);
 
 static int send_cmd(pop3 *p, const char *fmt, ...)
 {
-    char buf[1024];
+    char buf[CMD_MAX];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
@@ -203,7 +205,7 @@ static int capa(pop3 *p)
     if (st == 0)
         return 0; /* no CAPA: an old server */
     iq_buf caps;
-    iq_buf_init(&caps, 64 * 1024);
+    iq_buf_init(&caps, IQ_CAPS_MAX);
     if (read_multiline(p, &caps) < 0) {
         iq_buf_release(&caps);
         return -1;
@@ -459,8 +461,8 @@ static int retrieve_reply(pop3 *p, const entry *en, iq_store_msg *m)
         return iq_session_fail(s, IQ_ERR_PROTOCOL, "the server refused to send message %u",
                                en->num);
     iq_buf msg;
-    iq_buf_init(&msg, (size_t)s->max_message + 1024);
-    iq_stream_expect(s->st, s->max_message + s->limits.max_line + 1024);
+    iq_buf_init(&msg, (size_t)s->max_message + RETR_SLACK);
+    iq_stream_expect(s->st, s->max_message + s->limits.max_line + RETR_SLACK);
     int rc = read_multiline(p, &msg);
     iq_stream_expect(s->st, 0);
     if (rc < 0) {
@@ -507,7 +509,7 @@ static int retrieve_streamed(pop3 *p, const iq_store_ctx *ctx, const entry *en)
                    ? -1
                    : iq_session_fail(s, IQ_ERR_PROTOCOL, "the server refused message %u", en->num);
     }
-    iq_stream_expect(s->st, s->max_message + s->limits.max_line + 1024);
+    iq_stream_expect(s->st, s->max_message + s->limits.max_line + RETR_SLACK);
     int rc = read_multiline_to(p, exists ? NULL : to_stream, &k, s->max_message);
     iq_stream_expect(s->st, 0);
     if (rc < 0) {
@@ -577,13 +579,13 @@ static int fetch_and_store(pop3 *p, entry *e, size_t n, bool *known)
                 i++;
                 continue;
             }
-            if (e[i].size > STREAM_ABOVE || (nb > 0 && bytes + e[i].size > BATCH_BYTES))
+            if (e[i].size > IQ_STREAM_ABOVE || (nb > 0 && bytes + e[i].size > IQ_BATCH_BYTES))
                 break;
             bytes += e[i].size;
             want[nb++] = i++;
         }
         if (nb == 0) {
-            if (i < n && e[i].size > STREAM_ABOVE && e[i].size <= s->max_message) {
+            if (i < n && e[i].size > IQ_STREAM_ABOVE && e[i].size <= s->max_message) {
                 /* a large one goes alone, straight into PostgreSQL */
                 if (retrieve_streamed(p, &ctx, &e[i]) < 0)
                     rc = -1;
@@ -595,11 +597,12 @@ static int fetch_and_store(pop3 *p, entry *e, size_t n, bool *known)
         }
         if (pipelining) {
             iq_buf cmds;
-            iq_buf_init(&cmds, nb * 24 + 1);
-            for (size_t k = 0; k < nb; k++)
-                iq_buf_appendf(&cmds, "RETR %u\r\n", e[want[k]].num);
-            if (mailstream_write(s->stream, cmds.data, cmds.len) < 0 ||
-                mailstream_flush(s->stream) < 0)
+            iq_buf_init(&cmds, nb * RETR_LINE_MAX + 1);
+            for (size_t k = 0; k < nb && rc == 0; k++)
+                if (iq_buf_appendf(&cmds, "RETR %u\r\n", e[want[k]].num) < 0)
+                    rc = iq_session_fail(s, IQ_ERR_CONFIG, "POP3 command too long");
+            if (rc == 0 && (mailstream_write(s->stream, cmds.data, cmds.len) < 0 ||
+                            mailstream_flush(s->stream) < 0))
                 rc = iq_session_fail(s, IQ_ERR_CONNECT, "sending commands to the server failed");
             iq_buf_release(&cmds);
         }

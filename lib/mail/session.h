@@ -15,6 +15,14 @@
 #include "pg.h"
 #include "stream.h"
 
+/* Caps both drivers apply. A message larger than IQ_STREAM_ABOVE bytes is fetched alone and
+ * streamed into PostgreSQL, never whole in memory; smaller ones are fetched in batches of at
+ * most IQ_BATCH_BYTES message bytes (and fetch_batch messages), stored in one transaction. */
+#define IQ_STREAM_ABOVE (4u * 1024 * 1024)
+#define IQ_BATCH_BYTES (16u * 1024 * 1024)
+/* The longest capability list kept (IMAP CAPABILITY, POP3 CAPA); a longer one is cut. */
+#define IQ_CAPS_MAX (64u * 1024)
+
 typedef struct iq_session {
     PGconn *pg;
     const iq_check_env *env;

@@ -519,15 +519,17 @@ int iq_store_undeleted_uids(PGconn *pg, int64_t account_id, const char *mailbox,
     return 0;
 }
 
-/* "{1,2,3}" for a bigint[] or text[] parameter. */
+/* "{1,2,3}" for a bigint[] or text[] parameter. The buffers' cap (SIZE_MAX / 2) is beyond what
+ * can be allocated, so the only way an append fails is memory running out: iq_oom. */
 static char *array_literal_i64(const int64_t *v, size_t n)
 {
     iq_buf b;
     iq_buf_init(&b, SIZE_MAX / 2);
-    iq_buf_append_char(&b, '{');
-    for (size_t i = 0; i < n; i++)
-        iq_buf_appendf(&b, "%s%lld", i ? "," : "", (long long)v[i]);
-    iq_buf_append_char(&b, '}');
+    int rc = iq_buf_append_char(&b, '{');
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = iq_buf_appendf(&b, "%s%lld", i ? "," : "", (long long)v[i]);
+    if (rc < 0 || iq_buf_append_char(&b, '}') < 0)
+        iq_oom();
     return iq_buf_detach(&b, NULL);
 }
 
@@ -535,17 +537,20 @@ static char *array_literal_text(char *const *v, size_t n)
 {
     iq_buf b;
     iq_buf_init(&b, SIZE_MAX / 2);
-    iq_buf_append_char(&b, '{');
-    for (size_t i = 0; i < n; i++) {
-        iq_buf_append_str(&b, i ? ",\"" : "\"");
-        for (const char *p = v[i]; *p; p++) {
+    int rc = iq_buf_append_char(&b, '{');
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = iq_buf_append_str(&b, i ? ",\"" : "\"");
+        for (const char *p = v[i]; *p && rc == 0; p++) {
             if (*p == '"' || *p == '\\')
-                iq_buf_append_char(&b, '\\');
-            iq_buf_append_char(&b, *p);
+                rc = iq_buf_append_char(&b, '\\');
+            if (rc == 0)
+                rc = iq_buf_append_char(&b, *p);
         }
-        iq_buf_append_char(&b, '"');
+        if (rc == 0)
+            rc = iq_buf_append_char(&b, '"');
     }
-    iq_buf_append_char(&b, '}');
+    if (rc < 0 || iq_buf_append_char(&b, '}') < 0)
+        iq_oom();
     return iq_buf_detach(&b, NULL);
 }
 

@@ -42,32 +42,34 @@ static int copy_put(PGconn *pg, const char *data, size_t len, char **error_r)
     return 0;
 }
 
-/* A text field in COPY's text format: backslash escapes, \N for NULL, then the delimiter. */
-static void copy_text(iq_buf *b, const char *s, char delim)
+/* A text field in COPY's text format: backslash escapes, \N for NULL, then the delimiter.
+ * 0, or -1 when b is full (the row must not be sent). */
+static int copy_text(iq_buf *b, const char *s, char delim)
 {
-    if (!s) {
-        iq_buf_append_str(b, "\\N");
-    } else {
-        for (const char *p = s; *p; p++) {
-            switch (*p) {
-            case '\\':
-                iq_buf_append_str(b, "\\\\");
-                break;
-            case '\n':
-                iq_buf_append_str(b, "\\n");
-                break;
-            case '\r':
-                iq_buf_append_str(b, "\\r");
-                break;
-            case '\t':
-                iq_buf_append_str(b, "\\t");
-                break;
-            default:
-                iq_buf_append_char(b, *p);
-            }
+    if (!s && iq_buf_append_str(b, "\\N") < 0)
+        return -1;
+    for (const char *p = s ? s : ""; *p; p++) {
+        int rc;
+        switch (*p) {
+        case '\\':
+            rc = iq_buf_append_str(b, "\\\\");
+            break;
+        case '\n':
+            rc = iq_buf_append_str(b, "\\n");
+            break;
+        case '\r':
+            rc = iq_buf_append_str(b, "\\r");
+            break;
+        case '\t':
+            rc = iq_buf_append_str(b, "\\t");
+            break;
+        default:
+            rc = iq_buf_append_char(b, *p);
         }
+        if (rc < 0)
+            return -1;
     }
-    iq_buf_append_char(b, delim);
+    return iq_buf_append_char(b, delim);
 }
 
 int iq_store_stream_begin(const iq_store_ctx *ctx, const char *server_id, int64_t uid,
@@ -111,15 +113,19 @@ int iq_store_stream_begin(const iq_store_ctx *ctx, const char *server_id, int64_
         snprintf(uidv, sizeof(uidv), "%lld", (long long)ctx->uidvalidity);
         snprintf(uidt, sizeof(uidt), "%lld", (long long)uid);
         bool imap = ctx->uidvalidity > 0;
-        copy_text(&row, acct, '\t');
-        copy_text(&row, ctx->mailbox, '\t');
-        copy_text(&row, server_id, '\t');
-        copy_text(&row, imap ? uidv : NULL, '\t');
-        copy_text(&row, imap ? uidt : NULL, '\t');
-        iq_buf_append_str(&row, "\\\\x"); /* raw: bytea hex, its backslash escaped */
-        if (!ok || copy_put(ctx->pg, row.data, row.len, error_r) < 0) {
+        bool fits = copy_text(&row, acct, '\t') == 0 && copy_text(&row, ctx->mailbox, '\t') == 0 &&
+                    copy_text(&row, server_id, '\t') == 0 &&
+                    copy_text(&row, imap ? uidv : NULL, '\t') == 0 &&
+                    copy_text(&row, imap ? uidt : NULL, '\t') == 0 &&
+                    /* raw: bytea hex, its backslash escaped */
+                    iq_buf_append_str(&row, "\\\\x") == 0;
+        if (!ok || !fits || copy_put(ctx->pg, row.data, row.len, error_r) < 0) {
             if (!ok)
                 *error_r = iq_xasprintf("COPY into messages refused: %s", PQerrorMessage(ctx->pg));
+            else if (!fits)
+                *error_r = iq_xasprintf("a message's mailbox or server id is too long to store "
+                                        "(over %zu bytes)",
+                                        row.max);
             iq_buf_release(&row);
             st->copying = ok;
             iq_store_stream_abort(&st);
@@ -141,7 +147,8 @@ int iq_store_stream_write(iq_store_stream *st, const void *data, size_t len, cha
     st->size += len;
     if (st->head.len < HEADER_KEEP) {
         size_t take = HEADER_KEEP - st->head.len;
-        iq_buf_append(&st->head, p, take < len ? take : len);
+        /* fits: at most what is left under head's cap, HEADER_KEEP */
+        IQ_IGNORE_RESULT(iq_buf_append(&st->head, p, take < len ? take : len));
     }
     char hexbuf[2 * COPY_HEX_CHUNK + 1];
     while (len > 0) {
@@ -171,22 +178,27 @@ int iq_store_stream_finish(iq_store_stream *st, int64_t highest_uid, int *stored
         iq_mail_parse_headers(st->head.data ? st->head.data : "", st->head.len, &h);
         iq_buf tail;
         iq_buf_init(&tail, 64 * 1024);
-        char size[24], date[40];
+        char size[24], date[40] = "";
         snprintf(size, sizeof(size), "%llu", (unsigned long long)st->size);
-        iq_buf_append_char(&tail, '\t');
-        copy_text(&tail, size, '\t');
-        iq_buf_appendf(&tail, "\\\\x%s\t", sha_hex);
-        copy_text(&tail, h.message_id, '\t');
-        copy_text(&tail, h.from, '\t');
-        copy_text(&tail, h.to, '\t');
-        copy_text(&tail, h.subject, '\t');
         if (h.has_date) {
             time_t t = (time_t)(h.date_ms / 1000);
             struct tm tm;
             gmtime_r(&t, &tm);
             strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S+00", &tm);
         }
-        copy_text(&tail, h.has_date ? date : NULL, '\n');
+        /* the header fields are capped far below tail's cap, even with every byte escaped */
+        if (iq_buf_append_char(&tail, '\t') < 0 || copy_text(&tail, size, '\t') < 0 ||
+            iq_buf_appendf(&tail, "\\\\x%s\t", sha_hex) < 0 ||
+            copy_text(&tail, h.message_id, '\t') < 0 || copy_text(&tail, h.from, '\t') < 0 ||
+            copy_text(&tail, h.to, '\t') < 0 || copy_text(&tail, h.subject, '\t') < 0 ||
+            copy_text(&tail, h.has_date ? date : NULL, '\n') < 0) {
+            *error_r = iq_xasprintf("a large message's header fields are too long to store "
+                                    "(over %zu bytes)",
+                                    tail.max);
+            iq_buf_release(&tail);
+            iq_msg_headers_release(&h);
+            goto fail; /* still copying: the abort ends the COPY */
+        }
         int rc = copy_put(pg, tail.data, tail.len, error_r);
         iq_buf_release(&tail);
         st->copying = false;

@@ -16,6 +16,10 @@
 #include "log.h"
 #include "util.h"
 
+#define READ_BUFFER 8192 /* libetpan's read buffer for the stream */
+#define TAIL_MAX 24      /* line end kept to spot a literal: "{" 20 digits "+}" CR fits */
+#define ERROR_MAX 256    /* the first failure's reason, NUL included */
+
 struct iq_stream {
     int fd;
     SSL *ssl;
@@ -24,12 +28,12 @@ struct iq_stream {
     uint64_t total;
     uint64_t line_len;     /* bytes since the last LF, outside literals */
     uint64_t literal_left; /* IMAP: literal bytes still to come */
-    char tail[24];         /* the end of the current line, to spot "{N}\r\n" */
+    char tail[TAIL_MAX];   /* the end of the current line, to spot "{N}\r\n" */
     size_t tail_len;
     uint64_t response_max;
     uint64_t response_len;
     iq_err error_class;
-    char error[256];
+    char error[ERROR_MAX];
 };
 
 static void fail(iq_stream *st, iq_err cls, const char *fmt, ...) IQ_PRINTF(3, 4);
@@ -162,7 +166,7 @@ static int wait_fd(iq_stream *st, short events)
             return -1;
         }
         if (errno != EINTR) {
-            fail(st, IQ_ERR_CONNECT, "poll: %s", strerror(errno));
+            fail(st, IQ_ERR_CONNECT, "poll: %s", IQ_STRERROR(errno));
             return -1;
         }
     }
@@ -202,7 +206,7 @@ static ssize_t raw_read(iq_stream *st, void *buf, size_t count)
                 return -1;
             continue;
         }
-        fail(st, IQ_ERR_CONNECT, "read: %s", strerror(errno));
+        fail(st, IQ_ERR_CONNECT, "read: %s", IQ_STRERROR(errno));
         return -1;
     }
 }
@@ -266,7 +270,7 @@ static ssize_t drv_write(mailstream_low *low, const void *buf, size_t count)
                 return -1;
             continue;
         }
-        fail(st, IQ_ERR_CONNECT, "write: %s", strerror(errno));
+        fail(st, IQ_ERR_CONNECT, "write: %s", IQ_STRERROR(errno));
         return -1;
     }
 }
@@ -338,7 +342,7 @@ mailstream *iq_stream_open(int fd, SSL *ssl, iq_stream_syntax syntax,
     mailstream_low *low = mailstream_low_new(st, &driver);
     if (!low)
         iq_oom();
-    mailstream *s = mailstream_new(low, 8192);
+    mailstream *s = mailstream_new(low, READ_BUFFER);
     if (!s)
         iq_oom();
     *st_r = st;

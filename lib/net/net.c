@@ -43,12 +43,6 @@ static void set_error(char **error_r, iq_err *class_r, iq_err cls, char *msg)
         free(msg);
 }
 
-static const char *errno_text(int err, char *buf, size_t size)
-{
-    /* GNU strerror_r (we build with _GNU_SOURCE): returns a pointer that may not be buf. */
-    return strerror_r(err, buf, size);
-}
-
 static int64_t min_i64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
@@ -170,11 +164,11 @@ static int resolve(const char *host, const char *port, int64_t dns_timeout_ms, i
         atomic_fetch_sub(&dns_pending, 1);
         r->refs = 1;
         dns_req_unref(r);
-        char eb[128];
+        char eb[IQ_STRERROR_SIZE];
         set_error(error_r, class_r, IQ_ERR_DNS,
                   iq_xasprintf("DNS lookup of %s not started: cannot create a resolver thread "
                                "(%s); lower the worker's concurrency or raise its thread limit",
-                               host, errno_text(prc, eb, sizeof(eb))));
+                               host, iq_strerror(prc, eb, sizeof(eb))));
         return -1;
     }
 
@@ -222,9 +216,9 @@ static int resolve(const char *host, const char *port, int64_t dns_timeout_ms, i
         return -1;
     }
     if (rc != 0) {
-        char eb[128];
+        char eb[IQ_STRERROR_SIZE];
         const char *why =
-            rc == EAI_SYSTEM ? errno_text(sys_errno, eb, sizeof(eb)) : gai_strerror(rc);
+            rc == EAI_SYSTEM ? iq_strerror(sys_errno, eb, sizeof(eb)) : gai_strerror(rc);
         const char *hint = (rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_FAIL)
                                ? "check the host name"
                                : "check the resolver (/etc/resolv.conf) and try again";
@@ -365,6 +359,7 @@ int iq_net_connect(const char *host, int port, int64_t dns_timeout_ms, int64_t c
 
     iq_buf why;
     iq_buf_init(&why, 600);
+    bool why_full = false;
     int count = 0;
     bool deadline_hit = false;
     int ret = -1;
@@ -388,16 +383,18 @@ int iq_net_connect(const char *host, int port, int64_t dns_timeout_ms, int64_t c
         }
         if (err == ETIMEDOUT && limit == deadline_ms && iq_now_mono_ms() >= deadline_ms)
             deadline_hit = true;
-        char addr[IQ_NET_PEER_MAX], eb[128], d[32];
+        char addr[IQ_NET_PEER_MAX], eb[IQ_STRERROR_SIZE], d[32];
         format_addr(ai->ai_addr, addr, sizeof(addr));
-        const char *what = errno_text(err, eb, sizeof(eb));
+        const char *what = iq_strerror(err, eb, sizeof(eb));
         if (err == ETIMEDOUT && connect_timeout_ms > 0 && limit != deadline_ms) {
             iq_format_duration(connect_timeout_ms, d, sizeof(d));
             snprintf(eb, sizeof(eb), "no answer within %s", d);
             what = eb;
         }
-        /* The list is for humans: once it is long enough, further entries are dropped. */
-        (void)iq_buf_appendf(&why, "%s%s: %s", why.len ? "; " : "", addr, what);
+        /* The list is for humans: from the first entry that does not fit on, the rest are
+         * dropped (so it never skips one and shows a later one). */
+        if (!why_full && iq_buf_appendf(&why, "%s%s: %s", why.len ? "; " : "", addr, what) < 0)
+            why_full = true;
         if (deadline_hit)
             break;
     }

@@ -56,10 +56,10 @@ static int fail_io(proxy_ctx *c, int err, const char *doing)
                     iq_xasprintf("the %s proxy handshake reached the check's deadline while %s; "
                                  "check the proxy or raise the check timeout",
                                  c->kind, doing));
-    char eb[128];
+    char eb[IQ_STRERROR_SIZE];
     return fail(c, IQ_ERR_PROXY,
                 iq_xasprintf("the %s proxy handshake failed while %s: %s; check the proxy", c->kind,
-                             doing, strerror_r(err, eb, sizeof(eb))));
+                             doing, iq_strerror(err, eb, sizeof(eb))));
 }
 
 static int send_all(proxy_ctx *c, const void *buf, size_t n, const char *doing)

@@ -100,8 +100,10 @@ static void conn_respond(conn *c, int status, const char *content_type, const ch
     if (rc != 0) {
         /* Cannot happen with the caps chosen; answer something small rather than nothing. */
         iq_buf_reset(&c->resp);
-        (void)iq_buf_append_str(&c->resp, "HTTP/1.1 500 Internal Server Error\r\n"
-                                          "Content-Length: 0\r\nConnection: close\r\n\r\n");
+        /* fits: 83 bytes into the empty response buffer of IQ_HTTPD_MAX_METRICS + 1024 */
+        IQ_IGNORE_RESULT(iq_buf_append_str(&c->resp,
+                                           "HTTP/1.1 500 Internal Server Error\r\n"
+                                           "Content-Length: 0\r\nConnection: close\r\n\r\n"));
     }
     c->resp_off = 0;
     c->state = CONN_WRITE;
@@ -306,7 +308,7 @@ static void accept_clients(iq_httpd *h, int64_t *accept_pause_until)
         int fd = accept4(h->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                IQ_WARN("httpd: accept: %s; pausing", strerror(errno));
+                IQ_WARN("httpd: accept: %s; pausing", IQ_STRERROR(errno));
                 *accept_pause_until = iq_now_mono_ms() + ACCEPT_PAUSE_MS;
             }
             return; /* EAGAIN: nobody waiting; ECONNABORTED etc.: try on the next poll */
@@ -367,7 +369,7 @@ static void *server_main(void *arg)
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
-            IQ_ERROR("httpd: poll: %s; the metrics server stops", strerror(errno));
+            IQ_ERROR("httpd: poll: %s; the metrics server stops", IQ_STRERROR(errno));
             break;
         }
         if (pfds[0].revents != 0)
@@ -486,7 +488,7 @@ iq_httpd *iq_httpd_start(const char *listen_addr, iq_metrics *m, iq_ready_fn rea
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) != 0) {
         if (error_r != NULL)
-            *error_r = iq_xasprintf("metrics server: pipe: %s", strerror(errno));
+            *error_r = iq_xasprintf("metrics server: pipe: %s", IQ_STRERROR(errno));
         goto fail;
     }
     h->stop_r = pipefd[0];
@@ -500,14 +502,14 @@ iq_httpd *iq_httpd_start(const char *listen_addr, iq_metrics *m, iq_ready_fn rea
         if (error_r != NULL)
             *error_r = iq_xasprintf("cannot listen on %s for metrics: %s; pick another "
                                     "--metrics-listen address or port, or stop what holds it",
-                                    listen_addr, strerror(errno));
+                                    listen_addr, IQ_STRERROR(errno));
         goto fail;
     }
     struct sockaddr_storage bound;
     socklen_t bound_len = sizeof(bound);
     if (getsockname(h->listen_fd, (struct sockaddr *)&bound, &bound_len) != 0) {
         if (error_r != NULL)
-            *error_r = iq_xasprintf("metrics server: getsockname: %s", strerror(errno));
+            *error_r = iq_xasprintf("metrics server: getsockname: %s", IQ_STRERROR(errno));
         goto fail;
     }
     h->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
@@ -521,7 +523,7 @@ iq_httpd *iq_httpd_start(const char *listen_addr, iq_metrics *m, iq_ready_fn rea
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         if (error_r != NULL)
-            *error_r = iq_xasprintf("metrics server: cannot start its thread: %s", strerror(rc));
+            *error_r = iq_xasprintf("metrics server: cannot start its thread: %s", IQ_STRERROR(rc));
         goto fail;
     }
     h->thread_started = true;

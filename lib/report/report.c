@@ -29,24 +29,34 @@ typedef struct query {
     char limit[24], offset[24];
 } query;
 
-static void query_init(query *q, const iq_report_filters *f)
+/* The SQL is fixed fragments and parameter numbers (values go as parameters), far shorter than
+ * its buffers; should an append fail anyway, the query is refused, never sent cut. */
+#define SQL_TOO_LONG "the report's SQL does not fit its buffer"
+
+/* 0, or -1 when the WHERE clause does not fit. */
+static int query_init(query *q, const iq_report_filters *f)
 {
     static const char *const columns[] = {"secure", "auto_check", "keep_copy", "active"};
     memset(q, 0, sizeof(*q));
     iq_buf_init(&q->where, 4096);
-    iq_buf_append_str(&q->where, " WHERE true");
+    if (iq_buf_append_str(&q->where, " WHERE true") < 0)
+        return -1;
     if (f && f->name && *f->name) {
         q->like = iq_like_escape(f->name);
         q->params[q->nparams++] = q->like;
-        iq_buf_appendf(&q->where, " AND name ILIKE '%%' || $%d || '%%' ESCAPE '\\'", q->nparams);
+        if (iq_buf_appendf(&q->where, " AND name ILIKE '%%' || $%d || '%%' ESCAPE '\\'",
+                           q->nparams) < 0)
+            return -1;
     }
     for (size_t i = 0; f && i < IQ_ARRAY_LEN(columns); i++) {
         int v = iq_report_filter_value(f, i);
         if (v < 0)
             continue;
         q->params[q->nparams++] = v ? "true" : "false";
-        iq_buf_appendf(&q->where, " AND %s = $%d::boolean", columns[i], q->nparams);
+        if (iq_buf_appendf(&q->where, " AND %s = $%d::boolean", columns[i], q->nparams) < 0)
+            return -1;
     }
+    return 0;
 }
 
 static void query_release(query *q)
@@ -55,20 +65,24 @@ static void query_release(query *q)
     free(q->like);
 }
 
-/* Appends " ORDER BY id LIMIT $n OFFSET $m" for a page (nothing when page is 0). */
-static void page_clause(query *q, iq_buf *sql, int64_t page, int64_t per_page, int *np_r)
+/* Appends " ORDER BY id LIMIT $n OFFSET $m" for a page (no LIMIT when page is 0). 0 or -1
+ * (sql full). */
+static int page_clause(query *q, iq_buf *sql, int64_t page, int64_t per_page, int *np_r)
 {
     int np = q->nparams;
-    iq_buf_append_str(sql, " ORDER BY id");
+    if (iq_buf_append_str(sql, " ORDER BY id") < 0)
+        return -1;
     if (page > 0) {
         snprintf(q->limit, sizeof(q->limit), "%lld", (long long)per_page);
         snprintf(q->offset, sizeof(q->offset), "%lld", (long long)(page - 1) * (long long)per_page);
         q->params[np] = q->limit;
         q->params[np + 1] = q->offset;
-        iq_buf_appendf(sql, " LIMIT $%d OFFSET $%d", np + 1, np + 2);
+        if (iq_buf_appendf(sql, " LIMIT $%d OFFSET $%d", np + 1, np + 2) < 0)
+            return -1;
         np += 2;
     }
     *np_r = np;
+    return 0;
 }
 
 static const iq_report_sink *sink_for(iq_report_format fmt)
@@ -100,6 +114,42 @@ static void row_from_result(const PGresult *r, int i, iq_report_row *row)
     row->keep_copy = iq_pg_bool(r, i, 7);
     row->active = iq_pg_bool(r, i, 8);
     row->last_status = iq_pg_str(r, i, 9);
+}
+
+/* Raises *max_r to the terminal columns of the widest non-ASCII name shown. length() counts
+ * characters, which is the width of an ASCII name only; a wide (CJK, emoji) or combining one is
+ * measured here by the tables' own width function, through a cursor so memory stays flat. */
+static int measure_names(PGconn *c, query *q, iq_buf *sql, int64_t page, int64_t per_page,
+                         int64_t *max_r, char **err_r)
+{
+    int np;
+    iq_buf_reset(sql);
+    if (iq_buf_appendf(sql,
+                       "DECLARE iq_report_names NO SCROLL CURSOR FOR SELECT name FROM "
+                       "(SELECT id, name FROM mail_accounts%s",
+                       q->where.data) < 0 ||
+        page_clause(q, sql, page, per_page, &np) < 0 ||
+        iq_buf_append_str(sql, ") AS shown WHERE octet_length(name) <> length(name)") < 0) {
+        *err_r = iq_xstrdup(SQL_TOO_LONG);
+        return -1;
+    }
+    if (iq_pg_exec(c, sql->data, np, q->params, err_r) < 0)
+        return -1;
+    for (;;) {
+        PGresult *r = iq_pg_query(c, "FETCH 1000 FROM iq_report_names", 0, NULL, err_r);
+        if (!r)
+            return -1;
+        int n = PQntuples(r);
+        for (int i = 0; i < n; i++) {
+            size_t w = iq_utf8_width(PQgetvalue(r, i, 0));
+            if (w > (uint64_t)*max_r)
+                *max_r = (int64_t)w;
+        }
+        PQclear(r);
+        if (n < FETCH_ROWS)
+            break;
+    }
+    return iq_pg_exec(c, "CLOSE iq_report_names", 0, NULL, err_r);
 }
 
 int iq_report_render(PGconn *c, const iq_report_filters *f, iq_report_format fmt, const char *lang,
@@ -142,8 +192,10 @@ int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report
     ctx.width = o->width > 0 ? o->width : iq_report_term_width();
     ctx.now_ms = o->now_ms > 0 ? o->now_ms : iq_now_real_ms();
 
-    query_init(&q, f);
+    int qrc = query_init(&q, f);
     iq_buf_init(&sql, 8192);
+    if (qrc < 0)
+        goto too_long;
 
     /* Everything below reads one snapshot, so the count, the page and the rows agree. */
     if (strcmp(pg_encoding_to_char(PQclientEncoding(c)), "UTF8") != 0 &&
@@ -165,7 +217,8 @@ int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report
         goto out;
     }
 
-    iq_buf_appendf(&sql, "SELECT count(*) FROM mail_accounts%s", q.where.data);
+    if (iq_buf_appendf(&sql, "SELECT count(*) FROM mail_accounts%s", q.where.data) < 0)
+        goto too_long;
     PGresult *r = iq_pg_query(c, sql.data, q.nparams, q.params, &err);
     if (!r)
         goto out;
@@ -185,27 +238,33 @@ int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report
     if (o->format == IQ_REPORT_TABLE || o->format == IQ_REPORT_PDF) {
         /* Column widths come from the rows shown, measured before streaming them. */
         iq_buf_reset(&sql);
-        iq_buf_appendf(&sql,
-                       "SELECT coalesce(max(id), 0), coalesce(max(length(name)), 0) FROM "
-                       "(SELECT id, name FROM mail_accounts%s",
-                       q.where.data);
-        page_clause(&q, &sql, o->page, ctx.per_page, &np);
-        iq_buf_append_str(&sql, ") AS shown");
+        if (iq_buf_appendf(&sql,
+                           "SELECT coalesce(max(id), 0), coalesce(max(length(name)) FILTER (WHERE "
+                           "octet_length(name) = length(name)), 0) FROM "
+                           "(SELECT id, name FROM mail_accounts%s",
+                           q.where.data) < 0 ||
+            page_clause(&q, &sql, o->page, ctx.per_page, &np) < 0 ||
+            iq_buf_append_str(&sql, ") AS shown") < 0)
+            goto too_long;
         r = iq_pg_query(c, sql.data, np, q.params, &err);
         if (!r)
             goto out;
         ctx.max_id = iq_pg_i64(r, 0, 0);
         ctx.max_name = iq_pg_i64(r, 0, 1);
         PQclear(r);
+        if (o->format == IQ_REPORT_TABLE &&
+            measure_names(c, &q, &sql, o->page, ctx.per_page, &ctx.max_name, &err) < 0)
+            goto out;
     }
 
     iq_buf_reset(&sql);
-    iq_buf_appendf(&sql,
-                   "DECLARE iq_report_cursor NO SCROLL CURSOR FOR SELECT id, name, secure, "
-                   "secure_type, protocol, port, auto_check, keep_copy, active, last_status "
-                   "FROM mail_accounts%s",
-                   q.where.data);
-    page_clause(&q, &sql, o->page, ctx.per_page, &np);
+    if (iq_buf_appendf(&sql,
+                       "DECLARE iq_report_cursor NO SCROLL CURSOR FOR SELECT id, name, secure, "
+                       "secure_type, protocol, port, auto_check, keep_copy, active, last_status "
+                       "FROM mail_accounts%s",
+                       q.where.data) < 0 ||
+        page_clause(&q, &sql, o->page, ctx.per_page, &np) < 0)
+        goto too_long;
     if (iq_pg_exec(c, sql.data, np, q.params, &err) < 0)
         goto out;
 
@@ -244,6 +303,9 @@ int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report
         stats_r->pages = ctx.total > 0 ? (ctx.total + ctx.per_page - 1) / ctx.per_page : 1;
     }
     rc = 0;
+    goto out;
+too_long:
+    err = iq_xstrdup(SQL_TOO_LONG);
 out:
     if (rc < 0) {
         if (began)

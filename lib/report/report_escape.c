@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* UTF-8 repair and widths, CSV (RFC 4180 + formula neutralisation) and HTML escaping. */
+/* UTF-8 repair, CSV (RFC 4180 + formula neutralisation) and HTML escaping. */
 #include "report_escape.h"
 
 #include <stdbool.h>
@@ -8,7 +8,6 @@
 #include "util.h"
 
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
-static const char ellipsis[] = "\xE2\x80\xA6";    /* U+2026 */
 
 /* Walks s, calling emit for each code point with its bytes (the replacement for bad ones). */
 typedef int emit_fn(iq_buf *out, uint32_t cp, const char *bytes, size_t len);
@@ -59,70 +58,6 @@ int iq_utf8_one_line(iq_buf *out, const char *s, size_t n)
     if (iq_buf_append(out, "", 0) < 0)
         return -1;
     return walk(out, s, n, emit_one_line);
-}
-
-int iq_utf8_cp_width(uint32_t cp)
-{
-    /* Zero width: combining marks, zero-width space/joiners, variation selectors. */
-    if ((cp >= 0x0300 && cp <= 0x036F) || (cp >= 0x1AB0 && cp <= 0x1AFF) ||
-        (cp >= 0x1DC0 && cp <= 0x1DFF) || (cp >= 0x20D0 && cp <= 0x20FF) ||
-        (cp >= 0x200B && cp <= 0x200F) || (cp >= 0xFE00 && cp <= 0xFE0F) ||
-        (cp >= 0xFE20 && cp <= 0xFE2F) || cp == 0x00AD)
-        return 0;
-    /* Wide: Hangul Jamo, CJK, Hangul syllables, compatibility forms, fullwidth, emoji. */
-    if ((cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0x303E) ||
-        (cp >= 0x3041 && cp <= 0x33FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
-        (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xA000 && cp <= 0xA4CF) ||
-        (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
-        (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
-        (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
-        (cp >= 0x1F900 && cp <= 0x1F9FF) || (cp >= 0x20000 && cp <= 0x3FFFD))
-        return 2;
-    return 1;
-}
-
-size_t iq_utf8_width(const char *s)
-{
-    size_t n = strlen(s), i = 0, w = 0;
-    while (i < n) {
-        uint32_t cp;
-        size_t len = iq_utf8_decode(s + i, n - i, &cp);
-        w += (size_t)iq_utf8_cp_width(cp);
-        i += len ? len : 1;
-    }
-    return w;
-}
-
-int iq_utf8_fit(iq_buf *out, const char *s, size_t width, int pad)
-{
-    size_t n = strlen(s);
-    size_t total = iq_utf8_width(s);
-    size_t limit = total > width ? (width > 0 ? width - 1 : 0) : width;
-    size_t i = 0, w = 0;
-    if (iq_buf_append(out, "", 0) < 0)
-        return -1;
-    while (i < n) {
-        uint32_t cp;
-        size_t len = iq_utf8_decode(s + i, n - i, &cp);
-        size_t cw = (size_t)iq_utf8_cp_width(cp);
-        if (w + cw > limit)
-            break;
-        if (iq_buf_append(out, len ? s + i : replacement, len ? len : 3) < 0)
-            return -1;
-        w += cw;
-        i += len ? len : 1;
-    }
-    if (total > width && width > 0) {
-        if (iq_buf_append(out, ellipsis, 3) < 0)
-            return -1;
-        w++;
-    }
-    while (pad && w < width) {
-        if (iq_buf_append_char(out, ' ') < 0)
-            return -1;
-        w++;
-    }
-    return 0;
 }
 
 int iq_csv_cell(iq_buf *out, const char *s)

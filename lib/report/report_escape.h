@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Per-cell text handling for the report formats: UTF-8 repair, CSV and HTML escaping,
- * LIKE-pattern escaping and terminal column widths (exposed so they can be unit tested). */
+ * LIKE-pattern escaping (exposed so they can be unit tested). Terminal column widths are
+ * core's (utf8.h, included here). */
 #ifndef IQ_REPORT_ESCAPE_H
 #define IQ_REPORT_ESCAPE_H
 
@@ -15,15 +16,6 @@ int iq_utf8_sanitize(iq_buf *out, const char *s, size_t n);
 /* Like iq_utf8_sanitize for one-line contexts (terminal, PDF): CR, LF and tab become a space,
  * other control characters become U+FFFD. */
 int iq_utf8_one_line(iq_buf *out, const char *s, size_t n);
-/* Columns a code point takes on a terminal: 0 (combining, zero width), 1, or 2 (wide). */
-int iq_utf8_cp_width(uint32_t cp);
-/* Columns a string takes (invalid bytes count as one column each). */
-size_t iq_utf8_width(const char *s);
-/* Appends the longest prefix of s (whole code points only) that fits in width columns; when s
- * is wider, the prefix fits width - 1 columns and "…" follows. Pads with spaces to exactly
- * width columns when pad is non-zero. 0 or -1 (out full). */
-int iq_utf8_fit(iq_buf *out, const char *s, size_t width, int pad);
-
 /* Appends one RFC 4180 CSV cell: invalid UTF-8 repaired; a leading = + - @ tab or CR gets a
  * ' prefix (formula injection, OWASP); quoted when it holds a comma, quote, CR or LF, quotes
  * doubled. 0 or -1 (out full). */

@@ -78,19 +78,22 @@ char *iq_report_filters_describe(const iq_report_filters *f, const char *lang_ta
     iq_lang_parse(lang_tag, &lang);
     static const iq_msg labels[] = {IQ_MSG_FILTER_SECURE, IQ_MSG_FILTER_AUTO_CHECK,
                                     IQ_MSG_FILTER_KEEP_COPY, IQ_MSG_FILTER_ACTIVE};
+    /* Every append fits: a name filter is at most 255 bytes (iq_report_filters_set and the job
+     * schema refuse longer ones), the rest are short labels, and the cap is 16 MiB. */
     iq_buf b;
     iq_buf_init(&b, (size_t)1 << 24);
     if (f->name && *f->name)
-        iq_buf_appendf(&b, "%s: \"%s\"", iq_msg_get(lang, IQ_MSG_FILTER_NAME), f->name);
+        IQ_IGNORE_RESULT(
+            iq_buf_appendf(&b, "%s: \"%s\"", iq_msg_get(lang, IQ_MSG_FILTER_NAME), f->name));
     for (size_t i = 0; i < IQ_ARRAY_LEN(labels); i++) {
         int v = iq_report_filter_value(f, i);
         if (v < 0)
             continue;
-        iq_buf_appendf(&b, "%s%s: %s", b.len ? "; " : "", iq_msg_get(lang, labels[i]),
-                       iq_report_yes_no(lang, v));
+        IQ_IGNORE_RESULT(iq_buf_appendf(&b, "%s%s: %s", b.len ? "; " : "",
+                                        iq_msg_get(lang, labels[i]), iq_report_yes_no(lang, v)));
     }
     if (b.len == 0)
-        iq_buf_append_str(&b, iq_msg_get(lang, IQ_MSG_FILTERS_NONE));
+        IQ_IGNORE_RESULT(iq_buf_append_str(&b, iq_msg_get(lang, IQ_MSG_FILTERS_NONE)));
     return iq_buf_detach(&b, NULL);
 }
 
@@ -153,17 +156,20 @@ int iq_report_shell_quote(iq_buf *b, const char *s)
 
 char *iq_report_filters_args(const iq_report_filters *f)
 {
+    /* Every append fits: a name filter is at most 255 bytes (iq_report_filters_set and the job
+     * schema refuse longer ones), quoted at most 4 times that, and the cap is 1 MiB. */
     iq_buf b;
     iq_buf_init(&b, (size_t)1 << 20);
-    iq_buf_append_str(&b, "");
+    IQ_IGNORE_RESULT(iq_buf_append_str(&b, "")); /* "" when there are no filters */
     if (f->name && *f->name) {
-        iq_buf_append_str(&b, "--name ");
-        iq_report_shell_quote(&b, f->name);
+        IQ_IGNORE_RESULT(iq_buf_append_str(&b, "--name "));
+        IQ_IGNORE_RESULT(iq_report_shell_quote(&b, f->name));
     }
     for (size_t i = 0; i < IQ_ARRAY_LEN(filter_options); i++) {
         int v = iq_report_filter_value(f, i);
         if (v >= 0)
-            iq_buf_appendf(&b, "%s--%s %s", b.len ? " " : "", filter_options[i], v ? "yes" : "no");
+            IQ_IGNORE_RESULT(iq_buf_appendf(&b, "%s--%s %s", b.len ? " " : "", filter_options[i],
+                                            v ? "yes" : "no"));
     }
     return iq_buf_detach(&b, NULL);
 }

@@ -90,8 +90,8 @@ int iq_report_fail(iq_report_ctx *ctx, const char *fmt, ...)
         va_start(ap, fmt);
         iq_buf b;
         iq_buf_init(&b, 4096);
-        if (iq_buf_vappendf(&b, fmt, ap) < 0)
-            iq_buf_append_str(&b, "report: error message too long");
+        if (iq_buf_vappendf(&b, fmt, ap) < 0) /* b is still empty: the note fits */
+            IQ_IGNORE_RESULT(iq_buf_append_str(&b, "report: error message too long"));
         va_end(ap);
         ctx->error = iq_buf_detach(&b, NULL);
     }

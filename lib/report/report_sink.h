@@ -47,7 +47,7 @@ typedef struct iq_report_ctx {
     int64_t per_page;    /* rows per (printed) page */
     int64_t print_pages; /* printed pages this output holds: max(1, ceil(count / per_page)) */
     int64_t max_id;      /* largest code among the rows shown (table layout) */
-    int64_t max_name;    /* longest name in characters among the rows shown (table layout) */
+    int64_t max_name;    /* widest name in terminal columns among the rows shown (table) */
     int width;           /* table: terminal columns */
     int64_t now_ms;      /* generation time */
     char *error;         /* set by a sink that fails */

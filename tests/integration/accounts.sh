@@ -459,6 +459,51 @@ jv "$OUT" 'length' 2
 run 66 audit --account "no such name"
 run 64 audit --entity users
 
+# ---- wide names line up: every table measures terminal columns (CJK and emoji take two) ----
+# aligned HEADER: in $OUT, every line below the first has a cell that starts at the terminal
+# column where HEADER starts on the first line (widths from Python's Unicode tables, not ours).
+aligned() {
+	python3 - "$1" "$OUT" <<'EOF' || fail "column $1 is not aligned in: $OUT"
+import sys
+import unicodedata
+
+head, text = sys.argv[1], sys.argv[2]
+
+
+def cols(s):
+    return sum(0 if unicodedata.combining(c) else
+               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+lines = text.split("\n")
+at = cols(lines[0][:lines[0].index(head)])
+for line in lines[1:lines.index("") if "" in lines else len(lines)]:  # to the footer
+    w = i = 0
+    while i < len(line) and w < at:
+        w += cols(line[i])
+        i += 1
+    if w != at or i >= len(line) or line[i - 1] != " " or line[i] == " ":
+        sys.exit(f"{head} starts at column {at}, a cell of this line does not: {line!r}")
+EOF
+	ok
+}
+wide='日本の代理サーバー' emoji='😀 proxy' # 18 and 8 columns, 9 and 7 characters
+USER='山田太郎' SUDO_USER='' run 0 connector add --name "$wide" --type http --host wide.example --port 8080
+run 0 connector add --name "$emoji" --type http --host emoji.example --port 8081
+run 0 connector list
+[[ $OUT == *"$wide"* && $OUT == *"$emoji"* ]] || fail "connector list lacks the wide names: $OUT"
+aligned TYPE
+run 0 audit --entity connector --limit 3 # the second row's actor is wide
+[[ $OUT == *'山田太郎'* ]] || fail "audit lacks the wide actor: $OUT"
+aligned ACTION
+run 0 account add --name "$wide" --host imap.example.com --protocol imap --credential alice
+run 0 account add --name "$emoji" --host imap.example.com --protocol imap --credential alice
+COLUMNS=200 run 0 account list
+# shown whole: the name column is as wide as the widest name in columns (18), not in
+# characters (13, "Conta Suporte")
+[[ $OUT == *"$wide"* && $OUT == *"$emoji"* ]] || fail "account list cut the wide names: $OUT"
+aligned Secure
+
 # ---- --help everywhere ----
 for cmd in "keygen" "credential" "credential add" "credential list" "credential show" \
 	"credential set-secret" "credential delete" "credential rekey" "credential verify" \

@@ -45,6 +45,8 @@ THIRD_PARTY = [
     (re.compile(r"^hiredis/"), "hiredis", {"bus"}),
     (re.compile(r"^libetpan/"), "libetpan", {"mail"}),
     (re.compile(r"^cairo"), "cairo", {"report"}),
+    # terminal column widths (East Asian Width) have one home, core/utf8
+    (re.compile(r"^utf8proc\.h$"), "utf8proc", {"core"}),
 ]
 # Headers internal to their folder that do not follow the NAME_int.h convention.
 INTERNAL = {"session.h"}

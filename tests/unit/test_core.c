@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: strict parsing, the capped buffer, connection-string masking, log lines and the
  * settings table. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -194,13 +196,78 @@ static void test_uuid(void **state)
     assert_string_not_equal(a, b);
 }
 
+/* The one civil-date helper agrees with glibc's timegm on every first and last day of a month
+ * from 1900 to 9999 (what the mail Date and RFC 3339 parsers accept), and before 1970. */
+static void test_days_from_civil(void **state)
+{
+    (void)state;
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    assert_int_equal(iq_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(iq_days_from_civil(1969, 12, 31), -1);
+    assert_int_equal(iq_days_from_civil(2000, 3, 1), 11017);
+    assert_int_equal(iq_days_from_civil(9999, 12, 31), 2932896);
+    for (int y = 1900; y <= 9999; y++) {
+        bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        for (int m = 1; m <= 12; m++) {
+            int last = mdays[m - 1] + (m == 2 && leap);
+            for (int d = 1; d <= last; d += last - 1) {
+                struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d};
+                assert_int_equal(iq_days_from_civil(y, m, d) * 86400, (int64_t)timegm(&tm));
+            }
+        }
+    }
+}
+
+/* A JSON log line is whole even when every byte of the longest message needs escaping, and a
+ * message past the cap is replaced by a note, not cut. */
+static void test_log_line_whole(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    iq_log_setup("test", IQ_LOG_INFO, IQ_LOG_JSON, out);
+    char *msg = iq_xmalloc(16 * 1024 - 1);
+    memset(msg, 0x01, 16 * 1024 - 2);
+    msg[16 * 1024 - 2] = '\0';
+    IQ_INFO("%s", msg);
+    assert_int_equal(fflush(out), 0);
+    assert_true(len > 6 * (16 * 1024 - 2));
+    assert_string_equal(text + len - 3, "\"}\n");
+    size_t first = len;
+    memset(msg, 'x', 16 * 1024 - 2);
+    IQ_INFO("%s and more", msg);
+    assert_int_equal(fflush(out), 0);
+    assert_non_null(strstr(text + first, "\"message\":\"(log message too long, dropped)\"}\n"));
+    iq_log_setup("test", IQ_LOG_OFF, IQ_LOG_TEXT, NULL);
+    assert_int_equal(fclose(out), 0);
+    free(text);
+    free(msg);
+}
+
+/* The thread-safe strerror: the text of an errno value, in buf or static, never NULL. */
+static void test_strerror(void **state)
+{
+    (void)state;
+    char buf[IQ_STRERROR_SIZE];
+    assert_string_equal(iq_strerror(ENOENT, buf, sizeof(buf)), "No such file or directory");
+    assert_string_equal(IQ_STRERROR(EACCES), "Permission denied");
+    assert_string_equal(iq_strerror(99999, buf, sizeof(buf)), "Unknown error 99999");
+    char tiny[4];
+    assert_non_null(iq_strerror(99999, tiny, sizeof(tiny))); /* cut, still a string */
+    assert_true(strlen(iq_strerror(99999, tiny, sizeof(tiny))) < sizeof(tiny));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_i64),     cmocka_unit_test(test_parse_duration),
-        cmocka_unit_test(test_parse_size),    cmocka_unit_test(test_buf_cap),
-        cmocka_unit_test(test_conninfo_mask), cmocka_unit_test(test_log_not_garbled),
-        cmocka_unit_test(test_config_table),  cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_parse_i64),       cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_parse_size),      cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_conninfo_mask),   cmocka_unit_test(test_log_not_garbled),
+        cmocka_unit_test(test_config_table),    cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_days_from_civil), cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_log_line_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: CSV and HTML escaping of hostile account names, UTF-8 repair, LIKE escaping,
- * terminal widths and truncation that never splits a UTF-8 sequence. */
+ * report labels and filters (terminal widths are test_table's). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -103,44 +103,6 @@ static void test_like_escape(void **state)
     free(s);
 }
 
-static void fit_is(const char *in, size_t width, int pad, const char *want)
-{
-    iq_buf b;
-    iq_buf_init(&b, 1 << 20);
-    assert_int_equal(iq_utf8_fit(&b, in, width, pad), 0);
-    assert_string_equal(b.data, want);
-    iq_buf_release(&b);
-}
-
-static void test_width_and_fit(void **state)
-{
-    (void)state;
-    assert_int_equal(iq_utf8_width("héllo"), 5);
-    assert_int_equal(iq_utf8_width("日本語"), 6);
-    assert_int_equal(iq_utf8_width("e\xCC\x81"), 1); /* e + combining acute */
-    fit_is("héllo wörld", 6, 0, "héllo…");
-    fit_is("héllo", 5, 0, "héllo");
-    fit_is("héllo", 8, 1, "héllo   ");
-    fit_is("ééé", 2, 0, "é…");
-    fit_is("日本語", 5, 0, "日本…");
-    fit_is("日本語", 4, 1, "日… "); /* a wide glyph is never half-shown */
-    fit_is("abc", 1, 0, "…");
-    /* The cut lands on a code point boundary: the result is always valid UTF-8. */
-    for (size_t w = 1; w < 12; w++) {
-        iq_buf b;
-        iq_buf_init(&b, 1 << 20);
-        assert_int_equal(iq_utf8_fit(&b, "ação 日本 😀 ok", w, 0), 0);
-        for (size_t i = 0; i < b.len;) {
-            uint32_t cp;
-            size_t len = iq_utf8_decode(b.data + i, b.len - i, &cp);
-            assert_true(len > 0);
-            i += len;
-        }
-        assert_true(iq_utf8_width(b.data) <= w);
-        iq_buf_release(&b);
-    }
-}
-
 static void test_one_line(void **state)
 {
     (void)state;
@@ -211,7 +173,6 @@ int main(void)
         cmocka_unit_test(test_csv_invalid_utf8),
         cmocka_unit_test(test_html_escape),
         cmocka_unit_test(test_like_escape),
-        cmocka_unit_test(test_width_and_fit),
         cmocka_unit_test(test_one_line),
         cmocka_unit_test(test_labels),
         cmocka_unit_test(test_filters_cli),
