@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "${IQ_SOURCE_DIR:-$(dirname "$0")/../..}"
 pattern='\b(strcpy|strcat|sprintf|vsprintf|atoi|atol|atoll|sscanf|strtok|gets)[[:space:]]*\('
-hits=$(grep -rnE "$pattern" lib producer worker scheduler deploy/devbroker tests/unit tests/integration \
+hits=$(grep -rnE "$pattern" lib producer worker scheduler deploy/devbroker tests/unit tests/integration tests/fuzz \
   --include='*.c' --include='*.h' | grep -vE ':[0-9]+:[[:space:]]*(/?\*|//)' || true)
 if [ -n "$hits" ]; then
   echo "banned functions used:"
