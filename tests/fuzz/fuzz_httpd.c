@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -110,11 +111,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
-        iq_fuzz_fail("connect: %s", strerror(errno));
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+        /* interrupted (libFuzzer's timers use signals): the connection completes on its own */
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        if (errno != EINTR || poll(&p, 1, ANSWER_TIMEOUT_S * 1000) != 1 ||
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr != 0)
+            iq_fuzz_fail("connect: %s", strerror(soerr ? soerr : errno));
+    }
     /* the server may answer and stop reading early: a failed send is its right */
     for (size_t off = 0; off < size;) {
         ssize_t w = send(fd, data + off, size - off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0)
             break;
         off += (size_t)w;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Writes the seed corpora under tests/fuzz/corpus/<target>/ (re-run after editing; the files
-are committed, so a fuzz run needs no Python). Each seed is a realistic exchange; the network
+"""Writes the seed corpora under tests/fuzz/corpus/<target>/ and the dictionaries under
+tests/fuzz/dict/ (re-run after editing; the files are committed, so a fuzz run needs no Python). Each seed is a realistic exchange; the network
 targets' first byte is their option byte (see each fuzz_*.c)."""
 import os
 import shutil
@@ -273,6 +273,86 @@ seed("httpd", "not-found", crlf("GET /../etc/passwd HTTP/1.1", ""))
 seed("httpd", "incomplete", crlf("GET /metrics HTTP/1.1", "Host: x"))
 
 
+# ---- dictionaries (tests/fuzz/dict/<target>.dict): tokens of each input's grammar ----
+DICTS = {}
+
+
+def dictionary(target, header, words):
+    DICTS[target] = (header, words)
+
+
+dictionary("imap", "IMAP response syntax (RFC 3501, 9051, 4315, 7162)", [
+    "* ", "\r\n", "* OK ", "* NO ", "* BAD ", "* BYE ", "* PREAUTH ", " OK ", " NO ", " BAD ",
+    "CAPABILITY", "IMAP4rev1", "IMAP4rev2", "STARTTLS", "LOGINDISABLED", "AUTH=PLAIN", "SASL-IR",
+    "UIDPLUS", "CONDSTORE", "QRESYNC", "LITERAL+", "[ALERT]", "[PARSE]", "[READ-ONLY]",
+    "[READ-WRITE]", "[TRYCREATE]", "[UIDVALIDITY ", "[UIDNEXT ", "[UNSEEN ", "[PERMANENTFLAGS (",
+    "[HIGHESTMODSEQ ", "[BADCHARSET", "[APPENDUID ", "[COPYUID ", " EXISTS", " RECENT",
+    " EXPUNGE", " FETCH (", "FLAGS (", "\\Seen", "\\Deleted", "\\Answered", "\\*", "UID ",
+    "RFC822.SIZE ", "BODY[] ", "BODY[]<0> ", "BODY[HEADER] ", "BODYSTRUCTURE (", "ENVELOPE (",
+    "INTERNALDATE ", "MODSEQ (", "NIL", "{", "}\r\n", "{0}\r\n", "(", ")", "\"", "* SEARCH",
+    "* ESEARCH", "* VANISHED (EARLIER) ", "* LIST (", "* STATUS ", "* ENABLED", "* ID (",
+    "1 ", "2 ", "3 ", "4 ", "5 ", "+ "])
+dictionary("pop3", "POP3 replies (RFC 1939, 2449, 2595)", [
+    "+OK", "-ERR", "\r\n", ".\r\n", "..", " ", "CAPA", "UIDL", "TOP", "USER", "SASL PLAIN",
+    "STLS", "PIPELINING", "RESP-CODES", "AUTH-RESP-CODE", "[AUTH]", "[IN-USE]",
+    "<1896.697170952@dbc.mtview.ca.us>", "1 ", "2 ", "4294967296 ", "1000000 "])
+dictionary("httpd", "HTTP/1.1 request heads", [
+    "GET ", "HEAD ", "POST ", " HTTP/1.1", " HTTP/1.0", "HTTP/", "\r\n", "\r\n\r\n", "\n\n",
+    "/metrics", "/healthz", "/readyz", "?", "Host: ", "Content-Length: ",
+    "Transfer-Encoding: chunked", "Connection: keep-alive", "Expect: 100-continue"])
+dictionary("proxy", "SOCKS5 and HTTP CONNECT replies", [
+    "\x05\x00", "\x05\x02", "\x01\x00", "\x05\x00\x00\x01", "\x05\x00\x00\x03",
+    "\x05\x00\x00\x04", "HTTP/1.1 200 Connection established\r\n", "HTTP/1.0 200 OK\r\n",
+    "HTTP/1.1 407 ", "Proxy-Authenticate: Basic realm=\"x\"\r\n", "\r\n", "\n"])
+dictionary("mailparse", "RFC 5322 / 2047 header syntax", [
+    "From: ", "To: ", "Subject: ", "Date: ", "Message-ID: ", "Return-Path: ", "Received: ",
+    "\r\n", "\r\n ", "\r\n\r\n", "<", ">", "@", "(", ")", "\"", ":", ";", ",", "=?UTF-8?B?",
+    "=?utf-8?q?", "=?ISO-8859-1?Q?", "?=", "Mon, ", "1 Jan 2024 ", "00:00:00 ", "+0000", "-1159",
+    "GMT", "EST", "Jan", "Feb"])
+dictionary("jobs", "Kafka job JSON (schemas/json)", [
+    "\"schema\":", "\"inboxq.check_job.v1\"", "\"inboxq.report_job.v1\"", "\"job_id\":",
+    "\"7f0d3c4e-9a51-4b53-8f57-2f3a8f1f7c0e\"", "\"account_id\":", "\"requested_at\":",
+    "\"2026-03-01T08:00:00.123Z\"", "\"requested_by\":", "\"reason\":", "\"scheduled\"",
+    "\"manual\"", "\"retry\"", "\"attempt\":", "\"not_before\":", "\"report_id\":", "\"format\":",
+    "\"csv\"", "\"html\"", "\"pdf\"", "\"lang\":", "\"en\"", "\"pt-BR\"", "\"filters\":",
+    "\"name\":", "\"secure\":", "\"auto_check\":", "\"keep_copy\":", "\"active\":",
+    "\"schedule_id\":", "null", "true", "false", "9223372036854775807", "\\u0000", "\\ud800"])
+dictionary("cron", "five-field cron expressions", [
+    "*", "*/", "-", ",", " ", "@hourly", "@daily", "@weekly", "@monthly", "@yearly",
+    "@annually", "@midnight", "jan", "feb", "dec", "sun", "mon", "sat", "29", "31", "59", "23",
+    "12", "7", "0"])
+
+
+def config_words():
+    import re
+    with open(os.path.join(HERE, "..", "..", "lib", "config.c")) as f:
+        names = re.findall(r'\{IQ_SET_[A-Z_]+, "([a-z_]+)"', f.read())
+    return [n + " = " for n in names] + [
+        "\n", "#", "\"", "=", "password=", "password = ", "postgresql://", "redis://", ":", "@",
+        "ms", "s", "m", "h", "d", "k", "M", "G", "yes", "no", "debug", "json"]
+
+
+def dict_escape(word):
+    out = ""
+    for ch in word.encode("utf-8"):
+        if ch in (0x5C, 0x22) or ch < 0x20 or ch > 0x7E:
+            out += "\\x%02X" % ch
+        else:
+            out += chr(ch)
+    return out
+
+
+def write_dicts():
+    dictionary("config", "the --config file: setting names and value forms", config_words())
+    d = os.path.join(HERE, "dict")
+    os.makedirs(d, exist_ok=True)
+    for target, (header, words) in DICTS.items():
+        with open(os.path.join(d, target + ".dict"), "w") as f:
+            f.write("# libFuzzer dictionary: %s (written by make-seeds.py)\n" % header)
+            for i, word in enumerate(words):
+                f.write('kw%d="%s"\n' % (i, dict_escape(word)))
+
+
 def main():
     corpus = os.path.join(HERE, "corpus")
     for target, files in SEEDS.items():
@@ -282,6 +362,7 @@ def main():
         for name, data in files.items():
             with open(os.path.join(d, name), "wb") as f:
                 f.write(data)
+    write_dicts()
     print("seeds:", ", ".join("%s %d" % (t, len(f)) for t, f in sorted(SEEDS.items())))
 
 
