@@ -324,8 +324,13 @@ dictionary("cron", "five-field cron expressions", [
 
 
 def config_words():
+    import glob
     import re
-    with open(os.path.join(HERE, "..", "..", "lib", "config.c")) as f:
+    # lib/config.c, or lib/<layer>/config.c once lib/ is split into layers
+    lib = os.path.join(HERE, "..", "..", "lib")
+    src = sorted(glob.glob(os.path.join(lib, "config.c")) +
+                 glob.glob(os.path.join(lib, "*", "config.c")))[0]
+    with open(src) as f:
         names = re.findall(r'\{IQ_SET_[A-Z_]+, "([a-z_]+)"', f.read())
     return [n + " = " for n in names] + [
         "\n", "#", "\"", "=", "password=", "password = ", "postgresql://", "redis://", ":", "@",
