@@ -244,10 +244,10 @@ out:
 }
 
 /* Known defects (libetpan 1.9.4, tests/fuzz/crashes/imap/segv-*): its parser dereferences NULL
- * on a greeting with a BADCHARSET response code list (even "[BADCHARSET (UTF-8)]"), and on a
- * PERMANENTFLAGS list whose first flag is not a flag (a bare backslash, a quote, a brace, a
- * NUL...). Inputs with either are skipped unless INBOXQ_FUZZ_STRICT is set, so fuzzing goes on past
- * them. */
+ * on a greeting with a list-valued response code (even "[BADCHARSET (UTF-8)]" or
+ * "[PERMANENTFLAGS (\\Seen)]"), and on a PERMANENTFLAGS list in a later response whose first
+ * flag is not a flag (a bare backslash, a quote, a brace, a NUL...). Inputs with either are
+ * skipped unless INBOXQ_FUZZ_STRICT is set, so fuzzing goes on past them. */
 static const uint8_t *find_nocase(const uint8_t *d, size_t n, const char *word)
 {
     size_t w = strlen(word);
@@ -261,8 +261,9 @@ static bool known_libetpan_crash(const uint8_t *d, size_t n)
 {
     const uint8_t *end = d + n;
     const uint8_t *eol = memchr(d, '\n', n);
-    if (find_nocase(d, (size_t)((eol ? eol : end) - d), "BADCHARSET ("))
-        return true; /* in the greeting */
+    size_t greeting = (size_t)((eol ? eol : end) - d);
+    if (find_nocase(d, greeting, "BADCHARSET (") || find_nocase(d, greeting, "PERMANENTFLAGS ("))
+        return true;
     for (const uint8_t *p = d; (p = find_nocase(p, (size_t)(end - p), "PERMANENTFLAGS (")) != NULL;
          p++) {
         const uint8_t *q = p + 16;
