@@ -7,7 +7,7 @@
 # the plain build (a sanitizer build's flags add nothing to it).
 set -euo pipefail
 cd "${IQ_SOURCE_DIR:-$(dirname "$0")/../..}"
-dirs=(lib producer worker scheduler deploy/devbroker tests/unit tests/integration tests/tsan)
+dirs=(lib producer worker scheduler deploy/devbroker tests/unit tests/integration tests/tsan tests/fuzz)
 mapfile -t files < <(find "${dirs[@]}" \( -name '*.c' -o -name '*.h' \) | sort)
 passed=0 failed=0
 ok() { passed=$((passed + 1)); echo "ok - $*"; }
@@ -30,7 +30,7 @@ cppcheck_run() {
     $(printf -- "--suppress=ignoredReturnValue:%s " "${until_merge[@]}") \
     --std=c11 $(printf -- "-I %s " lib/*/) "$@"
 }
-if cppcheck_run lib producer worker scheduler deploy/devbroker tests/unit tests/tsan 2>"$tmp/cppcheck"; then
+if cppcheck_run lib producer worker scheduler deploy/devbroker tests/unit tests/tsan tests/fuzz 2>"$tmp/cppcheck"; then
   ok "cppcheck: no findings"
 else
   bad "cppcheck:"
