@@ -9,17 +9,22 @@ IQ_BIN_DIR=${IQ_BIN_DIR:-$PWD/build/bin}
 IQ_SOURCE_DIR=${IQ_SOURCE_DIR:-$PWD}
 PY=/usr/bin/python3
 export PATH="$IQ_BIN_DIR:$PATH"
+# shellcheck source=tests/lib/skip.bash
+source "$IQ_SOURCE_DIR/tests/lib/skip.bash"
 
 IT_NAME=$(basename "$0" .sh)
 IT_TMP=$(mktemp -d "/tmp/inboxq-it-$IT_NAME.XXXXXX")
 chmod 755 "$IT_TMP"
 IT_FAILS=0
 IT_PASSES=0
+IT_SKIPS=0
 IT_FINISHED=
 trap it_cleanup EXIT
 # Every failure is also written here, so a fail inside $(...) or a pipeline still counts.
 IT_FAIL_FILE=$IT_TMP/.failures
+IT_SKIP_FILE=$IT_TMP/.skips
 : >"$IT_FAIL_FILE"
+: >"$IT_SKIP_FILE"
 
 # Sanitizers (in a sanitizer build) abort on the first error, whatever the caller's options say,
 # and write their reports into files of this test, wherever a process's stderr goes: a report
@@ -36,6 +41,19 @@ fail() {
   IT_FAILS=$((IT_FAILS + 1))
   printf '%s\n' "$*" >>"$IT_FAIL_FILE"
   echo "FAIL - $*" >&2
+}
+# it_skip ID REASON: something this test could not check here. Printed and counted; the test
+# then exits 77 (ctest: "Skipped") unless something failed. INBOXQ_TEST_NO_SKIP=1 (CI) makes a
+# skip a failure unless ID is in INBOXQ_TEST_ALLOW_SKIP (see tests/lib/skip.bash).
+it_skip() {
+  local id=$1; shift
+  if ! iq_skip_allowed "$id"; then
+    fail "skipped ($id), and INBOXQ_TEST_NO_SKIP=1 forbids it: $*"
+    return
+  fi
+  IT_SKIPS=$((IT_SKIPS + 1))
+  printf '%s: %s\n' "$id" "$*" >>"$IT_SKIP_FILE"
+  iq_skip_note "it.$IT_NAME" "$id" "$*"
 }
 # check DESCRIPTION COMMAND...: passes when the command succeeds
 check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
@@ -60,13 +78,15 @@ it_scan_crashes() {
   done < <(find "$IT_TMP" -type f \( -name '*.log' -o -name '*.err' -o -path "$IT_SANITIZER_LOG.*" \) | sort)
 }
 # finish: stops what the test started, looks for crash reports, prints the summary; the test's
-# exit status: 0 all passed, 1 otherwise.
+# exit status: 0 all passed, 77 nothing failed but something was skipped, 1 otherwise.
 finish() {
   it_stop_all
   it_scan_crashes
   IT_FINISHED=1
   IT_FAILS=$(wc -l <"$IT_FAIL_FILE")
-  echo "$IT_PASSES passed, $IT_FAILS failed"
+  IT_SKIPS=$(wc -l <"$IT_SKIP_FILE")
+  echo "$IT_PASSES passed, $IT_FAILS failed, $IT_SKIPS skipped"
+  if [ "$IT_SKIPS" -gt 0 ]; then sed 's/^/skipped: /' "$IT_SKIP_FILE"; fi
   if [ "$IT_FAILS" -gt 0 ]; then
     # the logs of what the test started go with $IT_TMP: show the ends of every log while they
     # exist (crash reports were printed above)
@@ -79,6 +99,7 @@ finish() {
     return 1
   fi
   [ "$IT_PASSES" -gt 0 ] || { echo "no check passed: the test proved nothing" >&2; return 1; }
+  if [ "$IT_SKIPS" -gt 0 ]; then exit 77; fi
 }
 
 # A fresh database for this test script, migrated; exports INBOXQ_PG_DSN.

@@ -4,7 +4,8 @@
 # process they started crashed, exited by itself, or left a sanitizer, assertion or glibc
 # report in a log (even with the script's own checks all passing, and even when the report went
 # to a discarded stderr); when a fail happened inside $(...); when nothing passed; when inboxq
-# check crashed or printed no result.
+# check crashed or printed no result. A skip is printed, counted and ends as 77, and a failure
+# where INBOXQ_TEST_NO_SKIP=1 forbids it.
 # Real sanitizer runtimes are used: tiny programs built here with gcc -fsanitize.
 source "$(dirname "$0")/lib.sh"
 lib="$IQ_SOURCE_DIR/tests/integration/lib.sh"
@@ -16,7 +17,8 @@ child() {
   local f="$IT_TMP/$1.sh"
   printf 'source %q\n%s\n' "$lib" "$2" >"$f"
   RC=0
-  OUT=$(env -u INBOXQ_TEST_KEEP bash "$f" 2>&1) || RC=$?
+  OUT=$(env -u INBOXQ_TEST_KEEP -u IQ_SKIP_LOG -u INBOXQ_TEST_NO_SKIP -u INBOXQ_TEST_ALLOW_SKIP \
+    bash "$f" 2>&1) || RC=$?
   printf '%s\n' "$OUT" >"$IT_TMP/$1.out"
 }
 # expect DESCRIPTION RC REGEX: the last child exited RC and printed a line matching REGEX
@@ -52,7 +54,7 @@ chmod +x "$bin/daemon"
 
 # --- the control: checks pass, a daemon stopped by SIGTERM -------------------------------------
 child control "it_spawn d $bin/daemon; check 'true is true' true; finish"
-expect "control: all passed -> exit 0" 0 '^1 passed, 0 failed$'
+expect "control: all passed -> exit 0" 0 '^1 passed, 0 failed, 0 skipped$'
 
 # --- sanitizers abort, and their reports fail the test wherever stderr went ------------------
 # (waits until the process is gone: a SIGTERM while UBSan symbolizes its stack would end it first)
@@ -94,6 +96,18 @@ child subshell 'x=$(fail "inside a command substitution"; echo y); check "outer"
 expect "a fail inside \$(...) is counted" 1 '^1 passed, 1 failed'
 child nothing 'finish'
 expect "a test where nothing passed fails" 1 'no check passed'
+# --- skips --------------------------------------------------------------------------------
+child skip "check ok true; it_skip ipv6 'no IPv6 loopback'; finish"
+expect "a skip is printed and counted, and the test ends as 77" 77 '^1 passed, 0 failed, 1 skipped$'
+grep -q '^SKIP - ipv6: no IPv6 loopback' "$IT_TMP/skip.out" && pass "...the skip line names it" ||
+  fail "...the skip line names it"
+RC=0
+OUT=$(env -u IQ_SKIP_LOG -u INBOXQ_TEST_ALLOW_SKIP INBOXQ_TEST_NO_SKIP=1 bash "$IT_TMP/skip.sh" 2>&1) || RC=$?
+expect "INBOXQ_TEST_NO_SKIP=1: a skip is a failure" 1 'skipped \(ipv6\), and INBOXQ_TEST_NO_SKIP=1 forbids it'
+RC=0
+OUT=$(env -u IQ_SKIP_LOG INBOXQ_TEST_NO_SKIP=1 INBOXQ_TEST_ALLOW_SKIP=backlog,ipv6 bash "$IT_TMP/skip.sh" 2>&1) || RC=$?
+expect "...unless INBOXQ_TEST_ALLOW_SKIP names it" 77 '1 skipped'
+
 # --- it_check: a crash or a missing result is a failure even inside $(...) -------------------
 stub="$IT_TMP/stub"
 mkdir -p "$stub"
