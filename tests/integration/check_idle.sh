@@ -58,7 +58,8 @@ idle() {
   check "$name: still two stored" test "$(it_stored_count "$ID")" -eq 2
 }
 sent() { grep -qE "$2" "$IT_TMP/$1/idle"; }
-not_sent() { ! sent "$@"; }
+# not sent: the session's command list exists and has no such line
+not_sent() { [ -s "$IT_TMP/$1/idle" ] && ! sent "$@"; }
 
 for sec in plain starttls implicit; do
   tls=""; [ "$sec" = plain ] || tls="TLS "
@@ -127,13 +128,16 @@ server redelivery normal
 id=$(inboxq account add --name idle-redelivery --host 127.0.0.1 --port "$PORT" --protocol imap \
   --credential "$cred" --secure no --keep-copy yes)
 it_spawn worker inboxq-worker
-inboxq check "$id" --wait --timeout 60 >/dev/null 2>&1 || true
+check "redelivery: the first job ran, and check --wait says ok (exit 0)" \
+  inboxq check "$id" --wait --timeout 60 >"$IT_TMP/wait1.out" 2>"$IT_TMP/wait1.err"
 job=$(it_sql "SELECT job_id FROM check_runs WHERE account_id = $id")
 before=$(it_sql "SELECT finished_at, outcome, messages_new FROM check_runs WHERE job_id = '$job'")
 check "redelivery: the first job stored both messages" test "${before#*|}" = "ok|2"
 kcat -b "$INBOXQ_KAFKA_BROKERS" -C -t "$INBOXQ_TOPIC_CHECK" -o beginning -e -q -f '%k\t%s\n' \
   2>/dev/null | kcat -b "$INBOXQ_KAFKA_BROKERS" -P -t "$INBOXQ_TOPIC_CHECK" -K $'\t'
-inboxq check "$id" --wait --timeout 60 >/dev/null 2>&1 || true # same partition: after the copy
+# same partition: after the copy
+check "redelivery: the new job ran, and check --wait says ok (exit 0)" \
+  inboxq check "$id" --wait --timeout 60 >"$IT_TMP/wait2.out" 2>"$IT_TMP/wait2.err"
 kill "$SPID"; wait "$SPID" 2>/dev/null || true
 check "redelivery: two runs, the first one unchanged" test \
   "$(it_sql "SELECT count(*) FROM check_runs WHERE account_id = $id")/$(it_sql "SELECT finished_at, outcome, messages_new FROM check_runs WHERE job_id = '$job'")" = "2/$before"

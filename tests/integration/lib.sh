@@ -57,6 +57,13 @@ it_skip() {
 }
 # check DESCRIPTION COMMAND...: passes when the command succeeds
 check() { local d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
+# absent DESCRIPTION PATTERN FILE: passes when FILE exists and no line matches the extended
+# regular expression PATTERN (a missing file is a failure, not an absence)
+absent() {
+  if [ ! -f "$3" ]; then fail "$1 (no file $3 to look in)"
+  elif grep -qE -- "$2" "$3"; then fail "$1 (found: $(grep -m1 -E -- "$2" "$3" | cut -c1-200))"
+  else pass "$1"; fi
+}
 # What a process prints when it dies of a bug: sanitizer reports, assertions, glibc's heap and
 # fortify checks, and inboxq's own abort messages.
 IT_CRASH_RE='^==[0-9]+==(ERROR|WARNING)|^(WARNING|SUMMARY|ERROR): (Address|Leak|Memory|Thread|UndefinedBehavior)Sanitizer|runtime error: |: Assertion .* failed\.|^(double free|free\(\): |malloc\(\): |realloc\(\): |corrupted |munmap_chunk\(\)|malloc_consolidate\(\))|\*\*\* [a-z ]+ detected \*\*\*|^Fatal glibc error|^inboxq: (out of memory|size overflow|metrics misuse|bad built-in default)'

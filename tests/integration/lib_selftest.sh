@@ -3,9 +3,9 @@
 # The integration test library (lib.sh) itself: small scripts that use it must fail when a
 # process they started crashed, exited by itself, or left a sanitizer, assertion or glibc
 # report in a log (even with the script's own checks all passing, and even when the report went
-# to a discarded stderr); when a fail happened inside $(...); when nothing passed; when inboxq
-# check crashed or printed no result. A skip is printed, counted and ends as 77, and a failure
-# where INBOXQ_TEST_NO_SKIP=1 forbids it.
+# to a discarded stderr); when a fail happened inside $(...); when nothing passed; when a file an
+# absence is checked in is missing; when inboxq check crashed or printed no result. A skip is
+# printed, counted and ends as 77, and a failure where INBOXQ_TEST_NO_SKIP=1 forbids it.
 # Real sanitizer runtimes are used: tiny programs built here with gcc -fsanitize.
 source "$(dirname "$0")/lib.sh"
 lib="$IQ_SOURCE_DIR/tests/integration/lib.sh"
@@ -96,6 +96,13 @@ child subshell 'x=$(fail "inside a command substitution"; echo y); check "outer"
 expect "a fail inside \$(...) is counted" 1 '^1 passed, 1 failed'
 child nothing 'finish'
 expect "a test where nothing passed fails" 1 'no check passed'
+child absent-missing "absent 'no secret in the log' secret \$IT_TMP/never-written.log; finish"
+expect "absent: a missing file is a failure, not an absence" 1 'no file .*never-written\.log'
+child absent-found "echo 'the secret' >\$IT_TMP/a.log; absent 'no secret in the log' secret \$IT_TMP/a.log; finish"
+expect "absent: a match is a failure" 1 'found: the secret'
+child absent-ok "echo 'nothing' >\$IT_TMP/a.log; absent 'no secret in the log' secret \$IT_TMP/a.log; finish"
+expect "absent: an existing file without a match passes" 0 '^1 passed'
+
 # --- skips --------------------------------------------------------------------------------
 child skip "check ok true; it_skip ipv6 'no IPv6 loopback'; finish"
 expect "a skip is printed and counted, and the test ends as 77" 77 '^1 passed, 0 failed, 1 skipped$'
