@@ -51,8 +51,11 @@ client line, also those sent during a drip (secrets replaced by "***"); credenti
 "tls"} whenever a USER, PASS, APOP, AUTH, LOGIN or AUTHENTICATE arrives; early_bytes {"count"}
 if the client sent bytes before the TLS handshake; tls_established {"version", "cipher"};
 tls_failed {"error"}; deviation
-{"what"} when the scenario's hostile step starts; streamed {"bytes", "seconds"} when a stream or
-drip ends; close {"tls", "reason"} plus "capability_after_tls" for IMAP.
+{"what"} when the scenario's hostile step starts (what = the scenario's name; every scenario
+but normal records it, once per connection where the deviation is served; for starttls-missing
+and stls-missing when a capability list without STARTTLS/STLS is sent, for cap-tamper when the
+changed list is sent inside TLS); streamed {"bytes", "seconds"} when a stream or drip ends;
+close {"tls", "reason"} plus "capability_after_tls" for IMAP.
 """
 import argparse
 import base64
@@ -142,9 +145,16 @@ class Conn:
         self.tls = False
         self.split = False                # send byte by byte (scenario "split")
         self.info = {}                    # extra fields for the close event
+        self.deviated = set()             # deviations recorded once per connection
 
     def record(self, event, **fields):
         self.srv.record(event, conn=self.number, **fields)
+
+    def deviate_once(self, what):
+        """Record a deviation served on every answer (a capability list) once per connection."""
+        if what not in self.deviated:
+            self.deviated.add(what)
+            self.record("deviation", what=what)
 
     def note(self, line):
         """Record a client line; a credential is recorded as a fact and its value as ***."""
@@ -292,7 +302,10 @@ class Imap:
 
     def caps(self):
         if self.sc == "cap-tamper" and self.c.tls:
+            self.c.deviate_once("cap-tamper")
             return "IMAP4rev1 AUTH=XTEST LOGINDISABLED"
+        if self.sc == "starttls-missing" and not self.c.tls and self.c.srv.ctx:
+            self.c.deviate_once("starttls-missing")
         caps = "IMAP4rev1 SASL-IR UIDPLUS"
         if not self.c.tls and self.c.srv.ctx and self.sc != "starttls-missing":
             caps += " STARTTLS"
@@ -540,6 +553,8 @@ class Pop3:
     def dispatch(self, verb, arg):
         c = self.c
         if verb == "CAPA":
+            if self.sc == "stls-missing" and not c.tls and c.srv.ctx:
+                c.deviate_once("stls-missing")
             caps = ["USER", "RESP-CODES"] + (["UIDL"] if self.sc != "no-uidl" else [])
             if not c.tls and c.srv.ctx and self.sc != "stls-missing":
                 caps.append("STLS")

@@ -1,6 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Self-test of hostile_server.py: start every scenario, poke it, prove the deviation happens.
+# Self-test of hostile_server.py: start every scenario, poke it, prove the deviation happens
+# (as the client sees it, and as the server records it: every scenario records its deviation,
+# normal none).
 # Usage: tests/hostile/selftest.sh   (needs /usr/bin/python3 and openssl; leaves nothing running)
 set -euo pipefail
 
@@ -53,12 +55,24 @@ poke() { # PROTO SCENARIO MODE (clear|starttls|implicit)
 	"$PY" "$tmp/poke.py" "$1" "$2" "$3" "$port" "$tmp/cert.pem" "$rec" "$pid"
 }
 
-check() { # PROTO SCENARIO MODE: one server, one poke, clean stop
+deviated() { # PROTO SCENARIO MODE: the record holds the scenario's deviation (normal: none)
+	local dev='"event": "deviation", "conn": [0-9]+, "what": '
+	[ -s "$rec" ] || { echo "FAIL $1 $2 ($3): no record file $rec" >&2; exit 1; }
+	if [ "$2" = normal ]; then
+		if grep -qE "$dev" "$rec"; then echo "FAIL $1 normal ($3): a deviation recorded" >&2; exit 1; fi
+	elif ! grep -qE "$dev\"$2\"" "$rec"; then
+		echo "FAIL $1 $2 ($3): the scenario's deviation was never recorded" >&2
+		exit 1
+	fi
+}
+
+check() { # PROTO SCENARIO MODE: one server, one poke, clean stop, the deviation happened
 	local extra=()
 	[ "$3" = implicit ] && extra=(--implicit-tls)
 	start "$1" "$2" "${extra[@]}"
 	poke "$1" "$2" "$3"
 	stop
+	deviated "$1" "$2" "$3"
 }
 
 cat >"$tmp/poke.py" <<'EOF'
