@@ -58,6 +58,8 @@ idle() {
   check "$name: still two stored" test "$(it_stored_count "$ID")" -eq 2
 }
 sent() { grep -qE "$2" "$IT_TMP/$1/idle"; }
+# deviated NAME: the scripted server recorded serving scenario NAME's deviation
+deviated() { grep -qE "\"event\": \"deviation\", \"conn\": [0-9]+, \"what\": \"$1\"" "$IT_TMP/$1/record"; }
 # not sent: the session's command list exists and has no such line
 not_sent() { [ -s "$IT_TMP/$1/idle" ] && ! sent "$@"; }
 
@@ -94,8 +96,10 @@ check "account status after the idle check ($row)" test "$row" = "ok|t|t|0|t|t|2
 
 # Without UIDNEXT the listing is asked as before; without capabilities in the greeting, too.
 idle no-uidnext no-uidnext plain
+check "no-uidnext: the server left UIDNEXT out" deviated no-uidnext
 check "no-uidnext: UID FETCH sent as before" sent no-uidnext "^UID FETCH 10:\* \(UID RFC822.SIZE\)$"
 idle bare-greeting bare-greeting implicit --implicit-tls
+check "bare-greeting: the server greeted without capabilities" deviated bare-greeting
 check "bare-greeting: CAPABILITY asked first" bash -c "head -n 1 '$IT_TMP/bare-greeting/idle' | grep -qx 'TLS CAPABILITY \\?'"
 
 # POP3: an idle maildrop is listed by UIDL alone; LIST (sizes) only when something is new.
