@@ -4,15 +4,17 @@
 # shellcheck shell=bash
 
 # Dovecot: the main instance (IMAP+STARTTLS, IMAPS, POP3+STLS, POP3S with the test CA's
-# certificate) and one small instance per bad certificate (IMAPS and POP3S only). All share
-# users and Maildirs; each has its own base_dir, state_dir and log.
+# certificate) and one small instance per bad certificate (IMAP+STARTTLS, IMAPS, POP3+STLS and
+# POP3S, all serving that certificate). All share users and Maildirs; each has its own base_dir,
+# state_dir and log.
 # Prints "INSTANCE CERT IMAP IMAPS POP3 POP3S" lines (port 0: no such listener).
 dovecot_instances() {
-	local c ip pp
+	local c i is p ps
 	echo "main server $INBOXQ_TEST_IMAP_PORT $INBOXQ_TEST_IMAPS_PORT $INBOXQ_TEST_POP3_PORT $INBOXQ_TEST_POP3S_PORT"
 	for c in "${HARNESS_BAD_CERTS[@]}"; do
-		ip=INBOXQ_TEST_IMAPS_${c^^}_PORT pp=INBOXQ_TEST_POP3S_${c^^}_PORT
-		echo "$c $c 0 ${!ip} 0 ${!pp}"
+		i=INBOXQ_TEST_IMAP_${c^^}_PORT is=INBOXQ_TEST_IMAPS_${c^^}_PORT
+		p=INBOXQ_TEST_POP3_${c^^}_PORT ps=INBOXQ_TEST_POP3S_${c^^}_PORT
+		echo "$c $c ${!i} ${!is} ${!p} ${!ps}"
 	done
 }
 
@@ -66,7 +68,8 @@ start_dovecot() {
 	env="$(kv INBOXQ_TEST_MAIL_USERS "alice bob carol")"
 	for u in alice bob carol; do env+=$'\n'$(kv "INBOXQ_TEST_MAIL_PASS_$u" "$(secret "mail_pass_$u")"); done
 	for u in "${HARNESS_BAD_CERTS[@]}"; do
-		env+=$'\n'$(kv_vars "INBOXQ_TEST_IMAPS_${u^^}_PORT" "INBOXQ_TEST_POP3S_${u^^}_PORT")
+		env+=$'\n'$(kv_vars "INBOXQ_TEST_IMAP_${u^^}_PORT" "INBOXQ_TEST_IMAPS_${u^^}_PORT" \
+			"INBOXQ_TEST_POP3_${u^^}_PORT" "INBOXQ_TEST_POP3S_${u^^}_PORT")
 	done
 	env_part dovecot "$env
 $(kv INBOXQ_TEST_MAIL_PASS_BULK "$(secret mail_pass_bulk)")

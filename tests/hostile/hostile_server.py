@@ -3,7 +3,8 @@
 """Scripted hostile IMAP/POP3 server for inboxq's tests.
 
 Usage: hostile_server.py --proto imap|pop3 --scenario NAME [--port 0] [--cert CERT --key KEY]
-         [--implicit-tls] [--record FILE] [--ready-file FILE] [--user U] [--password P] | --list
+         [--implicit-tls] [--record FILE] [--ready-file FILE] [--user U] [--password P]
+         [--messages N] [--state-file FILE] | --list
 Binds 127.0.0.1 (port 0: ephemeral), writes the port to --ready-file (atomically) and stdout,
 serves each connection in a thread until SIGTERM/SIGINT, then exits 0. STARTTLS/STLS is offered
 only with --cert/--key. Without --user/--password any login is accepted.
@@ -13,7 +14,11 @@ STARTTLS/STLS (RFC 2595) or implicit TLS, that a libetpan client gets through a 
 greeting, CAPABILITY/CAPA, STARTTLS/STLS, LOGIN/AUTHENTICATE PLAIN or USER/PASS/APOP, SELECT,
 UID SEARCH/FETCH/STORE/EXPUNGE or STAT/UIDL/LIST/RETR/DELE, LOGOUT/QUIT. Each scenario
 deviates from that path at exactly one point. Standard library only. The mailbox holds two
-small messages, UIDs 7 and 9 (UIDVALIDITY 1700000001), UIDLs hostile-0007 and hostile-0009.
+small messages, UIDs 7 and 9 (UIDVALIDITY 1700000001), UIDLs hostile-0007 and hostile-0009;
+with --messages N, N generated ones instead (UIDs 7, 9, 11, ..., UIDLs hostile-NNNN). IMAP
+SEARCH understands ALL, DELETED and UID <set>. --state-file FILE is rewritten (atomically) at
+start and after every change with {"mailbox": [...], "gone": [...]}: the messages there now and
+those that left it (expunged, or deleted at QUIT), each as {"uid", "uidl", "flags", "sha256"}.
 
 Scenarios (`--list` prints this table):
   imap normal            no deviation
@@ -31,6 +36,10 @@ Scenarios (`--list` prints this table):
   imap bye-after-login   the first answer after login is "* BYE" alone; held 2 s, then closed
   imap bare-greeting     greeting without a [CAPABILITY ...] response code (CAPABILITY answers)
   imap no-uidnext        SELECT gives no [UIDNEXT n] (RFC 3501 makes it a MUST; old servers skip it)
+  imap no-uidplus        CAPABILITY without UIDPLUS (UID EXPUNGE answered BAD): plain EXPUNGE only
+  imap foreign-deleted   no UIDPLUS, and when the client first flags \Deleted another client adds a
+                         new message already flagged \Deleted (a plain EXPUNGE would remove it)
+  imap split             after login every byte is sent alone (with TLS: one record per byte)
   pop3 normal            no deviation
   pop3 stls-missing      CAPA without STLS (an STLS sent anyway gets -ERR)
   pop3 stls-err          STLS answered -ERR
@@ -41,6 +50,12 @@ Scenarios (`--list` prints this table):
   pop3 drip-after-login  normal up to login, then the next answer comes one byte per second
   pop3 no-uidl           no UIDL in CAPA, and UIDL answered -ERR
   pop3 split             after login every byte is sent alone (with TLS: one record per byte)
+  pop3 uidl-dup          UIDL gives every message the first one's UIDL (RFC 1939: unique)
+  pop3 uidl-dup-num      UIDL lists message 1 twice, under its own and under message 2's UIDL
+  pop3 uidl-zero         UIDL starts with "0 hostile-0000" (libetpan indexes before its array)
+  pop3 uidl-bare         UIDL's second line is a message number without a UIDL
+  pop3 dele-err          DELE of message 1 answered -ERR (the message stays); the others +OK
+  pop3 quit-err          QUIT answered -ERR: no deletion is carried out
 
 The deviations after login (literal-close, endless-line, huge-literal, multiline-close,
 drip-after-login) happen the same way in clear, after STARTTLS/STLS and with --implicit-tls.
@@ -50,9 +65,13 @@ drip-after-login) happen the same way in clear, after STARTTLS/STLS and with --i
 client line, also those sent during a drip (secrets replaced by "***"); credential {"command",
 "tls"} whenever a USER, PASS, APOP, AUTH, LOGIN or AUTHENTICATE arrives; early_bytes {"count"}
 if the client sent bytes before the TLS handshake; tls_established {"version", "cipher"};
-tls_failed {"error"}; deviation
-{"what"} when the scenario's hostile step starts; streamed {"bytes", "seconds"} when a stream or
-drip ends; close {"tls", "reason"} plus "capability_after_tls" for IMAP.
+tls_failed {"error"}; expunged {"uids"} (IMAP) and deleted {"uidls"} (POP3, at QUIT) for what
+left the mailbox; deviation
+{"what"} when the scenario's hostile step starts (what = the scenario's name; every scenario
+but normal records it, once per connection where the deviation is served; for starttls-missing
+and stls-missing when a capability list without STARTTLS/STLS is sent, for cap-tamper when the
+changed list is sent inside TLS); streamed {"bytes", "seconds"} when a stream or drip ends;
+close {"tls", "reason"} plus "capability_after_tls" for IMAP.
 """
 import argparse
 import base64
@@ -99,6 +118,30 @@ MAILBOX = [
      "data": canned(2, "=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=", "Second canned message.\r\n")},
 ]
 MAILBOX_LOCK = threading.Lock()
+GONE = []                     # the messages that left MAILBOX, in order
+STATE_FILE = None
+
+
+def generated(uid):
+    """A small distinct message for --messages."""
+    return {"uid": uid, "uidl": f"hostile-{uid:04d}", "flags": set(),
+            "data": (f"From: Generator <gen@example.org>\r\nTo: Bob <bob@example.net>\r\n"
+                     f"Subject: Generated message {uid}\r\nDate: Tue, 14 Nov 2023 10:00:00 +0000\r\n"
+                     f"Message-ID: <hostile-gen-{uid}@example.org>\r\n\r\n"
+                     f"Body of generated message {uid}.\r\n").encode()}
+
+
+def save_state():
+    """Writes the mailbox to --state-file (call with MAILBOX_LOCK held)."""
+    if STATE_FILE:
+        def describe(msgs):
+            return [{"uid": m["uid"], "uidl": m["uidl"], "flags": sorted(m["flags"]),
+                     "sha256": hashlib.sha256(m["data"]).hexdigest()} for m in msgs]
+        state = {"mailbox": describe(MAILBOX), "gone": describe(GONE)}
+        tmp = f"{STATE_FILE}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+        os.replace(tmp, STATE_FILE)
 
 
 def in_set(spec, n, star):
@@ -142,9 +185,16 @@ class Conn:
         self.tls = False
         self.split = False                # send byte by byte (scenario "split")
         self.info = {}                    # extra fields for the close event
+        self.deviated = set()             # deviations recorded once per connection
 
     def record(self, event, **fields):
         self.srv.record(event, conn=self.number, **fields)
+
+    def deviate_once(self, what):
+        """Record a deviation served on every answer (a capability list) once per connection."""
+        if what not in self.deviated:
+            self.deviated.add(what)
+            self.record("deviation", what=what)
 
     def note(self, line):
         """Record a client line; a credential is recorded as a fact and its value as ***."""
@@ -292,8 +342,15 @@ class Imap:
 
     def caps(self):
         if self.sc == "cap-tamper" and self.c.tls:
+            self.c.deviate_once("cap-tamper")
             return "IMAP4rev1 AUTH=XTEST LOGINDISABLED"
+        if self.sc == "starttls-missing" and not self.c.tls and self.c.srv.ctx:
+            self.c.deviate_once("starttls-missing")
         caps = "IMAP4rev1 SASL-IR UIDPLUS"
+        if self.sc in ("no-uidplus", "foreign-deleted"):
+            if self.sc == "no-uidplus":
+                self.c.deviate_once("no-uidplus")
+            caps = "IMAP4rev1 SASL-IR"
         if not self.c.tls and self.c.srv.ctx and self.sc != "starttls-missing":
             caps += " STARTTLS"
         return caps + (" AUTH=PLAIN AUTH=LOGIN" if self.sc == "cap-tamper" else " AUTH=PLAIN")
@@ -387,6 +444,8 @@ class Imap:
             self.search(tag, cmd, rest)
         elif cmd in ("STORE", "UID STORE"):
             self.store(tag, cmd, rest)
+        elif cmd == "UID EXPUNGE" and "UIDPLUS" not in self.caps():
+            c.send(f"{tag} BAD UID EXPUNGE needs UIDPLUS\r\n")
         elif cmd in ("EXPUNGE", "UID EXPUNGE", "CLOSE"):
             self.expunge(rest if cmd == "UID EXPUNGE" else None, quiet=cmd == "CLOSE")
             self.selected = cmd != "CLOSE"
@@ -443,9 +502,11 @@ class Imap:
         return [(s, m) for s, m in msgs if in_set(spec, s, len(msgs))]
 
     def search(self, tag, cmd, rest):
-        """Understands ALL and UID <set>; any other criterion matches everything."""
+        """Understands ALL, DELETED and UID <set>; any other criterion matches everything."""
         m = re.search(r"\bUID (\S+)", rest, re.I)
         hits = self.matching("UID", m[1] if m else "1:*")
+        if re.search(r"(?<!UN)\bDELETED\b", rest, re.I):
+            hits = [(s, m) for s, m in hits if "\\Deleted" in m["flags"]]
         ids = [str(m["uid"] if cmd == "UID SEARCH" else s) for s, m in hits]
         self.c.send(f"* SEARCH{''.join(' ' + i for i in ids)}\r\n{tag} OK SEARCH completed\r\n")
 
@@ -477,6 +538,14 @@ class Imap:
     def store(self, tag, cmd, rest):
         spec, op, flags = re.match(r"(\S+) ([+-]?FLAGS(?:\.SILENT)?) \(?([^)]*)\)?", rest).groups()
         flags = set(flags.split())
+        if self.sc == "foreign-deleted" and op.startswith("+") and "\\Deleted" in flags:
+            with MAILBOX_LOCK:
+                if not any(m["uid"] > 1000 for m in MAILBOX):
+                    foreign = generated(1001)
+                    foreign["flags"] = {"\\Deleted"}
+                    MAILBOX.append(foreign)
+                    save_state()
+                    self.c.record("deviation", what="foreign-deleted")
         for seq, m in self.matching(cmd, spec):
             with MAILBOX_LOCK:
                 if op.startswith("+"):
@@ -488,19 +557,28 @@ class Imap:
                 now = " ".join(sorted(m["flags"]))
             if not op.endswith(".SILENT"):
                 self.c.send(f"* {seq} FETCH (UID {m['uid']} FLAGS ({now}))\r\n")
+        with MAILBOX_LOCK:
+            save_state()
         self.c.send(f"{tag} OK STORE completed\r\n")
 
     def expunge(self, uid_spec, quiet):
         gone, seq = [], 1
         with MAILBOX_LOCK:
             star = MAILBOX[-1]["uid"] if MAILBOX else 0
+            uids = []
             for m in list(MAILBOX):
                 wanted = uid_spec is None or in_set(uid_spec, m["uid"], star)
                 if "\\Deleted" in m["flags"] and wanted:
                     MAILBOX.remove(m)
+                    GONE.append(m)
                     gone.append(seq)
+                    uids.append(m["uid"])
                 else:
                     seq += 1
+            if uids:
+                save_state()
+        if uids:
+            self.c.record("expunged", uids=uids)
         if not quiet:
             self.c.send("".join(f"* {n} EXPUNGE\r\n" for n in gone))
 
@@ -540,16 +618,29 @@ class Pop3:
     def dispatch(self, verb, arg):
         c = self.c
         if verb == "CAPA":
+            if self.sc == "stls-missing" and not c.tls and c.srv.ctx:
+                c.deviate_once("stls-missing")
             caps = ["USER", "RESP-CODES"] + (["UIDL"] if self.sc != "no-uidl" else [])
             if not c.tls and c.srv.ctx and self.sc != "stls-missing":
                 caps.append("STLS")
             c.send("+OK capability list follows\r\n" + "".join(x + "\r\n" for x in caps) + ".\r\n")
         elif verb == "QUIT":
+            if self.msgs is not None and self.sc == "quit-err" and self.deleted:
+                c.record("deviation", what="quit-err")
+                c.send(b"-ERR some deleted messages not removed\r\n")
+                return "bye"
             if self.msgs is not None:
+                gone = []
                 with MAILBOX_LOCK:
-                    for n in self.deleted:
+                    for n in sorted(self.deleted):
                         if self.msgs[n - 1] in MAILBOX:
                             MAILBOX.remove(self.msgs[n - 1])
+                            GONE.append(self.msgs[n - 1])
+                            gone.append(self.msgs[n - 1]["uidl"])
+                    if gone:
+                        save_state()
+                if gone:
+                    c.record("deleted", uidls=gone)
             c.send(b"+OK bye\r\n")
             return "bye"
         elif verb == "NOOP":
@@ -566,8 +657,19 @@ class Pop3:
             value = (lambda m: m["uidl"]) if verb == "UIDL" else (lambda m: len(m["data"]))
             if arg:
                 return c.send(f"+OK {int(arg)} {value(self.message(arg))}\r\n")
-            c.send("+OK\r\n" + "".join(f"{i} {value(m)}\r\n" for i, m in enumerate(self.msgs, 1)
-                                       if i not in self.deleted) + ".\r\n")
+            lines = [f"{i} {value(m)}" for i, m in enumerate(self.msgs, 1) if i not in self.deleted]
+            if verb == "UIDL" and self.sc.startswith("uidl-") and len(lines) >= 2:
+                c.record("deviation", what=self.sc)
+                first = self.msgs[0]["uidl"]
+                if self.sc == "uidl-dup":
+                    lines = [f"{line.split()[0]} {first}" for line in lines]
+                elif self.sc == "uidl-dup-num":
+                    lines = [lines[0], f"1 {self.msgs[1]['uidl']}"] + lines[2:]
+                elif self.sc == "uidl-zero":
+                    lines = ["0 hostile-0000"] + lines
+                elif self.sc == "uidl-bare":
+                    lines = [lines[0], lines[1].split()[0]] + lines[2:]
+            c.send("+OK\r\n" + "".join(line + "\r\n" for line in lines) + ".\r\n")
         elif verb == "RETR":
             data = self.message(arg)["data"]
             stuffed = re.sub(rb"(?m)^\.", b"..", data)
@@ -578,6 +680,9 @@ class Pop3:
             c.send(f"+OK {len(data)} octets\r\n".encode() + stuffed + b".\r\n")
         elif verb == "DELE":
             self.message(arg)
+            if self.sc == "dele-err" and int(arg) == 1:
+                c.record("deviation", what="dele-err")
+                return c.send(b"-ERR message 1 is locked\r\n")
             self.deleted.add(int(arg))
             c.send(b"+OK deleted\r\n")
         elif verb == "RSET":
@@ -705,6 +810,9 @@ def main():
     p.add_argument("--ready-file", help="write the port here (atomically) once listening")
     p.add_argument("--user", help="accept only this user name (default: any)")
     p.add_argument("--password", help="accept only this password (default: any)")
+    p.add_argument("--messages", type=int, default=0,
+                   help="N generated messages instead of the two canned ones")
+    p.add_argument("--state-file", help="rewritten with the mailbox (JSON) after every change")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = p.parse_args()
     table = scenarios()
@@ -719,6 +827,12 @@ def main():
     if bool(args.cert) != bool(args.key) or (args.implicit_tls and not args.cert):
         p.error("--cert and --key go together, and --implicit-tls needs them")
 
+    global STATE_FILE
+    STATE_FILE = args.state_file
+    with MAILBOX_LOCK:
+        if args.messages > 0:
+            MAILBOX[:] = [generated(7 + 2 * i) for i in range(args.messages)]
+        save_state()
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     signal.signal(signal.SIGINT, lambda *_: STOP.set())
     srv = Server(args)

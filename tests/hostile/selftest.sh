@@ -1,6 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Self-test of hostile_server.py: start every scenario, poke it, prove the deviation happens.
+# Self-test of hostile_server.py: start every scenario, poke it, prove the deviation happens
+# (as the client sees it, and as the server records it: every scenario records its deviation,
+# normal none).
 # Usage: tests/hostile/selftest.sh   (needs /usr/bin/python3 and openssl; leaves nothing running)
 set -euo pipefail
 
@@ -53,12 +55,24 @@ poke() { # PROTO SCENARIO MODE (clear|starttls|implicit)
 	"$PY" "$tmp/poke.py" "$1" "$2" "$3" "$port" "$tmp/cert.pem" "$rec" "$pid"
 }
 
-check() { # PROTO SCENARIO MODE: one server, one poke, clean stop
+deviated() { # PROTO SCENARIO MODE: the record holds the scenario's deviation (normal: none)
+	local dev='"event": "deviation", "conn": [0-9]+, "what": '
+	[ -s "$rec" ] || { echo "FAIL $1 $2 ($3): no record file $rec" >&2; exit 1; }
+	if [ "$2" = normal ]; then
+		if grep -qE "$dev" "$rec"; then echo "FAIL $1 normal ($3): a deviation recorded" >&2; exit 1; fi
+	elif ! grep -qE "$dev\"$2\"" "$rec"; then
+		echo "FAIL $1 $2 ($3): the scenario's deviation was never recorded" >&2
+		exit 1
+	fi
+}
+
+check() { # PROTO SCENARIO MODE: one server, one poke, clean stop, the deviation happened
 	local extra=()
 	[ "$3" = implicit ] && extra=(--implicit-tls)
 	start "$1" "$2" "${extra[@]}"
 	poke "$1" "$2" "$3"
 	stop
+	deviated "$1" "$2" "$3"
 }
 
 cat >"$tmp/poke.py" <<'EOF'
@@ -334,7 +348,37 @@ def imap():
         c.ok('LOGIN "alice" "sec ret"')
         c.ok("LOGOUT")
         return f"greeting {greeting!r}, then {caps!r}"
+    if scenario == "split":
+        imap_login(c)
+        c.ok("SELECT INBOX")
+        got = c.ok("UID FETCH 1:* (UID RFC822.SIZE BODY.PEEK[])")
+        sizes = [int(re.search(r"RFC822.SIZE (\d+)", l)[1]) for l in got]
+        bodies = [l.split("\r\n", 1)[1][:-1] for l in got]
+        expect(len(got) == 2 and [len(b) for b in bodies] == sizes, f"FETCH sent byte by byte: {got}")
+        expect(any(e["what"] == "split" for e in events("deviation")), "no split deviation recorded")
+        c.ok("LOGOUT")
+        return f"two literals ({sizes} bytes) one byte per send, intact"
     imap_login(c)
+    if scenario == "no-uidplus":
+        caps = c.ok("CAPABILITY")[0]
+        expect("UIDPLUS" not in caps, f"caps {caps!r}")
+        c.ok("SELECT INBOX")
+        c.ok("UID STORE 9 +FLAGS.SILENT (\\Deleted)")
+        _, status = c.cmd("UID EXPUNGE 9")
+        expect(status.startswith("a BAD"), f"UID EXPUNGE answered {status!r}")
+        expect(c.ok("EXPUNGE") == ["* 2 EXPUNGE"], "plain EXPUNGE")
+        expect(c.ok("UID SEARCH ALL") == ["* SEARCH 7"], "after expunge")
+        expect(events("expunged")[-1]["uids"] == [9], "expunged record")
+        return f"no UIDPLUS, UID EXPUNGE answered {status!r}, plain EXPUNGE works"
+    if scenario == "foreign-deleted":
+        c.ok("SELECT INBOX")
+        expect(c.ok("UID SEARCH DELETED") == ["* SEARCH"], "nothing flagged at first")
+        c.ok("UID STORE 9 +FLAGS.SILENT (\\Deleted)")
+        found = c.ok("UID SEARCH DELETED")
+        expect(found == ["* SEARCH 9 1001"], f"SEARCH DELETED after our STORE: {found}")
+        expect(c.ok("EXPUNGE") == ["* 2 EXPUNGE", "* 2 EXPUNGE"], "EXPUNGE took both")
+        expect(events("expunged")[-1]["uids"] == [9, 1001], "expunged record")
+        return "another client's \\Deleted message appears with our STORE; plain EXPUNGE takes it too"
     if scenario == "no-uidnext":
         sel = c.ok("SELECT INBOX")
         expect("* 2 EXISTS" in sel and any("[UIDVALIDITY 1700000001]" in l for l in sel), f"SELECT {sel}")
@@ -402,6 +446,32 @@ def pop3():
         pop_login(c)
         expect(c.multi("UIDL") == ["1 hostile-0009"], "DELE + QUIT did not delete")
         return f"full session, {sizes[0]}-byte RETR matches LIST, DELE persists"
+    if scenario.startswith("uidl-"):
+        pop_login(c)
+        want = {"uidl-dup": ["1 hostile-0007", "2 hostile-0007"],
+                "uidl-dup-num": ["1 hostile-0007", "1 hostile-0009"],
+                "uidl-zero": ["0 hostile-0000", "1 hostile-0007", "2 hostile-0009"],
+                "uidl-bare": ["1 hostile-0007", "2"]}[scenario]
+        got = c.multi("UIDL")
+        expect(got == want, f"UIDL {got}")
+        expect(c.pop("QUIT").startswith("+OK"), "QUIT")
+        return f"UIDL {got}"
+    if scenario in ("dele-err", "quit-err"):
+        pop_login(c)
+        first, second = c.pop("DELE 1"), c.pop("DELE 2")
+        quit = c.pop("QUIT")
+        c = Client()
+        pop_login(c)
+        left = c.multi("UIDL")
+        if scenario == "dele-err":
+            expect(first.startswith("-ERR") and second.startswith("+OK") and quit.startswith("+OK"),
+                   f"DELE 1 {first!r}, DELE 2 {second!r}, QUIT {quit!r}")
+            expect(left == ["1 hostile-0007"], f"left after QUIT: {left}")
+            return f"DELE 1 answered {first!r}; message 2 deleted, message 1 kept"
+        expect(first.startswith("+OK") and second.startswith("+OK") and quit.startswith("-ERR"),
+               f"DELE 1 {first!r}, DELE 2 {second!r}, QUIT {quit!r}")
+        expect(left == ["1 hostile-0007", "2 hostile-0009"], f"left after QUIT: {left}")
+        return f"QUIT answered {quit!r}; nothing deleted"
     if scenario in ("stls-missing", "stls-err"):
         c.line()
         capa = c.multi("CAPA")
@@ -476,12 +546,12 @@ EOF
 # Every scenario the server lists must be covered below.
 "$PY" "$here/hostile_server.py" --list | awk '{print $1, $2}' | sort >"$tmp/listed"
 
-for s in normal literal-close endless-line huge-literal drip-after-login bye-after-login; do
+for s in normal literal-close endless-line huge-literal drip-after-login bye-after-login split; do
 	for m in clear starttls implicit; do check imap "$s" "$m"; done
 	echo "imap $s" >>"$tmp/covered"
 done
 for s in starttls-missing starttls-no starttls-bad starttls-inject preauth cap-tamper bare-greeting \
-	no-uidnext; do
+	no-uidnext no-uidplus foreign-deleted; do
 	check imap "$s" clear
 	echo "imap $s" >>"$tmp/covered"
 done
@@ -491,7 +561,7 @@ for s in normal multiline-close endless-line drip-after-login no-uidl split; do
 	for m in clear starttls implicit; do check pop3 "$s" "$m"; done
 	echo "pop3 $s" >>"$tmp/covered"
 done
-for s in stls-missing stls-err stls-inject; do
+for s in stls-missing stls-err stls-inject uidl-dup uidl-dup-num uidl-zero uidl-bare dele-err quit-err; do
 	check pop3 "$s" clear
 	echo "pop3 $s" >>"$tmp/covered"
 done

@@ -58,7 +58,10 @@ idle() {
   check "$name: still two stored" test "$(it_stored_count "$ID")" -eq 2
 }
 sent() { grep -qE "$2" "$IT_TMP/$1/idle"; }
-not_sent() { ! sent "$@"; }
+# deviated NAME: the scripted server recorded serving scenario NAME's deviation
+deviated() { grep -qE "\"event\": \"deviation\", \"conn\": [0-9]+, \"what\": \"$1\"" "$IT_TMP/$1/record"; }
+# not sent: the session's command list exists and has no such line
+not_sent() { [ -s "$IT_TMP/$1/idle" ] && ! sent "$@"; }
 
 for sec in plain starttls implicit; do
   tls=""; [ "$sec" = plain ] || tls="TLS "
@@ -93,8 +96,10 @@ check "account status after the idle check ($row)" test "$row" = "ok|t|t|0|t|t|2
 
 # Without UIDNEXT the listing is asked as before; without capabilities in the greeting, too.
 idle no-uidnext no-uidnext plain
+check "no-uidnext: the server left UIDNEXT out" deviated no-uidnext
 check "no-uidnext: UID FETCH sent as before" sent no-uidnext "^UID FETCH 10:\* \(UID RFC822.SIZE\)$"
 idle bare-greeting bare-greeting implicit --implicit-tls
+check "bare-greeting: the server greeted without capabilities" deviated bare-greeting
 check "bare-greeting: CAPABILITY asked first" bash -c "head -n 1 '$IT_TMP/bare-greeting/idle' | grep -qx 'TLS CAPABILITY'"
 
 # POP3: an idle maildrop is listed by UIDL alone; LIST (sizes) only when something is new.
@@ -127,13 +132,16 @@ server redelivery normal
 id=$(inboxq account add --name idle-redelivery --host 127.0.0.1 --port "$PORT" --protocol imap \
   --credential "$cred" --secure no --keep-copy yes)
 it_spawn worker inboxq-worker
-inboxq check "$id" --wait --timeout 60 >/dev/null 2>&1 || true
+check "redelivery: the first job ran, and check --wait says ok (exit 0)" \
+  inboxq check "$id" --wait --timeout 60 >"$IT_TMP/wait1.out" 2>"$IT_TMP/wait1.err"
 job=$(it_sql "SELECT job_id FROM check_runs WHERE account_id = $id")
 before=$(it_sql "SELECT finished_at, outcome, messages_new FROM check_runs WHERE job_id = '$job'")
 check "redelivery: the first job stored both messages" test "${before#*|}" = "ok|2"
 kcat -b "$INBOXQ_KAFKA_BROKERS" -C -t "$INBOXQ_TOPIC_CHECK" -o beginning -e -q -f '%k\t%s\n' \
   2>/dev/null | kcat -b "$INBOXQ_KAFKA_BROKERS" -P -t "$INBOXQ_TOPIC_CHECK" -K $'\t'
-inboxq check "$id" --wait --timeout 60 >/dev/null 2>&1 || true # same partition: after the copy
+# same partition: after the copy
+check "redelivery: the new job ran, and check --wait says ok (exit 0)" \
+  inboxq check "$id" --wait --timeout 60 >"$IT_TMP/wait2.out" 2>"$IT_TMP/wait2.err"
 kill "$SPID"; wait "$SPID" 2>/dev/null || true
 check "redelivery: two runs, the first one unchanged" test \
   "$(it_sql "SELECT count(*) FROM check_runs WHERE account_id = $id")/$(it_sql "SELECT finished_at, outcome, messages_new FROM check_runs WHERE job_id = '$job'")" = "2/$before"

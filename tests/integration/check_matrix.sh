@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # {IMAP, POP3} x {plain, STARTTLS, implicit TLS} x {direct, SOCKS5, SOCKS5 with auth, HTTP CONNECT}:
 # every combination fetches the whole seeded mailbox, every stored message is byte-identical to
-# the server's file, and a second check stores nothing (keep copy on).
+# the server's file, TLS is recorded as verified, and a second check stores nothing (keep copy on).
 source "$(dirname "$0")/lib.sh"
 it_fresh_db
 it_master_key
@@ -44,6 +44,9 @@ for proto in imap pop3; do
       check "$name: stored bytes equal the server's files" test "$(it_stored_hashes "$id")" = "$expected"
       if [ $sec != plain ]; then
         check "$name: TLS recorded" test -n "$(jget tls.fingerprint_sha256 <<<"$out")"
+        check "$name: certificate verified" test "$(jget tls.verified <<<"$out")" = True
+      else
+        check "$name: no TLS" test -z "$(jget tls <<<"$out")"
       fi
       out=$(it_check "$id")
       check "$name: second check stores nothing" test "$(jget messages_new <<<"$out")" = 0

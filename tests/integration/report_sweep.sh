@@ -18,7 +18,7 @@ it_fresh_db
 it_master_key
 it_private_kafka
 export INBOXQ_SCHEDULER_TICK=200ms INBOXQ_KAFKA_TIMEOUT=1s INBOXQ_CONCURRENCY=2
-trap 'it_stop_all; psql -q "$INBOXQ_PG_ADMIN_DSN" -c "DROP DATABASE IF EXISTS $IT_DB WITH (FORCE)" >/dev/null 2>&1 || true; rm -rf "$IT_TMP"' EXIT
+trap 'it_stop_all; psql -q "$INBOXQ_PG_ADMIN_DSN" -c "DROP DATABASE IF EXISTS $IT_DB WITH (FORCE)" >/dev/null 2>&1 || true; it_cleanup' EXIT
 
 sql() { PGOPTIONS='-c client_min_messages=warning' psql -qtAX -v ON_ERROR_STOP=1 "$INBOXQ_PG_DSN" -c "$1"; }
 uuid() { cat /proc/sys/kernel/random/uuid; }

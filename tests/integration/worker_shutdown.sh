@@ -45,4 +45,6 @@ it_wait_for 60 "the abandoned job was delivered again, and run to its end by the
 it_stop_all
 kill "$spid" 2>/dev/null || true
 wait "$spid" 2>/dev/null || true
+check "both runs met the dripping server (its scripted deviation, twice)" \
+  test "$(grep -cE '"event": "deviation", "conn": [0-9]+, "what": "drip"' "$IT_TMP/record")" -ge 2
 finish

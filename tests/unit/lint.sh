@@ -5,17 +5,32 @@
 # To fix formatting: clang-format -i FILE. A false positive is silenced on its line with a
 # "cppcheck-suppress ID" or "NOLINT(check)" comment that says why. clang-tidy runs once, in
 # the plain build (a sanitizer build's flags add nothing to it).
+# Every check says how many files it looked at, and fails when that is not all of them; a check
+# that cannot run here is a skip (tests/lib/skip.bash), never a silent "no findings".
 set -euo pipefail
 cd "${IQ_SOURCE_DIR:-$(dirname "$0")/../..}"
+# shellcheck source=tests/lib/skip.bash
+source tests/lib/skip.bash
 dirs=(lib producer worker scheduler deploy/devbroker tests/unit tests/integration tests/tsan tests/fuzz)
 mapfile -t files < <(find "${dirs[@]}" \( -name '*.c' -o -name '*.h' \) | sort)
-passed=0 failed=0
+# the C files clang-tidy must analyse: those of the programs and the library
+mapfile -t tidy_files < <(find "$PWD/lib" "$PWD/worker" "$PWD/scheduler" "$PWD/producer" -name '*.c' | sort)
+passed=0 failed=0 skipped=0
 ok() { passed=$((passed + 1)); echo "ok - $*"; }
 bad() { failed=$((failed + 1)); echo "FAIL - $*"; }
+skip() {
+  if iq_skip_allowed "$1"; then skipped=$((skipped + 1)); iq_skip_note unit.lint "$@"
+  else bad "skipped ($1), and INBOXQ_TEST_NO_SKIP=1 forbids it: ${*:2}"; fi
+}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+for d in lib producer worker scheduler tests/unit; do
+  printf '%s\n' "${files[@]}" | grep -q "^$d/" || bad "no C files found under $d/: the file list is wrong"
+done
 
-if clang-format --dry-run --Werror "${files[@]}" 2>"$tmp/format"; then
+if [ "${#files[@]}" -eq 0 ]; then
+  bad "clang-format: no files to check"
+elif clang-format --dry-run --Werror "${files[@]}" 2>"$tmp/format"; then
   ok "clang-format: ${#files[@]} files as .clang-format says"
 else
   bad "clang-format: files not formatted (run clang-format -i on them):"
@@ -31,7 +46,7 @@ cppcheck_run() {
     --std=c11 $(printf -- "-I %s " lib/*/) "$@"
 }
 if cppcheck_run lib producer worker scheduler deploy/devbroker tests/unit tests/tsan tests/fuzz 2>"$tmp/cppcheck"; then
-  ok "cppcheck: no findings"
+  ok "cppcheck: no findings in lib producer worker scheduler deploy/devbroker tests/unit tests/tsan tests/fuzz"
 else
   bad "cppcheck:"
   cat "$tmp/cppcheck"
@@ -39,15 +54,27 @@ fi
 
 build=${IQ_BIN_DIR:+$IQ_BIN_DIR/..}
 tidy=0
-if [ -n "$build" ] && [ -f "$build/compile_commands.json" ] &&
-  grep -q '^INBOXQ_SANITIZE:STRING=$' "$build/CMakeCache.txt" 2>/dev/null; then
+if [ -z "$build" ] || [ ! -f "$build/compile_commands.json" ]; then
+  skip clang-tidy "no compile_commands.json (IQ_BIN_DIR unset or not a CMake build)"
+elif ! grep -q '^INBOXQ_SANITIZE:STRING=$' "$build/CMakeCache.txt" 2>/dev/null; then
+  skip clang-tidy "a sanitizer build; clang-tidy runs on the plain build"
+else
   tidy=1
-  if run-clang-tidy -quiet -p "$build" -j "$(nproc)" "$PWD/(lib|worker|scheduler|producer)/" \
-    >"$tmp/tidy" 2>&1 && ! grep -qE '(warning|error):' "$tmp/tidy"; then
-    ok "clang-tidy: no findings"
-  else
-    bad "clang-tidy:"
+  rc=0
+  run-clang-tidy -quiet -p "$build" -j "$(nproc)" "$PWD/(lib|worker|scheduler|producer)/" \
+    >"$tmp/tidy" 2>&1 || rc=$?
+  # run-clang-tidy prints one "clang-tidy... FILE" line per file it analysed
+  sed -nE 's/^clang-tidy[^ ]* .* -quiet (\/[^ ]+\.c)$/\1/p' "$tmp/tidy" | sort -u >"$tmp/tidy-done"
+  printf '%s\n' "${tidy_files[@]}" >"$tmp/tidy-want"
+  missing=$(comm -23 "$tmp/tidy-want" "$tmp/tidy-done")
+  if [ "$rc" -ne 0 ] || grep -qE '(warning|error):' "$tmp/tidy"; then
+    bad "clang-tidy (exit $rc):"
     grep -E '(warning|error):' "$tmp/tidy" | sort -u
+  elif [ "${#tidy_files[@]}" -eq 0 ] || [ -n "$missing" ]; then
+    bad "clang-tidy analysed $(wc -l <"$tmp/tidy-done") of ${#tidy_files[@]} C files; not analysed:"
+    sed 's/^/  /' <<<"$missing"
+  else
+    ok "clang-tidy: no findings in all ${#tidy_files[@]} C files of lib, producer, worker, scheduler"
   fi
 fi
 
@@ -72,5 +99,6 @@ if [ "$tidy" = 1 ]; then
     bad "clang-tidy missed a null dereference"
   fi
 fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] || exit 1
+[ "$skipped" -eq 0 ] || exit 77

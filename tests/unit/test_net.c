@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "iq_skip.h"
 #include "net.h"
 #include "util.h"
 
@@ -122,7 +123,7 @@ static void test_connect_ipv6(void **state)
     int port;
     int lfd = listen_loopback(AF_INET6, 8, &port);
     if (lfd < 0)
-        skip(); /* no IPv6 loopback here */
+        IQ_SKIP("ipv6", "no IPv6 loopback here: the IPv6 connect paths are untested");
     char expect[64];
     snprintf(expect, sizeof(expect), "[::1]:%d", port);
     roundtrip(lfd, "::1", port, expect);
@@ -237,7 +238,8 @@ static void test_connect_timeout(void **state)
         for (int i = 0; i < 8; i++)
             close(fillers[i]);
         close(lfd);
-        skip();
+        IQ_SKIP("backlog", "this kernel completes handshakes beyond the listen backlog: the "
+                           "connect timeout is untested");
     }
     assert_string_equal(iq_err_name(cls), "connect");
     assert_non_null(strstr(err, "no answer within 300ms"));
@@ -335,5 +337,5 @@ int main(void)
         cmocka_unit_test(test_wait_read_timeout), cmocka_unit_test(test_write_closed_peer),
         cmocka_unit_test(test_write_timeout),     cmocka_unit_test(test_peer_unknown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return iq_skip_status(cmocka_run_group_tests(tests, NULL, NULL));
 }
