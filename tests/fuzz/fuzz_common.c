@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The socketpair peer the network targets read their input from. */
+#include "util.h"
 #include "fuzz_common.h"
 
 #include <errno.h>

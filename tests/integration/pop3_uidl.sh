@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Fixed in lib/pop3.c (uidl(), listing_check()): each broken listing is refused as a protocol error.
 # POP3 UIDL listings that break RFC 1939 must not lose or duplicate mail, and must not pass as
-# a successful check. Today (lib/pop3.c, uidl() and fetch_and_store()):
+# a successful check. Before the fix (lib/pop3.c, uidl() and fetch_and_store()):
 #  - uidl-dup: two messages under one UIDL: one is stored, both get DELE: message 2 is gone from
 #    the server and was never stored (lost);
 #  - uidl-dup-num: message 1 listed twice under two UIDLs: it is stored twice;
