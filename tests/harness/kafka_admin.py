@@ -11,6 +11,8 @@ librdkafka (python3-confluent-kafka), so no JVM starts for each of them.
       leader and its full replica set in sync; an existing topic is left as it is
   kafka_admin.py -b BROKERS leader TOPIC PARTITION
       prints the node id leading the partition (-1: none)
+  kafka_admin.py -b BROKERS coordinator GROUP
+      prints the node id coordinating the consumer group (-1: none known)
   kafka_admin.py -b BROKERS in-sync [TIMEOUT_S] TOPIC...
       waits until every partition of the topics has a leader and all its replicas in sync
   kafka_admin.py -b BROKERS describe TOPIC...
@@ -104,6 +106,11 @@ def cmd_leader(admin, a):
     print(p.leader)
 
 
+def cmd_coordinator(admin, a):
+    groups = admin.list_groups(group=a.group, timeout=10)
+    print(groups[0].broker.id if groups and groups[0].broker is not None else -1)
+
+
 def cmd_in_sync(admin, a):
     wait_for("topics " + " ".join(a.topics) + " in sync", a.timeout,
              lambda: partitions_in_sync(admin, a.topics))
@@ -138,6 +145,8 @@ def main():
     s = sub.add_parser("leader")
     s.add_argument("topic")
     s.add_argument("partition", type=int)
+    s = sub.add_parser("coordinator")
+    s.add_argument("group")
     s = sub.add_parser("in-sync")
     s.add_argument("timeout", type=float)
     s.add_argument("topics", nargs="+")
@@ -146,7 +155,7 @@ def main():
     a = ap.parse_args()
     admin = client(a.brokers)
     {"ready": cmd_ready, "create": cmd_create, "leader": cmd_leader, "in-sync": cmd_in_sync,
-     "describe": cmd_describe}[a.cmd](admin, a)
+     "coordinator": cmd_coordinator, "describe": cmd_describe}[a.cmd](admin, a)
 
 
 if __name__ == "__main__":
