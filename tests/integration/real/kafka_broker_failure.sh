@@ -117,7 +117,7 @@ for p in $(jobs | awk '{print $1}' | sort -u); do
 done
 check "a check partition with accounts on it ($part)" test -n "$part"
 on_part=$(jobs | awk -v p="$part" '$1 == p {print $3}' | sort -u | tr '\n' ' ')
-role="leader of partition $part"
+role="leader of check partition $part"
 [ "$leader" != "$coordinator" ] || role="$role and coordinator of the workers' group"
 echo "# partition $part of $INBOXQ_TOPIC_CHECK: leader node $leader; group coordinator node $coordinator; accounts on it: $on_part"
 t_kill=$(now_ms)
@@ -253,7 +253,7 @@ every 0.5 s.
 
 | what | measured |
 |---|---|
-| node $leader, $role of the check topic, SIGKILLed, to the first job written to that partition again | ${append_ms} ms |
+| node $leader ($role) SIGKILLed, to the first job written to that partition again | ${append_ms} ms |
 | ... to the first check completed from a job written to that partition after the death | **${recovery_ms} ms** |
 | killed node restarted (JVM start to live broker) / all replicas in sync again | ${restart_ms} ms / ${insync_ms} ms |
 | another broker (node $first) SIGKILLed, to the first check completed from a job written after its death (2 replicas left = min.insync.replicas) | ${one_ms} ms |
