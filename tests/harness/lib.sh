@@ -3,7 +3,9 @@
 # shellcheck shell=bash
 
 # shellcheck disable=SC2034 # constants used by the scripts that source this file
-HARNESS_ALL_SERVICES=(certs pg redis dovecot socks socks-auth httpproxy kafka)
+HARNESS_ALL_SERVICES=(certs pg redis dovecot socks socks-auth httpproxy kafka kafka-cluster)
+# what start runs when no service is named: the real Kafka cluster only when asked for
+HARNESS_DEFAULT_SERVICES=(certs pg redis dovecot socks socks-auth httpproxy kafka)
 HARNESS_BAD_CERTS=(selfsigned expired wrongname unknownca)
 HARNESS_MAIL_UID=20999
 HARNESS_MAIL_GID=20999
@@ -34,6 +36,7 @@ harness_ports() {
 	: "${INBOXQ_TEST_IMAP_UNKNOWNCA_PORT:=$((b + 46))}" "${INBOXQ_TEST_POP3_UNKNOWNCA_PORT:=$((b + 47))}"
 	: "${INBOXQ_TEST_SOCKS_PORT:=$((b + 30))}" "${INBOXQ_TEST_SOCKS_AUTH_PORT:=$((b + 31))}"
 	: "${INBOXQ_TEST_HTTP_PROXY_PORT:=$((b + 32))}"
+	: "${INBOXQ_TEST_KAFKA_CLUSTER_PORT:=$((b + 40))}"
 }
 
 # Parses the options every script shares; sets DIR and ARGS (the remaining arguments).
@@ -177,6 +180,7 @@ service_names() {
 	case $1 in
 	certs) ;;
 	dovecot) echo dovecot-main; for c in "${HARNESS_BAD_CERTS[@]}"; do echo "dovecot-$c"; done ;;
+	kafka-cluster) printf '%s\n' kafka-cluster-1 kafka-cluster-2 kafka-cluster-3 ;;
 	*) echo "$1" ;;
 	esac
 }

@@ -15,6 +15,7 @@ export INBOXQ_TOPIC_CHECK=it.cli.$$.check INBOXQ_TOPIC_REPORT=it.cli.$$.report
 export INBOXQ_CONSUMER_GROUP=it.cli.$$.group INBOXQ_KAFKA_TIMEOUT=5s
 export USER=it-operator
 it_fresh_db
+it_kafka_topics "$INBOXQ_TOPIC_CHECK" "$INBOXQ_TOPIC_REPORT"
 it_master_key
 cleanup() {
 	psql -q "$INBOXQ_PG_ADMIN_DSN" -c "DROP DATABASE IF EXISTS $IT_DB WITH (FORCE)" >/dev/null 2>&1 || true

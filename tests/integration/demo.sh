@@ -2,17 +2,21 @@
 # SPDX-License-Identifier: MIT
 # The README's first command works: deploy/local/demo --once brings up its own stack (own state
 # dir and ports), the scheduler and workers check both demo accounts, new mail shows up in the
-# inbox listing, and everything stops afterwards.
+# inbox listing, and everything stops afterwards. With INBOXQ_TEST_KAFKA=real (it.real.demo), the
+# same on `--kafka real`: its own 3-broker Kafka cluster.
 source "$(dirname "$0")/lib.sh"
 demo_dir="$IT_TMP/demo"
 # a clean environment, as a new user has: none of the test harness's settings leak in
 out=$(cd "$IQ_SOURCE_DIR" && env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   HOME="${HOME:-/root}" INBOXQ_DEMO_DIR="$demo_dir" INBOXQ_TEST_PORT_BASE=28500 \
-  timeout 300 deploy/local/demo --once 2>&1) || { echo "$out" | tail -30; fail "demo exited non-zero"; }
+  timeout 300 deploy/local/demo --once --kafka "$IT_KAFKA" 2>&1) || { echo "$out" | tail -30; fail "demo exited non-zero"; }
 check "the demo checked both accounts" grep -q "stored: 7 messages for account 1, 3 for account 2" <<<"$out"
 check "the demo shows the inbox" grep -q "inbox of account 1 'Alice (IMAPS)' (7 messages shown" <<<"$out"
 check "the demo shows the accounts report" grep -q "page 1 of 1, 2 accounts" <<<"$out"
-check "the demo prints the kcat command" grep -q "kcat -b 127.0.0.1:[0-9]* -C -t inboxq.events.new-mail" <<<"$out"
+check "the demo prints the kcat command" grep -q "kcat -b 127.0.0.1:[0-9]*\(,127.0.0.1:[0-9]*\)* -C -t inboxq.events.new-mail" <<<"$out"
+if [ "$IT_KAFKA" = real ]; then
+  check "the demo ran on three Kafka brokers" grep -q "kcat -b 127.0.0.1:28540,127.0.0.1:28541,127.0.0.1:28542 " <<<"$out"
+fi
 # "[/]" keeps the pattern from matching this check's own command line
 check "nothing of the demo is left running" bash -c "! pgrep -f '${demo_dir}[/]' >/dev/null"
 finish

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 # Shared helpers for the integration tests (sourced). The harness is already running: CTest
 # starts it once per run (tests/harness/start) and sets INBOXQ_TEST_DIR, IQ_BIN_DIR, IQ_SOURCE_DIR.
+# INBOXQ_TEST_KAFKA=real runs a test against the harness's real 3-broker Kafka cluster
+# (tests/harness/kafka-cluster; CTest's it.real.* tests) instead of the dev broker.
 set -euo pipefail
 : "${INBOXQ_TEST_DIR:?run through ctest, or start the harness and export INBOXQ_TEST_DIR}"
 # shellcheck disable=SC1091
@@ -11,6 +13,16 @@ PY=/usr/bin/python3
 export PATH="$IQ_BIN_DIR:$PATH"
 # shellcheck source=tests/lib/skip.bash
 source "$IQ_SOURCE_DIR/tests/lib/skip.bash"
+
+IT_KAFKA=${INBOXQ_TEST_KAFKA:-dev}
+case $IT_KAFKA in
+  dev) ;;
+  real)
+    : "${INBOXQ_TEST_KAFKA_CLUSTER_BROKERS:?INBOXQ_TEST_KAFKA=real: the harness runs no Kafka cluster (tests/harness/start kafka-cluster)}"
+    export INBOXQ_KAFKA_BROKERS=$INBOXQ_TEST_KAFKA_CLUSTER_BROKERS
+    echo "# on the real Kafka cluster at $INBOXQ_KAFKA_BROKERS" ;;
+  *) echo "INBOXQ_TEST_KAFKA must be dev or real, not '$IT_KAFKA'" >&2; exit 1 ;;
+esac
 
 IT_NAME=$(basename "$0" .sh)
 IT_TMP=$(mktemp -d "/tmp/inboxq-it-$IT_NAME.XXXXXX")
@@ -200,6 +212,14 @@ print("" if v is None else v)' "$1"; }
 
 # --- cluster helpers ------------------------------------------------------------------------
 
+# it_kafka_topics NAME...: the topics a test uses exist. The dev broker creates any topic a
+# client names; the real cluster, like production, only those created (replication factor 3,
+# min.insync.replicas 2, INBOXQ_TEST_KAFKA_PARTITIONS partitions).
+it_kafka_topics() {
+  [ "$IT_KAFKA" = real ] || return 0
+  "$IQ_SOURCE_DIR/tests/harness/kafka-cluster" --dir "$INBOXQ_TEST_DIR" topics "$@" >/dev/null
+}
+
 # Private topics and consumer group for this script, so tests running side by side never see
 # each other's jobs; fast group timing for the dev broker (see harness-notes).
 it_private_kafka() {
@@ -208,6 +228,7 @@ it_private_kafka() {
   export INBOXQ_TOPIC_NEW_MAIL="$tag.new-mail" INBOXQ_TOPIC_DEAD="$tag.dead"
   export INBOXQ_CONSUMER_GROUP="it-$IT_NAME-$$"
   export INBOXQ_KAFKA_SESSION_TIMEOUT=6s INBOXQ_KAFKA_FETCH_WAIT=10ms
+  it_kafka_topics "$INBOXQ_TOPIC_CHECK" "$INBOXQ_TOPIC_REPORT" "$INBOXQ_TOPIC_NEW_MAIL" "$INBOXQ_TOPIC_DEAD"
 }
 
 IT_PIDS=()

@@ -15,6 +15,7 @@ done
 export INBOXQ_TOPIC_CHECK=it.sched.$$.check INBOXQ_TOPIC_REPORT=it.sched.$$.report
 export INBOXQ_KAFKA_TIMEOUT=5s
 it_fresh_db
+it_kafka_topics "$INBOXQ_TOPIC_CHECK" "$INBOXQ_TOPIC_REPORT"
 PIDS=()
 cleanup() {
 	local p
