@@ -36,7 +36,7 @@ harness_ports() {
 	: "${INBOXQ_TEST_IMAP_UNKNOWNCA_PORT:=$((b + 46))}" "${INBOXQ_TEST_POP3_UNKNOWNCA_PORT:=$((b + 47))}"
 	: "${INBOXQ_TEST_SOCKS_PORT:=$((b + 30))}" "${INBOXQ_TEST_SOCKS_AUTH_PORT:=$((b + 31))}"
 	: "${INBOXQ_TEST_HTTP_PROXY_PORT:=$((b + 32))}"
-	: "${INBOXQ_TEST_KAFKA_CLUSTER_PORT:=$((b + 40))}"
+	: "${INBOXQ_TEST_KAFKA_CLUSTER_PORT:=$((b + 60))}"
 }
 
 # Parses the options every script shares; sets DIR and ARGS (the remaining arguments).
