@@ -139,8 +139,10 @@ static bool date_to_ms(const struct mailimf_date_time *dt, int64_t *ms_r)
         dt->dt_min > 59 || dt->dt_sec < 0 || dt->dt_sec > 60)
         return false;
     int zone = dt->dt_zone;
+    if (zone < -9959 || zone > 9959) /* before negating: libetpan may hand over INT_MIN */
+        return false;
     int zabs = zone < 0 ? -zone : zone;
-    if (zabs > 9959 || zabs % 100 > 59)
+    if (zabs % 100 > 59)
         return false;
     int64_t offset_s = (int64_t)(zabs / 100 * 3600 + zabs % 100 * 60) * (zone < 0 ? -1 : 1);
     int64_t secs = iq_days_from_civil(y, dt->dt_month, dt->dt_day) * 86400 + dt->dt_hour * 3600 +
@@ -316,6 +318,10 @@ static void defuse_comments(char *s, size_t len)
         /* s + i starts a field (or a stray continuation line, treated the same way). */
         bool subject = len - i >= 8 && strncasecmp(s + i, "subject", 7) == 0 &&
                        (s[i + 7] == ':' || s[i + 7] == ' ' || s[i + 7] == '\t');
+        /* A Subject's text is unstructured: its parentheses are not comments and stay. Before
+         * its colon, though, mailimf parses comments (obsolete syntax), recursively: there they
+         * are capped like in any other field. */
+        bool text = false;
         int depth = 0;
         for (; i < len; i++) {
             char ch = s[i];
@@ -323,8 +329,12 @@ static void defuse_comments(char *s, size_t len)
                 i++;
                 break;
             }
-            if (subject)
+            if (text)
                 continue;
+            if (subject && ch == ':' && depth == 0) {
+                text = true;
+                continue;
+            }
             if (ch == '(') {
                 if (depth >= IQ_MAIL_COMMENT_DEPTH_MAX)
                     s[i] = ' ';

@@ -418,6 +418,35 @@ static void test_garbage(void **state)
     iq_msg_headers_release(&h);
 }
 
+/* Found by fuzzing (tests/fuzz/crashes/mailparse/): a Subject with a blank and 120,000 '(' before
+ * its colon overflowed the stack (libetpan parses those comments recursively), and a Date zone
+ * that libetpan reads as INT_MIN was negated (undefined behaviour). */
+static void test_fuzz_findings(void **state)
+{
+    (void)state;
+    size_t n = 120000;
+    char *raw = iq_xmalloc(n + 64);
+    size_t o = 0;
+    memcpy(raw + o, "From: a@example.org\r\nSubject ", 30);
+    o += 30;
+    memset(raw + o, '(', n);
+    o += n;
+    memcpy(raw + o, ":x\r\n\r\n", 7);
+    o += 7;
+    iq_msg_headers h;
+    iq_mail_parse_headers(raw, o, &h); /* on the previous code: SIGSEGV (stack overflow) */
+    assert_non_null(h.from);
+    iq_msg_headers_release(&h);
+    free(raw);
+
+    static const char date[] = "From: alice@example.org\r\nDate: Mon, 1 Jan 2024 00:00:00 "
+                               "-2147483648\r\n\r\n";
+    iq_mail_parse_headers(date, sizeof(date) - 1, &h);
+    assert_false(h.has_date); /* refused: no date rather than a wrong one */
+    assert_int_equal(h.date_ms, 0);
+    iq_msg_headers_release(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -434,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_huge_line),
         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_fuzz_findings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
