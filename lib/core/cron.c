@@ -120,8 +120,9 @@ static int parse_field(const field_def *f, const char *tok, uint64_t *bits_r, bo
                     return -1;
                 }
             } else {
-                /* "5/15" means from 5 to the end, every 15; a bare value is just itself. */
-                hi = slash ? (f->max == 7 ? 6 : f->max) : lo;
+                /* "5/15" means from 5 to the end, every 15; a bare value is just itself. In the
+                 * day of the week 7 is Sunday again: "7/N" is Sunday (it selected nothing). */
+                hi = slash ? (f->max == 7 ? (lo == 7 ? 7 : 6) : f->max) : lo;
             }
         }
         if (slash) {

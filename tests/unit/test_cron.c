@@ -138,6 +138,10 @@ static void test_next_basic(void **state)
     expect_next("0 */6 * * *", at(2025, 3, 10, 7, 0), at(2025, 3, 10, 12, 0));
     expect_next("30 6 * * 1-5", at(2025, 3, 14, 7, 0), at(2025, 3, 17, 6, 30)); /* Fri->Mon */
     expect_next("0 0 * * 7", at(2025, 3, 10, 0, 0), at(2025, 3, 16, 0, 0));     /* Sunday */
+    /* "7/N" starts at Sunday (7) like "0/N" (found by the cron fuzz target: it selected no day,
+     * and with a * day of month it was refused as "day * does not exist") */
+    expect_next("0 3 * * 7/4", at(2025, 3, 10, 0, 0), at(2025, 3, 16, 3, 0));
+    expect_next("0 3 7 1 7/4", at(2025, 3, 10, 0, 0), at(2026, 1, 4, 3, 0)); /* a Jan. Sunday */
 }
 
 static void test_next_month_ends(void **state)
