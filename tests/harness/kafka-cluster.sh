@@ -21,9 +21,9 @@ kc_bootstrap() {
 }
 kc_admin() { "$KC_PY" "$KC_HERE/kafka_admin.py" -b "$(kc_bootstrap)" "$@"; }
 
+# The JRE runs the brokers, librdkafka's Python binding administers them.
 kc_need_tools() {
 	command -v java >/dev/null || die "kafka-cluster: no java; install openjdk-17-jre-headless (deploy/local/install-deps)"
-	command -v mvn >/dev/null || die "kafka-cluster: no mvn; install maven (deploy/local/install-deps)"
 	"$KC_PY" -c 'import confluent_kafka' 2>/dev/null ||
 		die "kafka-cluster: $KC_PY cannot import confluent_kafka; install python3-confluent-kafka (deploy/local/install-deps)"
 }
@@ -33,7 +33,7 @@ kc_need_tools() {
 kc_fetch() {
 	local libs=$KC_CACHE/libs log=$KC_CACHE/fetch.log
 	if [[ ! -f $KC_CACHE/.complete ]]; then
-		kc_need_tools
+		command -v mvn >/dev/null || die "kafka-cluster: no mvn to fetch Kafka; install maven (deploy/local/install-deps)"
 		mkdir -p "$KC_CACHE"
 		(
 			# two harnesses starting at once fetch once
@@ -54,7 +54,8 @@ kc_fetch() {
 	echo "$KC_CACHE/libs"
 }
 
-# Writes the cluster's configuration (once per state dir: the cluster id and the storage stay).
+# Writes the cluster's configuration; the cluster id (and so the formatted storage) stays for the
+# life of the state dir, the rest is written anew at each start.
 kc_configure() {
 	local n voters= cid
 	mkdir -p "$KC_DIR"
@@ -179,6 +180,7 @@ kc_topics() {
 start_kafka-cluster() {
 	local n started=()
 	KC_DIR=$DIR/kafka-cluster
+	kc_need_tools
 	kc_fetch >/dev/null
 	kc_configure
 	kc_format
