@@ -287,10 +287,11 @@ static int cmp_num(const void *x, const void *y)
     return (a->num > b->num) - (a->num < b->num);
 }
 
-static int cmp_uidl(const void *x, const void *y)
+/* Orders indexes into the entries (ctx) by UIDL. */
+static int cmp_uidl(const void *x, const void *y, void *ctx)
 {
-    const entry *const *a = x, *const *b = y;
-    return strcmp((*a)->uidl, (*b)->uidl);
+    const entry *e = ctx;
+    return strcmp(e[*(const size_t *)x].uidl, e[*(const size_t *)y].uidl);
 }
 
 /* A server loop has run past the check's deadline (checked every so many lines). */
@@ -312,17 +313,17 @@ static int listing_check(iq_session *s, entry *e, size_t n)
                                    e[i].num);
     if (n < 2)
         return 0;
-    const entry **by_uidl = iq_xmalloc(iq_size_mul(n, sizeof(*by_uidl)));
+    size_t *by_uidl = iq_xmalloc(iq_size_mul(n, sizeof(size_t)));
     for (size_t i = 0; i < n; i++)
-        by_uidl[i] = &e[i];
-    qsort(by_uidl, n, sizeof(*by_uidl), cmp_uidl);
+        by_uidl[i] = i;
+    qsort_r(by_uidl, n, sizeof(size_t), cmp_uidl, e);
     int rc = 0;
     for (size_t i = 1; i < n && rc == 0; i++)
-        if (strcmp(by_uidl[i]->uidl, by_uidl[i - 1]->uidl) == 0)
+        if (strcmp(e[by_uidl[i]].uidl, e[by_uidl[i - 1]].uidl) == 0)
             rc = iq_session_fail(s, IQ_ERR_PROTOCOL,
                                  "the server gave messages %u and %u the same UIDL; nothing was "
                                  "fetched or deleted",
-                                 by_uidl[i - 1]->num, by_uidl[i]->num);
+                                 e[by_uidl[i - 1]].num, e[by_uidl[i]].num);
     free(by_uidl);
     return rc;
 }
@@ -433,7 +434,8 @@ static int list_sizes(pop3 *p, entry *e, size_t n)
                 if (iq_parse_i64(line, 1, MAX_LISTED, &num) == 0 &&
                     iq_parse_u64(sp + 1, UINT64_MAX, &size) == 0) {
                     key.num = (unsigned)num;
-                    entry *hit = bsearch(&key, e, n, sizeof(*e), cmp_num); /* e is sorted */
+                    entry *hit = e && n > 0 ? bsearch(&key, e, n, sizeof(*e), cmp_num) /* sorted */
+                                            : NULL;
                     if (hit)
                         hit->size = size;
                 }
