@@ -44,55 +44,6 @@ static void check_field(const char *what, const char *s, size_t max)
     check_text(what, s, max, true);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void check_text(const char *what, const char *s, size_t max, bool allow_tab)
-{
-    if (!s)
-        return;
-    size_t len = strlen(s);
-    if (len > max)
-        iq_fuzz_fail("%s: %zu bytes, over its cap of %zu", what, len, max);
-    for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        size_t n = iq_utf8_decode(s + i, len - i, &cp);
-        if (n == 0)
-            iq_fuzz_fail("%s: invalid UTF-8 at byte %zu", what, i);
-        if ((cp < 0x20 && !(allow_tab && cp == '\t')) || (cp >= 0x7F && cp < 0xA0))
-            iq_fuzz_fail("%s: control character U+%04X at byte %zu", what, (unsigned)cp, i);
-        i += n;
-    }
-}
-
-static void check_field(const char *what, const char *s, size_t max)
-{
-    if (!s)
-        return;
-    size_t len = strlen(s);
-    if (len == 0)
-        iq_fuzz_fail("%s: empty instead of NULL", what);
-    if (s[0] == ' ' || s[0] == '\t' || s[len - 1] == ' ' || s[len - 1] == '\t')
-        iq_fuzz_fail("%s: not trimmed", what);
-    check_text(what, s, max, true);
-}
-
-/* Known defect (tests/fuzz/crashes/mailparse/ubsan-date-zone-int-min): a Date zone that libetpan
- * reads as INT_MIN ("-2147483648") makes date_to_ms() negate INT_MIN. Inputs with a signed run
- * of ten or more digits are skipped unless INBOXQ_FUZZ_STRICT is set. */
-static bool has_huge_zone(const uint8_t *d, size_t n)
-{
-    for (size_t i = 0; i + 10 < n; i++) {
-        if (d[i] != '+' && d[i] != '-')
-            continue;
-        size_t k = i + 1;
-        while (k < n && d[k] >= '0' && d[k] <= '9')
-            k++;
-        if (k - i - 1 >= 10)
-            return true;
-    }
-    return false;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *raw = (const char *)data;
