@@ -13,7 +13,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 objects=()
+# the plain build's objects (ctest sets IQ_BIN_DIR; run by hand, build/ of the source tree)
 build=${IQ_BIN_DIR:+$IQ_BIN_DIR/..}
+build=${build:-build}
 if [ -n "$build" ] && [ -f "$build/CMakeFiles/TargetDirectories.txt" ]; then
   objects=(--objects "$(cd "$build" && pwd)")
 fi
@@ -23,7 +25,7 @@ else
   bad "layers:"
   sed 's/^/  /' "$tmp/out"
 fi
-[ ${#objects[@]} -gt 0 ] || bad "no build directory to read objects from (IQ_BIN_DIR unset)"
+[ ${#objects[@]} -gt 0 ] || bad "no build directory to read objects from at $build: build first (cmake -S . -B build && cmake --build build) or set IQ_BIN_DIR"
 
 # every rule must be able to fail: a probe tree breaks one rule each
 probe() { # name, then files as path=content
