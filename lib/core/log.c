@@ -99,11 +99,12 @@ char *iq_conninfo_mask(char *s)
     /* keyword form: password=VALUE */
     for (char *p = s; (p = strcasestr(p, "password")) != NULL; p += 8) {
         char *v = p + 8;
-        while (*v == ' ')
+        /* libpq skips any white space around '=' (isspace: tabs and newlines too) */
+        while (isspace((unsigned char)*v))
             v++;
         if (*v != '=')
             continue;
-        for (v++; *v == ' ';)
+        for (v++; isspace((unsigned char)*v);)
             v++;
         mask_value(v);
     }

@@ -102,6 +102,14 @@ static void test_conninfo_mask(void **state)
     assert_null(strstr(q, "hun"));
     assert_null(strstr(q, "ter"));
     assert_non_null(strstr(q, "user=x"));
+    /* libpq skips tabs and newlines around '=' as well (found by fuzz_config) */
+    char w[] = "host=db password=\n3cr3t-pw user=x";
+    iq_conninfo_mask(w);
+    assert_null(strstr(w, "3cr3t"));
+    assert_non_null(strstr(w, "user=x"));
+    char t[] = "host=db password\t=\t3cr3t-pw";
+    iq_conninfo_mask(t);
+    assert_null(strstr(t, "3cr3t"));
     char b[] = "redis://:s3cret@127.0.0.1:6379/0";
     iq_conninfo_mask(b);
     assert_null(strstr(b, "s3cret"));
