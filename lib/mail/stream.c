@@ -13,11 +13,12 @@
 
 #include <openssl/err.h>
 
+#include "imapline.h"
 #include "log.h"
 #include "util.h"
 
 #define READ_BUFFER 8192 /* libetpan's read buffer for the stream */
-#define TAIL_MAX 24      /* line end kept to spot a literal: "{" 20 digits "+}" CR fits */
+#define RAW_CHUNK 16384  /* bytes read from the socket at a time (IMAP) */
 #define ERROR_MAX 256    /* the first failure's reason, NUL included */
 
 struct iq_stream {
@@ -26,10 +27,13 @@ struct iq_stream {
     iq_stream_syntax syntax;
     iq_stream_limits lim;
     uint64_t total;
-    uint64_t line_len;     /* bytes since the last LF, outside literals */
+    uint64_t line_len;     /* POP3: bytes since the last LF */
     uint64_t literal_left; /* IMAP: literal bytes still to come */
-    char tail[TAIL_MAX];   /* the end of the current line, to spot "{N}\r\n" */
-    size_t tail_len;
+    iq_buf line;           /* IMAP: the current line, until its LF */
+    iq_buf out;            /* IMAP: filtered bytes libetpan has not read yet */
+    size_t out_off;
+    uint64_t lines;     /* IMAP: lines passed (the first is the greeting) */
+    bool after_literal; /* IMAP: the current line continues a response after a literal */
     uint64_t response_max;
     uint64_t response_len;
     iq_err error_class;
@@ -49,49 +53,35 @@ static void fail(iq_stream *st, iq_err cls, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Parses "{123}" or "{123+}" at the end of tail (before CR). */
-static int literal_announced(const iq_stream *st, uint64_t *n_r)
+static int line_too_long(iq_stream *st)
 {
-    size_t len = st->tail_len;
-    if (len < 4 || st->tail[len - 1] != '\r' || st->tail[len - 2] != '}')
-        return 0;
-    size_t end = len - 2;
-    if (st->tail[end - 1] == '+')
-        end--;
-    size_t start = end;
-    while (start > 0 && st->tail[start - 1] >= '0' && st->tail[start - 1] <= '9')
-        start--;
-    if (start == end || start == 0 || st->tail[start - 1] != '{')
-        return 0;
-    if (end - start > 19)
-        return -1;
-    uint64_t n = 0;
-    for (size_t i = start; i < end; i++)
-        n = n * 10 + (uint64_t)(st->tail[i] - '0');
-    *n_r = n;
-    return 1;
+    fail(st, IQ_ERR_SIZE_LIMIT, "server sent a line longer than %llu bytes (max_line); giving up",
+         (unsigned long long)st->lim.max_line);
+    return -1;
 }
 
-/* Keeps the last sizeof(tail) bytes of the current line. */
-static void remember_tail(iq_stream *st, const char *p, size_t n)
-{
-    size_t cap = sizeof(st->tail);
-    if (n >= cap) {
-        memcpy(st->tail, p + n - cap, cap);
-        st->tail_len = cap;
-        return;
-    }
-    if (st->tail_len + n > cap) {
-        size_t drop = st->tail_len + n - cap;
-        memmove(st->tail, st->tail + drop, st->tail_len - drop);
-        st->tail_len -= drop;
-    }
-    memcpy(st->tail + st->tail_len, p, n);
-    st->tail_len += n;
-}
-
-/* Follows the byte stream's shape; returns -1 (and fails the stream) on a violated cap. */
+/* POP3: follows the line lengths; returns -1 (and fails the stream) on a violated cap. */
 static int scan(iq_stream *st, const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        const char *nl = memchr(p + i, '\n', n - i);
+        size_t seg = (nl ? (size_t)(nl - p) : n) - i;
+        st->line_len += seg;
+        if (st->line_len > st->lim.max_line)
+            return line_too_long(st);
+        i += seg;
+        if (!nl)
+            break;
+        i++; /* the line feed */
+        st->line_len = 0;
+    }
+    return 0;
+}
+
+/* IMAP: passes raw bytes through the line filter (imapline.h) into st->out, whole lines at a
+ * time, literal bodies as they come. Returns -1 (and fails the stream) on a refused line. */
+static int imap_take(iq_stream *st, const char *p, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -99,45 +89,37 @@ static int scan(iq_stream *st, const char *p, size_t n)
             size_t take = n - i;
             if (take > st->literal_left)
                 take = (size_t)st->literal_left;
+            if (iq_buf_append(&st->out, p + i, take) < 0) {
+                fail(st, IQ_ERR_SIZE_LIMIT, "a server reply did not fit the read buffer");
+                return -1;
+            }
             st->literal_left -= take;
             i += take;
             continue;
         }
-        /* the rest of this line in this read: counted, and its last bytes kept for the
-         * literal check, without touching each byte twice */
         const char *nl = memchr(p + i, '\n', n - i);
-        size_t seg = (nl ? (size_t)(nl - p) : n) - i;
-        st->line_len += seg;
-        if (st->line_len > st->lim.max_line) {
-            fail(st, IQ_ERR_SIZE_LIMIT,
-                 "server sent a line longer than %llu bytes (max_line); giving up",
-                 (unsigned long long)st->lim.max_line);
-            return -1;
-        }
-        remember_tail(st, p + i, seg);
+        size_t seg = (nl ? (size_t)(nl - p) + 1 : n) - i;
+        if (st->line.len + seg - (nl ? 1 : 0) > st->lim.max_line ||
+            iq_buf_append(&st->line, p + i, seg) < 0)
+            return line_too_long(st);
         i += seg;
         if (!nl)
             break;
-        i++; /* the line feed */
-        if (st->syntax == IQ_STREAM_IMAP) {
-            uint64_t lit = 0;
-            int r = literal_announced(st, &lit);
-            if (r < 0 || (r > 0 && lit > st->lim.max_literal)) {
-                fail(st, IQ_ERR_SIZE_LIMIT,
-                     "server announced a literal of %s bytes, over the max_message limit of "
-                     "%llu",
-                     r < 0 ? "more than 10^19" : "many", (unsigned long long)st->lim.max_literal);
-                if (r > 0)
-                    snprintf(st->error, sizeof(st->error),
-                             "server announced a literal of %llu bytes, over the max_message "
-                             "limit of %llu",
-                             (unsigned long long)lit, (unsigned long long)st->lim.max_literal);
-                return -1;
-            }
-            st->literal_left = lit;
+        iq_imap_line_result res;
+        iq_imap_line_kind kind = st->lines == 0      ? IQ_IMAP_LINE_GREETING
+                                 : st->after_literal ? IQ_IMAP_LINE_AFTER_LITERAL
+                                                     : IQ_IMAP_LINE_START;
+        if (iq_imap_line_filter(st->line.data, st->line.len, kind, st->lim.max_literal, &st->out,
+                                &res) < 0) {
+            fail(st, res.error_class, "%s", res.error);
+            return -1;
         }
-        st->line_len = 0;
-        st->tail_len = 0;
+        if (res.code_cut)
+            IQ_DEBUG("imap: a response code libetpan cannot take safely was cut out");
+        st->lines++;
+        st->literal_left = res.literal;
+        st->after_literal = res.literal_follows;
+        iq_buf_reset(&st->line);
     }
     return 0;
 }
@@ -211,18 +193,9 @@ static ssize_t raw_read(iq_stream *st, void *buf, size_t count)
     }
 }
 
-static ssize_t drv_read(mailstream_low *low, void *buf, size_t count)
+/* Counts r bytes just read against the caps; -1 (the stream failed) when one is passed. */
+static int count_read(iq_stream *st, ssize_t r)
 {
-    iq_stream *st = low->data;
-    if (st->error_class)
-        return -1;
-    if (iq_now_mono_ms() >= st->lim.deadline_ms) {
-        fail(st, IQ_ERR_TIMEOUT, "the check's deadline passed");
-        return -1;
-    }
-    ssize_t r = raw_read(st, buf, count);
-    if (r <= 0)
-        return -1; /* never a silent 0: libetpan would retry it forever */
     st->total += (uint64_t)r;
     st->response_len += (uint64_t)r;
     if (st->total > st->lim.max_total) {
@@ -237,7 +210,55 @@ static ssize_t drv_read(mailstream_low *low, void *buf, size_t count)
              (unsigned long long)st->response_max);
         return -1;
     }
-    if (scan(st, buf, (size_t)r) < 0)
+    return 0;
+}
+
+static ssize_t imap_read(iq_stream *st, char *buf, size_t count)
+{
+    for (;;) {
+        if (st->out_off < st->out.len) {
+            size_t n = st->out.len - st->out_off;
+            if (n > count)
+                n = count;
+            memcpy(buf, st->out.data + st->out_off, n);
+            st->out_off += n;
+            if (st->out_off == st->out.len) {
+                iq_buf_reset(&st->out);
+                st->out_off = 0;
+            }
+            return (ssize_t)n;
+        }
+        if (st->literal_left > 0) {
+            /* a literal's body goes straight into libetpan's buffer */
+            size_t want = count < st->literal_left ? count : (size_t)st->literal_left;
+            ssize_t r = raw_read(st, buf, want);
+            if (r <= 0 || count_read(st, r) < 0)
+                return -1;
+            st->literal_left -= (uint64_t)r;
+            return r;
+        }
+        char chunk[RAW_CHUNK];
+        ssize_t r = raw_read(st, chunk, sizeof(chunk));
+        if (r <= 0 || count_read(st, r) < 0 || imap_take(st, chunk, (size_t)r) < 0)
+            return -1;
+    }
+}
+
+static ssize_t drv_read(mailstream_low *low, void *buf, size_t count)
+{
+    iq_stream *st = low->data;
+    if (st->error_class)
+        return -1;
+    if (iq_now_mono_ms() >= st->lim.deadline_ms) {
+        fail(st, IQ_ERR_TIMEOUT, "the check's deadline passed");
+        return -1;
+    }
+    if (st->syntax == IQ_STREAM_IMAP)
+        return imap_read(st, buf, count);
+    ssize_t r = raw_read(st, buf, count);
+    if (r <= 0)
+        return -1; /* never a silent 0: libetpan would retry it forever */
+    if (count_read(st, r) < 0 || scan(st, buf, (size_t)r) < 0)
         return -1;
     return r;
 }
@@ -299,6 +320,8 @@ static void drv_free(mailstream_low *low)
         close(st->fd);
     if (st->ssl)
         SSL_free(st->ssl);
+    iq_buf_release(&st->line);
+    iq_buf_release(&st->out);
     free(st);
     free(low);
 }
@@ -339,6 +362,8 @@ mailstream *iq_stream_open(int fd, SSL *ssl, iq_stream_syntax syntax,
     st->ssl = ssl;
     st->syntax = syntax;
     st->lim = *limits;
+    iq_buf_init(&st->line, (size_t)limits->max_line + 2);
+    iq_buf_init(&st->out, (size_t)limits->max_line + 2 + RAW_CHUNK);
     mailstream_low *low = mailstream_low_new(st, &driver);
     if (!low)
         iq_oom();
@@ -354,7 +379,8 @@ int iq_stream_starttls(iq_stream *st, mailstream *s, SSL_CTX *ctx, const char *h
 {
     char peek;
     ssize_t waiting = recv(st->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (s->read_buffer_len > 0 || waiting > 0 || st->tail_len > 0 || st->literal_left > 0) {
+    if (s->read_buffer_len > 0 || waiting > 0 || st->line.len > 0 || st->out_off < st->out.len ||
+        st->literal_left > 0) {
         *class_r = IQ_ERR_STARTTLS_POLICY;
         *error_r = iq_xstrdup("the server sent bytes after its STARTTLS OK and before the TLS "
                               "handshake (possible response injection); refusing to go on");

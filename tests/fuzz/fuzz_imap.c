@@ -12,12 +12,10 @@
  *         over our driver, and walk each result as lib/imap.c does
  *   0x04  in mode "commands": log in with AUTHENTICATE PLAIN (SASL-IR) instead of LOGIN
  * (In the connection test the server's capabilities choose the login, as in production.) */
-#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <libetpan/libetpan.h>
 
@@ -243,45 +241,9 @@ out:
     mailimap_free(imap); /* closes the stream and frees our driver state */
 }
 
-/* Known defects (libetpan 1.9.4, tests/fuzz/crashes/imap/segv-*): its parser dereferences NULL
- * on a greeting with a list-valued response code (even "[BADCHARSET (UTF-8)]" or
- * "[PERMANENTFLAGS (\\Seen)]"), and on a PERMANENTFLAGS list in a later response whose first
- * flag is not a flag (a bare backslash, a quote, a brace, a NUL...). Inputs with either are
- * skipped unless INBOXQ_FUZZ_STRICT is set, so fuzzing goes on past them. */
-static const uint8_t *find_nocase(const uint8_t *d, size_t n, const char *word)
-{
-    size_t w = strlen(word);
-    for (size_t i = 0; i + w <= n; i++)
-        if (strncasecmp((const char *)d + i, word, w) == 0)
-            return d + i;
-    return NULL;
-}
-
-static bool known_libetpan_crash(const uint8_t *d, size_t n)
-{
-    const uint8_t *end = d + n;
-    const uint8_t *eol = memchr(d, '\n', n);
-    size_t greeting = (size_t)((eol ? eol : end) - d);
-    if (find_nocase(d, greeting, "BADCHARSET (") || find_nocase(d, greeting, "PERMANENTFLAGS ("))
-        return true;
-    for (const uint8_t *p = d; (p = find_nocase(p, (size_t)(end - p), "PERMANENTFLAGS (")) != NULL;
-         p++) {
-        const uint8_t *q = p + 16;
-        if (q < end && *q == '\\') {
-            if (q + 1 == end || !(isalnum(q[1]) || q[1] == '*'))
-                return true;
-        } else if (q == end || !(isalnum(*q) || *q == '$' || *q == ' ' || *q == ')')) {
-            return true;
-        }
-    }
-    return false;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
-        return 0;
-    if (!iq_fuzz_strict() && known_libetpan_crash(data + 1, size - 1))
         return 0;
     uint8_t opt = data[0];
     iq_fuzz_peer peer;

@@ -40,6 +40,12 @@ Scenarios (`--list` prints this table):
   imap foreign-deleted   no UIDPLUS, and when the client first flags \Deleted another client adds a
                          new message already flagged \Deleted (a plain EXPUNGE would remove it)
   imap split             after login every byte is sent alone (with TLS: one record per byte)
+  imap greeting-badcharset  greeting "* OK [BADCHARSET (UTF-8)] ..." (libetpan 1.9.4 parses a
+                         greeting without its parser context and dies on the list's first string)
+  imap greeting-permflags  greeting "* OK [PERMANENTFLAGS (\\Seen \\Deleted)] ..." (the same)
+  imap select-permflags  SELECT gives "* OK [PERMANENTFLAGS (\\)]" (libetpan frees a NULL list)
+  imap literal-spaced    FETCH bodies announced as "{ N}" (libetpan reads it as a literal)
+  imap literal-spaced-huge  FETCH body announced as "{ 5000000}" and sent: over max_message
   pop3 normal            no deviation
   pop3 stls-missing      CAPA without STLS (an STLS sent anyway gets -ERR)
   pop3 stls-err          STLS answered -ERR
@@ -372,6 +378,12 @@ class Imap:
         if self.sc == "preauth":
             c.record("deviation", what="preauth")
             c.send("* PREAUTH [CAPABILITY IMAP4rev1 AUTH=PLAIN] logged in as hostile\r\n")
+        elif self.sc == "greeting-badcharset":
+            c.record("deviation", what="greeting-badcharset")
+            c.send("* OK [BADCHARSET (UTF-8 \"US-ASCII\")] inboxq hostile IMAP server ready\r\n")
+        elif self.sc == "greeting-permflags":
+            c.record("deviation", what="greeting-permflags")
+            c.send("* OK [PERMANENTFLAGS (\\Seen \\Deleted)] inboxq hostile IMAP server ready\r\n")
         elif self.sc == "bare-greeting":
             c.record("deviation", what="bare-greeting")
             c.send("* OK inboxq hostile IMAP server ready\r\n")
@@ -486,7 +498,11 @@ class Imap:
         if self.sc == "no-uidnext":
             self.c.record("deviation", what="no-uidnext")
             uidnext_line = ""
-        self.c.send(f"* FLAGS ({flags})\r\n* OK [PERMANENTFLAGS ({flags})] ok\r\n"
+        perm = flags
+        if self.sc == "select-permflags":
+            self.c.record("deviation", what="select-permflags")
+            perm = "\\"
+        self.c.send(f"* FLAGS ({flags})\r\n* OK [PERMANENTFLAGS ({perm})] ok\r\n"
                     f"* {n} EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY {UIDVALIDITY}] ok\r\n"
                     + uidnext_line +
                     f"{tag} OK [{'READ-ONLY' if cmd == 'EXAMINE' else 'READ-WRITE'}] done\r\n")
@@ -530,7 +546,14 @@ class Imap:
                     raise Hangup("closed inside a literal")
                 self.c.send(f"{head} {label} {{{HUGE}}}\r\n")
                 self.c.stream("huge-literal", total=HUGE)
-            if body:
+            if body and self.sc == "literal-spaced-huge":
+                self.c.record("deviation", what="literal-spaced-huge")
+                self.c.send(f"{head} {label} {{ 5000000}}\r\n".encode() + b"x" * 5000000 + b")\r\n")
+                continue
+            if body and self.sc == "literal-spaced":
+                self.c.record("deviation", what="literal-spaced")
+                head += f" {label} {{ {len(m['data'])}}}\r\n"
+            elif body:
                 head += f" {label} {{{len(m['data'])}}}\r\n"
             self.c.send(head.encode() + (m["data"] if body else b"") + b")\r\n")
         self.c.send(f"{tag} OK FETCH completed\r\n")

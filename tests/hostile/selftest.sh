@@ -155,7 +155,7 @@ class Client:
         self.send(f"{tag} {text}")
         lines = []
         while not (line := self.line()).startswith(tag + " "):
-            while m := re.search(r"\{(\d+)\}$", line):
+            while m := re.search(r"\{ ?(\d+)\}$", line):  # "{ N}": scenario literal-spaced
                 line += "\r\n" + self.exact(int(m[1])).decode() + self.line()
             lines.append(line)
         return lines, line
@@ -348,6 +348,13 @@ def imap():
         c.ok('LOGIN "alice" "sec ret"')
         c.ok("LOGOUT")
         return f"greeting {greeting!r}, then {caps!r}"
+    if scenario in ("greeting-badcharset", "greeting-permflags"):
+        greeting = c.line()
+        code = "[BADCHARSET (" if scenario == "greeting-badcharset" else "[PERMANENTFLAGS ("
+        expect(greeting.startswith("* OK " + code), f"greeting {greeting!r}")
+        c.ok('LOGIN "alice" "sec ret"')
+        c.ok("LOGOUT")
+        return f"greeting {greeting!r}"
     if scenario == "split":
         imap_login(c)
         c.ok("SELECT INBOX")
@@ -379,6 +386,20 @@ def imap():
         expect(c.ok("EXPUNGE") == ["* 2 EXPUNGE", "* 2 EXPUNGE"], "EXPUNGE took both")
         expect(events("expunged")[-1]["uids"] == [9, 1001], "expunged record")
         return "another client's \\Deleted message appears with our STORE; plain EXPUNGE takes it too"
+    if scenario == "select-permflags":
+        sel = c.ok("SELECT INBOX")
+        expect("* OK [PERMANENTFLAGS (\\)] ok" in sel and "* 2 EXISTS" in sel, f"SELECT {sel}")
+        return "SELECT with PERMANENTFLAGS (\\)"
+    if scenario in ("literal-spaced", "literal-spaced-huge"):
+        c.ok("SELECT INBOX")
+        got = c.ok("UID FETCH 1:* (UID RFC822.SIZE BODY.PEEK[])")
+        heads = [l.split("\r\n", 1)[0] for l in got]
+        if scenario == "literal-spaced":
+            expect(len(got) == 2 and all(re.search(r"BODY\[\] \{ \d+\}$", h) for h in heads),
+                   f"FETCH heads {heads}")
+            return f"FETCH heads {heads}"
+        expect(heads[0].endswith("BODY[] { 5000000}") and len(got[0]) > 5000000, f"FETCH {heads}")
+        return "a { 5000000} literal, then its 5,000,000 bytes"
     if scenario == "no-uidnext":
         sel = c.ok("SELECT INBOX")
         expect("* 2 EXISTS" in sel and any("[UIDVALIDITY 1700000001]" in l for l in sel), f"SELECT {sel}")
@@ -551,7 +572,8 @@ for s in normal literal-close endless-line huge-literal drip-after-login bye-aft
 	echo "imap $s" >>"$tmp/covered"
 done
 for s in starttls-missing starttls-no starttls-bad starttls-inject preauth cap-tamper bare-greeting \
-	no-uidnext no-uidplus foreign-deleted; do
+	no-uidnext no-uidplus foreign-deleted greeting-badcharset greeting-permflags select-permflags \
+	literal-spaced literal-spaced-huge; do
 	check imap "$s" clear
 	echo "imap $s" >>"$tmp/covered"
 done

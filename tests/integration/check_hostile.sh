@@ -32,6 +32,7 @@ scenario() {
   kill "$spid" 2>/dev/null || true
   wait "$spid" 2>/dev/null || true
   cls=$(jget error_class <"$dir/out" 2>/dev/null || echo "?")
+  [ -z "$cls" ] && [ "$(jget outcome <"$dir/out" 2>/dev/null)" = ok ] && cls=ok
   read -r wall user sys rss < <(tail -n 1 "$dir/time")
   check "$proto $name ($sec): class $want (got $cls: $(jget error <"$dir/out" 2>/dev/null))" test "$cls" = "$want"
   # the class alone could come from an unrelated error: the server must have served its deviation
@@ -40,7 +41,12 @@ scenario() {
   check "$proto $name: within the deadline (${wall}s)" awk -v w="$wall" 'BEGIN{exit !(w < 11)}'
   check "$proto $name: no CPU spin (${user}+${sys}s)" awk -v u="$user" -v s="$sys" 'BEGIN{exit !(u + s < 3)}'
   check "$proto $name: bounded memory (${rss} KB)" test "$rss" -lt 200000
-  check "$proto $name: nothing stored" test "$(it_stored_count "$id")" -eq 0
+  if [ "$want" = ok ]; then
+    # a deviation the check must live through: the mailbox arrives whole
+    check "$proto $name: both messages stored" test "$(it_stored_count "$id")" -eq 2
+  else
+    check "$proto $name: nothing stored" test "$(it_stored_count "$id")" -eq 0
+  fi
   if [ "$sec" != plain ]; then
     absent "$proto $name: no credential in clear" '"credential".*"tls": *false' "$dir/record"
   fi
@@ -60,6 +66,14 @@ scenario imap endless-line plain size_limit
 scenario imap huge-literal plain size_limit
 scenario imap huge-literal implicit size_limit --implicit-tls
 scenario imap drip plain timeout
+# libetpan 1.9.4 crashed the worker on these (tests/fuzz/crashes/imap/segv-*); the line filter
+# (lib/mail/imapline.c) cuts the codes out and the check goes on
+scenario imap greeting-badcharset plain ok
+scenario imap greeting-permflags plain ok
+scenario imap select-permflags plain ok
+# a literal in a shape RFC 3501 does not have is refused before libetpan allocates it
+scenario imap literal-spaced plain protocol
+scenario imap literal-spaced-huge plain protocol
 scenario imap bye-after-login plain protocol
 scenario pop3 stls-missing starttls starttls_policy
 scenario pop3 stls-err starttls starttls_policy
