@@ -97,10 +97,10 @@ static int connect_server(iq_session *s, const iq_account *a, int *fd_r)
         goto out;
     }
     int r = k.type == IQ_CONNECTOR_SOCKS5
-                ? iq_proxy_socks5(*fd_r, a->host, a->port, user, pass, s->limits.deadline_ms, &cls,
-                                  &err)
+                ? iq_proxy_socks5(*fd_r, a->host, a->port, user, pass, s->limits.deadline_ms,
+                                  s->limits.read_timeout_ms, &cls, &err)
                 : iq_proxy_http_connect(*fd_r, a->host, a->port, user, pass, s->limits.deadline_ms,
-                                        &cls, &err);
+                                        s->limits.read_timeout_ms, &cls, &err);
     if (r < 0) {
         iq_session_fail(s, cls, "Network Connector '%s': %s", k.name, err);
         close(*fd_r);
@@ -127,7 +127,8 @@ int iq_session_run(iq_session *s, const iq_driver *drv)
         iq_err cls = IQ_OK;
         char *err = NULL;
         if (iq_tls_handshake(s->env->tls_ctx, fd, a->host, !a->ignore_certificate,
-                             s->limits.deadline_ms, &ssl, &s->res->tls, &cls, &err) < 0) {
+                             s->limits.deadline_ms, s->limits.read_timeout_ms, &ssl, &s->res->tls,
+                             &cls, &err) < 0) {
             iq_session_fail(s, cls, "%s", err);
             free(err);
             close(fd);
@@ -152,6 +153,8 @@ static void set_limits(iq_session *s, const iq_config *cfg)
 {
     s->limits.deadline_ms = iq_now_mono_ms() + iq_config_int(cfg, IQ_SET_CHECK_TIMEOUT);
     s->limits.read_timeout_ms = iq_config_int(cfg, IQ_SET_READ_TIMEOUT);
+    s->limits.low_speed_limit = (uint64_t)iq_config_int(cfg, IQ_SET_LOW_SPEED_LIMIT);
+    s->limits.low_speed_time_ms = iq_config_int(cfg, IQ_SET_LOW_SPEED_TIME);
     s->limits.max_line = (uint64_t)iq_config_int(cfg, IQ_SET_MAX_LINE);
     s->limits.max_literal = (uint64_t)iq_config_int(cfg, IQ_SET_MAX_MESSAGE);
     s->limits.max_total = (uint64_t)iq_config_int(cfg, IQ_SET_MAX_CHECK_BYTES);

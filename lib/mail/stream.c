@@ -32,8 +32,10 @@ struct iq_stream {
     iq_buf line;           /* IMAP: the current line, until its LF */
     iq_buf out;            /* IMAP: filtered bytes libetpan has not read yet */
     size_t out_off;
-    uint64_t lines;     /* IMAP: lines passed (the first is the greeting) */
-    bool after_literal; /* IMAP: the current line continues a response after a literal */
+    uint64_t lines;       /* IMAP: lines passed (the first is the greeting) */
+    bool after_literal;   /* IMAP: the current line continues a response after a literal */
+    int64_t slow_wait_ms; /* time spent waiting for the server since the last speed check */
+    uint64_t slow_bytes;  /* bytes it sent meanwhile */
     uint64_t response_max;
     uint64_t response_len;
     iq_err error_class;
@@ -124,33 +126,59 @@ static int imap_take(iq_stream *st, const char *p, size_t n)
     return 0;
 }
 
+/* The low-speed limit (curl's --speed-limit/--speed-time): once the check has waited
+ * low_speed_time for the server, it must have sent low_speed_limit bytes a second meanwhile.
+ * Only waiting counts: the time the check spends on its own work is not the server's. */
+static int speed_check(iq_stream *st)
+{
+    if (!st->lim.low_speed_limit || st->slow_wait_ms < st->lim.low_speed_time_ms)
+        return 0;
+    if (st->slow_bytes * 1000 < st->lim.low_speed_limit * (uint64_t)st->slow_wait_ms) {
+        fail(st, IQ_ERR_TIMEOUT,
+             "the server sent %llu bytes in %lld ms of waiting, below low_speed_limit (%llu "
+             "bytes/s over low_speed_time)",
+             (unsigned long long)st->slow_bytes, (long long)st->slow_wait_ms,
+             (unsigned long long)st->lim.low_speed_limit);
+        return -1;
+    }
+    st->slow_wait_ms = 0;
+    st->slow_bytes = 0;
+    return 0;
+}
+
 static int wait_fd(iq_stream *st, short events)
 {
+    int64_t idle_end = iq_now_mono_ms() + st->lim.read_timeout_ms;
     for (;;) {
         int64_t now = iq_now_mono_ms();
-        int64_t left = st->lim.deadline_ms - now;
-        if (left <= 0) {
+        if (now >= st->lim.deadline_ms) {
             fail(st, IQ_ERR_TIMEOUT, "the check's deadline passed while waiting for the server");
             return -1;
         }
-        int64_t wait = left < st->lim.read_timeout_ms ? left : st->lim.read_timeout_ms;
-        struct pollfd p = {.fd = st->fd, .events = events};
-        int r = poll(&p, 1, (int)wait);
-        if (r > 0)
-            return 0;
-        if (r == 0) {
-            if (wait == st->lim.read_timeout_ms && left > wait)
-                fail(st, IQ_ERR_TIMEOUT, "server sent nothing for %lld ms (read_timeout)",
-                     (long long)st->lim.read_timeout_ms);
-            else
-                fail(st, IQ_ERR_TIMEOUT,
-                     "the check's deadline passed while waiting for the server");
+        if (now >= idle_end) {
+            fail(st, IQ_ERR_TIMEOUT, "server sent nothing for %lld ms (read_timeout)",
+                 (long long)st->lim.read_timeout_ms);
             return -1;
         }
-        if (errno != EINTR) {
+        int64_t wait = st->lim.deadline_ms - now;
+        if (idle_end - now < wait)
+            wait = idle_end - now;
+        bool speed = st->lim.low_speed_limit && events == POLLIN;
+        if (speed && st->lim.low_speed_time_ms - st->slow_wait_ms + 1 < wait)
+            wait = st->lim.low_speed_time_ms - st->slow_wait_ms + 1;
+        struct pollfd p = {.fd = st->fd, .events = events};
+        int r = poll(&p, 1, (int)wait);
+        if (r < 0 && errno != EINTR) {
             fail(st, IQ_ERR_CONNECT, "poll: %s", IQ_STRERROR(errno));
             return -1;
         }
+        if (events == POLLIN) {
+            st->slow_wait_ms += iq_now_mono_ms() - now;
+            if (speed_check(st) < 0)
+                return -1;
+        }
+        if (r > 0)
+            return 0;
     }
 }
 
@@ -198,6 +226,7 @@ static int count_read(iq_stream *st, ssize_t r)
 {
     st->total += (uint64_t)r;
     st->response_len += (uint64_t)r;
+    st->slow_bytes += (uint64_t)r;
     if (st->total > st->lim.max_total) {
         fail(st, IQ_ERR_SIZE_LIMIT,
              "the server sent more than %llu bytes in one check "
@@ -387,8 +416,8 @@ int iq_stream_starttls(iq_stream *st, mailstream *s, SSL_CTX *ctx, const char *h
         return -1;
     }
     SSL *ssl = NULL;
-    if (iq_tls_handshake(ctx, st->fd, host, verify, st->lim.deadline_ms, &ssl, info_r, class_r,
-                         error_r) < 0)
+    if (iq_tls_handshake(ctx, st->fd, host, verify, st->lim.deadline_ms, st->lim.read_timeout_ms,
+                         &ssl, info_r, class_r, error_r) < 0)
         return -1;
     st->ssl = ssl;
     return 0;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Our libetpan mailstream_low driver: carries plain and TLS connections alike and is the
- * guard rail against hostile servers: an overall deadline and a per-read timeout, end of
+ * guard rail against hostile servers: an overall deadline, a per-read timeout and a low-speed
+ * limit (a server dripping bytes cannot hold a check until its deadline), end of
  * stream as an error, caps on line length, IMAP literal size (checked before libetpan sees
  * the announcement) and total bytes, and a STARTTLS upgrade that refuses injected bytes. */
 #ifndef IQ_STREAM_H
@@ -16,11 +17,13 @@
 #include "tls.h"
 
 typedef struct iq_stream_limits {
-    int64_t deadline_ms;     /* monotonic, absolute: the whole check */
-    int64_t read_timeout_ms; /* longest wait for any single read */
-    uint64_t max_line;       /* bytes without a line feed (outside literals) */
-    uint64_t max_literal;    /* IMAP literal announced by the server */
-    uint64_t max_total;      /* bytes read over the whole connection */
+    int64_t deadline_ms;       /* monotonic, absolute: the whole check */
+    int64_t read_timeout_ms;   /* longest wait for any single read */
+    uint64_t max_line;         /* bytes without a line feed (outside literals) */
+    uint64_t max_literal;      /* IMAP literal announced by the server */
+    uint64_t max_total;        /* bytes read over the whole connection */
+    uint64_t low_speed_limit;  /* bytes/s the server must average while we wait; 0 = off */
+    int64_t low_speed_time_ms; /* ... measured over this much waiting */
 } iq_stream_limits;
 
 typedef enum { IQ_STREAM_PLAIN_LINES, IQ_STREAM_IMAP } iq_stream_syntax;

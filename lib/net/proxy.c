@@ -34,6 +34,7 @@ typedef struct proxy_ctx {
     int fd;
     const char *kind; /* "SOCKS5" or "HTTP" */
     int64_t deadline_ms;
+    int64_t idle_ms; /* longest wait for the proxy (read_timeout); 0: none */
     iq_err *class_r;
     char **error_r;
 } proxy_ctx;
@@ -49,8 +50,22 @@ static int fail(proxy_ctx *c, iq_err cls, char *msg)
     return -1;
 }
 
+/* The deadline of one wait: the check's, or idle_ms from now when that comes first. */
+static int64_t step_deadline(const proxy_ctx *c)
+{
+    int64_t now = iq_now_mono_ms();
+    if (c->idle_ms > 0 && c->idle_ms < c->deadline_ms - now)
+        return now + c->idle_ms;
+    return c->deadline_ms;
+}
+
 static int fail_io(proxy_ctx *c, int err, const char *doing)
 {
+    if (err == ETIMEDOUT && iq_now_mono_ms() < c->deadline_ms)
+        return fail(c, IQ_ERR_TIMEOUT,
+                    iq_xasprintf("the %s proxy sent nothing for %lld ms (read_timeout) while %s; "
+                                 "check the proxy",
+                                 c->kind, (long long)c->idle_ms, doing));
     if (err == ETIMEDOUT)
         return fail(c, IQ_ERR_TIMEOUT,
                     iq_xasprintf("the %s proxy handshake reached the check's deadline while %s; "
@@ -64,7 +79,7 @@ static int fail_io(proxy_ctx *c, int err, const char *doing)
 
 static int send_all(proxy_ctx *c, const void *buf, size_t n, const char *doing)
 {
-    if (iq_net_write_all(c->fd, buf, n, c->deadline_ms) < 0)
+    if (iq_net_write_all(c->fd, buf, n, step_deadline(c)) < 0)
         return fail_io(c, errno, doing);
     return 0;
 }
@@ -74,7 +89,7 @@ static int read_exact(proxy_ctx *c, void *buf, size_t n, const char *what)
 {
     size_t got = 0;
     while (got < n) {
-        ssize_t r = iq_net_read(c->fd, (char *)buf + got, n - got, c->deadline_ms);
+        ssize_t r = iq_net_read(c->fd, (char *)buf + got, n - got, step_deadline(c));
         if (r < 0) {
             char doing[96];
             snprintf(doing, sizeof(doing), "reading its %s", what);
@@ -199,9 +214,9 @@ static int socks_auth(proxy_ctx *c, const char *user, const char *pass)
 }
 
 int iq_proxy_socks5(int fd, const char *host, int port, const char *user, const char *pass,
-                    int64_t deadline_ms, iq_err *class_r, char **error_r)
+                    int64_t deadline_ms, int64_t idle_ms, iq_err *class_r, char **error_r)
 {
-    proxy_ctx ctx = {fd, "SOCKS5", deadline_ms, class_r, error_r};
+    proxy_ctx ctx = {fd, "SOCKS5", deadline_ms, idle_ms, class_r, error_r};
     proxy_ctx *c = &ctx;
     if (class_r)
         *class_r = IQ_OK;
@@ -366,7 +381,7 @@ static int http_read_head(proxy_ctx *c, iq_buf *acc)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int w = iq_net_wait(c->fd, POLLIN, c->deadline_ms);
+            int w = iq_net_wait(c->fd, POLLIN, step_deadline(c));
             if (w <= 0) {
                 fail_io(c, w == 0 ? ETIMEDOUT : errno, "reading its response");
                 goto out;
@@ -446,9 +461,9 @@ static int http_status(const char *block, size_t len, int *code_r, const char **
 }
 
 int iq_proxy_http_connect(int fd, const char *host, int port, const char *user, const char *pass,
-                          int64_t deadline_ms, iq_err *class_r, char **error_r)
+                          int64_t deadline_ms, int64_t idle_ms, iq_err *class_r, char **error_r)
 {
-    proxy_ctx ctx = {fd, "HTTP", deadline_ms, class_r, error_r};
+    proxy_ctx ctx = {fd, "HTTP", deadline_ms, idle_ms, class_r, error_r};
     proxy_ctx *c = &ctx;
     if (class_r)
         *class_r = IQ_OK;

@@ -25,11 +25,12 @@
  *
  * Returns 0 when the tunnel is open. On failure -1, *class_r is IQ_ERR_PROXY (refusal with the
  * proxy's reason, bad credentials, malformed or truncated reply, unusable arguments) or
- * IQ_ERR_TIMEOUT (deadline passed), and *error_r (malloc'd, one line, never a credential) says what
+ * IQ_ERR_TIMEOUT (deadline passed, or the proxy sent nothing for idle_ms: read_timeout; 0 = no
+ * such limit), and *error_r (malloc'd, one line, never a credential) says what
  * failed and what to do. class_r and error_r may be NULL. The caller closes fd on failure. */
 int iq_proxy_socks5(int fd, const char *host, int port, const char *user, const char *pass,
-                    int64_t deadline_ms, iq_err *class_r, char **error_r);
+                    int64_t deadline_ms, int64_t idle_ms, iq_err *class_r, char **error_r);
 int iq_proxy_http_connect(int fd, const char *host, int port, const char *user, const char *pass,
-                          int64_t deadline_ms, iq_err *class_r, char **error_r);
+                          int64_t deadline_ms, int64_t idle_ms, iq_err *class_r, char **error_r);
 
 #endif

@@ -222,12 +222,20 @@ static void describe(SSL *ssl, iq_tls_info *info)
     X509_free(cert);
 }
 
-static int wait_io(int fd, int want, int64_t deadline_ms)
+/* 1 when fd is ready, 0 when the deadline passed, 2 when idle_ms passed without a byte, -1 on a
+ * socket error. */
+static int wait_io(int fd, int want, int64_t deadline_ms, int64_t idle_ms)
 {
+    int64_t idle_end = idle_ms > 0 ? iq_now_mono_ms() + idle_ms : INT64_MAX;
     for (;;) {
-        int64_t left = deadline_ms - iq_now_mono_ms();
+        int64_t now = iq_now_mono_ms();
+        int64_t left = deadline_ms - now;
         if (left <= 0)
             return 0;
+        if (idle_end - now <= 0)
+            return 2;
+        if (idle_end - now < left)
+            left = idle_end - now;
         struct pollfd p = {.fd = fd,
                            .events = (short)(want == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN)};
         int r = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
@@ -239,7 +247,8 @@ static int wait_io(int fd, int want, int64_t deadline_ms)
 }
 
 int iq_tls_handshake(SSL_CTX *ctx, int fd, const char *host, bool verify, int64_t deadline_ms,
-                     SSL **ssl_r, iq_tls_info *info_r, iq_err *class_r, char **error_r)
+                     int64_t idle_ms, SSL **ssl_r, iq_tls_info *info_r, iq_err *class_r,
+                     char **error_r)
 {
     memset(info_r, 0, sizeof(*info_r));
     *ssl_r = NULL;
@@ -275,13 +284,18 @@ int iq_tls_handshake(SSL_CTX *ctx, int fd, const char *host, bool verify, int64_
             break;
         int e = SSL_get_error(ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            int w = wait_io(fd, e, deadline_ms);
+            int w = wait_io(fd, e, deadline_ms, idle_ms);
             if (w == 1)
                 continue;
-            *class_r = w == 0 ? IQ_ERR_TIMEOUT : IQ_ERR_TLS_HANDSHAKE;
-            *error_r = iq_xasprintf("TLS handshake with %s %s", host,
-                                    w == 0 ? "did not finish before the deadline"
-                                           : "failed: socket error");
+            *class_r = w >= 0 ? IQ_ERR_TIMEOUT : IQ_ERR_TLS_HANDSHAKE;
+            if (w == 2)
+                *error_r = iq_xasprintf("TLS handshake with %s stalled: the server sent nothing "
+                                        "for %lld ms (read_timeout)",
+                                        host, (long long)idle_ms);
+            else
+                *error_r = iq_xasprintf("TLS handshake with %s %s", host,
+                                        w == 0 ? "did not finish before the deadline"
+                                               : "failed: socket error");
             SSL_free(ssl);
             return -1;
         }

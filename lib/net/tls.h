@@ -29,12 +29,14 @@ typedef struct iq_tls_info {
 SSL_CTX *iq_tls_ctx_new(const char *ca_file, char **error_r);
 void iq_tls_ctx_free(SSL_CTX **ctx);
 
-/* Runs the client handshake on a connected non-blocking fd within deadline_ms. With verify,
+/* Runs the client handshake on a connected non-blocking fd within deadline_ms, waiting at most
+ * idle_ms (read_timeout; 0 = no such limit) for any one step of the server's. With verify,
  * a bad chain or name fails with class IQ_ERR_TLS_VERIFY right after the handshake, before any
  * application byte is sent; other failures are IQ_ERR_TLS_HANDSHAKE or IQ_ERR_TIMEOUT. info_r is
  * filled as far as the handshake got. *ssl_r owns nothing of fd. */
 int iq_tls_handshake(SSL_CTX *ctx, int fd, const char *host, bool verify, int64_t deadline_ms,
-                     SSL **ssl_r, iq_tls_info *info_r, iq_err *class_r, char **error_r);
+                     int64_t idle_ms, SSL **ssl_r, iq_tls_info *info_r, iq_err *class_r,
+                     char **error_r);
 
 bool iq_host_is_ip(const char *host);
 

@@ -64,9 +64,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *err = NULL;
     /* the deadline is never reached: the peer's input is all there, then end of stream */
     int64_t deadline = iq_now_mono_ms() + 10000;
-    int rc = (opt & 0x01)
-                 ? iq_proxy_http_connect(peer.client, host, 993, user, pass, deadline, &cls, &err)
-                 : iq_proxy_socks5(peer.client, host, 993, user, pass, deadline, &cls, &err);
+    int rc =
+        (opt & 0x01)
+            ? iq_proxy_http_connect(peer.client, host, 993, user, pass, deadline, 0, &cls, &err)
+            : iq_proxy_socks5(peer.client, host, 993, user, pass, deadline, 0, &cls, &err);
     if (getenv("INBOXQ_FUZZ_VERBOSE"))
         fprintf(stderr, "proxy: rc %d, %s: %s\n", rc, iq_err_name(cls), err ? err : "");
     if (rc < 0) {

@@ -40,6 +40,7 @@ Scenarios (`--list` prints this table):
   imap foreign-deleted   no UIDPLUS, and when the client first flags \Deleted another client adds a
                          new message already flagged \Deleted (a plain EXPUNGE would remove it)
   imap split             after login every byte is sent alone (with TLS: one record per byte)
+  imap tls-stall         with --implicit-tls: reads the ClientHello and never answers it
   imap greeting-badcharset  greeting "* OK [BADCHARSET (UTF-8)] ..." (libetpan 1.9.4 parses a
                          greeting without its parser context and dies on the list's first string)
   imap greeting-permflags  greeting "* OK [PERMANENTFLAGS (\\Seen \\Deleted)] ..." (the same)
@@ -787,6 +788,15 @@ class Server:
         try:
             sock.settimeout(1.0)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.args.implicit_tls and self.args.scenario == "tls-stall":
+                conn.record("deviation", what="tls-stall")
+                while True:                       # the hello stays unread, unanswered
+                    try:
+                        if not sock.recv(65536):
+                            raise Hangup("the client left during the stalled handshake")
+                    except socket.timeout:
+                        pass
+                    time.sleep(0.05)
             if self.args.implicit_tls:
                 conn.starttls()
             (Imap if self.args.proto == "imap" else Pop3)(conn, self.args.scenario).run()

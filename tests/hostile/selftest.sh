@@ -552,7 +552,18 @@ def auth():
 if mode == "auth":
     print(f"ok   {proto:4} {scenario:17} {mode:8} {auth()}")
     sys.exit(0)
-if proto == "imap" and scenario == "drip":
+if proto == "imap" and scenario == "tls-stall":
+    s = socket.create_connection(("127.0.0.1", int(port)), timeout=1.5)
+    s.sendall(b"\x16\x03\x01\x00\x05hello")  # a (truncated) ClientHello record
+    try:
+        got = s.recv(100)
+    except socket.timeout:
+        got = None
+    expect(got is None, f"the server answered the hello: {got!r}")
+    s.close()
+    closed_after("tls-stall")
+    result = "a ClientHello left unanswered for 1.5 s"
+elif proto == "imap" and scenario == "drip":
     c = Client()
     expect(c.line().startswith("* OK"), "greeting")
     result = drip_check(c, "drip")
@@ -578,6 +589,8 @@ for s in starttls-missing starttls-no starttls-bad starttls-inject preauth cap-t
 	echo "imap $s" >>"$tmp/covered"
 done
 for m in clear implicit; do check imap drip "$m"; check pop3 drip "$m"; done
+check imap tls-stall implicit
+echo "imap tls-stall" >>"$tmp/covered"
 printf 'imap drip\npop3 drip\n' >>"$tmp/covered"
 for s in normal multiline-close endless-line drip-after-login no-uidl split; do
 	for m in clear starttls implicit; do check pop3 "$s" "$m"; done

@@ -10,7 +10,8 @@ cert="$INBOXQ_TEST_CERT_DIR/server.pem"
 key="$INBOXQ_TEST_CERT_DIR/server.key"
 cred=$(it_credential hostile alice "hostile-canary-pass")
 
-# scenario PROTO NAME SECURITY EXPECTED_CLASS [extra server args]
+# scenario PROTO NAME SECURITY EXPECTED_CLASS [extra server args]; EXTRA_ENV: more settings
+EXTRA_ENV=()
 scenario() {
   local proto=$1 name=$2 sec=$3 want=$4; shift 4
   local dir="$IT_TMP/$proto-$name-$sec" secflags id out cls
@@ -27,6 +28,7 @@ scenario() {
   id=$(inboxq account add --name "h-$proto-$name-$sec" --host 127.0.0.1 --port "$(cat "$dir/port")" \
     --protocol "$proto" --credential "$cred" "${secflags[@]}" --keep-copy no)
   /usr/bin/time -f '%e %U %S %M' -o "$dir/time" env INBOXQ_CHECK_TIMEOUT=8s INBOXQ_READ_TIMEOUT=3s \
+    "${EXTRA_ENV[@]}" \
     INBOXQ_MAX_MESSAGE=1M INBOXQ_MAX_LINE=64k INBOXQ_MAX_CHECK_BYTES=64M \
     inboxq check "$id" --direct --format json >"$dir/out" 2>"$dir/err" || true
   kill "$spid" 2>/dev/null || true
@@ -66,6 +68,19 @@ scenario imap endless-line plain size_limit
 scenario imap huge-literal plain size_limit
 scenario imap huge-literal implicit size_limit --implicit-tls
 scenario imap drip plain timeout
+# a server dripping a byte a second ends at the low-speed limit, not at the check's deadline
+EXTRA_ENV=(INBOXQ_LOW_SPEED_LIMIT=100 INBOXQ_LOW_SPEED_TIME=2s)
+scenario imap drip-after-login plain timeout
+EXTRA_ENV=()
+read -r wall _ < <(tail -n 1 "$IT_TMP/imap-drip-after-login-plain/time")
+check "imap drip-after-login: ended by the low-speed limit (${wall}s, not the 8 s deadline)" awk -v w="$wall" 'BEGIN{exit !(w < 6)}'
+check "imap drip-after-login: the error names low_speed_limit" grep -q low_speed_limit "$IT_TMP/imap-drip-after-login-plain/out"
+# a TLS handshake (or a proxy's) that stalls ends after read_timeout (3 s), not at the check's
+# deadline (8 s here, 10 min by default)
+scenario imap tls-stall implicit timeout --implicit-tls
+read -r wall _ < <(tail -n 1 "$IT_TMP/imap-tls-stall-implicit/time")
+check "imap tls-stall: ended by read_timeout (${wall}s, not the 8 s deadline)" awk -v w="$wall" 'BEGIN{exit !(w < 6)}'
+check "imap tls-stall: the error names read_timeout" grep -q read_timeout "$IT_TMP/imap-tls-stall-implicit/out"
 # libetpan 1.9.4 crashed the worker on these (tests/fuzz/crashes/imap/segv-*); the line filter
 # (lib/mail/imapline.c) cuts the codes out and the check goes on
 scenario imap greeting-badcharset plain ok

@@ -30,7 +30,7 @@ static int handshake(const char *port_var, const char *host, bool verify, iq_tls
     assert_int_equal(iq_parse_i64(port, 1, 65535, &p), 0);
     assert_int_equal(iq_net_connect("127.0.0.1", (int)p, 2000, 2000, deadline, &fd, cls, &err), 0);
     SSL *ssl = NULL;
-    int rc = iq_tls_handshake(ctx, fd, host, verify, deadline, &ssl, info, cls, &err);
+    int rc = iq_tls_handshake(ctx, fd, host, verify, deadline, 0, &ssl, info, cls, &err);
     free(err);
     if (ssl)
         SSL_free(ssl);

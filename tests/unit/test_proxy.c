@@ -216,8 +216,8 @@ static void test_socks5_noauth_domain(void **state)
     int fd = start(&s, steps);
     iq_err cls = IQ_OK;
     char *err = NULL;
-    int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, &cls,
-                             &err);
+    int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, 0,
+                             &cls, &err);
     if (rc != 0)
         fail_msg("%s", err);
     assert_null(err);
@@ -244,8 +244,8 @@ static void test_socks5_userpass_ipv4(void **state)
     int fd = start(&s, steps);
     iq_err cls = IQ_OK;
     char *err = NULL;
-    int rc = iq_proxy_socks5(fd, "192.0.2.1", 110, "user", "s3cret", iq_now_mono_ms() + 3000, &cls,
-                             &err);
+    int rc = iq_proxy_socks5(fd, "192.0.2.1", 110, "user", "s3cret", iq_now_mono_ms() + 3000, 0,
+                             &cls, &err);
     if (rc != 0)
         fail_msg("%s", err);
     assert_greeting(fd, GREETING_POP);
@@ -268,8 +268,8 @@ static void test_socks5_ipv6_literal(void **state)
     int fd = start(&s, steps);
     iq_err cls = IQ_OK;
     char *err = NULL;
-    int rc =
-        iq_proxy_socks5(fd, "[2001:db8::1]", 993, NULL, NULL, iq_now_mono_ms() + 3000, &cls, &err);
+    int rc = iq_proxy_socks5(fd, "[2001:db8::1]", 993, NULL, NULL, iq_now_mono_ms() + 3000, 0, &cls,
+                             &err);
     if (rc != 0)
         fail_msg("%s", err);
     assert_greeting(fd, GREETING_IMAP);
@@ -291,7 +291,7 @@ static void test_socks5_wrong_auth(void **state)
     iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_socks5(fd, "mail.example.com", 993, "user", "s3cret", iq_now_mono_ms() + 3000,
-                             &cls, &err);
+                             0, &cls, &err);
     assert_fail(rc, cls, err, "proxy", "rejected the username/password");
     free(err);
     finish(&s, fd);
@@ -309,8 +309,8 @@ static void test_socks5_auth_required(void **state)
     int fd = start(&s, steps);
     iq_err cls = IQ_OK;
     char *err = NULL;
-    int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, &cls,
-                             &err);
+    int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, 0,
+                             &cls, &err);
     assert_fail(rc, cls, err, "proxy", "requires authentication");
     free(err);
     finish(&s, fd);
@@ -328,8 +328,8 @@ static void test_socks5_method_not_offered(void **state)
     int fd = start(&s, steps);
     iq_err cls = IQ_OK;
     char *err = NULL;
-    int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, &cls,
-                             &err);
+    int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, 0,
+                             &cls, &err);
     assert_fail(rc, cls, err, "proxy", "did not offer");
     free(err);
     finish(&s, fd);
@@ -350,8 +350,8 @@ static void test_socks5_refused(void **state)
     int fd = start(&s, steps);
     iq_err cls = IQ_OK;
     char *err = NULL;
-    int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, &cls,
-                             &err);
+    int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, 0,
+                             &cls, &err);
     assert_fail(rc, cls, err, "proxy", "connection refused");
     assert_non_null(strstr(err, "mail.example.com:993"));
     free(err);
@@ -374,8 +374,8 @@ static void test_socks5_truncated(void **state)
     int fd = start(&s, steps);
     iq_err cls = IQ_OK;
     char *err = NULL;
-    int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, &cls,
-                             &err);
+    int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000, 0,
+                             &cls, &err);
     assert_fail(rc, cls, err, "proxy", "closed the connection");
     free(err);
     finish(&s, fd);
@@ -405,7 +405,7 @@ static void test_socks5_garbage(void **state)
         iq_err cls = IQ_OK;
         char *err = NULL;
         int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000,
-                                 &cls, &err);
+                                 0, &cls, &err);
         assert_fail(rc, cls, err, "proxy", needles[i]);
         free(err);
         finish(&s, fd);
@@ -425,9 +425,32 @@ static void test_socks5_slow(void **state)
     iq_err cls = IQ_OK;
     char *err = NULL;
     int64_t t0 = iq_now_mono_ms();
-    int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, t0 + 300, &cls, &err);
+    int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, t0 + 300, 0, &cls, &err);
     int64_t took = iq_now_mono_ms() - t0;
     assert_fail(rc, cls, err, "timeout", "deadline");
+    assert_true(took >= 250 && took < 1500);
+    free(err);
+    finish(&s, fd);
+}
+
+/* A proxy that stalls mid-handshake ends the check's wait after read_timeout, not at the
+ * check's deadline (which could be 10 minutes away). */
+static void test_socks5_stall_read_timeout(void **state)
+{
+    (void)state;
+    static const step steps[] = {
+        S_EXPECT("\x05\x01\x00"),
+        S_SEND("\x05"),
+        S_END,
+    };
+    script s;
+    int fd = start(&s, steps);
+    iq_err cls = IQ_OK;
+    char *err = NULL;
+    int64_t t0 = iq_now_mono_ms();
+    int rc = iq_proxy_socks5(fd, "mail.example.com", 993, NULL, NULL, t0 + 600000, 300, &cls, &err);
+    int64_t took = iq_now_mono_ms() - t0;
+    assert_fail(rc, cls, err, "timeout", "read_timeout");
     assert_true(took >= 250 && took < 1500);
     free(err);
     finish(&s, fd);
@@ -442,11 +465,11 @@ static void test_socks5_bad_arguments(void **state)
     memset(longname, 'a', sizeof(longname) - 1);
     longname[sizeof(longname) - 1] = '\0';
     /* Refused before any byte is sent: fd -1 is never touched. */
-    int rc = iq_proxy_socks5(-1, longname, 993, NULL, NULL, iq_now_mono_ms() + 100, &cls, &err);
+    int rc = iq_proxy_socks5(-1, longname, 993, NULL, NULL, iq_now_mono_ms() + 100, 0, &cls, &err);
     assert_fail(rc, cls, err, "proxy", "host");
     free(err);
     err = NULL;
-    rc = iq_proxy_socks5(-1, "a.example", 70000, NULL, NULL, iq_now_mono_ms() + 100, &cls, &err);
+    rc = iq_proxy_socks5(-1, "a.example", 70000, NULL, NULL, iq_now_mono_ms() + 100, 0, &cls, &err);
     assert_fail(rc, cls, err, "proxy", "port");
     free(err);
     err = NULL;
@@ -460,7 +483,7 @@ static void test_socks5_bad_arguments(void **state)
     };
     script s;
     int fd = start(&s, steps);
-    rc = iq_proxy_socks5(fd, "a.example", 993, longuser, "s3cret", iq_now_mono_ms() + 3000, &cls,
+    rc = iq_proxy_socks5(fd, "a.example", 993, longuser, "s3cret", iq_now_mono_ms() + 3000, 0, &cls,
                          &err);
     assert_fail(rc, cls, err, "proxy", "RFC 1929");
     free(err);
@@ -483,7 +506,7 @@ static void test_http_200_greeting_same_write(void **state)
     iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_http_connect(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000,
-                                   &cls, &err);
+                                   0, &cls, &err);
     if (rc != 0)
         fail_msg("%s", err);
     assert_greeting(fd, GREETING_IMAP);
@@ -504,7 +527,7 @@ static void test_http_basic_auth_split(void **state)
     iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_http_connect(fd, "2001:db8::1", 995, "user", "s3cret",
-                                   iq_now_mono_ms() + 3000, &cls, &err);
+                                   iq_now_mono_ms() + 3000, 0, &cls, &err);
     if (rc != 0)
         fail_msg("%s", err);
     assert_greeting(fd, GREETING_POP);
@@ -537,7 +560,7 @@ static void test_http_byte_by_byte(void **state)
     iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_http_connect(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000,
-                                   &cls, &err);
+                                   0, &cls, &err);
     if (rc != 0)
         fail_msg("%s", err);
     assert_greeting(fd, GREETING_IMAP);
@@ -557,7 +580,7 @@ static void http_refusal(const char *response, const char *user, const char *cls
     iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_http_connect(fd, "mail.example.com", 993, user, user ? "s3cret" : NULL,
-                                   iq_now_mono_ms() + 3000, &cls, &err);
+                                   iq_now_mono_ms() + 3000, 0, &cls, &err);
     assert_fail(rc, cls, err, cls_expect, needle);
     free(err);
     finish(&s, fd);
@@ -620,7 +643,7 @@ static void test_http_closed_early(void **state)
     iq_err cls = IQ_OK;
     char *err = NULL;
     int rc = iq_proxy_http_connect(fd, "mail.example.com", 993, NULL, NULL, iq_now_mono_ms() + 3000,
-                                   &cls, &err);
+                                   0, &cls, &err);
     assert_fail(rc, cls, err, "proxy", "closed the connection");
     free(err);
     finish(&s, fd);
@@ -639,7 +662,8 @@ static void test_http_slow(void **state)
     iq_err cls = IQ_OK;
     char *err = NULL;
     int64_t t0 = iq_now_mono_ms();
-    int rc = iq_proxy_http_connect(fd, "mail.example.com", 993, NULL, NULL, t0 + 300, &cls, &err);
+    int rc =
+        iq_proxy_http_connect(fd, "mail.example.com", 993, NULL, NULL, t0 + 300, 0, &cls, &err);
     int64_t took = iq_now_mono_ms() - t0;
     assert_fail(rc, cls, err, "timeout", "deadline");
     assert_true(took >= 250 && took < 1500);
@@ -654,13 +678,13 @@ static void test_http_bad_arguments(void **state)
     char *err = NULL;
     /* A colon in a Basic user-id is not representable (RFC 7617); nothing is sent. */
     int rc = iq_proxy_http_connect(-1, "mail.example.com", 993, "us:er", "s3cret",
-                                   iq_now_mono_ms() + 100, &cls, &err);
+                                   iq_now_mono_ms() + 100, 0, &cls, &err);
     assert_fail(rc, cls, err, "proxy", "colon");
     free(err);
     err = NULL;
     /* Header injection through the host is refused. */
     rc = iq_proxy_http_connect(-1, "a.example\r\nX-Evil: 1", 993, NULL, NULL,
-                               iq_now_mono_ms() + 100, &cls, &err);
+                               iq_now_mono_ms() + 100, 0, &cls, &err);
     assert_fail(rc, cls, err, "proxy", "host");
     free(err);
 }
@@ -688,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_http_closed_early),
         cmocka_unit_test(test_http_slow),
         cmocka_unit_test(test_http_bad_arguments),
+        cmocka_unit_test(test_socks5_stall_read_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
