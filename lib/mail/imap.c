@@ -205,34 +205,131 @@ static void read_fetched(const struct mailimap_msg_att *att, fetched *f)
     }
 }
 
+/* The memory of one check (max_check_memory) is held to by what the server sends, never by
+ * what it announces: every FETCH response goes through a libetpan msg_att handler (libetpan
+ * frees each message's parse at once instead of keeping the whole response), and each
+ * response's raw bytes are capped in the stream driver (libetpan also keeps a response's lines
+ * in its buffer until the response ends).
+ * - the listing keeps 8 bytes a message, at most a quarter of the budget, in a response of at
+ *   most a quarter of it;
+ * - a batch's bodies are copied out as they are parsed, in a response of at most half of it
+ *   (plus the one literal libetpan holds while parsing: max_message at most). */
+#define LISTING_SHARE 4
+#define BATCH_SHARE 2
+#define MSG_OVERHEAD 128 /* a FETCH response's bytes beside its literal, for the budget */
+
+typedef struct listing {
+    iq_session *s;
+    uint32_t after;
+    uid_size *list;
+    size_t n, cap, max;
+    bool over;
+} listing;
+
+static void on_listed(struct mailimap_msg_att *att, void *ctx)
+{
+    listing *l = ctx;
+    fetched f;
+    read_fetched(att, &f);
+    if (f.uid <= l->after || l->over)
+        return;
+    if (l->n == l->max) {
+        l->over = true;
+        return;
+    }
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        if (l->cap > l->max)
+            l->cap = l->max;
+        l->list = iq_xrealloc(l->list, l->cap * sizeof(*l->list));
+    }
+    l->list[l->n++] = (uid_size){f.uid, f.size};
+}
+
+/* libetpan 1.9.4 calls a msg_att handler only when a progress function is set too. */
+static void no_progress(size_t current, size_t maximum, void *ctx)
+{
+    IQ_UNUSED(current);
+    IQ_UNUSED(maximum);
+    IQ_UNUSED(ctx);
+}
+
+/* Runs one UID FETCH with handler taking each message's response, the response's raw bytes
+ * capped at max. */
+static int fetch_each(iq_session *s, mailimap *imap, struct mailimap_set *set,
+                      struct mailimap_fetch_type *ft, uint64_t max,
+                      mailimap_msg_att_handler *handler, void *ctx)
+{
+    clist *result = NULL;
+    iq_stream_expect(s->st, max);
+    mailimap_set_progress_callback(imap, NULL, no_progress, NULL);
+    mailimap_set_msg_att_handler(imap, handler, ctx);
+    int r = mailimap_uid_fetch(imap, set, ft, &result);
+    mailimap_set_msg_att_handler(imap, NULL, NULL);
+    mailimap_set_progress_callback(imap, NULL, NULL, NULL);
+    iq_stream_expect(s->st, 0);
+    if (r == MAILIMAP_NO_ERROR)
+        mailimap_fetch_list_free(result); /* what the handler did not take: nothing */
+    return r;
+}
+
 /* UID FETCH first:* (UID RFC822.SIZE), keeping UIDs above `after`. */
 static int list_new(iq_session *s, mailimap *imap, uint32_t after, uid_size **list_r, size_t *n_r)
 {
     *list_r = NULL;
     *n_r = 0;
+    uint64_t share = s->max_memory / LISTING_SHARE;
+    listing l = {s, after, NULL, 0, 0, (size_t)(share / sizeof(uid_size)), false};
     struct mailimap_set *set = mailimap_set_new_interval(after + 1, 0);
     struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
     mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
     mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
-    clist *result = NULL;
-    int r = mailimap_uid_fetch(imap, set, ft, &result);
+    int r = fetch_each(s, imap, set, ft, share, on_listed, &l);
     mailimap_fetch_type_free(ft);
     mailimap_set_free(set);
-    if (r != MAILIMAP_NO_ERROR)
+    if (r != MAILIMAP_NO_ERROR || l.over) {
+        free(l.list);
+        if (l.over)
+            return iq_session_fail(s, IQ_ERR_SIZE_LIMIT,
+                                   "the server listed more than %zu new messages, more than "
+                                   "max_check_memory holds; raise it",
+                                   l.max);
         return iq_session_fail(s, IQ_ERR_PROTOCOL, "listing new messages failed (error %d)", r);
-    size_t cap = (size_t)clist_count(result), n = 0;
-    uid_size *list = iq_xcalloc(cap ? cap : 1, sizeof(*list));
-    for (clistiter *it = clist_begin(result); it; it = clist_next(it)) {
-        fetched f;
-        read_fetched(clist_content(it), &f);
-        if (f.uid > after && n < cap)
-            list[n++] = (uid_size){f.uid, f.size};
     }
-    mailimap_fetch_list_free(result);
-    qsort(list, n, sizeof(*list), cmp_uid);
-    *list_r = list;
-    *n_r = n;
+    if (l.n)
+        qsort(l.list, l.n, sizeof(*l.list), cmp_uid);
+    *list_r = l.list;
+    *n_r = l.n;
     return 0;
+}
+
+typedef struct fetching {
+    uint32_t uidvalidity;
+    const uid_size *want;
+    size_t n;
+    iq_store_msg *msgs;
+    size_t got;
+} fetching;
+
+static void on_fetched(struct mailimap_msg_att *att, void *ctx)
+{
+    fetching *b = ctx;
+    fetched f;
+    read_fetched(att, &f);
+    bool wanted = false;
+    for (size_t i = 0; i < b->n && !wanted; i++)
+        wanted = b->want[i].uid == f.uid;
+    for (size_t i = 0; i < b->got && wanted; i++)
+        wanted = b->msgs[i].uid != f.uid; /* the first copy only */
+    if (!f.uid || !f.body || !wanted || b->got >= b->n)
+        return; /* unsolicited, repeated or incomplete: not ours to store */
+    iq_store_msg *m = &b->msgs[b->got++];
+    snprintf(m->server_id, sizeof(m->server_id), "%u:%u", b->uidvalidity, f.uid);
+    m->uid = f.uid;
+    m->raw = iq_xmalloc(f.len + 1);
+    memcpy(m->raw, f.body, f.len);
+    m->raw[f.len] = '\0';
+    m->len = f.len;
 }
 
 /* Fetches the given UIDs' raw bytes into msgs (matched by UID). */
@@ -246,31 +343,13 @@ static int fetch_batch(iq_session *s, mailimap *imap, uint32_t uidvalidity, cons
     mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
     mailimap_fetch_type_new_fetch_att_list_add(
         ft, mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
-    clist *result = NULL;
-    int r = mailimap_uid_fetch(imap, set, ft, &result);
+    fetching b = {uidvalidity, want, n, msgs, 0};
+    int r = fetch_each(s, imap, set, ft, s->max_memory / BATCH_SHARE, on_fetched, &b);
     mailimap_fetch_type_free(ft);
     mailimap_set_free(set);
+    *got_r = b.got;
     if (r != MAILIMAP_NO_ERROR)
         return iq_session_fail(s, IQ_ERR_PROTOCOL, "fetching messages failed (error %d)", r);
-    size_t got = 0;
-    for (clistiter *it = clist_begin(result); it; it = clist_next(it)) {
-        fetched f;
-        read_fetched(clist_content(it), &f);
-        bool wanted = false;
-        for (size_t i = 0; i < n && !wanted; i++)
-            wanted = want[i].uid == f.uid;
-        if (!f.uid || !f.body || !wanted || got >= n)
-            continue; /* unsolicited or incomplete: not ours to store */
-        iq_store_msg *m = &msgs[got++];
-        snprintf(m->server_id, sizeof(m->server_id), "%u:%u", uidvalidity, f.uid);
-        m->uid = f.uid;
-        m->raw = iq_xmalloc(f.len + 1);
-        memcpy(m->raw, f.body, f.len);
-        m->raw[f.len] = '\0';
-        m->len = f.len;
-    }
-    mailimap_fetch_list_free(result);
-    *got_r = got;
     return 0;
 }
 
@@ -295,7 +374,10 @@ static int fetch_streamed(iq_session *s, mailimap *imap, const iq_store_ctx *ctx
             ft, mailimap_fetch_att_new_body_peek_section_partial(mailimap_section_new(NULL), off,
                                                                  STREAM_CHUNK));
         clist *result = NULL;
+        /* one range and its response, never more (a server may send more than asked) */
+        iq_stream_expect(s->st, STREAM_CHUNK + 64u * 1024);
         int r = mailimap_uid_fetch(imap, set, ft, &result);
+        iq_stream_expect(s->st, 0);
         mailimap_fetch_type_free(ft);
         mailimap_set_free(set);
         if (r != MAILIMAP_NO_ERROR) {
@@ -343,6 +425,13 @@ static int fetch_streamed(iq_session *s, mailimap *imap, const iq_store_ctx *ctx
     return 0;
 }
 
+/* What max_check_bytes leaves this check to read. */
+static uint64_t budget_left(const iq_session *s)
+{
+    uint64_t read = iq_stream_bytes_read(s->st);
+    return read < s->limits.max_total ? s->limits.max_total - read : 0;
+}
+
 static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uint32_t after)
 {
     uid_size *list = NULL;
@@ -350,38 +439,61 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
     if (list_new(s, imap, after, &list, &n) < 0)
         return -1;
     iq_store_msg *msgs = iq_xcalloc((size_t)s->fetch_batch, sizeof(*msgs));
+    uint64_t batch_bytes = s->max_memory / BATCH_SHARE / 2;
+    if (batch_bytes > IQ_BATCH_BYTES)
+        batch_bytes = IQ_BATCH_BYTES;
     int rc = 0;
     size_t i = 0;
     int64_t highest = after;
+    bool progressed = false; /* something fetched by this check: the budget is not all spent */
     while (i < n && rc == 0) {
         uid_size batch[FETCH_MAX];
         size_t nb = 0;
         uint64_t bytes = 0;
+        uint64_t left = budget_left(s);
+        bool streamed = false;
         while (i < n && nb < (size_t)s->fetch_batch && nb < IQ_ARRAY_LEN(batch)) {
-            if (list[i].size > s->max_message) {
+            uint64_t need = (uint64_t)list[i].size + MSG_OVERHEAD;
+            bool too_big = list[i].size > s->max_message || need > s->limits.max_total;
+            if (!too_big && nb == 0 && need > left && !progressed)
+                too_big = true; /* the listing leaves less than it takes: it would never come */
+            if (too_big) {
                 s->res->messages_skipped++;
-                IQ_WARN("skipping UID %u: %u bytes is over max_message", list[i].uid, list[i].size);
+                IQ_WARN("skipping UID %u: %u bytes is over max_message or what max_check_bytes "
+                        "leaves a check",
+                        list[i].uid, list[i].size);
                 highest = list[i].uid;
                 i++;
                 continue;
+            }
+            if (need > left) {
+                if (nb > 0)
+                    break;
+                /* max_check_bytes is spent: the rest waits for the next check */
+                rc = iq_session_fail(s, IQ_ERR_SIZE_LIMIT,
+                                     "this check read what max_check_bytes allows (%llu bytes); "
+                                     "%zu new messages wait for the next check",
+                                     (unsigned long long)s->limits.max_total, n - i);
+                break;
             }
             if (list[i].size > IQ_STREAM_ABOVE) {
                 if (nb > 0)
                     break; /* store what is batched first: UIDs stay in order */
                 highest = list[i].uid;
+                progressed = streamed = true;
                 if (fetch_streamed(s, imap, ctx, &list[i++]) < 0)
                     rc = -1;
                 break;
             }
-            if (nb > 0 && bytes + list[i].size > IQ_BATCH_BYTES)
+            if (nb > 0 && bytes + list[i].size > batch_bytes)
                 break;
             bytes += list[i].size;
+            left -= need;
             batch[nb++] = list[i++];
         }
         if (rc < 0)
             break;
-        if (nb == 0 && i > 0 && list[i - 1].size > IQ_STREAM_ABOVE &&
-            list[i - 1].size <= s->max_message)
+        if (streamed)
             continue; /* a streamed message: stored with its state already */
         if (nb == 0) {
             /* only skipped ones: move past them so they never block the account */
@@ -393,6 +505,7 @@ static int fetch_new(iq_session *s, mailimap *imap, const iq_store_ctx *ctx, uin
             }
             continue;
         }
+        progressed = true;
         size_t got = 0;
         int64_t t0 = iq_now_mono_ms();
         if (fetch_batch(s, imap, (uint32_t)ctx->uidvalidity, batch, nb, msgs, &got) < 0) {

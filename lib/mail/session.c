@@ -159,6 +159,7 @@ static void set_limits(iq_session *s, const iq_config *cfg)
     s->limits.max_literal = (uint64_t)iq_config_int(cfg, IQ_SET_MAX_MESSAGE);
     s->limits.max_total = (uint64_t)iq_config_int(cfg, IQ_SET_MAX_CHECK_BYTES);
     s->max_message = (uint64_t)iq_config_int(cfg, IQ_SET_MAX_MESSAGE);
+    s->max_memory = (uint64_t)iq_config_int(cfg, IQ_SET_MAX_CHECK_MEMORY);
     s->fetch_batch = (int)iq_config_int(cfg, IQ_SET_FETCH_BATCH);
 }
 

@@ -35,6 +35,7 @@ typedef struct iq_session {
     iq_stream *st;      /* our driver state, valid while stream is */
     iq_stream_limits limits;
     uint64_t max_message;
+    uint64_t max_memory; /* max_check_memory */
     int fetch_batch;
     iq_check_result *res;
     /* test mode: stop after the capabilities and login, store nothing */

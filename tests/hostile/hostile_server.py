@@ -40,6 +40,9 @@ Scenarios (`--list` prints this table):
   imap foreign-deleted   no UIDPLUS, and when the client first flags \Deleted another client adds a
                          new message already flagged \Deleted (a plain EXPUNGE would remove it)
   imap split             after login every byte is sent alone (with TLS: one record per byte)
+  imap fetch-flood       every message of a body FETCH comes as 14 literals of 20 MiB (RFC822.SIZE
+                         said a few hundred bytes)
+  imap list-flood        the UID/RFC822.SIZE listing is 1,000,000 lines
   imap tls-stall         with --implicit-tls: reads the ClientHello and never answers it
   imap greeting-badcharset  greeting "* OK [BADCHARSET (UTF-8)] ..." (libetpan 1.9.4 parses a
                          greeting without its parser context and dies on the list's first string)
@@ -532,6 +535,22 @@ class Imap:
         items = items.upper()
         body = re.search(r"BODY(\.PEEK)?\[\]|\bRFC822(?![.\w])", items)
         label = body and body[0].replace(".PEEK", "")
+        if not body and "RFC822.SIZE" in items and self.sc == "list-flood":
+            self.c.record("deviation", what="list-flood")
+            for k in range(0, 1000000, 10000):
+                self.c.send("".join(f"* {n} FETCH (UID {n} RFC822.SIZE 300)\r\n"
+                                    for n in range(k + 1, k + 10001)))
+            self.c.send(f"{tag} OK FETCH completed\r\n")
+            return
+        if body and self.sc == "fetch-flood":
+            self.c.record("deviation", what="fetch-flood")
+            blob = b"x" * (20 << 20)
+            for seq, m in self.matching(cmd, spec):
+                for _ in range(14):
+                    self.c.send(f"* {seq} FETCH (UID {m['uid']} {label} {{{len(blob)}}}\r\n".encode()
+                                + blob + b")\r\n")
+            self.c.send(f"{tag} OK FETCH completed\r\n")
+            return
         for seq, m in self.matching(cmd, spec):
             parts = [f"UID {m['uid']}"]
             if "FLAGS" in items:

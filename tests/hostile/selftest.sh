@@ -390,6 +390,18 @@ def imap():
         sel = c.ok("SELECT INBOX")
         expect("* OK [PERMANENTFLAGS (\\)] ok" in sel and "* 2 EXISTS" in sel, f"SELECT {sel}")
         return "SELECT with PERMANENTFLAGS (\\)"
+    if scenario in ("fetch-flood", "list-flood"):
+        c.ok("SELECT INBOX")
+        if scenario == "list-flood":
+            got = c.ok("UID FETCH 1:* (UID RFC822.SIZE)")
+            expect(len(got) == 1000000 and got[-1] == "* 1000000 FETCH (UID 1000000 RFC822.SIZE 300)",
+                   f"{len(got)} listing lines")
+            return "a listing of 1,000,000 lines"
+        c.send("a UID FETCH 9 (UID BODY.PEEK[])")
+        head = c.line()
+        expect(head.endswith("BODY[] {20971520}"), f"FETCH head {head!r}")
+        expect(len(c.exact(20 << 20)) == 20 << 20, "20 MiB literal")
+        return f"{head!r} and its 20 MiB (then 13 more)"
     if scenario in ("literal-spaced", "literal-spaced-huge"):
         c.ok("SELECT INBOX")
         got = c.ok("UID FETCH 1:* (UID RFC822.SIZE BODY.PEEK[])")
@@ -584,7 +596,7 @@ for s in normal literal-close endless-line huge-literal drip-after-login bye-aft
 done
 for s in starttls-missing starttls-no starttls-bad starttls-inject preauth cap-tamper bare-greeting \
 	no-uidnext no-uidplus foreign-deleted greeting-badcharset greeting-permflags select-permflags \
-	literal-spaced literal-spaced-huge; do
+	literal-spaced literal-spaced-huge fetch-flood list-flood; do
 	check imap "$s" clear
 	echo "imap $s" >>"$tmp/covered"
 done

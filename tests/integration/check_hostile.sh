@@ -28,8 +28,7 @@ scenario() {
   id=$(inboxq account add --name "h-$proto-$name-$sec" --host 127.0.0.1 --port "$(cat "$dir/port")" \
     --protocol "$proto" --credential "$cred" "${secflags[@]}" --keep-copy no)
   /usr/bin/time -f '%e %U %S %M' -o "$dir/time" env INBOXQ_CHECK_TIMEOUT=8s INBOXQ_READ_TIMEOUT=3s \
-    "${EXTRA_ENV[@]}" \
-    INBOXQ_MAX_MESSAGE=1M INBOXQ_MAX_LINE=64k INBOXQ_MAX_CHECK_BYTES=64M \
+    INBOXQ_MAX_MESSAGE=1M INBOXQ_MAX_LINE=64k INBOXQ_MAX_CHECK_BYTES=64M "${EXTRA_ENV[@]}" \
     inboxq check "$id" --direct --format json >"$dir/out" 2>"$dir/err" || true
   kill "$spid" 2>/dev/null || true
   wait "$spid" 2>/dev/null || true
@@ -75,6 +74,17 @@ EXTRA_ENV=()
 read -r wall _ < <(tail -n 1 "$IT_TMP/imap-drip-after-login-plain/time")
 check "imap drip-after-login: ended by the low-speed limit (${wall}s, not the 8 s deadline)" awk -v w="$wall" 'BEGIN{exit !(w < 6)}'
 check "imap drip-after-login: the error names low_speed_limit" grep -q low_speed_limit "$IT_TMP/imap-drip-after-login-plain/out"
+# max_check_memory holds whatever the server announces: a body FETCH answered with 14 literals
+# of 20 MiB (each within max_message), and a listing of a million lines (a check used to keep
+# every parsed response of a command: 867 MB and 455 MB); peak RSS under max_check_memory + 32 MB
+EXTRA_ENV=(INBOXQ_MAX_MESSAGE=32M INBOXQ_MAX_CHECK_MEMORY=64M INBOXQ_MAX_CHECK_BYTES=1G)
+scenario imap fetch-flood plain size_limit
+scenario imap list-flood plain size_limit
+EXTRA_ENV=()
+for s in fetch-flood list-flood; do
+  read -r _ _ _ rss < <(tail -n 1 "$IT_TMP/imap-$s-plain/time")
+  check "imap $s: peak RSS ${rss} KB under max_check_memory + 32 MB" test "$rss" -lt $(((64 + 32) * 1024))
+done
 # a TLS handshake (or a proxy's) that stalls ends after read_timeout (3 s), not at the check's
 # deadline (8 s here, 10 min by default)
 scenario imap tls-stall implicit timeout --implicit-tls
