@@ -733,9 +733,16 @@ out:
     /* LOGOUT closes and frees the stream (and our driver state with it): read it first */
     s->res->bytes = iq_stream_bytes_read(s->st);
     bool failed = iq_stream_error_class(s->st) != IQ_OK;
+    /* after a STARTTLS that did not end in TLS, not one more byte in clear (not even LOGOUT) */
+    bool clear_after_starttls = a->security == IQ_SEC_STARTTLS && !iq_stream_is_tls(s->st);
     s->st = NULL;
-    if (!failed)
+    if (!failed && !clear_after_starttls) {
         mailimap_logout(imap);
+    } else if (imap->imap_stream) {
+        /* mailimap_free() would send LOGOUT itself: close first */
+        mailstream_close(imap->imap_stream);
+        imap->imap_stream = NULL;
+    }
     mailimap_free(imap);
     return rc;
 }

@@ -51,6 +51,17 @@ scenario() {
   if [ "$sec" != plain ]; then
     absent "$proto $name: no credential in clear" '"credential".*"tls": *false' "$dir/record"
   fi
+  if [ "$sec" = starttls ]; then
+    # once STARTTLS/STLS is sent, nothing more in clear (a LOGOUT used to follow a failed upgrade)
+    check "$proto $name: not a byte in clear after STARTTLS" $PY -c 'import json, sys
+seen = False
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["event"] == "command" and not e.get("tls"):
+        if seen:
+            sys.exit("in clear after STARTTLS: " + e["line"])
+        seen = e["line"].split(" ")[-1].upper() in ("STARTTLS", "STLS")' "$dir/record"
+  fi
 }
 
 scenario imap starttls-missing starttls starttls_policy
