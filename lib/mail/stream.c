@@ -268,8 +268,10 @@ static ssize_t imap_read(iq_stream *st, char *buf, size_t count)
         }
         char chunk[RAW_CHUNK];
         ssize_t r = raw_read(st, chunk, sizeof(chunk));
-        if (r <= 0 || count_read(st, r) < 0 || imap_take(st, chunk, (size_t)r) < 0)
+        if (r <= 0 || count_read(st, r) < 0)
             return -1;
+        if (imap_take(st, chunk, (size_t)r) < 0 && st->out_off == st->out.len)
+            return -1; /* else the lines before the refused one first */
     }
 }
 
@@ -277,7 +279,7 @@ static ssize_t drv_read(mailstream_low *low, void *buf, size_t count)
 {
     iq_stream *st = low->data;
     if (st->error_class)
-        return -1;
+        return st->out_off < st->out.len ? imap_read(st, buf, count) : -1;
     if (iq_now_mono_ms() >= st->lim.deadline_ms) {
         fail(st, IQ_ERR_TIMEOUT, "the check's deadline passed");
         return -1;
