@@ -169,14 +169,23 @@ BROKER=$!
 PIDS+=("$BROKER")
 for _ in $(seq 50); do [ -s "$IT_TMP/own.bootstrap" ] && break; sleep 0.1; done
 OWN=$(tr -d ' \n' <"$IT_TMP/own.bootstrap")
+rport=$((INBOXQ_TEST_PG_PORT + 93))
+readyz() { $PY -c 'import sys, urllib.request, urllib.error
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=3).status)
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode().strip())
+except Exception:
+    print(0)' "http://127.0.0.1:$rport/readyz" 2>/dev/null; }
 INBOXQ_KAFKA_BROKERS=$OWN INBOXQ_KAFKA_TIMEOUT=1s INBOXQ_SCHEDULER_TICK=200ms \
-	inboxq-scheduler --log-level info 2>"$IT_TMP/sched3.log" &
+	inboxq-scheduler --log-level info --metrics-listen "127.0.0.1:$rport" 2>"$IT_TMP/sched3.log" &
 SCHED=$!
 PIDS+=("$SCHED")
 for _ in $(seq 50); do
 	[ "$(sql "SELECT count(*) FROM mail_accounts WHERE name IN ('due-1', 'due-2', 'due-3') AND next_check_at > now()")" = 3 ] && break
 	sleep 0.1
 done
+check "with its broker up, the scheduler's /readyz is 200 ($(readyz))" test "$(readyz)" = 200
 check "with its broker up, the running scheduler dispatches the 3 due accounts" \
 	test "$(consume "$INBOXQ_TOPIC_CHECK" "$OWN" | wc -l)" -eq 3
 kill -TERM "$BROKER"
@@ -188,6 +197,9 @@ snap >"$IT_TMP/b2.after"
 check "broker gone: the scheduler keeps running" kill -0 "$SCHED"
 check "broker gone: no next_check_at moved in 5 s of ticks" cmp -s "$IT_TMP/b2.before" "$IT_TMP/b2.after"
 check "broker gone: the log says the jobs were not confirmed" grep -q "not confirmed by Kafka" "$IT_TMP/sched3.log"
+# README: /readyz is ready only with PostgreSQL and Kafka reachable
+r=$(readyz)
+check "broker gone: the scheduler's /readyz is 503 and says Kafka ($r)" grep -q '^503 .*Kafka' <<<"$r"
 kill -TERM "$SCHED"
 wait_exit "$SCHED" 20
 rc=$RC
