@@ -213,7 +213,6 @@ static iq_err update(PGconn *c, int64_t id, const void *in, int expect_version, 
 static const iq_entity account = {
     .kind = "account",
     .ref_text = "account code or name",
-    .not_found = "no account has the code or name",
     .find = iq_account_find,
     .remove = iq_account_delete,
     .parse_form = parse_form,

@@ -10,6 +10,7 @@
 #include "account.h"
 #include "audit.h"
 #include "buf.h"
+#include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
 #include "pg.h"
@@ -193,11 +194,8 @@ int iq_cmd_audit(iq_app *app, int argc, char **argv)
         }
         /* A deleted account keeps its trail: a numeric code is taken as is. */
         if (found == 0 && iq_parse_i64(account, 1, INT64_MAX, &entity_id) < 0) {
-            iq_app_error(app,
-                         "audit: no account is named '%s'; give its code to see the trail "
-                         "of a deleted account",
-                         account);
-            rc = EX_NOINPUT;
+            /* the one wording; a deleted account's trail is found by its code */
+            rc = iq_cli_not_found(app, "audit", "account", account, "account list");
             goto out;
         }
     }

@@ -162,7 +162,6 @@ static iq_err update(PGconn *c, int64_t id, const void *in, int expect_version, 
 static const iq_entity connector = {
     .kind = "connector",
     .ref_text = "ID or NAME",
-    .not_found = "no Network Connector is named or numbered",
     .find = iq_connector_find,
     .remove = iq_connector_delete,
     .parse_form = parse_form,

@@ -44,7 +44,6 @@ static const char credential_help[] =
 static const iq_entity credential = {
     .kind = "credential",
     .ref_text = "ID or NAME",
-    .not_found = "no credential is named or numbered",
     .find = iq_vault_find,
     .remove = iq_vault_delete,
 };

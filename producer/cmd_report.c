@@ -15,6 +15,7 @@
 
 #include "audit.h"
 #include "buf.h"
+#include "cmd_entity.h"
 #include "commands.h"
 #include "cron.h"
 #include "exitcode.h"
@@ -654,11 +655,8 @@ static int schedule_delete(iq_app *app, int argc, char **argv)
     if (PQntuples(r) == 0) {
         PQclear(r);
         iq_pg_rollback(c);
-        iq_app_error(app,
-                     "report schedule delete: no schedule with id or name '%s'; see "
-                     "'inboxq report schedule list'",
-                     ref);
-        rc = EX_DATAERR;
+        rc = iq_cli_not_found(app, "report schedule delete", "schedule", ref,
+                              "report schedule list");
         goto out;
     }
     id = iq_pg_i64(r, 0, 0);

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
 #include "pg.h"
@@ -217,9 +218,8 @@ int iq_cmd_runs(iq_app *app, int argc, char **argv)
             return EX_USAGE;
         }
     }
-    if (optind + 1 != argc || iq_parse_i64(argv[optind], 1, INT64_MAX, &id) < 0) {
-        iq_app_error(app, "runs: give exactly one account ID (a positive number); see 'inboxq "
-                          "runs --help'");
+    if (optind + 1 != argc) {
+        iq_app_error(app, "runs: give one account code or name; see 'inboxq runs --help'");
         return EX_USAGE;
     }
     char *err = NULL;
@@ -228,7 +228,11 @@ int iq_cmd_runs(iq_app *app, int argc, char **argv)
     if (pg_rc != 0) {
         return pg_rc;
     }
-    int rc = 0;
+    int rc = iq_cli_find_account(app, c, "runs", argv[optind], &id);
+    if (rc != 0) {
+        iq_pg_close(&c);
+        return rc;
+    }
     char ids[24], lim[24];
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     snprintf(lim, sizeof(lim), "%lld", (long long)limit);
@@ -238,9 +242,7 @@ int iq_cmd_runs(iq_app *app, int argc, char **argv)
     if (!acct)
         goto db_fail;
     if (PQntuples(acct) == 0) {
-        iq_app_error(app, "runs: no account with id %lld; 'inboxq account list' shows them",
-                     (long long)id);
-        rc = EX_NOINPUT;
+        rc = iq_cli_not_found(app, "runs", "account", argv[optind], "account list");
         goto out;
     }
     r = iq_pg_query(c, runs_sql, 2, (const char *const[]){ids, lim}, &err);

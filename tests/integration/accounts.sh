@@ -279,6 +279,37 @@ run 64 account edit "$acct_a"
 run 66 account edit 999999 --port 1
 run 66 account show "no such account"
 
+# ---- one account resolver: every command that takes an account takes its code or its name,
+# and an unknown one is the same message and exit 66 everywhere (hardening item 16) ----
+nosuch="no account has the code or name"
+for ref in "Nope Account" 999999; do
+	for cmd in "account show" "account edit @ --port 1" "account delete" "account enable" \
+		"account disable" "account test" "check" "check @ --direct" "inbox" "runs" "audit --account"; do
+		# a deleted account's trail is still found by its code
+		[[ $cmd == audit* && $ref == 999999 ]] && continue
+		read -r -a words <<<"$cmd"
+		args=()
+		placed=0
+		for w in "${words[@]}"; do
+			if [[ $w == @ ]]; then args+=("$ref"); placed=1; else args+=("$w"); fi
+		done
+		((placed)) || args+=("$ref")
+		run 66 "${args[@]}"
+		err_has "${words[0]}"
+		err_has "$nosuch '$ref'; see 'inboxq account list'"
+	done
+done
+# several unknown at once: one message naming them all, nothing published
+run 66 check "$acct_a" "Nope Account" 999999
+err_has "check: $nosuch 'Nope Account', '999999'"
+# names work where only numbers did
+run 0 runs "conta suporte"
+[[ $OUT == *"Conta Suporte"* ]] || fail "runs by name: $OUT"
+run 0 runs "$acct_a" --format json
+jv "$OUT" '.account_id' "$acct_a"
+run 0 inbox "Conta Suporte" --format json
+run 0 audit --account "Conta Suporte"
+
 # ---- stale edits ----
 run 0 account show "$acct_a" --format json
 v=$(jq .version <<<"$OUT")

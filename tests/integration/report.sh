@@ -396,8 +396,8 @@ grep -qE "^$id +weekly-pdf +0 6 \* \* mon +pdf +pt-BR +20[0-9-]+ 06:00:00 UTC +N
 grep -q "Daily" "$WORK/out" || fail "schedule list lacks Daily"
 expect_rc 0 iq report schedule delete daily
 expect_rc 0 iq report schedule delete "$id"
-expect_rc 65 iq report schedule delete "$id"
-expect_rc 65 iq report schedule delete nothing-here
+expect_rc 66 iq report schedule delete "$id"
+expect_rc 66 iq report schedule delete nothing-here
 [[ $(sql "SELECT count(*) FROM report_schedules") == 0 ]] || fail "schedules left"
 [[ $(sql "SELECT string_agg(action, ',' ORDER BY id) FROM audit_log WHERE entity = 'schedule'") == create,create,delete,delete ]] ||
 	fail "audit rows: $(sql "SELECT action, entity_id, changes FROM audit_log WHERE entity = 'schedule'")"
