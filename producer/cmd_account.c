@@ -38,17 +38,21 @@ static const char form_help[] =
     "  --secure yes|no             Usar conexão segura (default yes)\n"
     "  --secure-type tls|ssl       Tipo de conexão segura, only with --secure yes (default ssl):\n"
     "                              tls = STARTTLS/STLS upgrade, ssl = TLS from the first byte\n"
-    "  --ignore-certificate yes|no Ignorar certificado (default no)\n"
+    "  --ignore-certificate yes|no Ignorar certificado (default no); yes only with --secure yes\n"
     "  --keep-copy yes|no          Manter cópia no servidor (default yes)\n"
     "  --auto-check yes|no         Verificação automática (default yes)\n"
     "  --active yes|no             Ativo (default yes)\n"
     "  --use-connector yes|no      Usar Network Connector (default no)\n"
     "  --connector NAME|ID         Network Connector; required with --use-connector yes, and\n"
     "                              given alone it implies --use-connector yes\n"
-    "  --folder NAME               IMAP mailbox to read (default INBOX)\n"
+    "  --folder NAME               IMAP mailbox to read (default INBOX); IMAP only\n"
     "  --check-interval DURATION   automatic check interval, 5s to 7d: 30s, 5m, 1h, 1d\n"
     "                              (default 5m)\n"
-    "  --apop yes|no               POP3: use APOP when the server offers it (default no)\n";
+    "  --apop yes|no               POP3: use APOP when the server offers it (default no); yes\n"
+    "                              only with --protocol pop3\n"
+    "A field that means nothing with the others (--apop yes on IMAP, --folder on POP3,\n"
+    "--secure-type or --ignore-certificate yes with --secure no) is refused; when an edit\n"
+    "makes a stored one meaningless, it goes back to its default.\n";
 
 enum {
     OPT_NAME = 256,

@@ -43,12 +43,13 @@ server() {
 idle() {
   local name=$1 sc=$2 sec=$3 secflags; shift 3
   case $sec in
-    plain) secflags=(--secure no) ;; starttls) secflags=(--secure yes --secure-type tls) ;;
-    implicit) secflags=(--secure yes --secure-type ssl) ;;
+    plain) secflags=(--secure no) ;;
+    starttls) secflags=(--secure yes --secure-type tls --ignore-certificate yes) ;;
+    implicit) secflags=(--secure yes --secure-type ssl --ignore-certificate yes) ;;
   esac
   server "$name" "$sc" "$@"
   ID=$(inboxq account add --name "idle-$name" --host 127.0.0.1 --port "$PORT" --protocol imap \
-    --credential "$cred" "${secflags[@]}" --ignore-certificate yes --keep-copy yes)
+    --credential "$cred" "${secflags[@]}" --keep-copy yes)
   local first; first=$(it_check "$ID")
   check "$name: first check stores both messages" test "$(jget messages_new <<<"$first")" = 2
   it_check "$ID" >"$IT_TMP/$name/out"

@@ -148,7 +148,6 @@ static void test_every_field(void **state)
                                   .active = "no",
                                   .use_connector = "yes",
                                   .connector = "proxy",
-                                  .folder = "Archive/2024",
                                   .check_interval = "1h",
                                   .apop = "yes"},
               &a);
@@ -165,7 +164,7 @@ static void test_every_field(void **state)
     assert_false(a.active);
     assert_true(a.use_connector);
     assert_int_equal(a.connector_id, 7);
-    assert_string_equal(a.folder, "Archive/2024");
+    assert_string_equal(a.folder, "INBOX");
     assert_int_equal(a.check_interval_s, 3600);
     assert_true(a.apop);
     json_t *j = iq_account_fields_json(&a);
@@ -436,6 +435,62 @@ static void test_folder_rules(void **state)
     expect_invalid(&(iq_account_input){BASE, .folder = big}, "folder");
 }
 
+/* Flag combinations that mean nothing: one table (rules.c), for add and edit alike
+ * (hardening item 21). */
+static void test_combination_rules(void **state)
+{
+    (void)state;
+    expect_invalid_msg(&(iq_account_input){BASE, .apop = "yes"}, "apop", "set protocol to pop3");
+    expect_invalid_msg(&(iq_account_input){BASE, .protocol = "pop3", .folder = "Sent"}, "folder",
+                       "set protocol to imap");
+    expect_invalid_msg(&(iq_account_input){BASE, .secure = "no", .ignore_certificate = "yes"},
+                       "ignore-certificate", "set secure to yes");
+    expect_invalid_msg(&(iq_account_input){BASE, .secure = "no", .secure_type = "ssl"},
+                       "secure-type", "set secure to yes");
+    /* the harmless "no" of a field that does not apply is accepted */
+    iq_account a;
+    expect_ok(&(iq_account_input){BASE, .apop = "no", .secure = "no", .ignore_certificate = "no"},
+              &a);
+    iq_account_release(&a);
+    expect_ok(&(iq_account_input){BASE, .folder = "Archive/2024"}, &a);
+    assert_string_equal(a.folder, "Archive/2024");
+    iq_account_release(&a);
+    expect_ok(&(iq_account_input){BASE, .protocol = "pop3", .apop = "yes"}, &a);
+    assert_true(a.apop);
+    /* edit: a field given against what the account is refused, as on add */
+    char *err = NULL;
+    a.id = 5;
+    assert_int_equal(
+        iq_account_apply(&a, &(iq_account_input){.folder = "Sent"}, false, &refs, &err),
+        IQ_ERR_INVALID);
+    assert_true(strncmp(err, "folder:", 7) == 0);
+    free(err);
+    err = NULL;
+    assert_int_equal(
+        iq_account_apply(&a, &(iq_account_input){.secure = "no", .ignore_certificate = "yes"},
+                         false, &refs, &err),
+        IQ_ERR_INVALID);
+    assert_true(strncmp(err, "ignore-certificate:", 19) == 0);
+    free(err);
+    err = NULL;
+    /* (a refused apply leaves a half-changed: the store loads the row afresh each time) */
+    /* and a stored value the edit made meaningless goes back to its default */
+    assert_int_equal(
+        iq_account_apply(&a, &(iq_account_input){.protocol = "imap"}, false, &refs, &err), IQ_OK);
+    assert_false(a.apop);
+    assert_int_equal(
+        iq_account_apply(
+            &a, &(iq_account_input){.secure = "yes", .folder = "Sent", .ignore_certificate = "yes"},
+            false, &refs, &err),
+        IQ_OK);
+    assert_int_equal(iq_account_apply(&a, &(iq_account_input){.secure = "no", .protocol = "pop3"},
+                                      false, &refs, &err),
+                     IQ_OK);
+    assert_false(a.ignore_certificate);
+    assert_string_equal(a.folder, "INBOX");
+    iq_account_release(&a);
+}
+
 /* An edit applies only the given fields to a loaded account. */
 static void test_edit_semantics(void **state)
 {
@@ -561,14 +616,15 @@ static void test_connector_form(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_every_field),
-        cmocka_unit_test(test_default_ports),   cmocka_unit_test(test_required),
-        cmocka_unit_test(test_name_rules),      cmocka_unit_test(test_host_rules),
-        cmocka_unit_test(test_port_rules),      cmocka_unit_test(test_protocol_rules),
-        cmocka_unit_test(test_secure_rules),    cmocka_unit_test(test_bool_rules),
-        cmocka_unit_test(test_connector_rules), cmocka_unit_test(test_credential_rules),
-        cmocka_unit_test(test_interval_rules),  cmocka_unit_test(test_folder_rules),
-        cmocka_unit_test(test_edit_semantics),  cmocka_unit_test(test_connector_form),
+        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_every_field),
+        cmocka_unit_test(test_default_ports),     cmocka_unit_test(test_required),
+        cmocka_unit_test(test_name_rules),        cmocka_unit_test(test_host_rules),
+        cmocka_unit_test(test_port_rules),        cmocka_unit_test(test_protocol_rules),
+        cmocka_unit_test(test_secure_rules),      cmocka_unit_test(test_bool_rules),
+        cmocka_unit_test(test_connector_rules),   cmocka_unit_test(test_credential_rules),
+        cmocka_unit_test(test_interval_rules),    cmocka_unit_test(test_folder_rules),
+        cmocka_unit_test(test_edit_semantics),    cmocka_unit_test(test_connector_form),
+        cmocka_unit_test(test_combination_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
