@@ -27,7 +27,9 @@ static void usage(void)
            "  --secure, --auto-check, --keep-copy yes|no   filter on that setting\n"
            "  --active yes|no|all   active accounts only, inactive only, or all (default)\n"
            "  --page N          which page (default 1); --per-page N rows a page (1-%d)\n"
-           "  --format FMT      table (default; fits the terminal), json or csv\n"
+           "  --format FMT      table (default; fits the terminal, one page at a time), json\n"
+           "                    or csv: every matching account, unless --page or --per-page\n"
+           "                    asks for one page\n"
            "  --lang LANG       labels in English (en, default) or Portuguese (pt-BR)\n",
            IQ_REPORT_ROWS_PER_PAGE, IQ_REPORT_MAX_PER_PAGE);
 }
@@ -37,6 +39,7 @@ typedef struct list_args {
     int64_t page, per_page;
     iq_report_format format;
     bool format_given;
+    bool paged; /* --page or --per-page given */
     iq_lang lang;
 } list_args;
 
@@ -117,6 +120,7 @@ static int parse_args(iq_app *app, int argc, char **argv, list_args *a)
                 return EX_USAGE;
             }
             *(opt == O_PAGE ? &a->page : &a->per_page) = v;
+            a->paged = true;
             break;
         }
         case O_FORMAT:
@@ -171,11 +175,13 @@ static int print_json(const iq_app *app, const list_args *a, const iq_report_sta
         iq_app_error(app, "account list: internal error encoding JSON: %s", jerr.text);
         return EX_SOFTWARE;
     }
-    char *next = a->page < st->pages ? page_command(app, a, a->page + 1) : NULL;
-    json_t *o = json_pack("{sI sI sI sI so so}", "page", (json_int_t)a->page, "pages",
-                          (json_int_t)st->pages, "per_page", (json_int_t)a->per_page, "total",
-                          (json_int_t)st->total, "next_page_command",
-                          next ? json_string(next) : json_null(), "accounts", arr);
+    /* unpaged: every matching account on one page */
+    int64_t pages = a->paged ? st->pages : 1, per_page = a->paged ? a->per_page : st->total;
+    char *next = a->page < pages ? page_command(app, a, a->page + 1) : NULL;
+    json_t *o =
+        json_pack("{sI sI sI sI so so}", "page", (json_int_t)a->page, "pages", (json_int_t)pages,
+                  "per_page", (json_int_t)per_page, "total", (json_int_t)st->total,
+                  "next_page_command", next ? json_string(next) : json_null(), "accounts", arr);
     free(next);
     if (!o || json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0) {
         json_decref(o);
@@ -207,13 +213,32 @@ int iq_cmd_account_list(iq_app *app, int argc, char **argv)
         rc = ps == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
         goto out;
     }
+    /* The machine formats export every matching account unless a page was asked for; the
+     * table keeps pages. CSV without a page streams straight out. */
+    bool all_rows = a.format != IQ_REPORT_TABLE && !a.paged;
+    if (all_rows && a.format == IQ_REPORT_CSV) {
+        iq_report_options o = {.format = a.format, .lang = iq_lang_tag(a.lang), .page = 0};
+        iq_report_stats st;
+        if (iq_report_render_opts(c, &a.filters, &o, stdout, &st, &err) < 0) {
+            iq_app_error(app, "account list: %s", err);
+            rc = iq_pg_connection_lost(c) ? EX_UNAVAILABLE : EX_SOFTWARE;
+            goto out;
+        }
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            iq_app_error(app, "account list: writing to stdout failed");
+            rc = EX_IOERR;
+        }
+        goto out;
+    }
     /* One page is small: render it into memory, then check the page number against the
      * total from the same snapshot before printing anything. */
     mem = open_memstream(&buf, &len);
     if (!mem)
         iq_oom();
-    iq_report_options o = {
-        .format = a.format, .lang = iq_lang_tag(a.lang), .page = a.page, .per_page = a.per_page};
+    iq_report_options o = {.format = a.format,
+                           .lang = iq_lang_tag(a.lang),
+                           .page = all_rows ? 0 : a.page,
+                           .per_page = a.per_page};
     iq_report_stats st;
     if (iq_report_render_opts(c, &a.filters, &o, mem, &st, &err) < 0) {
         iq_app_error(app, "account list: %s", err);
@@ -223,7 +248,7 @@ int iq_cmd_account_list(iq_app *app, int argc, char **argv)
     if (fclose(mem) != 0)
         iq_oom();
     mem = NULL;
-    if (a.page > st.pages) {
+    if (!all_rows && a.page > st.pages) {
         iq_app_error(app,
                      "account list: --page %lld is past the last page (%lld; %lld account%s "
                      "match)",

@@ -102,6 +102,16 @@ for n in 0 1 30 31 61; do
 		total=$((total + cnt))
 	done
 	((total == n)) || fail "$n accounts: pages hold $total accounts"
+	# the machine formats export every matching row unless a page is asked for (item 18)
+	expect_rc 0 iq account list --format json
+	got=$("$PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["page"], d["pages"], d["total"], len(d["accounts"]), d["next_page_command"])' <"$WORK/out")
+	[[ $got == "1 1 $n $n None" ]] || fail "$n accounts, json without --page: '$got'"
+	expect_rc 0 iq account list --format csv
+	got=$("$PY" -c 'import csv,sys; print(len(list(csv.reader(sys.stdin))) - 1)' <"$WORK/out")
+	((got == n)) || fail "$n accounts, csv without --page: $got rows"
+	expect_rc 0 iq account list --format csv --page 1
+	got=$("$PY" -c 'import csv,sys; print(len(list(csv.reader(sys.stdin))) - 1)' <"$WORK/out")
+	((got == (n < 30 ? n : 30))) || fail "$n accounts, csv --page 1: $got rows"
 	expect_rc 64 iq account list --page $((pages + 1))
 	grep -q -- "--page $((pages + 1)) is past the last page" "$WORK/err" || fail "past-the-end message: $(cat "$WORK/err")"
 done
