@@ -31,7 +31,7 @@ static void usage(FILE *out)
             "usage: inboxq check ID|NAME... | --all [--wait [--timeout S]] [--format text|json]\n"
             "       inboxq check ID|NAME --direct [--format text|json]\n\n"
             "Checks accounts now. Without --direct it publishes one check job per account to\n"
-            "Kafka for the workers (requested_by cli:$USER, reason manual) and prints one line\n"
+            "Kafka for the workers (requested_by cli:USER, reason manual) and prints one line\n"
             "per job Kafka confirmed: ACCOUNT_ID JOB_ID.\n"
             "  --all             every active account\n"
             "  --wait            then wait for each job's run in PostgreSQL and print its\n"
@@ -77,7 +77,9 @@ static int check_direct(iq_app *app, const char *ref, bool json)
     char job_id[37];
     iq_uuid_v4(job_id, sizeof(job_id));
     iq_check_result res;
-    int rc = iq_check_run(c, &cs.env, id, job_id, &res);
+    char by[64];
+    iq_operator_identity(by, sizeof(by)); /* the run says who asked, as a job would */
+    int rc = iq_check_run_as(c, &cs.env, id, job_id, by, &res);
     if (json) {
         json_t *j = iq_check_result_json(&res, id, job_id);
         char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -105,31 +107,6 @@ typedef struct job {
     iq_delivery state;
     bool done;
 } job;
-
-/* "cli:<login>", cut to the 63 bytes a requested_by may hold (on a UTF-8 boundary), control
- * characters replaced. */
-static void requested_by(char *buf, size_t size)
-{
-    const char *user = getenv("USER");
-    if (!user || !*user) {
-        struct passwd *pw = getpwuid(getuid());
-        user = pw && pw->pw_name && *pw->pw_name ? pw->pw_name : NULL;
-    }
-    if (user)
-        snprintf(buf, size, "cli:%s", user);
-    else
-        snprintf(buf, size, "cli:uid%u", (unsigned)getuid());
-    size_t max = 63 < size - 1 ? 63 : size - 1, n = strlen(buf);
-    if (n > max) {
-        n = max;
-        while (n > 4 && ((unsigned char)buf[n] & 0xc0) == 0x80)
-            n--;
-        buf[n] = '\0';
-    }
-    for (char *p = buf; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '_';
-}
 
 /* Sets b to "{a,b,c}" of the ids (a bigint[] / uuid[] parameter). 0, or -1 when they do not
  * fit b's cap (an array cut short would silently leave accounts out). */
@@ -265,7 +242,7 @@ static int load_accounts(iq_app *app, PGconn *c, bool all, job **jobs_r, size_t 
 static int publish(iq_app *app, job *jobs, size_t n, bool json)
 {
     char *err = NULL, by[64];
-    requested_by(by, sizeof(by));
+    iq_operator_identity(by, sizeof(by));
     iq_kafka_producer *p = iq_kafka_producer_new(app->cfg, &err);
     if (!p) {
         iq_app_error(app, "check: %s", err);

@@ -99,8 +99,9 @@ int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
     json_t *filters = iq_msg_report_filters_new(f, &err);
     char *fjson = filters ? json_dumps(filters, JSON_COMPACT) : NULL;
     json_decref(filters);
-    const char *user = getenv("USER");
-    char *by = iq_xasprintf("cli:%s", user && *user ? user : "unknown");
+    char by_buf[64];
+    iq_operator_identity(by_buf, sizeof(by_buf));
+    char *by = iq_xstrdup(by_buf);
     int64_t id = 0;
     if (!fjson || iq_reports_create(c, job_id, 0, format, lang, fjson, by, &id, &err) < 0) {
         iq_app_error(app, "report: %s", err ? err : "bad filters");

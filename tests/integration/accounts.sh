@@ -485,6 +485,25 @@ jv "$trail" '[.[] | select(.action == "update" and .changes.port.new == 1993)][0
 jv "$trail" '[.[] | select(.action == "update" and .changes.active != null)] | map(.changes.active.new)' \
 	'[true,false,true,false]'
 jv "$trail" '[.[] | .actor | length > 0] | all' true
+# One operator identity (item 22): "cli:" and the OS user name (from the uid when $USER is
+# unset), the same in the audit rows and in the check runs.
+me=$(id -un)
+idrun() { env -u USER -u SUDO_USER "$BIN" "$@" </dev/null >"$work/out" 2>"$work/err"; }
+idrun account add --name idcheck --host 127.0.0.1 --port 1 --protocol imap --credential alice \
+	--secure no || fail "account add without \$USER: $(cat "$work/err")"
+idc=$(cat "$work/out")
+rc=0
+idrun check idcheck --direct || rc=$?
+((rc == 1)) || fail "check --direct of a closed port exited $rc: $(cat "$work/err")"
+[[ $(sql "SELECT actor FROM audit_log WHERE entity = 'account' AND entity_id = $idc") == "cli:$me" ]] ||
+	fail "audit actor without \$USER: $(sql "SELECT actor FROM audit_log WHERE entity_id = $idc")"
+[[ $(sql "SELECT requested_by FROM check_runs WHERE account_id = $idc") == "cli:$me" ]] ||
+	fail "check run requested_by: $(sql "SELECT requested_by, worker FROM check_runs WHERE account_id = $idc")"
+USER=alice SUDO_USER='' run 0 account disable idcheck
+[[ $(sql "SELECT actor FROM audit_log WHERE entity_id = $idc ORDER BY id DESC LIMIT 1") == cli:alice ]] ||
+	fail "audit actor with USER=alice"
+run 0 account delete idcheck
+ok
 run 0 audit --entity account --id "$acct_b" --format json
 jv "$OUT" 'map(.action)' '["delete","create"]'
 jv "$OUT" '.[0].changes | [.name.old, .name.new, .connector_id.old]' "[\"Pop Full\",null,$conn_sock]"

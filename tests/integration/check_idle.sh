@@ -86,7 +86,7 @@ job=$(jget job_id <"$IT_TMP/normal-implicit/out")
 row=$(it_sql "SELECT outcome, error_class IS NULL, error IS NULL, messages_new, messages_deleted,
   messages_skipped, bytes > 0, tls_version IS NOT NULL, tls_cipher IS NOT NULL,
   tls_fingerprint IS NOT NULL, duration_ms IS NOT NULL, finished_at >= started_at,
-  worker LIKE 'cli:%', requested_by = worker
+  worker LIKE 'cli:%', requested_by LIKE 'cli:%' AND requested_by <> worker
   FROM check_runs WHERE job_id = '$job'")
 check "run record of the idle check ($row)" test "$row" = "ok|t|t|0|0|0|t|t|t|t|t|t|t|t"
 row=$(it_sql "SELECT a.last_status, a.last_error_class IS NULL, a.last_error IS NULL,

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -267,6 +269,35 @@ static void test_strerror(void **state)
     assert_true(strlen(iq_strerror(99999, tiny, sizeof(tiny))) < sizeof(tiny));
 }
 
+/* One operator identity (hardening item 22): cli: and the user name, from the uid without
+ * $USER, cut to 63 bytes on a UTF-8 boundary. */
+static void test_operator_identity(void **state)
+{
+    (void)state;
+    char buf[64], want[80];
+    unsetenv("SUDO_USER");
+    setenv("USER", "alice", 1);
+    iq_operator_identity(buf, sizeof(buf));
+    assert_string_equal(buf, "cli:alice");
+    unsetenv("USER");
+    const struct passwd *pw = getpwuid(getuid());
+    assert_non_null(pw);
+    snprintf(want, sizeof(want), "cli:%s", pw->pw_name);
+    iq_operator_identity(buf, sizeof(buf));
+    assert_string_equal(buf, want);
+    setenv("USER", "a\tb", 1);
+    iq_operator_identity(buf, sizeof(buf));
+    assert_string_equal(buf, "cli:a_b");
+    /* 30 two-byte characters: 4 + 60 bytes, cut to 63 on a boundary (4 + 58) */
+    char longname[61] = "";
+    for (int i = 0; i < 30; i++)
+        strcat(longname, "\xc3\xa9");
+    setenv("USER", longname, 1);
+    iq_operator_identity(buf, sizeof(buf));
+    assert_int_equal(strlen(buf), 62);
+    unsetenv("USER");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,7 +306,7 @@ int main(void)
         cmocka_unit_test(test_conninfo_mask),   cmocka_unit_test(test_log_not_garbled),
         cmocka_unit_test(test_config_table),    cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_days_from_civil), cmocka_unit_test(test_strerror),
-        cmocka_unit_test(test_log_line_whole),
+        cmocka_unit_test(test_log_line_whole),  cmocka_unit_test(test_operator_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
