@@ -21,6 +21,7 @@
 #include "exitcode.h"
 #include "i18n.h"
 #include "pg.h"
+#include "rules.h"
 #include "report.h"
 #include "report_escape.h"
 #include "util.h"
@@ -644,12 +645,13 @@ static int schedule_delete(iq_app *app, int argc, char **argv)
     if (iq_pg_begin(c, &err) < 0)
         goto db_error;
     /* A number is an id first; a schedule may also be named "2024". */
-    PGresult *r = iq_pg_query(c,
-                              "SELECT id, name, cron, format, lang, filters::text, output_dir "
-                              "FROM report_schedules WHERE id = $2::bigint OR lower(name) = "
-                              "lower($1::text) ORDER BY id = $2::bigint DESC NULLS LAST, id "
-                              "LIMIT 1 FOR UPDATE",
-                              2, params, &err);
+    PGresult *r = iq_pg_query(
+        c,
+        "SELECT id, name, cron, format, lang, filters::text, output_dir "
+        "FROM report_schedules WHERE id = $2::bigint OR " IQ_NAME_KEY("name") " = " IQ_NAME_KEY(
+            "$1::text") " ORDER BY id = $2::bigint DESC NULLS LAST, id "
+                        "LIMIT 1 FOR UPDATE",
+        2, params, &err);
     if (!r)
         goto db_error;
     if (PQntuples(r) == 0) {

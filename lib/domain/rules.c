@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include "rules_int.h"
+#include "utf8.h"
 #include "util.h"
 
 #define NAME_MAX_BYTES 200
@@ -131,6 +132,14 @@ int iq_validate_name(const char *field, const char *name, char **error_r)
     }
     if (!iq_rule_utf8_valid(name)) {
         *error_r = iq_xasprintf("%s: is not valid UTF-8; give the name in UTF-8", field);
+        return -1;
+    }
+    uint32_t invisible = iq_utf8_first_invisible(name);
+    if (invisible) {
+        *error_r = iq_xasprintf("%s: contains U+%04X, an invisible or text-direction control "
+                                "character (bidi control, zero-width character); remove it, so "
+                                "that the name looks like what it is",
+                                field, (unsigned)invisible);
         return -1;
     }
     if (isspace((unsigned char)name[0]) || isspace((unsigned char)name[len - 1])) {
@@ -304,7 +313,8 @@ iq_err iq_rule_name(char **name, const char *given, bool creating, char **error_
     if (given) {
         if (iq_validate_name("name", given, error_r) < 0)
             return IQ_ERR_INVALID;
-        iq_replace_str(name, given);
+        free(*name);
+        *name = iq_utf8_nfc(given); /* stored composed (NFC); unique by NFKC + case */
     } else if (creating || !*name) {
         return iq_rule_invalid(error_r, "name: is required; give a name");
     }
@@ -359,7 +369,8 @@ iq_err iq_rule_name_free(const iq_refs *refs, const char *kind, const char *arti
         iq_rule_show_value(name, shown, sizeof(shown));
         return iq_rule_invalid(
             error_r,
-            "name: %s %s named '%s' already exists (names are case-insensitive); "
+            "name: %s %s named '%s' already exists (names are compared ignoring case and "
+            "character width); "
             "choose another name",
             article, kind, shown);
     }

@@ -21,6 +21,11 @@ typedef enum {
 
 typedef enum { IQ_CONNECTOR_SOCKS5, IQ_CONNECTOR_HTTP } iq_connector_type;
 
+/* The SQL expression names are unique by (schemas/sql/0013_names.sql's indexes) and looked up
+ * by: NFKC (compatibility: full-width "ＡＢＣ" is "ABC"), then lower case. Names are stored in
+ * NFC. */
+#define IQ_NAME_KEY(x) "lower(normalize(" x ", NFKC))"
+
 /* Standard port for a protocol and security: 143/993, 110/995. */
 int iq_account_default_port(iq_protocol protocol, iq_security security);
 const char *iq_protocol_name(iq_protocol p);      /* "imap" / "pop3" */

@@ -383,6 +383,33 @@ bad check-interval --name n1 "${base[@]}" --check-interval 8d
 bad check-interval --name n1 "${base[@]}" --check-interval soon
 bad keep-copy --name n1 "${base[@]}" --keep-copy maybe
 bad folder --name n1 "${base[@]}" --folder ''
+# names: no invisible or direction-changing characters; stored NFC; unique ignoring case and
+# width (item 19)
+bad name --name $'RTL \u202Eevil' "${base[@]}"
+err_has "U+202E"
+bad name --name $'Zero\u200DWidth' "${base[@]}"
+err_has "U+200D"
+bad name --name "ＣＯＮＴＡ　ＳＵＰＯＲＴＥ" "${base[@]}" # full-width: the same name
+err_has "ignoring case and character width"
+run 0 account add --name $'Sa\u0303o Paulo' "${base[@]}" # decomposed
+nfc_id=$OUT
+[[ $(sql "SELECT name = U&'S\00E3o Paulo' FROM mail_accounts WHERE id = $nfc_id") == t ]] ||
+	fail "the decomposed name was not stored composed (NFC)"
+run 0 account show "SÃO PAULO" --format json # and found by its composed, upper-case form
+jv "$OUT" '.id' "$nfc_id"
+run 65 account add --name "são paulo" "${base[@]}"
+run 0 account delete "$nfc_id"
+run_in x 65 credential add --name "ＡＬＩＣＥ" --username u --password-stdin
+err_has "name:"
+run_in x 65 credential add --name $'al\u200Bice2' --username u --password-stdin
+err_has "U+200B"
+run 65 connector add --name $'\u2066web\u2069' --type http --host h --port 1
+err_has "U+2066"
+# and the database refuses a width-insensitive duplicate even without the program's check
+sql "INSERT INTO mail_accounts (name, host, port, protocol, credential_id)
+     VALUES ('ｃｏｎｔａ ｓｕｐｏｒｔｅ', 'h', 993, 'imap', $cred_alice)" >/dev/null 2>&1 &&
+	fail "the unique index took a full-width duplicate"
+ok
 # flag combinations that mean nothing (one rule table, add and edit alike; item 21)
 bad apop --name n1 "${base[@]}" --apop yes
 err_has "only applies to POP3 accounts; leave it out, or set protocol to pop3 (--apop)"

@@ -253,6 +253,25 @@ static void test_name_rules(void **state)
     /* accented names are fine */
     expect_ok(&(iq_account_input){BASE, .name = "Conta Suporte São Paulo 2"}, &a);
     iq_account_release(&a);
+    /* invisible and direction-changing characters are refused, naming the code point
+     * (hardening item 19) */
+    expect_invalid_msg(&(iq_account_input){BASE, .name = "RTL \xe2\x80\xae"
+                                                         "evil"},
+                       "name", "U+202E");
+    expect_invalid_msg(&(iq_account_input){BASE, .name = "Zero\xe2\x80\x8dWidth"}, "name",
+                       "U+200D");
+    expect_invalid_msg(&(iq_account_input){BASE, .name = "iso \xe2\x81\xa6x\xe2\x81\xa9"}, "name",
+                       "U+2066");
+    expect_invalid_msg(&(iq_account_input){BASE, .name = "bom\xef\xbb\xbf"}, "name", "U+FEFF");
+    expect_invalid_msg(&(iq_account_input){BASE, .name = "zw\xe2\x80\x8bsp"}, "name", "U+200B");
+    expect_invalid_msg(&(iq_account_input){BASE, .name = "line\xe2\x80\xa8sep"}, "name", "U+2028");
+    /* stored composed: "a" + COMBINING TILDE becomes U+00E3 */
+    expect_ok(&(iq_account_input){BASE, .name = "Sa\xcc\x83o Paulo"}, &a);
+    assert_string_equal(a.name, "S\xc3\xa3o Paulo");
+    iq_account_release(&a);
+    /* CJK, emoji and right-to-left letters are names like any other */
+    expect_ok(&(iq_account_input){BASE, .name = "東京 😀 \xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d"}, &a);
+    iq_account_release(&a);
 }
 
 static void test_host_rules(void **state)
