@@ -529,7 +529,18 @@ idrun check idcheck --direct || rc=$?
 USER=alice SUDO_USER='' run 0 account disable idcheck
 [[ $(sql "SELECT actor FROM audit_log WHERE entity_id = $idc ORDER BY id DESC LIMIT 1") == cli:alice ]] ||
 	fail "audit actor with USER=alice"
-run 0 account delete idcheck
+# account delete says what it removes, and with stored messages needs --yes off a terminal
+# (item 25)
+sql "INSERT INTO messages (account_id, mailbox, server_id, sha256, size, raw)
+     VALUES ($idc, 'INBOX', '1:1', decode(repeat('ab', 32), 'hex'), 2048, 'hello')" >/dev/null
+run 64 account delete idcheck
+err_has "1 stored message that are deleted with it; give --yes"
+[[ $OUT == *"'idcheck' is deleted with 1 stored message (2.0 KiB), its mailbox state and 1 check run"* ]] ||
+	fail "account delete did not say what it removes: $OUT"
+[[ $(sql "SELECT count(*) FROM messages WHERE account_id = $idc") == 1 ]] || fail "a refused delete removed mail"
+run 0 account delete idcheck --yes
+[[ $OUT == *"deleted"* ]] || fail "account delete --yes: $OUT"
+[[ $(sql "SELECT count(*) FROM messages WHERE account_id = $idc") == 0 ]] || fail "messages left"
 ok
 run 0 audit --entity account --id "$acct_b" --format json
 jv "$OUT" 'map(.action)' '["delete","create"]'
