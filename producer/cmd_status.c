@@ -24,7 +24,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: inboxq status [--format table|json]\n\n"
             "Shows the cluster's state: active accounts by last check outcome (ok, failed,\n"
-            "partial, never checked), overdue automatic checks and the oldest one, new-mail\n"
+            "partial, never checked), the failed and partial ones by error class (auth,\n"
+            "timeout...), overdue automatic checks and the oldest one, new-mail\n"
             "events waiting in the outbox, live workers (heartbeat within " LIVE_SECONDS " s),\n"
             "and the consumer lag of the workers' group (consumer_group) per partition of the\n"
             "check and report topics (end offset minus committed offset; a partition without a\n"
@@ -91,6 +92,19 @@ static json_t *pg_status(PGconn *c, char **error_r)
     if (!o)
         goto fail;
     json_object_set_new(doc, "accounts", o);
+    /* the failures (failed or partial) of active accounts by error class, largest first */
+    PGresult *fr = iq_pg_query(c,
+                               "SELECT coalesce(last_error_class, 'unknown'), count(*) "
+                               "FROM mail_accounts WHERE active AND last_status IS NOT NULL "
+                               "AND last_status <> 'ok' GROUP BY 1 ORDER BY 2 DESC, 1",
+                               0, NULL, error_r);
+    if (!fr)
+        goto fail;
+    json_t *by_class = json_object();
+    for (int i = 0; i < PQntuples(fr); i++)
+        json_object_set_new(by_class, iq_pg_str(fr, i, 0), json_integer(iq_pg_i64(fr, i, 1)));
+    PQclear(fr);
+    json_object_set_new(doc, "failures_by_class", by_class);
     o = query_object(c,
                      "SELECT n.count, a.id, a.name, "
                      "floor(extract(epoch FROM now() - a.next_check_at) * 1000)::bigint "
@@ -202,6 +216,20 @@ static void print_table(const json_t *doc)
            (long long)geti(a, "active"), (long long)geti(a, "ok"), (long long)geti(a, "failed"),
            (long long)geti(a, "partial"), (long long)geti(a, "never_checked"),
            (long long)geti(a, "inactive"));
+
+    json_t *fc = json_object_get(doc, "failures_by_class");
+    if (json_object_size(fc) > 0) {
+        printf("failures:  by error class:");
+        const char *cls;
+        json_t *n;
+        bool first = true;
+        json_object_foreach((json_t *)fc, cls, n)
+        {
+            printf("%s %s %lld", first ? "" : ",", cls, (long long)json_integer_value(n));
+            first = false;
+        }
+        printf("\n");
+    }
 
     const json_t *o = json_object_get(doc, "overdue");
     if (geti(o, "count") == 0) {
