@@ -26,6 +26,8 @@ static void usage(void)
            "  --name TEXT       accounts whose name contains TEXT (case-insensitive)\n"
            "  --secure, --auto-check, --keep-copy yes|no   filter on that setting\n"
            "  --active yes|no|all   active accounts only, inactive only, or all (default)\n"
+           "  --last-check ok|failed|never   accounts whose last check succeeded, did not\n"
+           "                    (failed or partial), or that were never checked\n"
            "  --page N          which page (default 1); --per-page N rows a page (1-%d)\n"
            "  --format FMT      table (default; fits the terminal, one page at a time), json\n"
            "                    or csv: every matching account, unless --page or --per-page\n"
@@ -70,13 +72,25 @@ static char *page_command(const iq_app *app, const list_args *a, int64_t page)
 
 static int parse_args(iq_app *app, int argc, char **argv, list_args *a)
 {
-    enum { O_NAME = 1, O_SECURE, O_AUTO, O_KEEP, O_ACTIVE, O_PAGE, O_PER_PAGE, O_FORMAT, O_LANG };
+    enum {
+        O_NAME = 1,
+        O_SECURE,
+        O_AUTO,
+        O_KEEP,
+        O_ACTIVE,
+        O_LAST_CHECK,
+        O_PAGE,
+        O_PER_PAGE,
+        O_FORMAT,
+        O_LANG
+    };
     static const struct option opts[] = {
         {"name", required_argument, NULL, O_NAME},
         {"secure", required_argument, NULL, O_SECURE},
         {"auto-check", required_argument, NULL, O_AUTO},
         {"keep-copy", required_argument, NULL, O_KEEP},
         {"active", required_argument, NULL, O_ACTIVE},
+        {"last-check", required_argument, NULL, O_LAST_CHECK},
         {"page", required_argument, NULL, O_PAGE},
         {"per-page", required_argument, NULL, O_PER_PAGE},
         {"format", required_argument, NULL, O_FORMAT},
@@ -101,6 +115,7 @@ static int parse_args(iq_app *app, int argc, char **argv, list_args *a)
         case O_AUTO:
         case O_KEEP:
         case O_ACTIVE:
+        case O_LAST_CHECK:
             if (iq_report_filters_set(&a->filters, name, optarg, &err) < 0) {
                 iq_app_error(app, "account list: %s", err);
                 free(err);

@@ -48,6 +48,7 @@ enum {
     OPT_AUTO,
     OPT_KEEP,
     OPT_ACTIVE,
+    OPT_LAST_CHECK,
     OPT_FORMAT,
     OPT_LANG,
     OPT_OUTPUT,
@@ -83,6 +84,8 @@ static void usage(void)
            "  --name TEXT       accounts whose name contains TEXT (case-insensitive)\n"
            "  --secure, --auto-check, --keep-copy yes|no   filter on that setting\n"
            "  --active yes|no|all   active accounts only, inactive only, or all (default)\n"
+           "  --last-check ok|failed|never   accounts whose last check succeeded, did not\n"
+           "                    (failed or partial), or that were never checked\n"
            "SCHEDULE FILTERS: the same, with --filter-name TEXT for the name filter (--name\n"
            "names the schedule). Cron times are UTC: minute hour day-of-month month "
            "day-of-week,\n"
@@ -118,6 +121,7 @@ static int common_option(iq_app *app, const char *what, int opt, const char *opt
     case OPT_AUTO:
     case OPT_KEEP:
     case OPT_ACTIVE:
+    case OPT_LAST_CHECK:
         if (iq_report_filters_set(&req->filters, name, arg, &err) < 0) {
             if (opt == OPT_FILTER_NAME && strchr(err, ' '))
                 iq_app_error(app, "report%s: --%s%s", what, option, strchr(err, ' '));
@@ -257,6 +261,7 @@ static int cmd_render(iq_app *app, int argc, char **argv)
         {"auto-check", required_argument, NULL, OPT_AUTO},
         {"keep-copy", required_argument, NULL, OPT_KEEP},
         {"active", required_argument, NULL, OPT_ACTIVE},
+        {"last-check", required_argument, NULL, OPT_LAST_CHECK},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"lang", required_argument, NULL, OPT_LANG},
         {"output", required_argument, NULL, OPT_OUTPUT},
@@ -381,6 +386,7 @@ static int schedule_add(iq_app *app, int argc, char **argv)
         {"auto-check", required_argument, NULL, OPT_AUTO},
         {"keep-copy", required_argument, NULL, OPT_KEEP},
         {"active", required_argument, NULL, OPT_ACTIVE},
+        {"last-check", required_argument, NULL, OPT_LAST_CHECK},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"lang", required_argument, NULL, OPT_LANG},
         {"cron", required_argument, NULL, OPT_CRON},

@@ -56,6 +56,16 @@ static int query_init(query *q, const iq_report_filters *f)
         if (iq_buf_appendf(&q->where, " AND %s = $%d::boolean", columns[i], q->nparams) < 0)
             return -1;
     }
+    if (f && f->last_check >= 0) {
+        static const char *const last_check_sql[] = {
+            [IQ_LAST_CHECK_OK] = " AND last_status = 'ok'",
+            [IQ_LAST_CHECK_FAILED] = " AND last_status IS NOT NULL AND last_status <> 'ok'",
+            [IQ_LAST_CHECK_NEVER] = " AND last_status IS NULL",
+        };
+        if (f->last_check > IQ_LAST_CHECK_NEVER ||
+            iq_buf_append_str(&q->where, last_check_sql[f->last_check]) < 0)
+            return -1;
+    }
     return 0;
 }
 

@@ -16,7 +16,7 @@ typedef struct html_state {
 } html_state;
 
 /* Column widths in percent of the page, in column order. */
-static const int col_pct[IQ_COL__COUNT] = {6, 27, 9, 8, 8, 6, 11, 12, 13};
+static const int col_pct[IQ_COL__COUNT] = {6, 24, 8, 8, 7, 6, 10, 11, 7, 13};
 
 static const char css[] =
     "@page{size:A4 landscape;margin:10mm}"
@@ -91,7 +91,7 @@ static int html_begin(iq_report_ctx *ctx, void **state_r)
     char when[40];
     iq_report_format_time(ctx->now_ms, when, sizeof(when));
     char *filters = iq_report_filters_describe(
-        ctx->filters ? ctx->filters : &(iq_report_filters){NULL, -1, -1, -1, -1},
+        ctx->filters ? ctx->filters : &(iq_report_filters){NULL, -1, -1, -1, -1, -1},
         iq_lang_tag(ctx->lang));
     iq_buf h;
     iq_buf_init(&h, IQ_REPORT_ROW_MAX);

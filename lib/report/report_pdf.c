@@ -206,9 +206,9 @@ static int pdf_begin(iq_report_ctx *ctx, void **state_r)
     st->bold =
         cairo_toy_font_face_create(FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
     iq_report_format_time(ctx->now_ms, st->when, sizeof(st->when));
-    char *f = iq_report_filters_describe(ctx->filters ? ctx->filters
-                                                      : &(iq_report_filters){NULL, -1, -1, -1, -1},
-                                         iq_lang_tag(ctx->lang));
+    char *f = iq_report_filters_describe(
+        ctx->filters ? ctx->filters : &(iq_report_filters){NULL, -1, -1, -1, -1, -1},
+        iq_lang_tag(ctx->lang));
     iq_buf_reset(&st->text);
     int rc = iq_utf8_one_line(&st->text, f, strlen(f));
     free(f);
@@ -233,6 +233,7 @@ static int pdf_begin(iq_report_ctx *ctx, void **state_r)
         case IQ_COL_SECURE:
         case IQ_COL_AUTO_CHECK:
         case IQ_COL_KEEP_COPY:
+        case IQ_COL_ACTIVE:
             values[0] = iq_msg_get(l, IQ_MSG_YES);
             values[1] = iq_msg_get(l, IQ_MSG_NO);
             break;

@@ -34,6 +34,7 @@ enum {
     IQ_COL_PORT,
     IQ_COL_AUTO_CHECK,
     IQ_COL_KEEP_COPY,
+    IQ_COL_ACTIVE,
     IQ_COL_LAST_STATUS,
     IQ_COL__COUNT
 };

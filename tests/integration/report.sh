@@ -78,7 +78,7 @@ for n in 0 1 30 31 61; do
 	word=accounts
 	((n == 1)) && word=account
 	grep -qx "page 1 of $pages, $n $word" "$WORK/out" || fail "$n accounts: footer: $(tail -3 "$WORK/out")"
-	rows=$(grep -cE '^ *[0-9]+  Acct-' "$WORK/out" || true)
+	rows=$(grep -cE '^ *[0-9]+ +Acct-' "$WORK/out" || true)
 	want=$((n < 30 ? n : 30))
 	((rows == want)) || fail "$n accounts: page 1 shows $rows rows, expected $want"
 	if ((n == 0)); then
@@ -118,7 +118,7 @@ done
 # 31 accounts: the second page holds exactly account 31.
 set_accounts 31
 expect_rc 0 iq account list --page 2
-grep -qE '^ *31  Acct-031 BETA' "$WORK/out" && grep -qx "page 2 of 2, 31 accounts" "$WORK/out" ||
+grep -qE '^ *31 +Acct-031 BETA' "$WORK/out" && grep -qx "page 2 of 2, 31 accounts" "$WORK/out" ||
 	fail "31 accounts, page 2: $(cat "$WORK/out")"
 # --per-page and the next-page command carry the filters (run it as printed).
 set_accounts 61
@@ -170,7 +170,22 @@ check_filter "secure AND NOT auto_check" --secure yes --auto-check no
 check_filter "name ILIKE '%alpha%' AND keep_copy AND active" --name alpha --keep-copy yes --active yes
 check_filter "name ILIKE '%beta%' AND NOT secure AND auto_check AND NOT keep_copy AND NOT active" \
 	--name beta --secure no --auto-check yes --keep-copy no --active no
-pass "filters: name (case-insensitive, wildcards literal), secure, auto-check, keep-copy, active, combinations"
+# the last check: ok, not ok (failed or partial), never (item 25)
+sql "UPDATE mail_accounts SET last_status = 'partial' WHERE id = (SELECT max(id) FROM mail_accounts WHERE last_status = 'failed')" >/dev/null
+check_filter "last_status = 'ok'" --last-check ok
+check_filter "last_status IS NOT NULL AND last_status <> 'ok'" --last-check failed
+check_filter "last_status IS NULL" --last-check never
+check_filter "last_status IS NOT NULL AND last_status <> 'ok' AND active" --last-check failed --active yes
+expect_rc 64 iq account list --last-check sometimes
+grep -q -- "--last-check must be ok, failed or never" "$WORK/err" || fail "--last-check message: $(cat "$WORK/err")"
+# the table has the Active column, and the filters carry into the next-page command
+expect_rc 0 iq account list --last-check never --per-page 5
+head -2 "$WORK/out" | grep -q "Active" || fail "account list lacks the Active column: $(head -3 "$WORK/out")"
+grep -q -- "^next page: inboxq account list --last-check never --per-page 5 --page 2" "$WORK/out" ||
+	fail "next page lacks --last-check: $(tail -2 "$WORK/out")"
+expect_rc 0 iq report --format html --last-check failed --output "$WORK/lc.html" --direct
+grep -q "Last check: Failed" "$WORK/lc.html" || fail "the report header does not describe --last-check"
+pass "filters: name (case-insensitive, wildcards literal), secure, auto-check, keep-copy, active, last check, combinations"
 
 # ---- bad values: exit 64 naming the option ----
 expect_rc 64 iq account list --secure maybe
@@ -225,7 +240,7 @@ sql "INSERT INTO mail_accounts (name, host, port, protocol, credential_id, secur
 	('Conta São Paulo – ação 日本 😀', 'h', 993, 'imap', $CRED, true, 'ssl', true, true, true, NULL),
 	('plain', 'h', 993, 'imap', $CRED, true, 'ssl', true, true, true, NULL)" >/dev/null
 sql "SELECT json_agg(json_build_object('id', id, 'name', name, 'secure', secure, 'secure_type', secure_type,
-	'protocol', protocol, 'port', port, 'auto_check', auto_check, 'keep_copy', keep_copy,
+	'protocol', protocol, 'port', port, 'auto_check', auto_check, 'keep_copy', keep_copy, 'active', active,
 	'last_status', last_status) ORDER BY id) FROM mail_accounts" >"$WORK/data.json"
 for lang in en pt-BR; do
 	expect_rc 0 iq report --format csv --lang "$lang" --output "$WORK/all.csv" --direct
@@ -237,10 +252,10 @@ assert raw.count(b"\r\n") >= len(data) + 1, "lines must end in CRLF"
 assert not raw.startswith(b"\xef\xbb\xbf"), "no BOM"
 L = {"en": dict(yes="Yes", no="No", ok="OK", failed="Failed", never="Never",
                 head=["Code", "Name", "Secure connection", "Connection type", "Protocol", "Port",
-                      "Automatic check", "Keep copy on server", "Last check"]),
+                      "Automatic check", "Keep copy on server", "Active", "Last check"]),
      "pt-BR": dict(yes="Sim", no="Não", ok="OK", failed="Falhou", never="Nunca",
                    head=["Código", "Nome", "Conexão segura", "Tipo conexão", "Protocolo", "Porta",
-                         "Verificação automática", "Manter cópia no servidor",
+                         "Verificação automática", "Manter cópia no servidor", "Ativo",
                          "Última verificação"])}[lang]
 with open(path, newline="", encoding="utf-8") as f:
     rows = list(csv.reader(f, strict=True))
@@ -254,7 +269,7 @@ for row, d in zip(rows[1:], data):
     want = [str(d["id"]), name, yn(d["secure"]),
             (d["secure_type"] or "").upper() if d["secure"] else "",
             d["protocol"].upper(), str(d["port"]), yn(d["auto_check"]), yn(d["keep_copy"]),
-            {"ok": L["ok"], "failed": L["failed"], None: L["never"]}[d["last_status"]]]
+            yn(d["active"]), {"ok": L["ok"], "failed": L["failed"], None: L["never"]}[d["last_status"]]]
     assert row == want, (row, want)
     for cell in row:
         assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), cell
@@ -299,9 +314,10 @@ text = "".join(p.text)
 assert [x["rows"] for x in p.pages] == [30, 30, 1], [x["rows"] for x in p.pages]
 assert all(x["heads"] == 1 for x in p.pages)
 first = {"en": ["Code", "Name", "Secure connection", "Connection type", "Protocol", "Port",
-                "Automatic check", "Keep copy on server", "Last check"],
+                "Automatic check", "Keep copy on server", "Active", "Last check"],
          "pt-BR": ["Código", "Nome", "Conexão segura", "Tipo conexão", "Protocolo", "Porta",
-                   "Verificação automática", "Manter cópia no servidor", "Última verificação"]}[lang]
+                   "Verificação automática", "Manter cópia no servidor", "Ativo",
+                   "Última verificação"]}[lang]
 assert all(x["th"] == first for x in p.pages), p.pages[0]["th"]
 fmt = {"en": "Page %d of 3", "pt-BR": "Página %d de 3"}[lang]
 for i in (1, 2, 3):
@@ -331,12 +347,12 @@ for lang in en pt-BR; do
 			grep -q "$w" "$WORK/p1.txt" || fail "PDF page 1 lacks '$w'"
 		done
 		grep -q "Page 3 of 3" "$WORK/p3.txt" && grep -q "Code" "$WORK/p3.txt" || fail "PDF page 3 header/number"
-		grep -qE '^ *1 +Acct-001 BETA +Yes +TLS +POP3 +993 +Yes +No +Failed' "$WORK/p1.txt" || fail "PDF row 1: $(grep -m1 Acct "$WORK/p1.txt")"
+		grep -qE '^ *1 +Acct-001 BETA +Yes +TLS +POP3 +993 +Yes +No +Yes +Failed' "$WORK/p1.txt" || fail "PDF row 1: $(grep -m1 Acct "$WORK/p1.txt")"
 	else
 		for w in "Configuração IMAP/POP3" Código Nome Conexão Protocolo Porta Verificação "Manter cópia" "Página 1 de 3" "Gerado em" Filtros; do
 			grep -q "$w" "$WORK/p1.txt" || fail "PDF (pt-BR) page 1 lacks '$w'"
 		done
-		grep -qE '^ *1 +Acct-001 BETA +Sim +TLS +POP3 +993 +Sim +Não +Falhou' "$WORK/p1.txt" || fail "PDF pt-BR row 1"
+		grep -qE '^ *1 +Acct-001 BETA +Sim +TLS +POP3 +993 +Sim +Não +Sim +Falhou' "$WORK/p1.txt" || fail "PDF pt-BR row 1"
 	fi
 done
 expect_rc 0 iq report --format pdf --name 'no such' --output "$WORK/empty.pdf" --direct
@@ -350,7 +366,7 @@ for w in Código Nome Conexão segura Tipo conexão Protocolo Porta Verificaçã
 	grep -q "$w" "$WORK/out" || fail "pt-BR table lacks '$w'"
 done
 expect_rc 0 iq account list --lang pt-BR --format csv --per-page 2
-head -1 "$WORK/out" | grep -q "^Código,Nome,Conexão segura,Tipo conexão,Protocolo,Porta,Verificação automática,Manter cópia no servidor,Última verificação" || fail "pt-BR CSV header"
+head -1 "$WORK/out" | grep -q "^Código,Nome,Conexão segura,Tipo conexão,Protocolo,Porta,Verificação automática,Manter cópia no servidor,Ativo,Última verificação" || fail "pt-BR CSV header"
 pass "pt-BR labels in the table and CSV"
 
 # ---- output files: atomic, exit 73 when they cannot be created ----
