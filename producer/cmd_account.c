@@ -12,6 +12,7 @@
 #include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
+#include "i18n.h"
 #include "pg.h"
 #include "util.h"
 
@@ -277,18 +278,23 @@ static void print_account_text(const iq_account_view *v)
     printf("Folder:                  %s\n", a->folder);
     printf("APOP:                    %s\n", yn(a->apop));
     printf("Check interval:          %s\n", dur);
-    printf("Last check:              %s\n", a->last_check_at ? a->last_check_at : "never");
+    char t_last[40], t_success[40], t_next[40], t_created[40], t_updated[40];
+    iq_i18n_time_text(IQ_LANG_EN, a->last_check_at, t_last, sizeof(t_last));
+    iq_i18n_time_text(IQ_LANG_EN, a->last_success_at, t_success, sizeof(t_success));
+    iq_i18n_time_text(IQ_LANG_EN, a->next_check_at, t_next, sizeof(t_next));
+    iq_i18n_time_text(IQ_LANG_EN, v->created_at, t_created, sizeof(t_created));
+    iq_i18n_time_text(IQ_LANG_EN, v->updated_at, t_updated, sizeof(t_updated));
+    printf("Last check:              %s\n", a->last_check_at ? t_last : "never");
     printf("Last status:             %s\n", dash(a->last_status));
     if (a->last_error)
         printf("Last error:              %s%s%s%s\n", a->last_error_class ? "[" : "",
                a->last_error_class ? a->last_error_class : "", a->last_error_class ? "] " : "",
                a->last_error);
-    printf("Last success:            %s\n", dash(a->last_success_at));
-    printf("Next check:              %s\n", a->active && a->auto_check
-                                                ? dash(a->next_check_at)
-                                                : "- (automatic check off or inactive)");
-    printf("Created:                 %s\n", dash(v->created_at));
-    printf("Updated:                 %s\n", dash(v->updated_at));
+    printf("Last success:            %s\n", t_success);
+    printf("Next check:              %s\n",
+           a->active && a->auto_check ? t_next : "- (automatic check off or inactive)");
+    printf("Created:                 %s\n", t_created);
+    printf("Updated:                 %s\n", t_updated);
     printf("Version:                 %d\n", a->version);
 }
 

@@ -17,23 +17,26 @@
 
 static void usage(void)
 {
-    printf("usage: inboxq account list [--name TEXT] [--secure yes|no] [--auto-check yes|no]\n"
-           "           [--keep-copy yes|no] [--active yes|no|all] [--page N] [--per-page N]\n"
-           "           [--format table|json|csv] [--lang en|pt-BR]\n\n"
-           "The accounts report (\"Configuração IMAP/POP3\"): code, name, secure connection,\n"
-           "connection type, protocol, port, automatic check, keep copy on server and the last\n"
-           "check, ordered by code, %d accounts a page.\n"
-           "  --name TEXT       accounts whose name contains TEXT (case-insensitive)\n"
-           "  --secure, --auto-check, --keep-copy yes|no   filter on that setting\n"
-           "  --active yes|no|all   active accounts only, inactive only, or all (default)\n"
-           "  --last-check ok|failed|never   accounts whose last check succeeded, did not\n"
-           "                    (failed or partial), or that were never checked\n"
-           "  --page N          which page (default 1); --per-page N rows a page (1-%d)\n"
-           "  --format FMT      table (default; fits the terminal, one page at a time), json\n"
-           "                    or csv: every matching account, unless --page or --per-page\n"
-           "                    asks for one page\n"
-           "  --lang LANG       labels in English (en, default) or Portuguese (pt-BR)\n",
-           IQ_REPORT_ROWS_PER_PAGE, IQ_REPORT_MAX_PER_PAGE);
+    printf(
+        "usage: inboxq account list [--name TEXT] [--secure yes|no] [--auto-check yes|no]\n"
+        "           [--keep-copy yes|no] [--active yes|no|all] [--page N] [--per-page N]\n"
+        "           [--format table|json|csv] [--lang en|pt-BR]\n\n"
+        "The accounts report (\"Configuração IMAP/POP3\"): code, name, secure connection,\n"
+        "connection type, protocol, port, automatic check, keep copy on server and the last\n"
+        "check, ordered by code, %d accounts a page.\n"
+        "  --name TEXT       accounts whose name contains TEXT (case-insensitive)\n"
+        "  --secure, --auto-check, --keep-copy yes|no   filter on that setting\n"
+        "  --active yes|no|all   active accounts only, inactive only, or all (default)\n"
+        "  --last-check ok|failed|never   accounts whose last check succeeded, did not\n"
+        "                    (failed or partial), or that were never checked\n"
+        "  --page N          which page (default 1); --per-page N rows a page (1-%d)\n"
+        "  --format FMT      table (default; fits the terminal, one page at a time), json\n"
+        "                    or csv: every matching account, unless --page or --per-page\n"
+        "                    asks for one page\n"
+        "  --lang LANG       labels in English (en, default) or Portuguese (pt-BR)\n"
+        "  --csv-dialect D   rfc4180 (comma) or excel-pt (UTF-8 byte-order mark and ';', for\n"
+        "                    a spreadsheet in Portuguese); default: excel-pt with --lang pt-BR\n",
+        IQ_REPORT_ROWS_PER_PAGE, IQ_REPORT_MAX_PER_PAGE);
 }
 
 typedef struct list_args {
@@ -42,6 +45,7 @@ typedef struct list_args {
     iq_report_format format;
     bool format_given;
     bool paged; /* --page or --per-page given */
+    iq_csv_dialect csv_dialect;
     iq_lang lang;
 } list_args;
 
@@ -82,7 +86,8 @@ static int parse_args(iq_app *app, int argc, char **argv, list_args *a)
         O_PAGE,
         O_PER_PAGE,
         O_FORMAT,
-        O_LANG
+        O_LANG,
+        O_CSV_DIALECT
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, O_NAME},
@@ -95,6 +100,7 @@ static int parse_args(iq_app *app, int argc, char **argv, list_args *a)
         {"per-page", required_argument, NULL, O_PER_PAGE},
         {"format", required_argument, NULL, O_FORMAT},
         {"lang", required_argument, NULL, O_LANG},
+        {"csv-dialect", required_argument, NULL, O_CSV_DIALECT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -147,6 +153,14 @@ static int parse_args(iq_app *app, int argc, char **argv, list_args *a)
                 return EX_USAGE;
             }
             a->format_given = a->format != IQ_REPORT_TABLE;
+            break;
+        case O_CSV_DIALECT:
+            if (iq_csv_dialect_parse(optarg, &a->csv_dialect) < 0) {
+                iq_app_error(app,
+                             "account list: --csv-dialect must be rfc4180 or excel-pt, not '%s'",
+                             optarg);
+                return EX_USAGE;
+            }
             break;
         case O_LANG:
             if (iq_lang_parse(optarg, &a->lang) < 0) {
@@ -232,7 +246,10 @@ int iq_cmd_account_list(iq_app *app, int argc, char **argv)
      * table keeps pages. CSV without a page streams straight out. */
     bool all_rows = a.format != IQ_REPORT_TABLE && !a.paged;
     if (all_rows && a.format == IQ_REPORT_CSV) {
-        iq_report_options o = {.format = a.format, .lang = iq_lang_tag(a.lang), .page = 0};
+        iq_report_options o = {.format = a.format,
+                               .lang = iq_lang_tag(a.lang),
+                               .page = 0,
+                               .csv_dialect = a.csv_dialect};
         iq_report_stats st;
         if (iq_report_render_opts(c, &a.filters, &o, stdout, &st, &err) < 0) {
             iq_app_error(app, "account list: %s", err);
@@ -253,7 +270,8 @@ int iq_cmd_account_list(iq_app *app, int argc, char **argv)
     iq_report_options o = {.format = a.format,
                            .lang = iq_lang_tag(a.lang),
                            .page = all_rows ? 0 : a.page,
-                           .per_page = a.per_page};
+                           .per_page = a.per_page,
+                           .csv_dialect = a.csv_dialect};
     iq_report_stats st;
     if (iq_report_render_opts(c, &a.filters, &o, mem, &st, &err) < 0) {
         iq_app_error(app, "account list: %s", err);

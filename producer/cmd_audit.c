@@ -13,6 +13,7 @@
 #include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
+#include "i18n.h"
 #include "pg.h"
 #include "table.h"
 #include "util.h"
@@ -76,7 +77,10 @@ static void print_table(json_t *rows)
         json_t *row = json_array_get(rows, i);
         const char *action = json_string_value(json_object_get(row, "action"));
         char **c = cells + (i + 1) * NC;
-        c[0] = iq_xstrdup(json_string_value(json_object_get(row, "at")));
+        char when[40];
+        iq_i18n_time_text(IQ_LANG_EN, json_string_value(json_object_get(row, "at")), when,
+                          sizeof(when));
+        c[0] = iq_xstrdup(when);
         c[1] = iq_xstrdup(json_string_value(json_object_get(row, "actor")));
         c[2] = iq_xstrdup(action);
         c[3] = iq_xstrdup(json_string_value(json_object_get(row, "entity")));

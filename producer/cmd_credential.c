@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "crypto.h"
 #include "exitcode.h"
+#include "i18n.h"
 #include "pg.h"
 #include "table.h"
 #include "util.h"
@@ -336,6 +337,9 @@ static int cmd_show(iq_app *app, int argc, char **argv)
         iq_entity_print_json(o);
         json_decref(o);
     } else {
+        char t_created[40], t_updated[40];
+        iq_i18n_time_text(IQ_LANG_EN, ci.created_at, t_created, sizeof(t_created));
+        iq_i18n_time_text(IQ_LANG_EN, ci.updated_at, t_updated, sizeof(t_updated));
         printf("ID:          %" PRId64 "\n"
                "Name:        %s\n"
                "Username:    %s\n"
@@ -345,7 +349,7 @@ static int cmd_show(iq_app *app, int argc, char **argv)
                "Created:     %s\n"
                "Updated:     %s\n",
                ci.id, ci.name, ci.username, ci.key_id, users ? users : "nothing", ci.version,
-               ci.created_at, ci.updated_at);
+               t_created, t_updated);
     }
 out:
     free(users);

@@ -39,6 +39,7 @@ typedef struct report_request {
     bool direct;
     bool wait;
     int64_t timeout_ms;
+    iq_csv_dialect csv_dialect; /* IQ_CSV_BY_LANG unless --csv-dialect */
 } report_request;
 
 enum {
@@ -57,6 +58,7 @@ enum {
     OPT_OUTPUT_DIR,
     OPT_WAIT,
     OPT_TIMEOUT,
+    OPT_CSV_DIALECT,
 };
 
 static void usage(void)
@@ -80,6 +82,10 @@ static void usage(void)
            "                    first; --timeout S (default 300) bounds the wait\n"
            "  --output FILE     where to write (- for standard output); written to a temporary\n"
            "                    file, then renamed\n"
+           "  --csv-dialect D   rfc4180 (comma) or excel-pt (UTF-8 byte-order mark and ';', for\n"
+           "                    a spreadsheet in Portuguese); default: excel-pt with --lang pt-BR\n"
+           "Times: the header says when, as YYYY-MM-DD HH:MM UTC (dd/mm/aaaa HH:MM UTC in\n"
+           "pt-BR); JSON and machine output use RFC 3339 UTC (2026-11-28T18:02:01Z).\n"
            "FILTERS:\n"
            "  --name TEXT       accounts whose name contains TEXT (case-insensitive)\n"
            "  --secure, --auto-check, --keep-copy yes|no   filter on that setting\n"
@@ -170,8 +176,9 @@ static int render_stdout(iq_app *app, const report_request *req)
     if (rc != 0)
         return rc;
     iq_report_stats st;
-    if (iq_report_render(c, &req->filters, req->format, iq_lang_tag(req->lang), stdout, &st, &err) <
-        0) {
+    iq_report_options o = {
+        .format = req->format, .lang = iq_lang_tag(req->lang), .csv_dialect = req->csv_dialect};
+    if (iq_report_render_opts(c, &req->filters, &o, stdout, &st, &err) < 0) {
         iq_app_error(app, "%s", err);
         rc = iq_pg_connection_lost(c) ? EX_UNAVAILABLE : ferror(stdout) ? EX_IOERR : EX_SOFTWARE;
     } else if (fflush(stdout) != 0) {
@@ -214,7 +221,9 @@ static int render_direct(iq_app *app, const report_request *req)
     if (rc != 0)
         goto out;
     iq_report_stats st;
-    if (iq_report_render(c, &req->filters, req->format, iq_lang_tag(req->lang), f, &st, &err) < 0) {
+    iq_report_options o = {
+        .format = req->format, .lang = iq_lang_tag(req->lang), .csv_dialect = req->csv_dialect};
+    if (iq_report_render_opts(c, &req->filters, &o, f, &st, &err) < 0) {
         iq_app_error(app, "%s", err);
         rc = iq_pg_connection_lost(c) ? EX_UNAVAILABLE : ferror(f) ? EX_IOERR : EX_SOFTWARE;
         goto out;
@@ -268,6 +277,7 @@ static int cmd_render(iq_app *app, int argc, char **argv)
         {"direct", no_argument, NULL, OPT_DIRECT},
         {"wait", no_argument, NULL, OPT_WAIT},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"csv-dialect", required_argument, NULL, OPT_CSV_DIALECT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -307,6 +317,13 @@ static int cmd_render(iq_app *app, int argc, char **argv)
                 rc = EX_USAGE;
             }
             break;
+        case OPT_CSV_DIALECT:
+            if (iq_csv_dialect_parse(optarg, &req.csv_dialect) < 0) {
+                iq_app_error(app, "report: --csv-dialect must be rfc4180 or excel-pt, not '%s'",
+                             optarg);
+                rc = EX_USAGE;
+            }
+            break;
         case 'h':
             usage();
             rc = -1;
@@ -334,6 +351,17 @@ static int cmd_render(iq_app *app, int argc, char **argv)
     if (rc == 0 && !req.direct && req.output && !req.wait) {
         iq_app_error(app, "report: --output with a job needs --wait (or use 'inboxq report get "
                           "ID --output FILE' later)");
+        rc = EX_USAGE;
+    }
+    if (rc == 0 && req.csv_dialect != IQ_CSV_BY_LANG && req.format != IQ_REPORT_CSV) {
+        iq_app_error(app, "report: --csv-dialect only applies to --format csv");
+        rc = EX_USAGE;
+    }
+    /* a job's CSV follows its --lang (the job carries no dialect) */
+    if (rc == 0 && !req.direct && req.csv_dialect != IQ_CSV_BY_LANG &&
+        (req.csv_dialect == IQ_CSV_EXCEL_PT) != (req.lang == IQ_LANG_PT_BR)) {
+        iq_app_error(app, "report: a job's CSV follows its --lang (pt-BR: excel-pt, en: rfc4180); "
+                          "for another --csv-dialect, render it with --direct");
         rc = EX_USAGE;
     }
     if (rc == 0 && req.direct && !req.output) {

@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "exitcode.h"
+#include "i18n.h"
 #include "kafka.h"
 #include "messages.h"
 #include "pg.h"
@@ -192,9 +193,17 @@ int iq_cmd_report_show(iq_app *app, int argc, char **argv)
                                              "rows",    "bytes",    "error",      "requested by",
                                              "created", "finished", "written to", "job"};
         printf("report %lld\n", (long long)id);
-        for (int i = 0; i < IQ_REPORTS_SHOW_NCOLS; i++)
-            if (*iq_pg_str(r, 0, i))
-                printf("  %-13s %s\n", labels[i], iq_pg_str(r, 0, i));
+        for (int i = 0; i < IQ_REPORTS_SHOW_NCOLS; i++) {
+            const char *v = iq_pg_str(r, 0, i);
+            char when[40];
+            if (!*v)
+                continue;
+            if (i == 8 || i == 9) { /* created, finished: times for people */
+                iq_i18n_time_text(IQ_LANG_EN, v, when, sizeof(when));
+                v = when;
+            }
+            printf("  %-13s %s\n", labels[i], v);
+        }
     }
     PQclear(r);
     free(err);

@@ -11,6 +11,7 @@
 #include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
+#include "i18n.h"
 #include "pg.h"
 #include "table.h"
 #include "util.h"
@@ -34,15 +35,19 @@ enum {
 };
 
 static const char *const runs_sql =
-    "SELECT job_id::text, requested_by, worker, "
-    "to_char(started_at, 'YYYY-MM-DD HH24:MI:SS'), "
-    "to_char(started_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-    "to_char(finished_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-    "coalesce(duration_ms, floor(extract(epoch FROM coalesce(finished_at, now()) - started_at) "
-    "* 1000)::bigint), "
-    "CASE WHEN finished_at IS NULL THEN 'running' ELSE coalesce(outcome, 'failed') END, "
-    "error_class, error, messages_new, messages_deleted, messages_skipped, bytes, tls_version "
-    "FROM check_runs WHERE account_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2";
+    "SELECT job_id::text, requested_by, worker, " IQ_SQL_TS("started_at") ", " IQ_SQL_TS(
+        "started_at") ", " IQ_SQL_TS("finished_at") ", "
+                                                    "coalesce(duration_ms, floor(extract(epoch "
+                                                    "FROM coalesce(finished_at, now()) - "
+                                                    "started_at) "
+                                                    "* 1000)::bigint), "
+                                                    "CASE WHEN finished_at IS NULL THEN 'running' "
+                                                    "ELSE coalesce(outcome, 'failed') END, "
+                                                    "error_class, error, messages_new, "
+                                                    "messages_deleted, messages_skipped, bytes, "
+                                                    "tls_version "
+                                                    "FROM check_runs WHERE account_id = $1 ORDER "
+                                                    "BY started_at DESC, id DESC LIMIT $2";
 
 static void usage(FILE *out)
 {
@@ -160,7 +165,9 @@ static void print_table(int64_t id, const char *name, const PGresult *r)
         fmt_bytes(iq_pg_i64(r, row, C_BYTES), bytes, sizeof(bytes));
         const char *cls = iq_pg_str(r, row, C_CLASS), *err = iq_pg_str(r, row, C_ERROR);
         const char *tls = iq_pg_str(r, row, C_TLS), *by = iq_pg_str(r, row, C_BY);
-        cells[i][T_STARTED] = iq_xstrdup(iq_pg_str(r, row, C_STARTED));
+        char when[40];
+        iq_i18n_time_text(IQ_LANG_EN, iq_pg_str(r, row, C_STARTED), when, sizeof(when));
+        cells[i][T_STARTED] = iq_xstrdup(when);
         cells[i][T_DURATION] = iq_xstrdup(dur);
         cells[i][T_OUTCOME] = iq_xstrdup(iq_pg_str(r, row, C_OUTCOME));
         cells[i][T_NEW] = iq_xasprintf("%lld", (long long)iq_pg_i64(r, row, C_NEW));

@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "exitcode.h"
+#include "i18n.h"
 #include "kafka.h"
 #include "log.h"
 #include "pg.h"
@@ -126,13 +127,14 @@ static json_t *pg_status(PGconn *c, char **error_r)
         goto fail;
     json_object_set_new(doc, "outbox", o);
 
-    PGresult *r = iq_pg_query(c,
-                              "SELECT name, concurrency, jobs_in_flight, jobs_done, "
-                              "floor(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, "
-                              "to_char(started_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-                              "heartbeat_at > now() - interval '" LIVE_SECONDS " seconds' "
-                              "FROM workers ORDER BY name",
-                              0, NULL, error_r);
+    PGresult *r =
+        iq_pg_query(c,
+                    "SELECT name, concurrency, jobs_in_flight, jobs_done, "
+                    "floor(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, " IQ_SQL_TS(
+                        "started_at") ", "
+                                      "heartbeat_at > now() - interval '" LIVE_SECONDS " seconds' "
+                                      "FROM workers ORDER BY name",
+                    0, NULL, error_r);
     if (!r)
         goto fail;
     json_t *live = json_array();
@@ -265,14 +267,17 @@ static void print_table(const json_t *doc)
                 nw = len;
         }
         printf("  %-*s  %11s  %9s  %10s  %9s  %s\n", nw, "NAME", "CONCURRENCY", "IN FLIGHT", "DONE",
-               "HEARTBEAT", "STARTED (UTC)");
+               "HEARTBEAT", "STARTED");
         json_array_foreach(live, i, x)
         {
             fmt_age(geti(x, "heartbeat_age_ms"), age, sizeof(age));
+            char started[40];
+            iq_i18n_time_text(IQ_LANG_EN, json_string_value(json_object_get(x, "started_at")),
+                              started, sizeof(started));
             printf("  %-*s  %11lld  %9lld  %10lld  %5s ago  %s\n", nw,
                    json_string_value(json_object_get(x, "name")), (long long)geti(x, "concurrency"),
                    (long long)geti(x, "jobs_in_flight"), (long long)geti(x, "jobs_done"), age,
-                   json_string_value(json_object_get(x, "started_at")));
+                   started);
         }
     }
 

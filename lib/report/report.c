@@ -201,6 +201,8 @@ int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report
     }
     ctx.width = o->width > 0 ? o->width : iq_report_term_width();
     ctx.now_ms = o->now_ms > 0 ? o->now_ms : iq_now_real_ms();
+    ctx.csv_excel_pt = o->csv_dialect == IQ_CSV_EXCEL_PT ||
+                       (o->csv_dialect == IQ_CSV_BY_LANG && ctx.lang == IQ_LANG_PT_BR);
 
     int qrc = query_init(&q, f);
     iq_buf_init(&sql, 8192);

@@ -61,6 +61,17 @@ int iq_report_term_width(void)
     return 100;
 }
 
+int iq_csv_dialect_parse(const char *s, iq_csv_dialect *d_r)
+{
+    if (s && strcmp(s, "rfc4180") == 0)
+        *d_r = IQ_CSV_RFC4180;
+    else if (s && strcmp(s, "excel-pt") == 0)
+        *d_r = IQ_CSV_EXCEL_PT;
+    else
+        return -1;
+    return 0;
+}
+
 const char *iq_report_yes_no(iq_lang lang, bool v)
 {
     return iq_msg_get(lang, v ? IQ_MSG_YES : IQ_MSG_NO);

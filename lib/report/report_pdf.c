@@ -205,7 +205,7 @@ static int pdf_begin(iq_report_ctx *ctx, void **state_r)
         cairo_toy_font_face_create(FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     st->bold =
         cairo_toy_font_face_create(FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
-    iq_report_format_time(ctx->now_ms, st->when, sizeof(st->when));
+    iq_i18n_time(ctx->lang, ctx->now_ms, st->when, sizeof(st->when));
     char *f = iq_report_filters_describe(
         ctx->filters ? ctx->filters : &(iq_report_filters){NULL, -1, -1, -1, -1, -1},
         iq_lang_tag(ctx->lang));

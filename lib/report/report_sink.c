@@ -79,10 +79,7 @@ const char *iq_report_cell(iq_lang lang, const iq_report_row *r, int col, char n
 
 void iq_report_format_time(int64_t ms, char *buf, size_t size)
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-        snprintf(buf, size, "?");
+    iq_i18n_time(IQ_LANG_EN, ms, buf, size);
 }
 
 int iq_report_fail(iq_report_ctx *ctx, const char *fmt, ...)

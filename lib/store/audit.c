@@ -85,10 +85,11 @@ json_t *iq_audit_list(PGconn *c, const char *entity, int64_t entity_id, int64_t 
     char *err = NULL;
     PGresult *r = iq_pg_query(
         c,
-        "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), actor, "
-        "action, entity, entity_id, changes::text FROM audit_log "
-        "WHERE ($1::text IS NULL OR entity = $1) AND ($2::bigint IS NULL OR entity_id = $2) "
-        "ORDER BY at DESC, id DESC LIMIT $3::bigint",
+        "SELECT id, " IQ_SQL_TS("at") ", actor, "
+                                      "action, entity, entity_id, changes::text FROM audit_log "
+                                      "WHERE ($1::text IS NULL OR entity = $1) AND ($2::bigint IS "
+                                      "NULL OR entity_id = $2) "
+                                      "ORDER BY at DESC, id DESC LIMIT $3::bigint",
         3, params, &err);
     if (!r) {
         *error_r = iq_xasprintf("reading the audit trail: %s", err);

@@ -542,6 +542,20 @@ run 0 account delete idcheck --yes
 [[ $OUT == *"deleted"* ]] || fail "account delete --yes: $OUT"
 [[ $(sql "SELECT count(*) FROM messages WHERE account_id = $idc") == 0 ]] || fail "messages left"
 ok
+# one machine time format (RFC 3339 UTC, seconds) and one for people (item 26)
+run 0 audit --entity account --limit 3 --format json
+jv "$OUT" '[.[] | .at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")] | all' true
+run 0 audit --entity account --limit 3
+[[ $(sed -n 2p <<<"$OUT") =~ ^20[0-9]{2}-[01][0-9]-[0-3][0-9]\ [0-2][0-9]:[0-5][0-9]\ UTC\  ]] ||
+	fail "audit table time: $(sed -n 2p <<<"$OUT")"
+run 0 account show "$acct_a"
+[[ $OUT =~ Created:\ +20[0-9]{2}-[01][0-9]-[0-3][0-9]\ [0-2][0-9]:[0-5][0-9]\ UTC$'\n' ]] ||
+	fail "account show time: $(grep Created <<<"$OUT")"
+run 0 account show "$acct_a" --format json
+jv "$OUT" '.created_at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")' true
+run 0 credential show alice
+[[ $OUT =~ Created:\ +20[0-9]{2}-[01][0-9]-[0-3][0-9]\ [0-2][0-9]:[0-5][0-9]\ UTC ]] ||
+	fail "credential show time: $(grep Created <<<"$OUT")"
 run 0 audit --entity account --id "$acct_b" --format json
 jv "$OUT" 'map(.action)' '["delete","create"]'
 jv "$OUT" '.[0].changes | [.name.old, .name.new, .connector_id.old]' "[\"Pop Full\",null,$conn_sock]"

@@ -249,7 +249,10 @@ import csv, json, sys
 path, data, lang = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3]
 raw = open(path, "rb").read()
 assert raw.count(b"\r\n") >= len(data) + 1, "lines must end in CRLF"
-assert not raw.startswith(b"\xef\xbb\xbf"), "no BOM"
+# pt-BR is for a spreadsheet in Portuguese: byte-order mark and ';' (item 26); en is RFC 4180
+bom = raw.startswith(b"\xef\xbb\xbf")
+assert bom == (lang == "pt-BR"), "BOM" if bom else "no BOM"
+sep = ";" if lang == "pt-BR" else ","
 L = {"en": dict(yes="Yes", no="No", ok="OK", failed="Failed", never="Never",
                 head=["Code", "Name", "Secure connection", "Connection type", "Protocol", "Port",
                       "Automatic check", "Keep copy on server", "Active", "Last check"]),
@@ -257,8 +260,8 @@ L = {"en": dict(yes="Yes", no="No", ok="OK", failed="Failed", never="Never",
                    head=["Código", "Nome", "Conexão segura", "Tipo conexão", "Protocolo", "Porta",
                          "Verificação automática", "Manter cópia no servidor", "Ativo",
                          "Última verificação"])}[lang]
-with open(path, newline="", encoding="utf-8") as f:
-    rows = list(csv.reader(f, strict=True))
+with open(path, newline="", encoding="utf-8-sig") as f:
+    rows = list(csv.reader(f, strict=True, delimiter=sep))
 assert rows[0] == L["head"], rows[0]
 assert len(rows) == len(data) + 1, (len(rows), len(data))
 yn = lambda b: L["yes"] if b else L["no"]
@@ -360,13 +363,30 @@ pdftotext -layout "$WORK/empty.pdf" - | grep -q "No accounts match the filters."
 pdftotext -layout "$WORK/empty.pdf" - | grep -q 'Page 1 of 1' || fail "empty PDF page number"
 pass "PDF: A4 pages of 30 rows with the header, page X of Y, en and pt-BR"
 
+# ---- one time format for people in the report header: en and pt-BR (item 26) ----
+expect_rc 0 iq report --format html --output "$WORK/t-en.html" --direct
+grep -qE 'Generated[^0-9]*20[0-9]{2}-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9] UTC' "$WORK/t-en.html" ||
+	fail "en header time: $(grep -o 'Generated.\{0,60\}' "$WORK/t-en.html" | head -1)"
+expect_rc 0 iq report --format html --lang pt-BR --output "$WORK/t-pt.html" --direct
+grep -qE 'Gerado em[^0-9]*[0-3][0-9]/[01][0-9]/20[0-9]{2} [0-2][0-9]:[0-5][0-9] UTC' "$WORK/t-pt.html" ||
+	fail "pt-BR header time: $(grep -o 'Gerado em.\{0,60\}' "$WORK/t-pt.html" | head -1)"
+pass "report header times: YYYY-MM-DD HH:MM UTC, dd/mm/aaaa HH:MM UTC in pt-BR"
+
 # ---- pt-BR labels in the table and CSV ----
 expect_rc 0 iq account list --lang pt-BR
 for w in Código Nome Conexão segura Tipo conexão Protocolo Porta Verificação automática Manter cópia "no servidor" Sim Não; do
 	grep -q "$w" "$WORK/out" || fail "pt-BR table lacks '$w'"
 done
 expect_rc 0 iq account list --lang pt-BR --format csv --per-page 2
-head -1 "$WORK/out" | grep -q "^Código,Nome,Conexão segura,Tipo conexão,Protocolo,Porta,Verificação automática,Manter cópia no servidor,Ativo,Última verificação" || fail "pt-BR CSV header"
+head -1 "$WORK/out" | grep -q "^"$'\xef\xbb\xbf'"Código;Nome;Conexão segura;Tipo conexão;Protocolo;Porta;Verificação automática;Manter cópia no servidor;Ativo;Última verificação" || fail "pt-BR CSV header"
+# the dialect on its own: excel-pt in English, rfc4180 in Portuguese
+expect_rc 0 iq account list --lang pt-BR --format csv --per-page 2 --csv-dialect rfc4180
+head -1 "$WORK/out" | grep -q "^Código,Nome," || fail "pt-BR CSV in rfc4180: $(head -1 "$WORK/out")"
+expect_rc 0 iq report --format csv --csv-dialect excel-pt --output "$WORK/xp.csv" --direct
+head -1 "$WORK/xp.csv" | grep -q "^"$'\xef\xbb\xbf'"Code;Name;" || fail "excel-pt CSV: $(head -1 "$WORK/xp.csv")"
+expect_rc 64 iq report --format csv --csv-dialect excel-pt
+grep -q "follows its --lang" "$WORK/err" || fail "a job with another dialect: $(cat "$WORK/err")"
+expect_rc 64 iq report --format pdf --csv-dialect excel-pt --output "$WORK/x.pdf" --direct
 pass "pt-BR labels in the table and CSV"
 
 # ---- output files: atomic, exit 73 when they cannot be created ----
@@ -401,7 +421,7 @@ expect_rc 0 iq report schedule add --name weekly-pdf --cron '0 6 * * mon' --form
 	--secure yes --filter-name alpha --output-dir "$rdir"
 id=$(head -1 "$WORK/out")
 [[ $id =~ ^[0-9]+$ ]] || fail "schedule add printed '$id' first"
-[[ $(grep -c '^next run: 20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] 06:00:00 UTC$' "$WORK/out") == 3 ]] || fail "next runs: $(cat "$WORK/out")"
+[[ $(grep -c '^next run: 20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] 06:00 UTC$' "$WORK/out") == 3 ]] || fail "next runs: $(cat "$WORK/out")"
 for d in $(sed -n 's/^next run: \([0-9-]*\) .*/\1/p' "$WORK/out"); do
 	[[ $(date -u -d "$d" +%u) == 1 ]] || fail "next run $d is not a Monday"
 done
@@ -418,7 +438,7 @@ expect_rc 64 iq report schedule add --name bad --cron @daily --format xlsx
 expect_rc 64 iq report schedule add --name bad --format csv
 expect_rc 65 iq report schedule add --name bad --cron @daily --format csv --output-dir relative/dir
 expect_rc 0 iq report schedule list
-grep -qE "^$id +weekly-pdf +0 6 \* \* mon +pdf +pt-BR +20[0-9-]+ 06:00:00 UTC +Name: \"alpha\"; Secure connection: Yes -> $rdir" "$WORK/out" || fail "schedule list: $(cat "$WORK/out")"
+grep -qE "^$id +weekly-pdf +0 6 \* \* mon +pdf +pt-BR +20[0-9-]+ 06:00 UTC +Name: \"alpha\"; Secure connection: Yes -> $rdir" "$WORK/out" || fail "schedule list: $(cat "$WORK/out")"
 grep -q "Daily" "$WORK/out" || fail "schedule list lacks Daily"
 expect_rc 0 iq report schedule delete daily
 expect_rc 0 iq report schedule delete "$id"
