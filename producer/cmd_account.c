@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "account.h"
 #include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
+#include "i18n.h"
 #include "pg.h"
 #include "util.h"
 
@@ -23,7 +25,7 @@ static const char account_help[] =
     "                         change only the fields given\n"
     "  show ID [--format text|json]\n"
     "  list [filters]         the accounts report (see 'inboxq account list --help')\n"
-    "  delete ID              delete the account and the mail stored for it\n"
+    "  delete ID [--yes]      delete the account and the mail stored for it\n"
     "  enable ID | disable ID make the account active or inactive\n"
     "  test ID                a step-by-step connection test\n\n"
     "ID is the account's code or its name. Run 'inboxq account add --help' for the fields.\n";
@@ -38,17 +40,21 @@ static const char form_help[] =
     "  --secure yes|no             Usar conexão segura (default yes)\n"
     "  --secure-type tls|ssl       Tipo de conexão segura, only with --secure yes (default ssl):\n"
     "                              tls = STARTTLS/STLS upgrade, ssl = TLS from the first byte\n"
-    "  --ignore-certificate yes|no Ignorar certificado (default no)\n"
+    "  --ignore-certificate yes|no Ignorar certificado (default no); yes only with --secure yes\n"
     "  --keep-copy yes|no          Manter cópia no servidor (default yes)\n"
     "  --auto-check yes|no         Verificação automática (default yes)\n"
     "  --active yes|no             Ativo (default yes)\n"
     "  --use-connector yes|no      Usar Network Connector (default no)\n"
     "  --connector NAME|ID         Network Connector; required with --use-connector yes, and\n"
     "                              given alone it implies --use-connector yes\n"
-    "  --folder NAME               IMAP mailbox to read (default INBOX)\n"
+    "  --folder NAME               IMAP mailbox to read (default INBOX); IMAP only\n"
     "  --check-interval DURATION   automatic check interval, 5s to 7d: 30s, 5m, 1h, 1d\n"
     "                              (default 5m)\n"
-    "  --apop yes|no               POP3: use APOP when the server offers it (default no)\n";
+    "  --apop yes|no               POP3: use APOP when the server offers it (default no); yes\n"
+    "                              only with --protocol pop3\n"
+    "A field that means nothing with the others (--apop yes on IMAP, --folder on POP3,\n"
+    "--secure-type or --ignore-certificate yes with --secure no) is refused; when an edit\n"
+    "makes a stored one meaningless, it goes back to its default.\n";
 
 enum {
     OPT_NAME = 256,
@@ -213,7 +219,6 @@ static iq_err update(PGconn *c, int64_t id, const void *in, int expect_version, 
 static const iq_entity account = {
     .kind = "account",
     .ref_text = "account code or name",
-    .not_found = "no account has the code or name",
     .find = iq_account_find,
     .remove = iq_account_delete,
     .parse_form = parse_form,
@@ -273,18 +278,23 @@ static void print_account_text(const iq_account_view *v)
     printf("Folder:                  %s\n", a->folder);
     printf("APOP:                    %s\n", yn(a->apop));
     printf("Check interval:          %s\n", dur);
-    printf("Last check:              %s\n", a->last_check_at ? a->last_check_at : "never");
+    char t_last[40], t_success[40], t_next[40], t_created[40], t_updated[40];
+    iq_i18n_time_text(IQ_LANG_EN, a->last_check_at, t_last, sizeof(t_last));
+    iq_i18n_time_text(IQ_LANG_EN, a->last_success_at, t_success, sizeof(t_success));
+    iq_i18n_time_text(IQ_LANG_EN, a->next_check_at, t_next, sizeof(t_next));
+    iq_i18n_time_text(IQ_LANG_EN, v->created_at, t_created, sizeof(t_created));
+    iq_i18n_time_text(IQ_LANG_EN, v->updated_at, t_updated, sizeof(t_updated));
+    printf("Last check:              %s\n", a->last_check_at ? t_last : "never");
     printf("Last status:             %s\n", dash(a->last_status));
     if (a->last_error)
         printf("Last error:              %s%s%s%s\n", a->last_error_class ? "[" : "",
                a->last_error_class ? a->last_error_class : "", a->last_error_class ? "] " : "",
                a->last_error);
-    printf("Last success:            %s\n", dash(a->last_success_at));
-    printf("Next check:              %s\n", a->active && a->auto_check
-                                                ? dash(a->next_check_at)
-                                                : "- (automatic check off or inactive)");
-    printf("Created:                 %s\n", dash(v->created_at));
-    printf("Updated:                 %s\n", dash(v->updated_at));
+    printf("Last success:            %s\n", t_success);
+    printf("Next check:              %s\n",
+           a->active && a->auto_check ? t_next : "- (automatic check off or inactive)");
+    printf("Created:                 %s\n", t_created);
+    printf("Updated:                 %s\n", t_updated);
     printf("Version:                 %d\n", a->version);
 }
 
@@ -361,13 +371,115 @@ static int cmd_disable(iq_app *app, int argc, char **argv)
     return cmd_set_active(app, argc, argv, "disable");
 }
 
-static const char delete_usage[] = "usage: inboxq account delete ID\n\n"
-                                   "Deletes the account together with its stored messages, mailbox "
-                                   "state and check\nhistory. Audited.\n";
+static const char delete_usage[] =
+    "usage: inboxq account delete ID [--yes]\n\n"
+    "Deletes the account together with its stored messages, mailbox state and check\n"
+    "history, and prints what it removes first. Audited. When the account has stored\n"
+    "messages, it asks on a terminal, and otherwise needs --yes (exit 64 without it).\n";
+
+/* "12 KiB" */
+static void fmt_size(int64_t b, char *buf, size_t size)
+{
+    if (b < 1024)
+        snprintf(buf, size, "%lld B", (long long)b);
+    else if (b < 1024 * 1024)
+        snprintf(buf, size, "%.1f KiB", (double)b / 1024.0);
+    else if (b < 1024LL * 1024 * 1024)
+        snprintf(buf, size, "%.1f MiB", (double)b / (1024.0 * 1024.0));
+    else
+        snprintf(buf, size, "%.1f GiB", (double)b / (1024.0 * 1024.0 * 1024.0));
+}
+
+/* Whether the operator typed yes at the terminal. */
+static bool confirmed(void)
+{
+    char line[16];
+    fputs("Delete them? [y/N] ", stdout);
+    fflush(stdout);
+    if (!fgets(line, sizeof(line), stdin))
+        return false;
+    return line[0] == 'y' || line[0] == 'Y' || line[0] == 's' || line[0] == 'S';
+}
 
 static int cmd_delete(iq_app *app, int argc, char **argv)
 {
-    return iq_entity_delete(app, &account, delete_usage, argc, argv);
+    static const struct option opts[] = {
+        {"yes", no_argument, NULL, 'y'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    bool yes = false;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":hy", opts, NULL)) != -1) {
+        if (opt == 'y') {
+            yes = true;
+        } else if (opt == 'h') {
+            fputs(delete_usage, stdout);
+            return 0;
+        } else {
+            return iq_entity_bad_option(app, &account, "delete", opt, argv);
+        }
+    }
+    if (argc - optind != 1) {
+        iq_app_error(app, "account delete: give one %s", account.ref_text);
+        return EX_USAGE;
+    }
+    PGconn *c = NULL;
+    int64_t id = 0;
+    int rc = iq_entity_open(app, &account, "delete", argv[optind], &c, &id);
+    if (rc != 0)
+        goto out;
+    char idbuf[24], *err = NULL;
+    snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
+    PGresult *r = iq_pg_query(c,
+                              "SELECT a.name, (SELECT count(*) FROM messages m WHERE m.account_id "
+                              "= a.id), (SELECT coalesce(sum(size), 0) FROM messages m WHERE "
+                              "m.account_id = a.id), (SELECT count(*) FROM check_runs r WHERE "
+                              "r.account_id = a.id) FROM mail_accounts a WHERE a.id = $1::bigint",
+                              1, (const char *const[]){idbuf}, &err);
+    if (!r || PQntuples(r) != 1) {
+        if (r)
+            rc = iq_cli_not_found(app, "account delete", "account", argv[optind], "account list");
+        else
+            iq_app_error(app, "account delete: %s", err ? err : "database error");
+        if (!r)
+            rc = iq_exit_code_last_db();
+        PQclear(r);
+        free(err);
+        goto out;
+    }
+    int64_t msgs = iq_pg_i64(r, 0, 1), bytes = iq_pg_i64(r, 0, 2), runs = iq_pg_i64(r, 0, 3);
+    char *name = iq_xstrdup(iq_pg_str(r, 0, 0));
+    PQclear(r);
+    char sz[32];
+    fmt_size(bytes, sz, sizeof(sz));
+    printf("account %" PRId64 " '%s' is deleted with %lld stored message%s (%s), its mailbox "
+           "state and %lld check run%s\n",
+           id, name, (long long)msgs, msgs == 1 ? "" : "s", sz, (long long)runs,
+           runs == 1 ? "" : "s");
+    fflush(stdout);
+    if (msgs > 0 && !yes) {
+        if (!isatty(STDIN_FILENO)) {
+            iq_app_error(app,
+                         "account delete: account %" PRId64 " has %lld stored message%s that "
+                         "are deleted with it; give --yes to confirm (nothing was deleted)",
+                         id, (long long)msgs, msgs == 1 ? "" : "s");
+            rc = EX_USAGE;
+        } else if (!confirmed()) {
+            iq_app_error(app, "account delete: not confirmed; nothing was deleted");
+            rc = 1;
+        }
+    }
+    free(name);
+    if (rc == 0) {
+        iq_err st = iq_account_delete(c, id, &err);
+        if (st != IQ_OK)
+            rc = iq_entity_store_fail(app, &account, "delete", st, err);
+        else
+            printf("account %" PRId64 ": deleted\n", id);
+    }
+out:
+    iq_pg_close(&c);
+    return rc;
 }
 
 int iq_cmd_account(iq_app *app, int argc, char **argv)

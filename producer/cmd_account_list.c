@@ -17,19 +17,26 @@
 
 static void usage(void)
 {
-    printf("usage: inboxq account list [--name TEXT] [--secure yes|no] [--auto-check yes|no]\n"
-           "           [--keep-copy yes|no] [--active yes|no|all] [--page N] [--per-page N]\n"
-           "           [--format table|json|csv] [--lang en|pt-BR]\n\n"
-           "The accounts report (\"Configuração IMAP/POP3\"): code, name, secure connection,\n"
-           "connection type, protocol, port, automatic check, keep copy on server and the last\n"
-           "check, ordered by code, %d accounts a page.\n"
-           "  --name TEXT       accounts whose name contains TEXT (case-insensitive)\n"
-           "  --secure, --auto-check, --keep-copy yes|no   filter on that setting\n"
-           "  --active yes|no|all   active accounts only, inactive only, or all (default)\n"
-           "  --page N          which page (default 1); --per-page N rows a page (1-%d)\n"
-           "  --format FMT      table (default; fits the terminal), json or csv\n"
-           "  --lang LANG       labels in English (en, default) or Portuguese (pt-BR)\n",
-           IQ_REPORT_ROWS_PER_PAGE, IQ_REPORT_MAX_PER_PAGE);
+    printf(
+        "usage: inboxq account list [--name TEXT] [--secure yes|no] [--auto-check yes|no]\n"
+        "           [--keep-copy yes|no] [--active yes|no|all] [--page N] [--per-page N]\n"
+        "           [--format table|json|csv] [--lang en|pt-BR]\n\n"
+        "The accounts report (\"Configuração IMAP/POP3\"): code, name, secure connection,\n"
+        "connection type, protocol, port, automatic check, keep copy on server and the last\n"
+        "check, ordered by code, %d accounts a page.\n"
+        "  --name TEXT       accounts whose name contains TEXT (case-insensitive)\n"
+        "  --secure, --auto-check, --keep-copy yes|no   filter on that setting\n"
+        "  --active yes|no|all   active accounts only, inactive only, or all (default)\n"
+        "  --last-check ok|failed|never   accounts whose last check succeeded, did not\n"
+        "                    (failed or partial), or that were never checked\n"
+        "  --page N          which page (default 1); --per-page N rows a page (1-%d)\n"
+        "  --format FMT      table (default; fits the terminal, one page at a time), json\n"
+        "                    or csv: every matching account, unless --page or --per-page\n"
+        "                    asks for one page\n"
+        "  --lang LANG       labels in English (en, default) or Portuguese (pt-BR)\n"
+        "  --csv-dialect D   rfc4180 (comma) or excel-pt (UTF-8 byte-order mark and ';', for\n"
+        "                    a spreadsheet in Portuguese); default: excel-pt with --lang pt-BR\n",
+        IQ_REPORT_ROWS_PER_PAGE, IQ_REPORT_MAX_PER_PAGE);
 }
 
 typedef struct list_args {
@@ -37,6 +44,8 @@ typedef struct list_args {
     int64_t page, per_page;
     iq_report_format format;
     bool format_given;
+    bool paged; /* --page or --per-page given */
+    iq_csv_dialect csv_dialect;
     iq_lang lang;
 } list_args;
 
@@ -67,17 +76,31 @@ static char *page_command(const iq_app *app, const list_args *a, int64_t page)
 
 static int parse_args(iq_app *app, int argc, char **argv, list_args *a)
 {
-    enum { O_NAME = 1, O_SECURE, O_AUTO, O_KEEP, O_ACTIVE, O_PAGE, O_PER_PAGE, O_FORMAT, O_LANG };
+    enum {
+        O_NAME = 1,
+        O_SECURE,
+        O_AUTO,
+        O_KEEP,
+        O_ACTIVE,
+        O_LAST_CHECK,
+        O_PAGE,
+        O_PER_PAGE,
+        O_FORMAT,
+        O_LANG,
+        O_CSV_DIALECT
+    };
     static const struct option opts[] = {
         {"name", required_argument, NULL, O_NAME},
         {"secure", required_argument, NULL, O_SECURE},
         {"auto-check", required_argument, NULL, O_AUTO},
         {"keep-copy", required_argument, NULL, O_KEEP},
         {"active", required_argument, NULL, O_ACTIVE},
+        {"last-check", required_argument, NULL, O_LAST_CHECK},
         {"page", required_argument, NULL, O_PAGE},
         {"per-page", required_argument, NULL, O_PER_PAGE},
         {"format", required_argument, NULL, O_FORMAT},
         {"lang", required_argument, NULL, O_LANG},
+        {"csv-dialect", required_argument, NULL, O_CSV_DIALECT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -98,6 +121,7 @@ static int parse_args(iq_app *app, int argc, char **argv, list_args *a)
         case O_AUTO:
         case O_KEEP:
         case O_ACTIVE:
+        case O_LAST_CHECK:
             if (iq_report_filters_set(&a->filters, name, optarg, &err) < 0) {
                 iq_app_error(app, "account list: %s", err);
                 free(err);
@@ -117,6 +141,7 @@ static int parse_args(iq_app *app, int argc, char **argv, list_args *a)
                 return EX_USAGE;
             }
             *(opt == O_PAGE ? &a->page : &a->per_page) = v;
+            a->paged = true;
             break;
         }
         case O_FORMAT:
@@ -128,6 +153,14 @@ static int parse_args(iq_app *app, int argc, char **argv, list_args *a)
                 return EX_USAGE;
             }
             a->format_given = a->format != IQ_REPORT_TABLE;
+            break;
+        case O_CSV_DIALECT:
+            if (iq_csv_dialect_parse(optarg, &a->csv_dialect) < 0) {
+                iq_app_error(app,
+                             "account list: --csv-dialect must be rfc4180 or excel-pt, not '%s'",
+                             optarg);
+                return EX_USAGE;
+            }
             break;
         case O_LANG:
             if (iq_lang_parse(optarg, &a->lang) < 0) {
@@ -171,11 +204,13 @@ static int print_json(const iq_app *app, const list_args *a, const iq_report_sta
         iq_app_error(app, "account list: internal error encoding JSON: %s", jerr.text);
         return EX_SOFTWARE;
     }
-    char *next = a->page < st->pages ? page_command(app, a, a->page + 1) : NULL;
-    json_t *o = json_pack("{sI sI sI sI so so}", "page", (json_int_t)a->page, "pages",
-                          (json_int_t)st->pages, "per_page", (json_int_t)a->per_page, "total",
-                          (json_int_t)st->total, "next_page_command",
-                          next ? json_string(next) : json_null(), "accounts", arr);
+    /* unpaged: every matching account on one page */
+    int64_t pages = a->paged ? st->pages : 1, per_page = a->paged ? a->per_page : st->total;
+    char *next = a->page < pages ? page_command(app, a, a->page + 1) : NULL;
+    json_t *o =
+        json_pack("{sI sI sI sI so so}", "page", (json_int_t)a->page, "pages", (json_int_t)pages,
+                  "per_page", (json_int_t)per_page, "total", (json_int_t)st->total,
+                  "next_page_command", next ? json_string(next) : json_null(), "accounts", arr);
     free(next);
     if (!o || json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0) {
         json_decref(o);
@@ -207,13 +242,36 @@ int iq_cmd_account_list(iq_app *app, int argc, char **argv)
         rc = ps == IQ_PG_ERR_DSN ? EX_CONFIG : EX_UNAVAILABLE;
         goto out;
     }
+    /* The machine formats export every matching account unless a page was asked for; the
+     * table keeps pages. CSV without a page streams straight out. */
+    bool all_rows = a.format != IQ_REPORT_TABLE && !a.paged;
+    if (all_rows && a.format == IQ_REPORT_CSV) {
+        iq_report_options o = {.format = a.format,
+                               .lang = iq_lang_tag(a.lang),
+                               .page = 0,
+                               .csv_dialect = a.csv_dialect};
+        iq_report_stats st;
+        if (iq_report_render_opts(c, &a.filters, &o, stdout, &st, &err) < 0) {
+            iq_app_error(app, "account list: %s", err);
+            rc = iq_pg_connection_lost(c) ? EX_UNAVAILABLE : EX_SOFTWARE;
+            goto out;
+        }
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            iq_app_error(app, "account list: writing to stdout failed");
+            rc = EX_IOERR;
+        }
+        goto out;
+    }
     /* One page is small: render it into memory, then check the page number against the
      * total from the same snapshot before printing anything. */
     mem = open_memstream(&buf, &len);
     if (!mem)
         iq_oom();
-    iq_report_options o = {
-        .format = a.format, .lang = iq_lang_tag(a.lang), .page = a.page, .per_page = a.per_page};
+    iq_report_options o = {.format = a.format,
+                           .lang = iq_lang_tag(a.lang),
+                           .page = all_rows ? 0 : a.page,
+                           .per_page = a.per_page,
+                           .csv_dialect = a.csv_dialect};
     iq_report_stats st;
     if (iq_report_render_opts(c, &a.filters, &o, mem, &st, &err) < 0) {
         iq_app_error(app, "account list: %s", err);
@@ -223,7 +281,7 @@ int iq_cmd_account_list(iq_app *app, int argc, char **argv)
     if (fclose(mem) != 0)
         iq_oom();
     mem = NULL;
-    if (a.page > st.pages) {
+    if (!all_rows && a.page > st.pages) {
         iq_app_error(app,
                      "account list: --page %lld is past the last page (%lld; %lld account%s "
                      "match)",

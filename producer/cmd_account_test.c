@@ -8,6 +8,7 @@
 
 #include "account.h"
 #include "checkenv.h"
+#include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
 #include "pg.h"
@@ -61,7 +62,7 @@ int iq_cmd_account_test(iq_app *app, int argc, char **argv)
         if (opt == 'f' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "text") == 0)) {
             json = strcmp(optarg, "json") == 0;
         } else if (opt == 'h') {
-            printf("usage: inboxq account test ID [--format text|json]\n\n"
+            printf("usage: inboxq account test ID|NAME [--format text|json]\n\n"
                    "Connects to the account's server step by step (DNS, TCP, connector, TLS,\n"
                    "capabilities, login, message count) and stores nothing. Exit 0 only when\n"
                    "every step passed.\n");
@@ -71,9 +72,9 @@ int iq_cmd_account_test(iq_app *app, int argc, char **argv)
             return EX_USAGE;
         }
     }
-    int64_t id;
-    if (optind + 1 != argc || iq_parse_i64(argv[optind], 1, INT64_MAX, &id) < 0) {
-        iq_app_error(app, "account test: give one account ID (a positive number)");
+    int64_t id = 0;
+    if (optind + 1 != argc) {
+        iq_app_error(app, "account test: give one account code or name");
         return EX_USAGE;
     }
     char *err = NULL;
@@ -89,10 +90,19 @@ int iq_cmd_account_test(iq_app *app, int argc, char **argv)
         iq_check_setup_release(&cs);
         return pg_rc;
     }
+    int find_rc = iq_cli_find_account(app, c, "account test", argv[optind], &id);
+    if (find_rc != 0) {
+        iq_pg_close(&c);
+        iq_check_setup_release(&cs);
+        return find_rc;
+    }
     iq_account a;
     int found = iq_account_load(c, id, &a, &err);
     if (found <= 0) {
-        iq_app_error(app, "account test: %s", found < 0 ? err : "no such account");
+        if (found < 0)
+            iq_app_error(app, "account test: %s", err);
+        else
+            iq_cli_not_found(app, "account test", "account", argv[optind], "account list");
         free(err);
         iq_pg_close(&c);
         iq_check_setup_release(&cs);

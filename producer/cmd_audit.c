@@ -10,8 +10,10 @@
 #include "account.h"
 #include "audit.h"
 #include "buf.h"
+#include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
+#include "i18n.h"
 #include "pg.h"
 #include "table.h"
 #include "util.h"
@@ -75,7 +77,10 @@ static void print_table(json_t *rows)
         json_t *row = json_array_get(rows, i);
         const char *action = json_string_value(json_object_get(row, "action"));
         char **c = cells + (i + 1) * NC;
-        c[0] = iq_xstrdup(json_string_value(json_object_get(row, "at")));
+        char when[40];
+        iq_i18n_time_text(IQ_LANG_EN, json_string_value(json_object_get(row, "at")), when,
+                          sizeof(when));
+        c[0] = iq_xstrdup(when);
         c[1] = iq_xstrdup(json_string_value(json_object_get(row, "actor")));
         c[2] = iq_xstrdup(action);
         c[3] = iq_xstrdup(json_string_value(json_object_get(row, "entity")));
@@ -193,11 +198,8 @@ int iq_cmd_audit(iq_app *app, int argc, char **argv)
         }
         /* A deleted account keeps its trail: a numeric code is taken as is. */
         if (found == 0 && iq_parse_i64(account, 1, INT64_MAX, &entity_id) < 0) {
-            iq_app_error(app,
-                         "audit: no account is named '%s'; give its code to see the trail "
-                         "of a deleted account",
-                         account);
-            rc = EX_NOINPUT;
+            /* the one wording; a deleted account's trail is found by its code */
+            rc = iq_cli_not_found(app, "audit", "account", account, "account list");
             goto out;
         }
     }

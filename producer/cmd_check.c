@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "checkenv.h"
+#include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
 #include "kafka.h"
@@ -27,10 +28,10 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: inboxq check ID... | --all [--wait [--timeout S]] [--format text|json]\n"
-            "       inboxq check ID --direct [--format text|json]\n\n"
+            "usage: inboxq check ID|NAME... | --all [--wait [--timeout S]] [--format text|json]\n"
+            "       inboxq check ID|NAME --direct [--format text|json]\n\n"
             "Checks accounts now. Without --direct it publishes one check job per account to\n"
-            "Kafka for the workers (requested_by cli:$USER, reason manual) and prints one line\n"
+            "Kafka for the workers (requested_by cli:USER, reason manual) and prints one line\n"
             "per job Kafka confirmed: ACCOUNT_ID JOB_ID.\n"
             "  --all             every active account\n"
             "  --wait            then wait for each job's run in PostgreSQL and print its\n"
@@ -52,8 +53,9 @@ static void usage(FILE *out)
 
 /* --- --direct ----------------------------------------------------------------------------- */
 
-static int check_direct(iq_app *app, int64_t id, bool json)
+static int check_direct(iq_app *app, const char *ref, bool json)
 {
+    int64_t id = 0;
     char *err = NULL;
     iq_check_setup cs;
     if (iq_check_setup_init(&cs, app->cfg, "cli", &err) < 0) {
@@ -67,10 +69,17 @@ static int check_direct(iq_app *app, int64_t id, bool json)
         iq_check_setup_release(&cs);
         return pg_rc;
     }
+    if ((pg_rc = iq_cli_find_account(app, c, "check", ref, &id)) != 0) {
+        iq_pg_close(&c);
+        iq_check_setup_release(&cs);
+        return pg_rc;
+    }
     char job_id[37];
     iq_uuid_v4(job_id, sizeof(job_id));
     iq_check_result res;
-    int rc = iq_check_run(c, &cs.env, id, job_id, &res);
+    char by[64];
+    iq_operator_identity(by, sizeof(by)); /* the run says who asked, as a job would */
+    int rc = iq_check_run_as(c, &cs.env, id, job_id, by, &res);
     if (json) {
         json_t *j = iq_check_result_json(&res, id, job_id);
         char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -92,36 +101,12 @@ static int check_direct(iq_app *app, int64_t id, bool json)
 /* --- jobs ------------------------------------------------------------------------------------ */
 
 typedef struct job {
+    const char *ref; /* the account's code or name as given (NULL with --all) */
     int64_t account_id;
     char job_id[37];
     iq_delivery state;
     bool done;
 } job;
-
-/* "cli:<login>", cut to the 63 bytes a requested_by may hold (on a UTF-8 boundary), control
- * characters replaced. */
-static void requested_by(char *buf, size_t size)
-{
-    const char *user = getenv("USER");
-    if (!user || !*user) {
-        struct passwd *pw = getpwuid(getuid());
-        user = pw && pw->pw_name && *pw->pw_name ? pw->pw_name : NULL;
-    }
-    if (user)
-        snprintf(buf, size, "cli:%s", user);
-    else
-        snprintf(buf, size, "cli:uid%u", (unsigned)getuid());
-    size_t max = 63 < size - 1 ? 63 : size - 1, n = strlen(buf);
-    if (n > max) {
-        n = max;
-        while (n > 4 && ((unsigned char)buf[n] & 0xc0) == 0x80)
-            n--;
-        buf[n] = '\0';
-    }
-    for (char *p = buf; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '_';
-}
 
 /* Sets b to "{a,b,c}" of the ids (a bigint[] / uuid[] parameter). 0, or -1 when they do not
  * fit b's cap (an array cut short would silently leave accounts out). */
@@ -143,18 +128,67 @@ static int id_array(iq_buf *b, const job *jobs, size_t n, bool uuids)
     return iq_buf_append_char(b, '}');
 }
 
-/* Fills jobs with the accounts to check: the given ids (refusing unknown ones) or, for --all,
- * every active account. Returns 0 or an exit code. */
+/* The given codes and names into ids (names through the account resolver; codes checked
+ * all at once below). 0 or an exit code; refs that name no account are appended to missing. */
+static int resolve_refs(iq_app *app, PGconn *c, job *jobs, size_t n, iq_buf *missing,
+                        size_t *nmissing_r)
+{
+    for (size_t i = 0; i < n; i++) {
+        job *j = &jobs[i];
+        int64_t v = 0;
+        int found = 1;
+        char *err = NULL;
+        if (iq_parse_i64(j->ref, 1, INT64_MAX, &v) == 0)
+            j->account_id = v;
+        else if ((found = iq_account_find(c, j->ref, &j->account_id, &err)) < 0) {
+            iq_app_error(app, "check: %s", err ? err : "database error");
+            free(err);
+            return iq_exit_code_last_db();
+        }
+        if (found == 0 && (*nmissing_r)++ < 20)
+            IQ_IGNORE_RESULT(iq_buf_appendf(missing, "%s'%s'", *nmissing_r > 1 ? ", " : "",
+                                            j->ref)); /* refs are argv: bounded */
+    }
+    return 0;
+}
+
+/* Drops repeated accounts (a code and the name of the same account count once). */
+static size_t dedup(job *jobs, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < k && !dup; j++)
+            dup = jobs[j].account_id == jobs[i].account_id;
+        if (!dup)
+            jobs[k++] = jobs[i];
+    }
+    return k;
+}
+
+/* Fills jobs with the accounts to check: the given codes and names (refusing unknown ones) or,
+ * for --all, every active account. Returns 0 or an exit code. */
 static int load_accounts(iq_app *app, PGconn *c, bool all, job **jobs_r, size_t *n_r)
 {
     char *err = NULL;
-    iq_buf ids;
+    iq_buf ids, missing;
     iq_buf_init(&ids, 64 * 1024 * 1024);
+    iq_buf_init(&missing, 64 * 1024);
+    size_t nmissing = 0;
     PGresult *r;
+    if (!all) {
+        int rc = resolve_refs(app, c, *jobs_r, *n_r, &missing, &nmissing);
+        if (rc != 0) {
+            iq_buf_release(&ids);
+            iq_buf_release(&missing);
+            return rc;
+        }
+    }
     if (all) {
         r = iq_pg_query(c, "SELECT id FROM mail_accounts WHERE active ORDER BY id", 0, NULL, &err);
     } else if (id_array(&ids, *jobs_r, *n_r, false) < 0) {
         iq_buf_release(&ids);
+        iq_buf_release(&missing);
         iq_app_error(app,
                      "check: %zu account ids are too many for one command; check them in "
                      "smaller groups",
@@ -162,13 +196,14 @@ static int load_accounts(iq_app *app, PGconn *c, bool all, job **jobs_r, size_t 
         return EX_USAGE;
     } else {
         r = iq_pg_query(c,
-                        "SELECT x.id FROM unnest($1::bigint[]) WITH ORDINALITY AS x(id, n) "
-                        "WHERE NOT EXISTS (SELECT 1 FROM mail_accounts a WHERE a.id = x.id) "
-                        "ORDER BY x.n",
+                        "SELECT x.n - 1 FROM unnest($1::bigint[]) WITH ORDINALITY AS x(id, n) "
+                        "WHERE x.id > 0 AND NOT EXISTS (SELECT 1 FROM mail_accounts a WHERE "
+                        "a.id = x.id) ORDER BY x.n",
                         1, (const char *const[]){ids.data}, &err);
     }
     iq_buf_release(&ids);
     if (!r) {
+        iq_buf_release(&missing);
         iq_app_error(app, "check: %s", err);
         free(err);
         return EX_UNAVAILABLE;
@@ -180,17 +215,24 @@ static int load_accounts(iq_app *app, PGconn *c, bool all, job **jobs_r, size_t 
         *n_r = (size_t)n;
         for (int i = 0; i < n; i++)
             (*jobs_r)[i].account_id = iq_pg_i64(r, i, 0);
-    } else if (n > 0) {
-        iq_buf missing;
-        iq_buf_init(&missing, 4096);
-        /* fits: at most 20 ids of at most 20 digits into 4096 bytes */
-        for (int i = 0; i < n && i < 20; i++)
-            IQ_IGNORE_RESULT(iq_buf_appendf(&missing, "%s%s", i ? ", " : "", iq_pg_str(r, i, 0)));
-        iq_app_error(app, "check: no account with id %s%s; 'inboxq account list' shows them",
-                     missing.data, n > 20 ? ", ..." : "");
-        iq_buf_release(&missing);
-        rc = EX_NOINPUT;
+    } else {
+        for (int i = 0; i < n; i++) {
+            int64_t at = iq_pg_i64(r, i, 0);
+            if (at >= 0 && (size_t)at < *n_r && nmissing++ < 20)
+                IQ_IGNORE_RESULT(iq_buf_appendf(&missing, "%s'%s'", nmissing > 1 ? ", " : "",
+                                                (*jobs_r)[at].ref));
+        }
+        if (nmissing > 0) {
+            iq_app_error(app,
+                         "check: no account has the code or name %s%s; see 'inboxq account "
+                         "list'",
+                         missing.data, nmissing > 20 ? ", ..." : "");
+            rc = EX_NOINPUT;
+        } else {
+            *n_r = dedup(*jobs_r, *n_r);
+        }
     }
+    iq_buf_release(&missing);
     PQclear(r);
     return rc;
 }
@@ -200,7 +242,7 @@ static int load_accounts(iq_app *app, PGconn *c, bool all, job **jobs_r, size_t 
 static int publish(iq_app *app, job *jobs, size_t n, bool json)
 {
     char *err = NULL, by[64];
-    requested_by(by, sizeof(by));
+    iq_operator_identity(by, sizeof(by));
     iq_kafka_producer *p = iq_kafka_producer_new(app->cfg, &err);
     if (!p) {
         iq_app_error(app, "check: %s", err);
@@ -460,39 +502,27 @@ int iq_cmd_check(iq_app *app, int argc, char **argv)
     }
     size_t n = (size_t)(argc - optind);
     if (direct) {
-        int64_t id;
         if (all || wait) {
             iq_app_error(app, "check: --direct checks one account in this process; --all and "
                               "--wait are for jobs");
             return EX_USAGE;
         }
-        if (n != 1 || iq_parse_i64(argv[optind], 1, INT64_MAX, &id) < 0) {
-            iq_app_error(app, "check: give exactly one account ID (a positive number); see "
+        if (n != 1) {
+            iq_app_error(app, "check: --direct checks one account: give its code or name; see "
                               "'inboxq check --help'");
             return EX_USAGE;
         }
-        return check_direct(app, id, json);
+        return check_direct(app, argv[optind], json);
     }
     if (all == (n > 0)) {
-        iq_app_error(app, "check: give account IDs or --all (not both); see 'inboxq check "
-                          "--help'");
+        iq_app_error(app,
+                     "check: give account codes or names, or --all (not both); see 'inboxq check "
+                     "--help'");
         return EX_USAGE;
     }
     job *jobs = iq_xcalloc(n > 0 ? n : 1, sizeof(*jobs));
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t id;
-        if (iq_parse_i64(argv[optind + (int)i], 1, INT64_MAX, &id) < 0) {
-            iq_app_error(app, "check: account ID '%s' is not a positive number",
-                         argv[optind + (int)i]);
-            free(jobs);
-            return EX_USAGE;
-        }
-        bool dup = false;
-        for (size_t j = 0; j < k && !dup; j++)
-            dup = jobs[j].account_id == id;
-        if (!dup)
-            jobs[k++].account_id = id;
-    }
+    for (size_t i = 0; i < n; i++)
+        jobs[i].ref = argv[optind + (int)i];
+    size_t k = n;
     return check_jobs(app, jobs, k, all, wait, timeout_ms, json);
 }

@@ -11,6 +11,7 @@
 #include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
+#include "i18n.h"
 #include "pg.h"
 #include "table.h"
 #include "util.h"
@@ -162,7 +163,6 @@ static iq_err update(PGconn *c, int64_t id, const void *in, int expect_version, 
 static const iq_entity connector = {
     .kind = "connector",
     .ref_text = "ID or NAME",
-    .not_found = "no Network Connector is named or numbered",
     .find = iq_connector_find,
     .remove = iq_connector_delete,
     .parse_form = parse_form,
@@ -225,8 +225,15 @@ static int list_or_show(iq_app *app, int argc, char **argv, bool show)
                                              "Version", "Created",    "Updated"};
         json_t *o = json_array_get(rows, 0);
         char buf[32];
-        for (size_t j = 0; j < IQ_ARRAY_LEN(keys); j++)
-            printf("%-18s %s\n", labels[j], cell(json_object_get(o, keys[j]), buf, sizeof(buf)));
+        for (size_t j = 0; j < IQ_ARRAY_LEN(keys); j++) {
+            const char *text = cell(json_object_get(o, keys[j]), buf, sizeof(buf));
+            char when[40];
+            if (strstr(keys[j], "_at")) { /* times for people */
+                iq_i18n_time_text(IQ_LANG_EN, text, when, sizeof(when));
+                text = when;
+            }
+            printf("%-18s %s\n", labels[j], text);
+        }
     } else {
         static const char *const keys[] = {"id",   "name",       "type",   "host",
                                            "port", "credential", "active", "accounts"};

@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "crypto.h"
 #include "exitcode.h"
+#include "i18n.h"
 #include "pg.h"
 #include "table.h"
 #include "util.h"
@@ -44,7 +45,6 @@ static const char credential_help[] =
 static const iq_entity credential = {
     .kind = "credential",
     .ref_text = "ID or NAME",
-    .not_found = "no credential is named or numbered",
     .find = iq_vault_find,
     .remove = iq_vault_delete,
 };
@@ -337,6 +337,9 @@ static int cmd_show(iq_app *app, int argc, char **argv)
         iq_entity_print_json(o);
         json_decref(o);
     } else {
+        char t_created[40], t_updated[40];
+        iq_i18n_time_text(IQ_LANG_EN, ci.created_at, t_created, sizeof(t_created));
+        iq_i18n_time_text(IQ_LANG_EN, ci.updated_at, t_updated, sizeof(t_updated));
         printf("ID:          %" PRId64 "\n"
                "Name:        %s\n"
                "Username:    %s\n"
@@ -346,7 +349,7 @@ static int cmd_show(iq_app *app, int argc, char **argv)
                "Created:     %s\n"
                "Updated:     %s\n",
                ci.id, ci.name, ci.username, ci.key_id, users ? users : "nothing", ci.version,
-               ci.created_at, ci.updated_at);
+               t_created, t_updated);
     }
 out:
     free(users);
@@ -431,8 +434,11 @@ static int cmd_rekey(iq_app *app, int argc, char **argv)
                    "Re-encrypts every secret from the current master key (master_key_file) to\n"
                    "the key in FILE (make it with 'inboxq keygen'), in one transaction: until\n"
                    "it commits every row keeps its old key id, and on any problem nothing\n"
-                   "changes. Refused when a row is sealed with neither key. Afterwards point\n"
-                   "master_key_file (INBOXQ_MASTER_KEY_FILE) of every program at FILE.\n");
+                   "changes. Refused when a row is sealed with neither key.\n\n"
+                   "Without stopping the workers: first restart them one by one with\n"
+                   "master_key_file at FILE and master_key_previous_file at the old key (they\n"
+                   "open secrets sealed with either), then rekey, then drop the old key from\n"
+                   "master_key_previous_file at the next restart.\n");
             return 0;
         default:
             return iq_entity_bad_option(app, &credential, "rekey", opt, argv);
@@ -465,7 +471,8 @@ static int cmd_rekey(iq_app *app, int argc, char **argv)
     char new_id[IQ_KEY_ID_LEN + 1];
     iq_key_id(new_key, new_id);
     printf("re-encrypted %zu credential(s) with key %s (%zu already under it); now point "
-           "master_key_file at %s\n",
+           "master_key_file at %s (programs holding the old key in master_key_previous_file "
+           "keep working meanwhile)\n",
            rekeyed, new_id, already, new_file);
 out:
     iq_secure_zero(old_key, sizeof(old_key));

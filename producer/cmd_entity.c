@@ -96,22 +96,51 @@ int iq_entity_store_fail(iq_app *app, const iq_entity *e, const char *cmd, iq_er
     return iq_exit_code(st);
 }
 
-int iq_entity_find(iq_app *app, const iq_entity *e, PGconn *c, const char *cmd, const char *ref,
-                   int64_t *id_r)
+int iq_cli_not_found(iq_app *app, const char *who, const char *kind, const char *ref,
+                     const char *list)
+{
+    /* The operator's text on one line: control characters as '?', at most 60 bytes, cut on
+     * a UTF-8 boundary. */
+    char shown[64];
+    size_t n = strlen(ref), cut = n > 60 ? 60 : n;
+    while (cut > 0 && cut < n && ((unsigned char)ref[cut] & 0xc0) == 0x80)
+        cut--;
+    for (size_t i = 0; i < cut; i++)
+        shown[i] = (unsigned char)ref[i] < 0x20 || ref[i] == 0x7f ? '?' : ref[i];
+    shown[cut] = '\0';
+    iq_app_error(app, "%s: no %s has the code or name '%s%s'; see 'inboxq %s'", who, kind, shown,
+                 cut < n ? "..." : "", list);
+    return EX_NOINPUT;
+}
+
+static int find_kind(iq_app *app, const char *who, const char *kind, const char *list,
+                     int (*find)(PGconn *, const char *, int64_t *, char **), PGconn *c,
+                     const char *ref, int64_t *id_r)
 {
     char *err = NULL;
-    int rc = e->find(c, ref, id_r, &err);
+    int rc = find(c, ref, id_r, &err);
     if (rc < 0) {
-        iq_app_error(app, "%s %s: %s", e->kind, cmd, err);
+        iq_app_error(app, "%s: %s", who, err ? err : "database error");
         free(err);
         return iq_exit_code_last_db();
     }
-    if (rc == 0) {
-        iq_app_error(app, "%s %s: %s '%s'; see 'inboxq %s list'", e->kind, cmd, e->not_found, ref,
-                     e->kind);
-        return EX_NOINPUT;
-    }
+    if (rc == 0)
+        return iq_cli_not_found(app, who, kind, ref, list);
     return 0;
+}
+
+int iq_cli_find_account(iq_app *app, PGconn *c, const char *who, const char *ref, int64_t *id_r)
+{
+    return find_kind(app, who, "account", "account list", iq_account_find, c, ref, id_r);
+}
+
+int iq_entity_find(iq_app *app, const iq_entity *e, PGconn *c, const char *cmd, const char *ref,
+                   int64_t *id_r)
+{
+    char who[64], list[64];
+    snprintf(who, sizeof(who), "%s %s", e->kind, cmd);
+    snprintf(list, sizeof(list), "%s list", e->kind);
+    return find_kind(app, who, e->kind, list, e->find, c, ref, id_r);
 }
 
 int iq_entity_open(iq_app *app, const iq_entity *e, const char *cmd, const char *ref, PGconn **c_r,

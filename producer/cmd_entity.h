@@ -19,9 +19,8 @@ typedef struct iq_entity iq_entity;
 
 /* One kind of object and how its commands differ. */
 struct iq_entity {
-    const char *kind;      /* "account": the command's word, first in every message */
-    const char *ref_text;  /* one reference in usage errors: "account code or name" */
-    const char *not_found; /* a lookup that found nothing: "no account has the code or name" */
+    const char *kind;     /* "account": the command's word, first in every message */
+    const char *ref_text; /* one reference in usage errors: "account code or name" */
     /* NAME or ID -> id: 1 found, 0 none, -1 error. */
     int (*find)(PGconn *c, const char *ref, int64_t *id_r, char **error_r);
     iq_err (*remove)(PGconn *c, int64_t id, char **error_r); /* for delete */
@@ -56,6 +55,17 @@ int iq_entity_store_fail(iq_app *app, const iq_entity *e, const char *cmd, iq_er
 /* NAME|ID -> id: 0, or an exit code after the error. */
 int iq_entity_find(iq_app *app, const iq_entity *e, PGconn *c, const char *cmd, const char *ref,
                    int64_t *id_r);
+/* The one account resolver behind every command that takes an account (account show, edit,
+ * delete, enable, disable, test; check; inbox; runs; audit --account): ref is the account's code
+ * or its name (case-insensitive). 0 with *id_r set; otherwise the one message
+ * "WHO: no account has the code or name 'REF'; see 'inboxq account list'" and EX_NOINPUT
+ * (or the database's exit code). who is the command's words ("account test", "check"). */
+int iq_cli_find_account(iq_app *app, PGconn *c, const char *who, const char *ref, int64_t *id_r);
+/* The same wording for an object of a kind that is not there: "WHO: no KIND has the code or
+ * name 'REF'; see 'inboxq LIST'" (ref shown on one line, at most 60 bytes); returns
+ * EX_NOINPUT. */
+int iq_cli_not_found(iq_app *app, const char *who, const char *kind, const char *ref,
+                     const char *list);
 /* Connects to PostgreSQL and looks ref up: 0, or an exit code after the error. *c_r may be
  * open either way: the caller closes it. */
 int iq_entity_open(iq_app *app, const iq_entity *e, const char *cmd, const char *ref, PGconn **c_r,

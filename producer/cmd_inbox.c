@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <libpq-fe.h>
 
+#include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
 #include "inbox.h"
@@ -76,7 +77,7 @@ int iq_cmd_inbox(iq_app *app, int argc, char **argv)
             json = strcmp(optarg, "json") == 0;
         } else if (opt == 'h') {
             printf(
-                "usage: inboxq inbox ID [--limit N] [--format table|json]\n\n"
+                "usage: inboxq inbox ID|NAME [--limit N] [--format table|json]\n\n"
                 "Lists the account's fetched messages, newest first (date, from, subject,\n"
                 "size), from the Redis cache, or PostgreSQL when the cache misses or is down.\n");
             return 0;
@@ -85,9 +86,8 @@ int iq_cmd_inbox(iq_app *app, int argc, char **argv)
             return EX_USAGE;
         }
     }
-    int64_t id;
-    if (optind + 1 != argc || iq_parse_i64(argv[optind], 1, INT64_MAX, &id) < 0) {
-        iq_app_error(app, "inbox: give one account ID (a positive number)");
+    if (optind + 1 != argc) {
+        iq_app_error(app, "inbox: give one account code or name; see 'inboxq inbox --help'");
         return EX_USAGE;
     }
     char *err = NULL;
@@ -96,13 +96,22 @@ int iq_cmd_inbox(iq_app *app, int argc, char **argv)
     if (pg_rc != 0) {
         return pg_rc;
     }
+    int64_t id = 0;
+    int find_rc = iq_cli_find_account(app, c, "inbox", argv[optind], &id);
+    if (find_rc != 0) {
+        iq_pg_close(&c);
+        return find_rc;
+    }
     const char *acct[1];
     char ids[24];
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     acct[0] = ids;
     PGresult *r = iq_pg_query(c, "SELECT name FROM mail_accounts WHERE id = $1", 1, acct, &err);
     if (!r || PQntuples(r) == 0) {
-        iq_app_error(app, "inbox: %s", r ? "no such account" : err);
+        if (r)
+            iq_cli_not_found(app, "inbox", "account", argv[optind], "account list");
+        else
+            iq_app_error(app, "inbox: %s", err);
         PQclear(r);
         free(err);
         iq_pg_close(&c);

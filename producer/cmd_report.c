@@ -15,11 +15,13 @@
 
 #include "audit.h"
 #include "buf.h"
+#include "cmd_entity.h"
 #include "commands.h"
 #include "cron.h"
 #include "exitcode.h"
 #include "i18n.h"
 #include "pg.h"
+#include "rules.h"
 #include "report.h"
 #include "report_escape.h"
 #include "util.h"
@@ -37,6 +39,7 @@ typedef struct report_request {
     bool direct;
     bool wait;
     int64_t timeout_ms;
+    iq_csv_dialect csv_dialect; /* IQ_CSV_BY_LANG unless --csv-dialect */
 } report_request;
 
 enum {
@@ -46,6 +49,7 @@ enum {
     OPT_AUTO,
     OPT_KEEP,
     OPT_ACTIVE,
+    OPT_LAST_CHECK,
     OPT_FORMAT,
     OPT_LANG,
     OPT_OUTPUT,
@@ -54,6 +58,7 @@ enum {
     OPT_OUTPUT_DIR,
     OPT_WAIT,
     OPT_TIMEOUT,
+    OPT_CSV_DIALECT,
 };
 
 static void usage(void)
@@ -77,10 +82,16 @@ static void usage(void)
            "                    first; --timeout S (default 300) bounds the wait\n"
            "  --output FILE     where to write (- for standard output); written to a temporary\n"
            "                    file, then renamed\n"
+           "  --csv-dialect D   rfc4180 (comma) or excel-pt (UTF-8 byte-order mark and ';', for\n"
+           "                    a spreadsheet in Portuguese); default: excel-pt with --lang pt-BR\n"
+           "Times: the header says when, as YYYY-MM-DD HH:MM UTC (dd/mm/aaaa HH:MM UTC in\n"
+           "pt-BR); JSON and machine output use RFC 3339 UTC (2026-11-28T18:02:01Z).\n"
            "FILTERS:\n"
            "  --name TEXT       accounts whose name contains TEXT (case-insensitive)\n"
            "  --secure, --auto-check, --keep-copy yes|no   filter on that setting\n"
            "  --active yes|no|all   active accounts only, inactive only, or all (default)\n"
+           "  --last-check ok|failed|never   accounts whose last check succeeded, did not\n"
+           "                    (failed or partial), or that were never checked\n"
            "SCHEDULE FILTERS: the same, with --filter-name TEXT for the name filter (--name\n"
            "names the schedule). Cron times are UTC: minute hour day-of-month month "
            "day-of-week,\n"
@@ -116,6 +127,7 @@ static int common_option(iq_app *app, const char *what, int opt, const char *opt
     case OPT_AUTO:
     case OPT_KEEP:
     case OPT_ACTIVE:
+    case OPT_LAST_CHECK:
         if (iq_report_filters_set(&req->filters, name, arg, &err) < 0) {
             if (opt == OPT_FILTER_NAME && strchr(err, ' '))
                 iq_app_error(app, "report%s: --%s%s", what, option, strchr(err, ' '));
@@ -164,8 +176,9 @@ static int render_stdout(iq_app *app, const report_request *req)
     if (rc != 0)
         return rc;
     iq_report_stats st;
-    if (iq_report_render(c, &req->filters, req->format, iq_lang_tag(req->lang), stdout, &st, &err) <
-        0) {
+    iq_report_options o = {
+        .format = req->format, .lang = iq_lang_tag(req->lang), .csv_dialect = req->csv_dialect};
+    if (iq_report_render_opts(c, &req->filters, &o, stdout, &st, &err) < 0) {
         iq_app_error(app, "%s", err);
         rc = iq_pg_connection_lost(c) ? EX_UNAVAILABLE : ferror(stdout) ? EX_IOERR : EX_SOFTWARE;
     } else if (fflush(stdout) != 0) {
@@ -208,7 +221,9 @@ static int render_direct(iq_app *app, const report_request *req)
     if (rc != 0)
         goto out;
     iq_report_stats st;
-    if (iq_report_render(c, &req->filters, req->format, iq_lang_tag(req->lang), f, &st, &err) < 0) {
+    iq_report_options o = {
+        .format = req->format, .lang = iq_lang_tag(req->lang), .csv_dialect = req->csv_dialect};
+    if (iq_report_render_opts(c, &req->filters, &o, f, &st, &err) < 0) {
         iq_app_error(app, "%s", err);
         rc = iq_pg_connection_lost(c) ? EX_UNAVAILABLE : ferror(f) ? EX_IOERR : EX_SOFTWARE;
         goto out;
@@ -255,12 +270,14 @@ static int cmd_render(iq_app *app, int argc, char **argv)
         {"auto-check", required_argument, NULL, OPT_AUTO},
         {"keep-copy", required_argument, NULL, OPT_KEEP},
         {"active", required_argument, NULL, OPT_ACTIVE},
+        {"last-check", required_argument, NULL, OPT_LAST_CHECK},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"lang", required_argument, NULL, OPT_LANG},
         {"output", required_argument, NULL, OPT_OUTPUT},
         {"direct", no_argument, NULL, OPT_DIRECT},
         {"wait", no_argument, NULL, OPT_WAIT},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"csv-dialect", required_argument, NULL, OPT_CSV_DIALECT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -300,6 +317,13 @@ static int cmd_render(iq_app *app, int argc, char **argv)
                 rc = EX_USAGE;
             }
             break;
+        case OPT_CSV_DIALECT:
+            if (iq_csv_dialect_parse(optarg, &req.csv_dialect) < 0) {
+                iq_app_error(app, "report: --csv-dialect must be rfc4180 or excel-pt, not '%s'",
+                             optarg);
+                rc = EX_USAGE;
+            }
+            break;
         case 'h':
             usage();
             rc = -1;
@@ -327,6 +351,17 @@ static int cmd_render(iq_app *app, int argc, char **argv)
     if (rc == 0 && !req.direct && req.output && !req.wait) {
         iq_app_error(app, "report: --output with a job needs --wait (or use 'inboxq report get "
                           "ID --output FILE' later)");
+        rc = EX_USAGE;
+    }
+    if (rc == 0 && req.csv_dialect != IQ_CSV_BY_LANG && req.format != IQ_REPORT_CSV) {
+        iq_app_error(app, "report: --csv-dialect only applies to --format csv");
+        rc = EX_USAGE;
+    }
+    /* a job's CSV follows its --lang (the job carries no dialect) */
+    if (rc == 0 && !req.direct && req.csv_dialect != IQ_CSV_BY_LANG &&
+        (req.csv_dialect == IQ_CSV_EXCEL_PT) != (req.lang == IQ_LANG_PT_BR)) {
+        iq_app_error(app, "report: a job's CSV follows its --lang (pt-BR: excel-pt, en: rfc4180); "
+                          "for another --csv-dialect, render it with --direct");
         rc = EX_USAGE;
     }
     if (rc == 0 && req.direct && !req.output) {
@@ -379,6 +414,7 @@ static int schedule_add(iq_app *app, int argc, char **argv)
         {"auto-check", required_argument, NULL, OPT_AUTO},
         {"keep-copy", required_argument, NULL, OPT_KEEP},
         {"active", required_argument, NULL, OPT_ACTIVE},
+        {"last-check", required_argument, NULL, OPT_LAST_CHECK},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"lang", required_argument, NULL, OPT_LANG},
         {"cron", required_argument, NULL, OPT_CRON},
@@ -643,22 +679,20 @@ static int schedule_delete(iq_app *app, int argc, char **argv)
     if (iq_pg_begin(c, &err) < 0)
         goto db_error;
     /* A number is an id first; a schedule may also be named "2024". */
-    PGresult *r = iq_pg_query(c,
-                              "SELECT id, name, cron, format, lang, filters::text, output_dir "
-                              "FROM report_schedules WHERE id = $2::bigint OR lower(name) = "
-                              "lower($1::text) ORDER BY id = $2::bigint DESC NULLS LAST, id "
-                              "LIMIT 1 FOR UPDATE",
-                              2, params, &err);
+    PGresult *r = iq_pg_query(
+        c,
+        "SELECT id, name, cron, format, lang, filters::text, output_dir "
+        "FROM report_schedules WHERE id = $2::bigint OR " IQ_NAME_KEY("name") " = " IQ_NAME_KEY(
+            "$1::text") " ORDER BY id = $2::bigint DESC NULLS LAST, id "
+                        "LIMIT 1 FOR UPDATE",
+        2, params, &err);
     if (!r)
         goto db_error;
     if (PQntuples(r) == 0) {
         PQclear(r);
         iq_pg_rollback(c);
-        iq_app_error(app,
-                     "report schedule delete: no schedule with id or name '%s'; see "
-                     "'inboxq report schedule list'",
-                     ref);
-        rc = EX_DATAERR;
+        rc = iq_cli_not_found(app, "report schedule delete", "schedule", ref,
+                              "report schedule list");
         goto out;
     }
     id = iq_pg_i64(r, 0, 0);

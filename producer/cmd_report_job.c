@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "exitcode.h"
+#include "i18n.h"
 #include "kafka.h"
 #include "messages.h"
 #include "pg.h"
@@ -99,8 +100,9 @@ int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
     json_t *filters = iq_msg_report_filters_new(f, &err);
     char *fjson = filters ? json_dumps(filters, JSON_COMPACT) : NULL;
     json_decref(filters);
-    const char *user = getenv("USER");
-    char *by = iq_xasprintf("cli:%s", user && *user ? user : "unknown");
+    char by_buf[64];
+    iq_operator_identity(by_buf, sizeof(by_buf));
+    char *by = iq_xstrdup(by_buf);
     int64_t id = 0;
     if (!fjson || iq_reports_create(c, job_id, 0, format, lang, fjson, by, &id, &err) < 0) {
         iq_app_error(app, "report: %s", err ? err : "bad filters");
@@ -191,9 +193,17 @@ int iq_cmd_report_show(iq_app *app, int argc, char **argv)
                                              "rows",    "bytes",    "error",      "requested by",
                                              "created", "finished", "written to", "job"};
         printf("report %lld\n", (long long)id);
-        for (int i = 0; i < IQ_REPORTS_SHOW_NCOLS; i++)
-            if (*iq_pg_str(r, 0, i))
-                printf("  %-13s %s\n", labels[i], iq_pg_str(r, 0, i));
+        for (int i = 0; i < IQ_REPORTS_SHOW_NCOLS; i++) {
+            const char *v = iq_pg_str(r, 0, i);
+            char when[40];
+            if (!*v)
+                continue;
+            if (i == 8 || i == 9) { /* created, finished: times for people */
+                iq_i18n_time_text(IQ_LANG_EN, v, when, sizeof(when));
+                v = when;
+            }
+            printf("  %-13s %s\n", labels[i], v);
+        }
     }
     PQclear(r);
     free(err);

@@ -8,8 +8,10 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
+#include "i18n.h"
 #include "pg.h"
 #include "table.h"
 #include "util.h"
@@ -33,15 +35,19 @@ enum {
 };
 
 static const char *const runs_sql =
-    "SELECT job_id::text, requested_by, worker, "
-    "to_char(started_at, 'YYYY-MM-DD HH24:MI:SS'), "
-    "to_char(started_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-    "to_char(finished_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-    "coalesce(duration_ms, floor(extract(epoch FROM coalesce(finished_at, now()) - started_at) "
-    "* 1000)::bigint), "
-    "CASE WHEN finished_at IS NULL THEN 'running' ELSE coalesce(outcome, 'failed') END, "
-    "error_class, error, messages_new, messages_deleted, messages_skipped, bytes, tls_version "
-    "FROM check_runs WHERE account_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2";
+    "SELECT job_id::text, requested_by, worker, " IQ_SQL_TS("started_at") ", " IQ_SQL_TS(
+        "started_at") ", " IQ_SQL_TS("finished_at") ", "
+                                                    "coalesce(duration_ms, floor(extract(epoch "
+                                                    "FROM coalesce(finished_at, now()) - "
+                                                    "started_at) "
+                                                    "* 1000)::bigint), "
+                                                    "CASE WHEN finished_at IS NULL THEN 'running' "
+                                                    "ELSE coalesce(outcome, 'failed') END, "
+                                                    "error_class, error, messages_new, "
+                                                    "messages_deleted, messages_skipped, bytes, "
+                                                    "tls_version "
+                                                    "FROM check_runs WHERE account_id = $1 ORDER "
+                                                    "BY started_at DESC, id DESC LIMIT $2";
 
 static void usage(FILE *out)
 {
@@ -159,7 +165,9 @@ static void print_table(int64_t id, const char *name, const PGresult *r)
         fmt_bytes(iq_pg_i64(r, row, C_BYTES), bytes, sizeof(bytes));
         const char *cls = iq_pg_str(r, row, C_CLASS), *err = iq_pg_str(r, row, C_ERROR);
         const char *tls = iq_pg_str(r, row, C_TLS), *by = iq_pg_str(r, row, C_BY);
-        cells[i][T_STARTED] = iq_xstrdup(iq_pg_str(r, row, C_STARTED));
+        char when[40];
+        iq_i18n_time_text(IQ_LANG_EN, iq_pg_str(r, row, C_STARTED), when, sizeof(when));
+        cells[i][T_STARTED] = iq_xstrdup(when);
         cells[i][T_DURATION] = iq_xstrdup(dur);
         cells[i][T_OUTCOME] = iq_xstrdup(iq_pg_str(r, row, C_OUTCOME));
         cells[i][T_NEW] = iq_xasprintf("%lld", (long long)iq_pg_i64(r, row, C_NEW));
@@ -217,9 +225,8 @@ int iq_cmd_runs(iq_app *app, int argc, char **argv)
             return EX_USAGE;
         }
     }
-    if (optind + 1 != argc || iq_parse_i64(argv[optind], 1, INT64_MAX, &id) < 0) {
-        iq_app_error(app, "runs: give exactly one account ID (a positive number); see 'inboxq "
-                          "runs --help'");
+    if (optind + 1 != argc) {
+        iq_app_error(app, "runs: give one account code or name; see 'inboxq runs --help'");
         return EX_USAGE;
     }
     char *err = NULL;
@@ -228,7 +235,11 @@ int iq_cmd_runs(iq_app *app, int argc, char **argv)
     if (pg_rc != 0) {
         return pg_rc;
     }
-    int rc = 0;
+    int rc = iq_cli_find_account(app, c, "runs", argv[optind], &id);
+    if (rc != 0) {
+        iq_pg_close(&c);
+        return rc;
+    }
     char ids[24], lim[24];
     snprintf(ids, sizeof(ids), "%lld", (long long)id);
     snprintf(lim, sizeof(lim), "%lld", (long long)limit);
@@ -238,9 +249,7 @@ int iq_cmd_runs(iq_app *app, int argc, char **argv)
     if (!acct)
         goto db_fail;
     if (PQntuples(acct) == 0) {
-        iq_app_error(app, "runs: no account with id %lld; 'inboxq account list' shows them",
-                     (long long)id);
-        rc = EX_NOINPUT;
+        rc = iq_cli_not_found(app, "runs", "account", argv[optind], "account list");
         goto out;
     }
     r = iq_pg_query(c, runs_sql, 2, (const char *const[]){ids, lim}, &err);

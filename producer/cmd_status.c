@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "exitcode.h"
+#include "i18n.h"
 #include "kafka.h"
 #include "log.h"
 #include "pg.h"
@@ -24,7 +25,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: inboxq status [--format table|json]\n\n"
             "Shows the cluster's state: active accounts by last check outcome (ok, failed,\n"
-            "partial, never checked), overdue automatic checks and the oldest one, new-mail\n"
+            "partial, never checked), the failed and partial ones by error class (auth,\n"
+            "timeout...), overdue automatic checks and the oldest one, new-mail\n"
             "events waiting in the outbox, live workers (heartbeat within " LIVE_SECONDS " s),\n"
             "and the consumer lag of the workers' group (consumer_group) per partition of the\n"
             "check and report topics (end offset minus committed offset; a partition without a\n"
@@ -91,6 +93,19 @@ static json_t *pg_status(PGconn *c, char **error_r)
     if (!o)
         goto fail;
     json_object_set_new(doc, "accounts", o);
+    /* the failures (failed or partial) of active accounts by error class, largest first */
+    PGresult *fr = iq_pg_query(c,
+                               "SELECT coalesce(last_error_class, 'unknown'), count(*) "
+                               "FROM mail_accounts WHERE active AND last_status IS NOT NULL "
+                               "AND last_status <> 'ok' GROUP BY 1 ORDER BY 2 DESC, 1",
+                               0, NULL, error_r);
+    if (!fr)
+        goto fail;
+    json_t *by_class = json_object();
+    for (int i = 0; i < PQntuples(fr); i++)
+        json_object_set_new(by_class, iq_pg_str(fr, i, 0), json_integer(iq_pg_i64(fr, i, 1)));
+    PQclear(fr);
+    json_object_set_new(doc, "failures_by_class", by_class);
     o = query_object(c,
                      "SELECT n.count, a.id, a.name, "
                      "floor(extract(epoch FROM now() - a.next_check_at) * 1000)::bigint "
@@ -112,13 +127,14 @@ static json_t *pg_status(PGconn *c, char **error_r)
         goto fail;
     json_object_set_new(doc, "outbox", o);
 
-    PGresult *r = iq_pg_query(c,
-                              "SELECT name, concurrency, jobs_in_flight, jobs_done, "
-                              "floor(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, "
-                              "to_char(started_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-                              "heartbeat_at > now() - interval '" LIVE_SECONDS " seconds' "
-                              "FROM workers ORDER BY name",
-                              0, NULL, error_r);
+    PGresult *r =
+        iq_pg_query(c,
+                    "SELECT name, concurrency, jobs_in_flight, jobs_done, "
+                    "floor(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, " IQ_SQL_TS(
+                        "started_at") ", "
+                                      "heartbeat_at > now() - interval '" LIVE_SECONDS " seconds' "
+                                      "FROM workers ORDER BY name",
+                    0, NULL, error_r);
     if (!r)
         goto fail;
     json_t *live = json_array();
@@ -203,6 +219,20 @@ static void print_table(const json_t *doc)
            (long long)geti(a, "partial"), (long long)geti(a, "never_checked"),
            (long long)geti(a, "inactive"));
 
+    json_t *fc = json_object_get(doc, "failures_by_class");
+    if (json_object_size(fc) > 0) {
+        printf("failures:  by error class:");
+        const char *cls;
+        json_t *n;
+        bool first = true;
+        json_object_foreach((json_t *)fc, cls, n)
+        {
+            printf("%s %s %lld", first ? "" : ",", cls, (long long)json_integer_value(n));
+            first = false;
+        }
+        printf("\n");
+    }
+
     const json_t *o = json_object_get(doc, "overdue");
     if (geti(o, "count") == 0) {
         printf("overdue:   none\n");
@@ -237,14 +267,17 @@ static void print_table(const json_t *doc)
                 nw = len;
         }
         printf("  %-*s  %11s  %9s  %10s  %9s  %s\n", nw, "NAME", "CONCURRENCY", "IN FLIGHT", "DONE",
-               "HEARTBEAT", "STARTED (UTC)");
+               "HEARTBEAT", "STARTED");
         json_array_foreach(live, i, x)
         {
             fmt_age(geti(x, "heartbeat_age_ms"), age, sizeof(age));
+            char started[40];
+            iq_i18n_time_text(IQ_LANG_EN, json_string_value(json_object_get(x, "started_at")),
+                              started, sizeof(started));
             printf("  %-*s  %11lld  %9lld  %10lld  %5s ago  %s\n", nw,
                    json_string_value(json_object_get(x, "name")), (long long)geti(x, "concurrency"),
                    (long long)geti(x, "jobs_in_flight"), (long long)geti(x, "jobs_done"), age,
-                   json_string_value(json_object_get(x, "started_at")));
+                   started);
         }
     }
 

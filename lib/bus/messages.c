@@ -394,6 +394,14 @@ json_t *iq_msg_report_filters_new(const iq_report_filters *f, char **error_r)
         put_tristate(obj, "keep_copy", f->keep_copy, error_r) < 0 ||
         put_tristate(obj, "active", f->active, error_r) < 0)
         goto bad;
+    if (f->last_check != -1) {
+        const char *lc = iq_last_check_name(f->last_check);
+        if (!lc) {
+            fail(error_r, "filters.last_check: %d is not a last-check value", f->last_check);
+            goto bad;
+        }
+        put(obj, "last_check", json_string(lc));
+    }
     return obj;
 bad:
     json_decref(obj);
@@ -771,7 +779,25 @@ out:
 void iq_report_filters_init(iq_report_filters *f)
 {
     f->name = NULL;
-    f->secure = f->auto_check = f->keep_copy = f->active = -1;
+    f->secure = f->auto_check = f->keep_copy = f->active = f->last_check = -1;
+}
+
+static const char *const last_check_names[] = {"ok", "failed", "never"};
+
+int iq_last_check_parse(const char *s, int *v_r)
+{
+    for (size_t i = 0; s && i < IQ_ARRAY_LEN(last_check_names); i++) {
+        if (strcmp(s, last_check_names[i]) == 0) {
+            *v_r = (int)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *iq_last_check_name(int v)
+{
+    return v >= 0 && (size_t)v < IQ_ARRAY_LEN(last_check_names) ? last_check_names[v] : NULL;
 }
 
 void iq_report_filters_release(iq_report_filters *f)
@@ -806,7 +832,8 @@ static int get_bool(const json_t *obj, const char *key, bool null_ok, int *out_r
 
 int iq_msg_parse_report_filters(const json_t *obj, iq_report_filters *f_r, char **error_r)
 {
-    static const char *const fields[] = {"name", "secure", "auto_check", "keep_copy", "active"};
+    static const char *const fields[] = {"name",      "secure", "auto_check",
+                                         "keep_copy", "active", "last_check"};
     iq_report_filters_release(f_r);
     if (!json_is_object(obj)) {
         fail(error_r, "filters: must be an object, not %s", obj ? type_name(obj) : "missing");
@@ -830,6 +857,11 @@ int iq_msg_parse_report_filters(const json_t *obj, iq_report_filters *f_r, char 
         get_bool(obj, "keep_copy", false, &f_r->keep_copy, error_r) < 0 ||
         get_bool(obj, "active", true, &f_r->active, error_r) < 0)
         goto bad;
+    json_t *lc = json_object_get(obj, "last_check");
+    if (lc && iq_last_check_parse(json_string_value(lc), &f_r->last_check) < 0) {
+        fail(error_r, "filters.last_check: must be \"ok\", \"failed\" or \"never\"");
+        goto bad;
+    }
     return 0;
 bad:
     iq_report_filters_release(f_r);

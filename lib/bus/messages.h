@@ -45,7 +45,15 @@ typedef struct iq_check_job {
 typedef struct iq_report_filters {
     char *name; /* NULL: not set */
     int secure, auto_check, keep_copy, active;
+    int last_check; /* -1 not set, or an iq_last_check */
 } iq_report_filters;
+
+/* The last-check filter: the account's last check ended ok, did not (failed or partial), or
+ * there was none yet. JSON: "ok", "failed", "never". */
+typedef enum { IQ_LAST_CHECK_OK, IQ_LAST_CHECK_FAILED, IQ_LAST_CHECK_NEVER } iq_last_check;
+/* "ok"/"failed"/"never" -> value. 0 or -1. */
+int iq_last_check_parse(const char *s, int *v_r);
+const char *iq_last_check_name(int v); /* NULL for -1 */
 
 void iq_report_filters_init(iq_report_filters *f);
 /* Frees name and resets every filter to "not set". */

@@ -51,6 +51,10 @@ static const iq_setting_def defs[IQ_SET__COUNT] = {
      "200", 1, 100000, NULL, false, "messages kept in each account's cached inbox listing"},
     {IQ_SET_MASTER_KEY_FILE, "master_key_file", "INBOXQ_MASTER_KEY_FILE", IQ_CT_PATH,
      "", 0, 0, NULL, false, "file with the 32-byte vault master key (make one with 'inboxq keygen')"},
+    {IQ_SET_MASTER_KEY_PREVIOUS_FILE, "master_key_previous_file", "INBOXQ_MASTER_KEY_PREVIOUS_FILE",
+     IQ_CT_STRING, "", 0, 0, NULL, false,
+     "earlier master key files, comma-separated, that only open secrets (a rekey's rolling "
+     "restart); master_key_file seals"},
     {IQ_SET_CA_FILE, "ca_file", "INBOXQ_CA_FILE", IQ_CT_PATH,
      "", 0, 0, NULL, false, "PEM CA bundle for mail server certificates; empty = system store"},
     {IQ_SET_DNS_TIMEOUT, "dns_timeout", "INBOXQ_DNS_TIMEOUT", IQ_CT_DURATION,

@@ -2,8 +2,10 @@
 /* Report labels: English by default, the seed's pt-BR wording with --lang pt-BR. */
 #include "i18n.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -19,6 +21,8 @@ static const char *const messages[IQ_MSG__COUNT][2] = {
     [IQ_MSG_COL_AUTO_CHECK] = {"Automatic check", "Verificação automática"},
     [IQ_MSG_COL_KEEP_COPY] = {"Keep copy on server", "Manter cópia no servidor"},
     [IQ_MSG_COL_LAST_STATUS] = {"Last check", "Última verificação"},
+    [IQ_MSG_COL_ACTIVE] = {"Active", "Ativo"},
+    [IQ_MSG_FILTER_LAST_CHECK] = {"Last check", "Última verificação"},
     [IQ_MSG_YES] = {"Yes", "Sim"},
     [IQ_MSG_NO] = {"No", "Não"},
     [IQ_MSG_ALL] = {"All", "Todos"},
@@ -74,4 +78,52 @@ void iq_i18n_page_of(iq_lang lang, int64_t page, int64_t pages, char *buf, size_
 {
     snprintf(buf, size, "%s %lld %s %lld", iq_msg_get(lang, IQ_MSG_PAGE), (long long)page,
              iq_msg_get(lang, IQ_MSG_OF), (long long)pages);
+}
+
+void iq_i18n_time(iq_lang lang, int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(buf, size, "?");
+        return;
+    }
+    char iso[96];
+    snprintf(iso, sizeof(iso), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    iq_i18n_time_text(lang, iso, buf, size);
+}
+
+void iq_time_rfc3339(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, size, "?");
+}
+
+void iq_i18n_time_text(iq_lang lang, const char *s, char *buf, size_t size)
+{
+    if (!s || !*s) {
+        snprintf(buf, size, "-");
+        return;
+    }
+    /* "YYYY-MM-DDTHH:MM..." by position: digits where digits belong */
+    static const char shape[] = "dddd-dd-ddTdd:dd";
+    bool ok = strlen(s) >= sizeof(shape) - 1;
+    for (size_t i = 0; ok && i < sizeof(shape) - 1; i++)
+        ok = shape[i] == 'd' ? (s[i] >= '0' && s[i] <= '9')
+                             : (s[i] == shape[i] || (shape[i] == 'T' && s[i] == ' '));
+    if (ok) {
+#define NUM2(p) (((p)[0] - '0') * 10 + ((p)[1] - '0'))
+        int y = NUM2(s) * 100 + NUM2(s + 2), mo = NUM2(s + 5), d = NUM2(s + 8), h = NUM2(s + 11),
+            mi = NUM2(s + 14);
+#undef NUM2
+        if (lang == IQ_LANG_PT_BR)
+            snprintf(buf, size, "%02d/%02d/%04d %02d:%02d UTC", d, mo, y, h, mi);
+        else
+            snprintf(buf, size, "%04d-%02d-%02d %02d:%02d UTC", y, mo, d, h, mi);
+        return;
+    }
+    snprintf(buf, size, "%s", s);
 }

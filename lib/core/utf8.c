@@ -2,8 +2,11 @@
 /* The UTF-8 decoder (RFC 3629) and terminal column widths (utf8proc). */
 #include "utf8.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
+
+#include "util.h"
 
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 static const char ellipsis[] = "\xE2\x80\xA6";    /* U+2026 */
@@ -95,4 +98,29 @@ int iq_utf8_fit(iq_buf *out, const char *s, size_t width, int pad)
         w++;
     }
     return 0;
+}
+
+uint32_t iq_utf8_first_invisible(const char *s)
+{
+    size_t n = strlen(s), i = 0;
+    while (i < n) {
+        uint32_t cp;
+        size_t len = iq_utf8_decode(s + i, n - i, &cp);
+        utf8proc_category_t cat = utf8proc_category((utf8proc_int32_t)cp);
+        if (len && (cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_ZL ||
+                    cat == UTF8PROC_CATEGORY_ZP))
+            return cp;
+        i += len ? len : 1;
+    }
+    return 0;
+}
+
+char *iq_utf8_nfc(const char *s)
+{
+    utf8proc_uint8_t *out = utf8proc_NFC((const utf8proc_uint8_t *)s);
+    if (!out)
+        return iq_xstrdup(s);
+    char *copy = iq_xstrdup((const char *)out);
+    free(out);
+    return copy;
 }

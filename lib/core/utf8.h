@@ -26,4 +26,14 @@ size_t iq_utf8_width(const char *s);
  * width columns when pad is non-zero. 0 or -1 (out full). */
 int iq_utf8_fit(iq_buf *out, const char *s, size_t width, int pad);
 
+/* The first invisible or text-direction control character of s (Unicode general category Cf:
+ * bidi embeddings, overrides and isolates U+202A..U+202E and U+2066..U+2069, the marks U+200E,
+ * U+200F and U+061C, zero-width characters U+200B..U+200D, U+2060, U+FEFF, soft hyphen...), or
+ * the line and paragraph separators U+2028 and U+2029; 0 when there is none. s is valid
+ * UTF-8. */
+uint32_t iq_utf8_first_invisible(const char *s);
+/* s in Unicode Normalization Form C (composed: "e" + U+0301 becomes U+00E9), malloc'd; a copy
+ * of s when utf8proc cannot normalise it. s is valid UTF-8. */
+char *iq_utf8_nfc(const char *s);
+
 #endif

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include <sys/random.h>
 
@@ -320,4 +322,40 @@ bool iq_str_eq_nocase(const char *a, const char *b)
 bool iq_str_has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+void iq_operator_identity(char *buf, size_t size)
+{
+    if (size == 0)
+        return;
+    const char *user = NULL;
+    if (getuid() == 0) {
+        const char *sudo = getenv("SUDO_USER");
+        user = sudo && *sudo ? sudo : NULL;
+    }
+    if (!user) {
+        const char *env = getenv("USER");
+        user = env && *env ? env : NULL;
+    }
+    struct passwd pwbuf, *pw = NULL;
+    char pwmem[1024];
+    if (!user && getpwuid_r(getuid(), &pwbuf, pwmem, sizeof(pwmem), &pw) == 0 && pw &&
+        pw->pw_name && *pw->pw_name)
+        user = pw->pw_name;
+    char full[320];
+    if (user)
+        snprintf(full, sizeof(full), "cli:%s", user);
+    else
+        snprintf(full, sizeof(full), "cli:uid:%u", (unsigned)getuid());
+    size_t max = size - 1 < 63 ? size - 1 : 63, n = strlen(full);
+    if (n > max) {
+        n = max;
+        while (n > 4 && ((unsigned char)full[n] & 0xc0) == 0x80)
+            n--; /* never cut a UTF-8 sequence */
+    }
+    memcpy(buf, full, n);
+    buf[n] = '\0';
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '_';
 }

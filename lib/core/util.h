@@ -78,6 +78,12 @@ void iq_secure_zero(void *p, size_t n);
 /* Duplicates and later wipes+frees a secret string. */
 void iq_secret_free(char **s);
 
+/* The operator's one identity, the same in audit rows, check and report jobs, and check runs:
+ * "cli:" and the OS user name: $SUDO_USER when running as root through sudo, else $USER, else
+ * the name of the real uid (getpwuid), else "uid:N". At most 63 bytes (what requested_by
+ * holds; cut on a UTF-8 boundary), control characters as '_'. size: at least 64. */
+void iq_operator_identity(char *buf, size_t size);
+
 bool iq_str_eq_nocase(const char *a, const char *b);
 bool iq_str_has_prefix(const char *s, const char *prefix);
 

@@ -160,10 +160,6 @@ iq_err iq_account_apply(iq_account *a, const iq_account_input *in, bool creating
                                    "ssl (TLS from the first byte)",
                                    shown);
         }
-        if (!secure)
-            return iq_rule_invalid(error_r,
-                                   "secure-type: only applies to a secure connection; leave it "
-                                   "out, or set secure to yes");
     }
     if (!secure)
         a->security = IQ_SEC_NONE;
@@ -182,6 +178,25 @@ iq_err iq_account_apply(iq_account *a, const iq_account_input *in, bool creating
     if ((st = apply_folder(a, in->folder, error_r)) != IQ_OK ||
         (st = apply_interval(a, in->check_interval, error_r)) != IQ_OK)
         return st;
+
+    /* Combinations that mean nothing (rules.c's table): a field given against the protocol or
+     * security the account ends up with is refused; a stored value that this change made
+     * meaningless goes back to its default (the audit row shows it). */
+    iq_combo_state cs = {.protocol = a->protocol, .secure = a->security != IQ_SEC_NONE};
+    const iq_combo_given given[] = {
+        {"secure-type", in->secure_type, true},
+        {"ignore-certificate", in->ignore_certificate, a->ignore_certificate},
+        {"apop", in->apop, a->apop},
+        {"folder", in->folder, true},
+    };
+    if ((st = iq_rule_combinations(&cs, given, IQ_ARRAY_LEN(given), error_r)) != IQ_OK)
+        return st;
+    if (!iq_rule_applies("ignore-certificate", &cs))
+        a->ignore_certificate = false;
+    if (!iq_rule_applies("apop", &cs))
+        a->apop = false;
+    if (!iq_rule_applies("folder", &cs))
+        iq_replace_str(&a->folder, "INBOX");
 
     /* Usar Network Connector + Network Connector */
     bool use = a->use_connector;

@@ -287,3 +287,51 @@ int iq_crypto_equal(const void *a, size_t a_len, const void *b, size_t b_len)
         return 0;
     return a_len == 0 || CRYPTO_memcmp(a, b, a_len) == 0;
 }
+
+const uint8_t *iq_keyring_find(const iq_keyring *ring, const char *key_id)
+{
+    char id[IQ_KEY_ID_LEN + 1];
+    for (size_t i = 0; ring && key_id && i < ring->n; i++) {
+        iq_key_id(ring->keys + i * IQ_KEY_LEN, id);
+        if (strcmp(id, key_id) == 0)
+            return ring->keys + i * IQ_KEY_LEN;
+    }
+    return NULL;
+}
+
+int iq_master_keys_load_list(const char *list, uint8_t *keys, size_t max, size_t *n_r,
+                             char **error_r)
+{
+    *n_r = 0;
+    const char *p = list ? list : "";
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (len > 0) {
+            if (*n_r >= max) {
+                *error_r = iq_xasprintf("master_key_previous_file names more than %zu keys; keep "
+                                        "only those still sealing a secret",
+                                        max);
+                return -1;
+            }
+            char *path = iq_xstrndup(p, len);
+            char *err = NULL;
+            int rc = iq_master_key_load(path, keys + *n_r * IQ_KEY_LEN, &err);
+            free(path);
+            if (rc < 0) {
+                *error_r = iq_xasprintf("master_key_previous_file: %s", err);
+                free(err);
+                return -1;
+            }
+            (*n_r)++;
+        }
+        p = comma ? comma + 1 : p + strlen(p);
+    }
+    return 0;
+}

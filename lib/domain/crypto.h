@@ -33,6 +33,22 @@ int iq_master_key_load(const char *path, uint8_t key_r[IQ_KEY_LEN], char **error
 uint8_t *iq_key_page_new(void);
 void iq_key_page_free(uint8_t **key);
 
+/* A key ring: the vault opens a secret with whichever key sealed it and seals with the newest,
+ * so a rekey does not stop running programs that hold the old and the new key (a rolling
+ * restart). keys[0] is the newest (master_key_file), the others the previous ones
+ * (master_key_previous_file); n keys of IQ_KEY_LEN bytes, on a key page. */
+#define IQ_KEYRING_MAX 8
+typedef struct iq_keyring {
+    const uint8_t *keys;
+    size_t n;
+} iq_keyring;
+/* The ring's key with this id, or NULL. */
+const uint8_t *iq_keyring_find(const iq_keyring *ring, const char *key_id);
+/* Loads the previous keys named in list (paths, comma-separated; "" for none) into keys (room
+ * for max keys), each as iq_master_key_load checks it. 0 with *n_r set, or -1 with *error_r. */
+int iq_master_keys_load_list(const char *list, uint8_t *keys, size_t max, size_t *n_r,
+                             char **error_r);
+
 /* The key's id: the first 16 hex characters of SHA-256(key), NUL-terminated. */
 void iq_key_id(const uint8_t key[IQ_KEY_LEN], char id_r[IQ_KEY_ID_LEN + 1]);
 

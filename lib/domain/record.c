@@ -40,9 +40,10 @@ int iq_record_find(PGconn *c, iq_table_kind t, const char *ref, int64_t *id_r, c
         "SELECT id FROM credentials WHERE id = $1::bigint",
     };
     static const char *const by_name[] = {
-        "SELECT id FROM mail_accounts WHERE lower(name) = lower($1)",
-        "SELECT id FROM network_connectors WHERE lower(name) = lower($1)",
-        "SELECT id FROM credentials WHERE lower(name) = lower($1)",
+        "SELECT id FROM mail_accounts WHERE " IQ_NAME_KEY("name") " = " IQ_NAME_KEY("$1::text"),
+        "SELECT id FROM network_connectors WHERE " IQ_NAME_KEY("name") " = " IQ_NAME_KEY(
+            "$1::text"),
+        "SELECT id FROM credentials WHERE " IQ_NAME_KEY("name") " = " IQ_NAME_KEY("$1::text"),
     };
     if (!ref || !*ref)
         return 0;
@@ -100,12 +101,14 @@ static int refs_name_taken(void *ctx, const char *kind, const char *name, int64_
 {
     const char *sql;
     if (strcmp(kind, "account") == 0)
-        sql = "SELECT 1 FROM mail_accounts WHERE lower(name) = lower($1) AND id <> $2::bigint";
+        sql = "SELECT 1 FROM mail_accounts WHERE " IQ_NAME_KEY("name") " = " IQ_NAME_KEY(
+            "$1::text") " AND id <> $2::bigint";
     else if (strcmp(kind, "connector") == 0)
-        sql = "SELECT 1 FROM network_connectors WHERE lower(name) = lower($1) AND id <> "
-              "$2::bigint";
+        sql = "SELECT 1 FROM network_connectors WHERE " IQ_NAME_KEY("name") " = " IQ_NAME_KEY(
+            "$1::text") " AND id <> $2::bigint";
     else
-        sql = "SELECT 1 FROM credentials WHERE lower(name) = lower($1) AND id <> $2::bigint";
+        sql = "SELECT 1 FROM credentials WHERE " IQ_NAME_KEY("name") " = " IQ_NAME_KEY(
+            "$1::text") " AND id <> $2::bigint";
     char idbuf[32];
     snprintf(idbuf, sizeof(idbuf), "%" PRId64, self_id);
     const char *params[] = {name, idbuf};

@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include "rules_int.h"
+#include "utf8.h"
 #include "util.h"
 
 #define NAME_MAX_BYTES 200
@@ -131,6 +132,14 @@ int iq_validate_name(const char *field, const char *name, char **error_r)
     }
     if (!iq_rule_utf8_valid(name)) {
         *error_r = iq_xasprintf("%s: is not valid UTF-8; give the name in UTF-8", field);
+        return -1;
+    }
+    uint32_t invisible = iq_utf8_first_invisible(name);
+    if (invisible) {
+        *error_r = iq_xasprintf("%s: contains U+%04X, an invisible or text-direction control "
+                                "character (bidi control, zero-width character); remove it, so "
+                                "that the name looks like what it is",
+                                field, (unsigned)invisible);
         return -1;
     }
     if (isspace((unsigned char)name[0]) || isspace((unsigned char)name[len - 1])) {
@@ -304,7 +313,8 @@ iq_err iq_rule_name(char **name, const char *given, bool creating, char **error_
     if (given) {
         if (iq_validate_name("name", given, error_r) < 0)
             return IQ_ERR_INVALID;
-        iq_replace_str(name, given);
+        free(*name);
+        *name = iq_utf8_nfc(given); /* stored composed (NFC); unique by NFKC + case */
     } else if (creating || !*name) {
         return iq_rule_invalid(error_r, "name: is required; give a name");
     }
@@ -359,9 +369,70 @@ iq_err iq_rule_name_free(const iq_refs *refs, const char *kind, const char *arti
         iq_rule_show_value(name, shown, sizeof(shown));
         return iq_rule_invalid(
             error_r,
-            "name: %s %s named '%s' already exists (names are case-insensitive); "
+            "name: %s %s named '%s' already exists (names are compared ignoring case and "
+            "character width); "
             "choose another name",
             article, kind, shown);
+    }
+    return IQ_OK;
+}
+
+/* ---- flag combinations: one table for add and edit ---- */
+
+typedef enum { NEEDS_IMAP, NEEDS_POP3, NEEDS_SECURE } combo_need;
+
+static const struct {
+    const char *field;
+    combo_need need;
+    const char *applies; /* "only applies to ..." */
+    const char *fix;     /* "leave it out, or ..." */
+} combo_rules[] = {
+    {"secure-type", NEEDS_SECURE, "a secure connection", "set secure to yes"},
+    {"ignore-certificate", NEEDS_SECURE,
+     "a secure connection (there is no certificate without one)", "set secure to yes"},
+    {"apop", NEEDS_POP3, "POP3 accounts", "set protocol to pop3"},
+    {"folder", NEEDS_IMAP, "IMAP accounts (POP3 has one mailbox)", "set protocol to imap"},
+};
+
+static int combo_find(const char *field)
+{
+    for (size_t i = 0; i < IQ_ARRAY_LEN(combo_rules); i++)
+        if (strcmp(combo_rules[i].field, field) == 0)
+            return (int)i;
+    return -1;
+}
+
+static bool combo_met(combo_need need, const iq_combo_state *st)
+{
+    switch (need) {
+    case NEEDS_IMAP:
+        return st->protocol == IQ_PROTO_IMAP;
+    case NEEDS_POP3:
+        return st->protocol == IQ_PROTO_POP3;
+    case NEEDS_SECURE:
+        return st->secure;
+    }
+    return true;
+}
+
+bool iq_rule_applies(const char *field, const iq_combo_state *st)
+{
+    int i = combo_find(field);
+    return i < 0 || combo_met(combo_rules[i].need, st);
+}
+
+iq_err iq_rule_combinations(const iq_combo_state *st, const iq_combo_given *given, size_t n,
+                            char **error_r)
+{
+    for (size_t k = 0; k < n; k++) {
+        int i = combo_find(given[k].field);
+        if (i < 0 || !given[k].value || !given[k].set || combo_met(combo_rules[i].need, st))
+            continue;
+        char shown[80];
+        iq_rule_show_value(given[k].value, shown, sizeof(shown));
+        return iq_rule_invalid(error_r, "%s: '%s' only applies to %s; leave it out, or %s",
+                               combo_rules[i].field, shown, combo_rules[i].applies,
+                               combo_rules[i].fix);
     }
     return IQ_OK;
 }

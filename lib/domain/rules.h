@@ -5,6 +5,7 @@
 #define IQ_RULES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -19,6 +20,11 @@ typedef enum {
 } iq_security;
 
 typedef enum { IQ_CONNECTOR_SOCKS5, IQ_CONNECTOR_HTTP } iq_connector_type;
+
+/* The SQL expression names are unique by (schemas/sql/0013_names.sql's indexes) and looked up
+ * by: NFKC (compatibility: full-width "ＡＢＣ" is "ABC"), then lower case. Names are stored in
+ * NFC. */
+#define IQ_NAME_KEY(x) "lower(normalize(" x ", NFKC))"
 
 /* Standard port for a protocol and security: 143/993, 110/995. */
 int iq_account_default_port(iq_protocol protocol, iq_security security);
@@ -39,6 +45,27 @@ int iq_parse_port(const char *field, const char *s, int *port_r, char **error_r)
 int iq_protocol_parse(const char *s, iq_protocol *p_r);
 int iq_connector_type_parse(const char *s, iq_connector_type *t_r);
 const char *iq_connector_type_name(iq_connector_type t); /* "socks5" / "http" */
+
+/* Flag combinations that mean nothing, one table for add and edit alike: a field that applies
+ * only to one protocol or only to a secure connection. */
+typedef struct iq_combo_state {
+    iq_protocol protocol; /* after the change */
+    bool secure;          /* after the change */
+} iq_combo_state;
+/* One field as the form gave it: value is the text given (NULL: not given); set is whether the
+ * value asks for something (apop yes, not apop no; any folder; any secure type). */
+typedef struct iq_combo_given {
+    const char *field; /* "apop", "folder", "ignore-certificate", "secure-type" */
+    const char *value;
+    bool set;
+} iq_combo_given;
+/* IQ_OK, or IQ_ERR_INVALID with "FIELD: only applies to ...; leave it out, or set OTHER to ..."
+ * for the first given field the state makes meaningless. */
+iq_err iq_rule_combinations(const iq_combo_state *st, const iq_combo_given *given, size_t n,
+                            char **error_r);
+/* Whether field means anything in st (a stored value that an edit made meaningless is put back
+ * to its default by the caller). */
+bool iq_rule_applies(const char *field, const iq_combo_state *st);
 
 /* How validation reaches other objects; the PostgreSQL one comes from iq_refs_pg. Each
  * returns 1 found (*id_r set), 0 not found, or a negative iq_err with *error_r. */

@@ -18,6 +18,7 @@
 #include "proxy.h"
 #include "session.h"
 #include "util.h"
+#include "keyring.h"
 #include "vault.h"
 
 /* The run record's start, and in the same statement what the check reads first: the account,
@@ -174,9 +175,11 @@ static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id, c
 static int session_login_run(iq_session *s, const iq_account *a, const PGresult *cred, int col)
 {
     char *user = NULL, *pass = NULL, *err = NULL;
-    const uint8_t *key = s->env->master_key;
-    iq_err st = cred ? iq_vault_open_row(key, a->credential_id, cred, 0, col, &user, &pass, &err)
-                     : iq_vault_open_status(s->pg, key, a->credential_id, &user, &pass, &err);
+    const iq_keyring one = {s->env->master_key, 1},
+                     *ring = s->env->keyring ? s->env->keyring : &one;
+    iq_err st =
+        cred ? iq_vault_open_row_ring(ring, a->credential_id, cred, 0, col, &user, &pass, &err)
+             : iq_vault_open_status_ring(s->pg, ring, a->credential_id, &user, &pass, &err);
     int rc = -1;
     s->account = a;
     if (st != IQ_OK) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "keyring.h"
 #include "redis.h"
 #include "util.h"
 #include "vault.h"
@@ -15,7 +16,7 @@ int iq_check_setup_init(iq_check_setup *cs, const iq_config *cfg, const char *ro
 {
     memset(cs, 0, sizeof(*cs));
     cs->key = iq_key_page_new();
-    if (iq_vault_key_from_config(cfg, cs->key, error_r) < 0) {
+    if (iq_vault_keyring_from_config(cfg, cs->key, &cs->ring, error_r) < 0) {
         iq_key_page_free(&cs->key);
         return -1;
     }
@@ -30,6 +31,7 @@ int iq_check_setup_init(iq_check_setup *cs, const iq_config *cfg, const char *ro
     cs->env.cfg = cfg;
     cs->env.tls_ctx = ctx;
     cs->env.master_key = cs->key;
+    cs->env.keyring = &cs->ring;
     cs->env.worker = cs->worker;
     cs->env.topic_new_mail = iq_config_str(cfg, IQ_SET_TOPIC_NEW_MAIL);
     cs->env.inbox_cache_size = (int)iq_config_int(cfg, IQ_SET_INBOX_CACHE_SIZE);
@@ -53,6 +55,7 @@ void iq_check_setup_release(iq_check_setup *cs)
     iq_redis_free(&cs->env.redis);
     iq_key_page_free(&cs->key);
     cs->env.master_key = NULL;
+    cs->env.keyring = NULL;
 }
 
 json_t *iq_check_result_json(const iq_check_result *res, int64_t account_id, const char *job_id)

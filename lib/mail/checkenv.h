@@ -11,10 +11,12 @@
 
 #include "check.h"
 #include "config.h"
+#include "crypto.h"
 
 typedef struct iq_check_setup {
     iq_check_env env;
-    uint8_t *key; /* IQ_KEY_LEN bytes on a page kept out of core dumps */
+    uint8_t *key; /* the key ring's keys, on a page kept out of core dumps */
+    iq_keyring ring;
     char worker[128];
 } iq_check_setup;
 

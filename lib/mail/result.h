@@ -16,8 +16,10 @@
 typedef struct iq_check_env {
     const iq_config *cfg;
     SSL_CTX *tls_ctx;
-    const uint8_t *master_key; /* 32 bytes */
-    const char *worker;        /* who runs it: "cli:host:pid", "worker:host:pid/2" */
+    const uint8_t *master_key; /* 32 bytes: the newest key, the one that seals */
+    /* every key a secret may be sealed with (keyring.h); NULL: master_key alone */
+    const struct iq_keyring *keyring;
+    const char *worker; /* who runs it: "cli:host:pid", "worker:host:pid/2" */
     const char *topic_new_mail;
     struct iq_redis *redis; /* inbox cache, may be NULL */
     const char *redis_prefix;

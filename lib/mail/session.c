@@ -15,6 +15,7 @@
 #include "net.h"
 #include "proxy.h"
 #include "util.h"
+#include "keyring.h"
 #include "vault.h"
 
 int iq_session_fail(iq_session *s, iq_err cls, const char *fmt, ...)
@@ -87,7 +88,9 @@ static int connect_server(iq_session *s, const iq_account *a, int *fd_r)
         goto out;
     }
     if (k.credential_id &&
-        iq_vault_open(s->pg, s->env->master_key, k.credential_id, &user, &pass, &err) < 0) {
+        iq_vault_open_ring(s->pg,
+                           s->env->keyring ? s->env->keyring : &(iq_keyring){s->env->master_key, 1},
+                           k.credential_id, &user, &pass, &err) < 0) {
         iq_session_fail(s, IQ_ERR_CONFIG, "connector '%s': %s", k.name, err);
         goto out;
     }

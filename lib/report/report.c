@@ -56,6 +56,16 @@ static int query_init(query *q, const iq_report_filters *f)
         if (iq_buf_appendf(&q->where, " AND %s = $%d::boolean", columns[i], q->nparams) < 0)
             return -1;
     }
+    if (f && f->last_check >= 0) {
+        static const char *const last_check_sql[] = {
+            [IQ_LAST_CHECK_OK] = " AND last_status = 'ok'",
+            [IQ_LAST_CHECK_FAILED] = " AND last_status IS NOT NULL AND last_status <> 'ok'",
+            [IQ_LAST_CHECK_NEVER] = " AND last_status IS NULL",
+        };
+        if (f->last_check > IQ_LAST_CHECK_NEVER ||
+            iq_buf_append_str(&q->where, last_check_sql[f->last_check]) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -191,6 +201,8 @@ int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report
     }
     ctx.width = o->width > 0 ? o->width : iq_report_term_width();
     ctx.now_ms = o->now_ms > 0 ? o->now_ms : iq_now_real_ms();
+    ctx.csv_excel_pt = o->csv_dialect == IQ_CSV_EXCEL_PT ||
+                       (o->csv_dialect == IQ_CSV_BY_LANG && ctx.lang == IQ_LANG_PT_BR);
 
     int qrc = query_init(&q, f);
     iq_buf_init(&sql, 8192);

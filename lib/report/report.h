@@ -26,6 +26,7 @@ typedef struct iq_report_options {
     int64_t per_page; /* rows per page (and per printed page); 0 = 30 */
     int width;        /* table: columns to fit; 0 = the terminal's (see iq_report_term_width) */
     int64_t now_ms;   /* generation time shown in HTML/PDF; 0 = now */
+    iq_csv_dialect csv_dialect; /* CSV: IQ_CSV_BY_LANG (0) follows lang */
 } iq_report_options;
 
 #define IQ_REPORT_ROWS_PER_PAGE 30

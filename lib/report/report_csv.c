@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The report as CSV (RFC 4180: UTF-8, CRLF, header row, every cell neutralised). */
+/* The report as CSV (RFC 4180: UTF-8, CRLF, header row, every cell neutralised; for a
+ * spreadsheet in Portuguese with a byte-order mark and ';'). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +27,13 @@ static int csv_begin(iq_report_ctx *ctx, void **state_r)
     csv_state *st = iq_xcalloc(1, sizeof(*st));
     iq_buf_init(&st->line, IQ_REPORT_ROW_MAX);
     *state_r = st;
+    char sep = ctx->csv_excel_pt ? ';' : ',';
+    /* a spreadsheet in Portuguese reads UTF-8 only after a byte-order mark */
+    if (ctx->csv_excel_pt && iq_buf_append_str(&st->line, "\xEF\xBB\xBF") < 0)
+        return iq_report_fail(ctx, "the CSV header does not fit");
     for (int col = 0; col < IQ_COL__COUNT; col++) {
-        if ((col > 0 && iq_buf_append_char(&st->line, ',') < 0) ||
-            iq_csv_cell(&st->line, iq_report_col_label(ctx->lang, col)) < 0)
+        if ((col > 0 && iq_buf_append_char(&st->line, sep) < 0) ||
+            iq_csv_cell_sep(&st->line, iq_report_col_label(ctx->lang, col), sep) < 0)
             return iq_report_fail(ctx, "the CSV header does not fit");
     }
     return write_line(ctx, st);
@@ -38,10 +43,10 @@ static int csv_row(iq_report_ctx *ctx, void *state, const iq_report_row *r, int6
 {
     (void)index;
     csv_state *st = state;
-    char num[32];
+    char num[32], sep = ctx->csv_excel_pt ? ';' : ',';
     for (int col = 0; col < IQ_COL__COUNT; col++) {
-        if ((col > 0 && iq_buf_append_char(&st->line, ',') < 0) ||
-            iq_csv_cell(&st->line, iq_report_cell(ctx->lang, r, col, num)) < 0)
+        if ((col > 0 && iq_buf_append_char(&st->line, sep) < 0) ||
+            iq_csv_cell_sep(&st->line, iq_report_cell(ctx->lang, r, col, num), sep) < 0)
             return iq_report_fail(ctx, "account %lld: its CSV row is larger than %zu bytes",
                                   (long long)r->id, IQ_REPORT_ROW_MAX);
     }

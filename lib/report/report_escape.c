@@ -62,6 +62,11 @@ int iq_utf8_one_line(iq_buf *out, const char *s, size_t n)
 
 int iq_csv_cell(iq_buf *out, const char *s)
 {
+    return iq_csv_cell_sep(out, s, ',');
+}
+
+int iq_csv_cell_sep(iq_buf *out, const char *s, char sep)
+{
     iq_buf clean;
     int rc = -1;
     iq_buf_init(&clean, out->max);
@@ -69,7 +74,7 @@ int iq_csv_cell(iq_buf *out, const char *s)
         goto out;
     const char *c = clean.data;
     bool formula = c[0] != '\0' && strchr("=+-@\t\r", c[0]) != NULL;
-    bool quote = strpbrk(c, ",\"\r\n") != NULL;
+    bool quote = strpbrk(c, "\"\r\n") != NULL || strchr(c, sep) != NULL;
     if (quote && iq_buf_append_char(out, '"') < 0)
         goto out;
     if (formula && iq_buf_append_char(out, '\'') < 0)

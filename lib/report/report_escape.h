@@ -20,6 +20,9 @@ int iq_utf8_one_line(iq_buf *out, const char *s, size_t n);
  * ' prefix (formula injection, OWASP); quoted when it holds a comma, quote, CR or LF, quotes
  * doubled. 0 or -1 (out full). */
 int iq_csv_cell(iq_buf *out, const char *s);
+/* The same with another separator (';' for spreadsheets in Portuguese): a cell holding it is
+ * quoted too. */
+int iq_csv_cell_sep(iq_buf *out, const char *s, char sep);
 /* Appends s escaped for HTML text and attribute values (& < > " '), invalid UTF-8 and
  * control characters (other than tab, CR, LF) replaced by U+FFFD. 0 or -1. */
 int iq_html_escape(iq_buf *out, const char *s);

@@ -61,6 +61,17 @@ int iq_report_term_width(void)
     return 100;
 }
 
+int iq_csv_dialect_parse(const char *s, iq_csv_dialect *d_r)
+{
+    if (s && strcmp(s, "rfc4180") == 0)
+        *d_r = IQ_CSV_RFC4180;
+    else if (s && strcmp(s, "excel-pt") == 0)
+        *d_r = IQ_CSV_EXCEL_PT;
+    else
+        return -1;
+    return 0;
+}
+
 const char *iq_report_yes_no(iq_lang lang, bool v)
 {
     return iq_msg_get(lang, v ? IQ_MSG_YES : IQ_MSG_NO);
@@ -91,6 +102,13 @@ char *iq_report_filters_describe(const iq_report_filters *f, const char *lang_ta
             continue;
         IQ_IGNORE_RESULT(iq_buf_appendf(&b, "%s%s: %s", b.len ? "; " : "",
                                         iq_msg_get(lang, labels[i]), iq_report_yes_no(lang, v)));
+    }
+    if (f->last_check >= 0) {
+        static const iq_msg values[] = {IQ_MSG_STATUS_OK, IQ_MSG_STATUS_FAILED,
+                                        IQ_MSG_STATUS_NEVER};
+        IQ_IGNORE_RESULT(iq_buf_appendf(&b, "%s%s: %s", b.len ? "; " : "",
+                                        iq_msg_get(lang, IQ_MSG_FILTER_LAST_CHECK),
+                                        iq_msg_get(lang, values[f->last_check])));
     }
     if (b.len == 0)
         IQ_IGNORE_RESULT(iq_buf_append_str(&b, iq_msg_get(lang, IQ_MSG_FILTERS_NONE)));
@@ -133,6 +151,14 @@ int iq_report_filters_set(iq_report_filters *f, const char *option, const char *
         *fields[i] = v;
         return 0;
     }
+    if (strcmp(option, "last-check") == 0) {
+        if (iq_last_check_parse(value, &f->last_check) < 0) {
+            *error_r = iq_xasprintf("--last-check must be ok, failed or never, not '%s'",
+                                    value ? value : "");
+            return -1;
+        }
+        return 0;
+    }
     *error_r = iq_xasprintf("unknown report filter '--%s'", option);
     return -1;
 }
@@ -171,6 +197,9 @@ char *iq_report_filters_args(const iq_report_filters *f)
             IQ_IGNORE_RESULT(iq_buf_appendf(&b, "%s--%s %s", b.len ? " " : "", filter_options[i],
                                             v ? "yes" : "no"));
     }
+    if (f->last_check >= 0)
+        IQ_IGNORE_RESULT(iq_buf_appendf(&b, "%s--last-check %s", b.len ? " " : "",
+                                        iq_last_check_name(f->last_check)));
     return iq_buf_detach(&b, NULL);
 }
 

@@ -20,13 +20,20 @@ typedef enum {
     IQ_REPORT_TABLE,
 } iq_report_format;
 
+/* CSV for which reader: RFC 4180 (comma, no byte-order mark), or a spreadsheet in Portuguese
+ * (Excel and LibreOffice in pt-BR: UTF-8 byte-order mark, ';' between cells). By default the
+ * report's language decides: pt-BR gets excel-pt. */
+typedef enum { IQ_CSV_BY_LANG, IQ_CSV_RFC4180, IQ_CSV_EXCEL_PT } iq_csv_dialect;
+/* "rfc4180" / "excel-pt" -> dialect. 0 or -1. */
+int iq_csv_dialect_parse(const char *s, iq_csv_dialect *d_r);
+
 /* "csv", "html", "pdf", "json", "table" -> format. 0 or -1. */
 int iq_report_format_parse(const char *s, iq_report_format *fmt_r);
 const char *iq_report_format_name(iq_report_format fmt);
 /* "yes"/"no" -> 1/0 (also true/false, on/off, 1/0); "all" -> -1 when allow_all. 0 or -1. */
 int iq_report_parse_yes_no(const char *s, int allow_all, int *v_r);
 
-/* "2026-11-28 18:02:01 UTC" (buf >= 32), the way reports show times. */
+/* "2026-11-28 18:02 UTC" (buf >= 32): iq_i18n_time in English, for the CLI's listings. */
 void iq_report_format_time(int64_t ms, char *buf, size_t size);
 
 /* Columns of the terminal on stdout: TIOCGWINSZ, else $COLUMNS, else 100. */

@@ -16,7 +16,7 @@ typedef struct html_state {
 } html_state;
 
 /* Column widths in percent of the page, in column order. */
-static const int col_pct[IQ_COL__COUNT] = {6, 27, 9, 8, 8, 6, 11, 12, 13};
+static const int col_pct[IQ_COL__COUNT] = {6, 24, 8, 8, 7, 6, 10, 11, 7, 13};
 
 static const char css[] =
     "@page{size:A4 landscape;margin:10mm}"
@@ -69,7 +69,7 @@ static int close_page(iq_report_ctx *ctx, html_state *st)
     char page_of[96];
     char when[40];
     iq_i18n_page_of(ctx->lang, st->page, ctx->print_pages, page_of, sizeof(page_of));
-    iq_report_format_time(ctx->now_ms, when, sizeof(when));
+    iq_i18n_time(ctx->lang, ctx->now_ms, when, sizeof(when));
     int rc = iq_buf_append_str(&st->b, "</tbody>\n</table>\n<footer><span>");
     rc = rc ? rc : iq_html_escape(&st->b, iq_msg_get(ctx->lang, IQ_MSG_TITLE));
     rc = rc ? rc : iq_buf_append_str(&st->b, " &middot; ");
@@ -89,9 +89,9 @@ static int html_begin(iq_report_ctx *ctx, void **state_r)
     *state_r = st;
     const char *title = iq_msg_get(ctx->lang, IQ_MSG_TITLE);
     char when[40];
-    iq_report_format_time(ctx->now_ms, when, sizeof(when));
+    iq_i18n_time(ctx->lang, ctx->now_ms, when, sizeof(when));
     char *filters = iq_report_filters_describe(
-        ctx->filters ? ctx->filters : &(iq_report_filters){NULL, -1, -1, -1, -1},
+        ctx->filters ? ctx->filters : &(iq_report_filters){NULL, -1, -1, -1, -1, -1},
         iq_lang_tag(ctx->lang));
     iq_buf h;
     iq_buf_init(&h, IQ_REPORT_ROW_MAX);

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The report as a PDF drawn with cairo: A4 landscape, 30 rows a page, the title, filters,
- * generation time and column header on every page, "Page X of Y" in the footer. */
+ * generation time and column header on every page, "Page X of Y" in the footer. Text is laid
+ * out by Pango (fontconfig fallback for scripts DejaVu Sans lacks: CJK, emoji; shaping;
+ * right-to-left runs), so any name an operator types prints, not as missing-glyph boxes. */
 #include <cairo-pdf.h>
 #include <cairo.h>
+#include <pango/pangocairo.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +32,8 @@
 typedef struct pdf_state {
     cairo_surface_t *surface;
     cairo_t *cr;
-    cairo_font_face_t *regular, *bold;
+    PangoFontDescription *regular, *bold;
+    PangoLayout *layout; /* one layout for every piece of text */
     double col_x[IQ_COL__COUNT + 1];
     char *head1[IQ_COL__COUNT], *head2[IQ_COL__COUNT];
     bool two_lines;
@@ -46,17 +50,19 @@ static cairo_status_t write_out(void *closure, const unsigned char *data, unsign
     return fwrite(data, 1, len, f) == len ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
 }
 
-static void use_font(pdf_state *st, cairo_font_face_t *face, double size)
+static void use_font(pdf_state *st, PangoFontDescription *face, double size)
 {
-    cairo_set_font_face(st->cr, face);
-    cairo_set_font_size(st->cr, size);
+    pango_font_description_set_absolute_size(face, size * PANGO_SCALE);
+    pango_layout_set_font_description(st->layout, face);
 }
 
+/* The text's advance in points as Pango lays it out (fallback fonts included). */
 static double text_width(pdf_state *st, const char *s)
 {
-    cairo_text_extents_t ext;
-    cairo_text_extents(st->cr, s, &ext);
-    return ext.x_advance;
+    PangoRectangle logical;
+    pango_layout_set_text(st->layout, s, -1);
+    pango_layout_get_extents(st->layout, NULL, &logical);
+    return (double)logical.width / PANGO_SCALE;
 }
 
 static double measure_head(void *arg, const char *s)
@@ -111,11 +117,12 @@ static int draw_text(pdf_state *st, const char *raw, double x0, double x1, doubl
     if (iq_utf8_one_line(&st->text, raw, strlen(raw)) < 0 ||
         fit_text(st, st->text.data, x1 - x0) < 0)
         return -1;
-    double x = x0;
-    if (right)
-        x = x1 - text_width(st, st->fit.data);
-    cairo_move_to(st->cr, x, y);
-    cairo_show_text(st->cr, st->fit.data);
+    double w = text_width(st, st->fit.data); /* also sets the layout's text */
+    double x = right ? x1 - w : x0;
+    /* y is the baseline; Pango draws from the layout's top */
+    double baseline = (double)pango_layout_get_baseline(st->layout) / PANGO_SCALE;
+    cairo_move_to(st->cr, x, y - baseline);
+    pango_cairo_show_layout(st->cr, st->layout);
     return 0;
 }
 
@@ -201,14 +208,15 @@ static int pdf_begin(iq_report_ctx *ctx, void **state_r)
     cairo_pdf_surface_set_metadata(st->surface, CAIRO_PDF_METADATA_TITLE,
                                    iq_msg_get(ctx->lang, IQ_MSG_TITLE));
     cairo_pdf_surface_set_metadata(st->surface, CAIRO_PDF_METADATA_CREATOR, "inboxq");
-    st->regular =
-        cairo_toy_font_face_create(FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-    st->bold =
-        cairo_toy_font_face_create(FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
-    iq_report_format_time(ctx->now_ms, st->when, sizeof(st->when));
-    char *f = iq_report_filters_describe(ctx->filters ? ctx->filters
-                                                      : &(iq_report_filters){NULL, -1, -1, -1, -1},
-                                         iq_lang_tag(ctx->lang));
+    st->layout = pango_cairo_create_layout(st->cr);
+    st->regular = pango_font_description_from_string(FONT_FAMILY);
+    st->bold = pango_font_description_copy(st->regular);
+    pango_font_description_set_weight(st->bold, PANGO_WEIGHT_BOLD);
+    pango_layout_set_single_paragraph_mode(st->layout, TRUE);
+    iq_i18n_time(ctx->lang, ctx->now_ms, st->when, sizeof(st->when));
+    char *f = iq_report_filters_describe(
+        ctx->filters ? ctx->filters : &(iq_report_filters){NULL, -1, -1, -1, -1, -1},
+        iq_lang_tag(ctx->lang));
     iq_buf_reset(&st->text);
     int rc = iq_utf8_one_line(&st->text, f, strlen(f));
     free(f);
@@ -233,6 +241,7 @@ static int pdf_begin(iq_report_ctx *ctx, void **state_r)
         case IQ_COL_SECURE:
         case IQ_COL_AUTO_CHECK:
         case IQ_COL_KEEP_COPY:
+        case IQ_COL_ACTIVE:
             values[0] = iq_msg_get(l, IQ_MSG_YES);
             values[1] = iq_msg_get(l, IQ_MSG_NO);
             break;
@@ -339,6 +348,8 @@ static int pdf_end(iq_report_ctx *ctx, void *state)
     }
     if (end_page(ctx, st) < 0)
         return -1;
+    g_object_unref(st->layout);
+    st->layout = NULL;
     cairo_destroy(st->cr);
     st->cr = NULL;
     cairo_surface_finish(st->surface);
@@ -353,14 +364,16 @@ static int pdf_end(iq_report_ctx *ctx, void *state)
 static void pdf_free(void *state)
 {
     pdf_state *st = state;
+    if (st->layout)
+        g_object_unref(st->layout);
     if (st->cr)
         cairo_destroy(st->cr);
     if (st->surface)
         cairo_surface_destroy(st->surface);
     if (st->regular)
-        cairo_font_face_destroy(st->regular);
+        pango_font_description_free(st->regular);
     if (st->bold)
-        cairo_font_face_destroy(st->bold);
+        pango_font_description_free(st->bold);
     for (int col = 0; col < IQ_COL__COUNT; col++) {
         free(st->head1[col]);
         free(st->head2[col]);

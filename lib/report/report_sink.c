@@ -21,9 +21,9 @@
 const char *iq_report_col_label(iq_lang lang, int col)
 {
     static const iq_msg labels[IQ_COL__COUNT] = {
-        IQ_MSG_COL_CODE,        IQ_MSG_COL_NAME,      IQ_MSG_COL_SECURE,
-        IQ_MSG_COL_SECURE_TYPE, IQ_MSG_COL_PROTOCOL,  IQ_MSG_COL_PORT,
-        IQ_MSG_COL_AUTO_CHECK,  IQ_MSG_COL_KEEP_COPY, IQ_MSG_COL_LAST_STATUS,
+        IQ_MSG_COL_CODE,     IQ_MSG_COL_NAME,        IQ_MSG_COL_SECURE,     IQ_MSG_COL_SECURE_TYPE,
+        IQ_MSG_COL_PROTOCOL, IQ_MSG_COL_PORT,        IQ_MSG_COL_AUTO_CHECK, IQ_MSG_COL_KEEP_COPY,
+        IQ_MSG_COL_ACTIVE,   IQ_MSG_COL_LAST_STATUS,
     };
     return (unsigned)col < IQ_COL__COUNT ? iq_msg_get(lang, labels[col]) : "";
 }
@@ -62,6 +62,8 @@ const char *iq_report_cell(iq_lang lang, const iq_report_row *r, int col, char n
         return iq_report_yes_no(lang, r->auto_check);
     case IQ_COL_KEEP_COPY:
         return iq_report_yes_no(lang, r->keep_copy);
+    case IQ_COL_ACTIVE:
+        return iq_report_yes_no(lang, r->active);
     case IQ_COL_LAST_STATUS:
         if (!r->last_status)
             return iq_msg_get(lang, IQ_MSG_STATUS_NEVER);
@@ -77,10 +79,7 @@ const char *iq_report_cell(iq_lang lang, const iq_report_row *r, int col, char n
 
 void iq_report_format_time(int64_t ms, char *buf, size_t size)
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-        snprintf(buf, size, "?");
+    iq_i18n_time(IQ_LANG_EN, ms, buf, size);
 }
 
 int iq_report_fail(iq_report_ctx *ctx, const char *fmt, ...)

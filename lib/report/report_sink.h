@@ -34,6 +34,7 @@ enum {
     IQ_COL_PORT,
     IQ_COL_AUTO_CHECK,
     IQ_COL_KEEP_COPY,
+    IQ_COL_ACTIVE,
     IQ_COL_LAST_STATUS,
     IQ_COL__COUNT
 };
@@ -50,6 +51,7 @@ typedef struct iq_report_ctx {
     int64_t max_name;    /* widest name in terminal columns among the rows shown (table) */
     int width;           /* table: terminal columns */
     int64_t now_ms;      /* generation time */
+    bool csv_excel_pt;   /* CSV: byte-order mark and ';' (iq_csv_dialect) */
     char *error;         /* set by a sink that fails */
 } iq_report_ctx;
 

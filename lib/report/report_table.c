@@ -54,6 +54,7 @@ static size_t data_width(const iq_report_ctx *ctx, int col)
     case IQ_COL_SECURE:
     case IQ_COL_AUTO_CHECK:
     case IQ_COL_KEEP_COPY:
+    case IQ_COL_ACTIVE:
         return yes_no;
     case IQ_COL_SECURE_TYPE:
         return 3;

@@ -14,19 +14,7 @@
 
 void iq_audit_actor(char *buf, size_t size)
 {
-    static const char *const vars[] = {"SUDO_USER", "USER"};
-    for (size_t i = 0; i < IQ_ARRAY_LEN(vars); i++) {
-        const char *v = getenv(vars[i]);
-        if (v && *v) {
-            /* Keep it printable and short: it is shown in tables. */
-            size_t j = 0;
-            for (; v[j] && j + 1 < size && j < 64; j++)
-                buf[j] = ((unsigned char)v[j] < 0x20 || v[j] == 0x7f) ? '?' : v[j];
-            buf[j] = '\0';
-            return;
-        }
-    }
-    snprintf(buf, size, "uid:%u", (unsigned)getuid());
+    iq_operator_identity(buf, size); /* the same identity as jobs and runs */
 }
 
 json_t *iq_audit_diff(json_t *old_fields, json_t *new_fields)
@@ -97,10 +85,11 @@ json_t *iq_audit_list(PGconn *c, const char *entity, int64_t entity_id, int64_t 
     char *err = NULL;
     PGresult *r = iq_pg_query(
         c,
-        "SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), actor, "
-        "action, entity, entity_id, changes::text FROM audit_log "
-        "WHERE ($1::text IS NULL OR entity = $1) AND ($2::bigint IS NULL OR entity_id = $2) "
-        "ORDER BY at DESC, id DESC LIMIT $3::bigint",
+        "SELECT id, " IQ_SQL_TS("at") ", actor, "
+                                      "action, entity, entity_id, changes::text FROM audit_log "
+                                      "WHERE ($1::text IS NULL OR entity = $1) AND ($2::bigint IS "
+                                      "NULL OR entity_id = $2) "
+                                      "ORDER BY at DESC, id DESC LIMIT $3::bigint",
         3, params, &err);
     if (!r) {
         *error_r = iq_xasprintf("reading the audit trail: %s", err);

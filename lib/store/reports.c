@@ -139,10 +139,10 @@ PGresult *iq_reports_show(PGconn *c, int64_t id, char **error_r)
     return iq_pg_query(
         c,
         "SELECT status, format, lang, filters::text, coalesce(rows::text, ''), "
-        "coalesce(length(output)::text, ''), coalesce(error, ''), coalesce(requested_by, ''), "
-        "to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), coalesce(to_char(finished_at, "
-        "'YYYY-MM-DD HH24:MI:SS'), ''), coalesce(output_path, ''), job_id FROM reports WHERE id = "
-        "$1",
+        "coalesce(length(output)::text, ''), coalesce(error, ''), coalesce(requested_by, "
+        "''), " IQ_SQL_TS("created_at") ", coalesce(" IQ_SQL_TS(
+            "finished_at") ", ''), "
+                           "coalesce(output_path, ''), job_id FROM reports WHERE id = $1",
         1, (const char *const[]){ids}, error_r);
 }
 

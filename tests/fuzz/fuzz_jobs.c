@@ -82,7 +82,7 @@ static bool same_filters(const iq_report_filters *a, const iq_report_filters *b)
     if ((a->name == NULL) != (b->name == NULL) || (a->name && strcmp(a->name, b->name) != 0))
         return false;
     return a->secure == b->secure && a->auto_check == b->auto_check &&
-           a->keep_copy == b->keep_copy && a->active == b->active;
+           a->keep_copy == b->keep_copy && a->active == b->active && a->last_check == b->last_check;
 }
 
 static void report_job(const uint8_t *data, size_t size)

@@ -205,7 +205,7 @@ jv "$OUT" '[.credential_id, .credential, .folder, .apop, .check_interval_s, .che
 
 run 0 account add --name "Pop Full" --host '[2001:db8::25]' --port 2110 --protocol pop3 \
 	--credential "$cred_bob" --secure yes --secure-type tls --ignore-certificate yes \
-	--keep-copy no --auto-check no --active no --connector sock --folder Archive \
+	--keep-copy no --auto-check no --active no --connector sock \
 	--check-interval 1h --apop yes
 acct_b=$OUT
 run 0 account show "Pop Full" --format json
@@ -215,7 +215,7 @@ jv "$full" '[.name, .host, .port, .port_is_default, .protocol, .secure, .secure_
 jv "$full" '[.keep_copy, .auto_check, .active, .ignore_certificate, .use_connector]' \
 	'[false,false,false,true,true]'
 jv "$full" '[.connector_id, .connector, .credential_id, .credential, .folder, .apop]' \
-	"[$conn_sock,\"sock\",$cred_bob,\"bob\",\"Archive\",true]"
+	"[$conn_sock,\"sock\",$cred_bob,\"bob\",\"INBOX\",true]"
 jv "$full" '[.check_interval_s, .check_interval]' '[3600,"1h"]'
 run 0 account show "$acct_b"
 for label in "Code:" "Account name:" "Keep copy on server:" "Automatic check:" "Active:" \
@@ -257,17 +257,19 @@ strip='del(.port, .port_is_default, .keep_copy, .version, .updated_at, .next_che
 [[ $(jq -S "$strip" <<<"$before") == "$(jq -S "$strip" <<<"$after")" ]] ||
 	fail "edit changed fields it was not given"
 ok
-# Every field through edit.
+# Every field through edit (folder and ignore-certificate while IMAP over TLS: the next edit
+# makes them meaningless, and they go back to their defaults, INBOX and no).
+run 0 account edit "Conta Suporte" --folder Sent --ignore-certificate yes
 run 0 account edit "Conta Suporte" --name "Conta Editada" --host 192.0.2.10 --port '' \
-	--protocol pop3 --credential spare --secure no --ignore-certificate yes --keep-copy yes \
-	--auto-check no --active no --use-connector yes --connector web --folder Sent \
+	--protocol pop3 --credential spare --secure no --keep-copy yes \
+	--auto-check no --active no --use-connector yes --connector web \
 	--check-interval 30s --apop yes
 run 0 account show "$acct_a" --format json
 jv "$OUT" '[.name, .host, .port, .port_is_default, .protocol, .secure, .secure_type]' \
 	'["Conta Editada","192.0.2.10",110,true,"pop3",false,null]'
 jv "$OUT" '[.ignore_certificate, .keep_copy, .auto_check, .active, .use_connector, .connector]' \
-	'[true,true,false,false,true,"web"]'
-jv "$OUT" '[.credential, .folder, .check_interval_s, .apop, .version]' '["spare","Sent",30,true,3]'
+	'[false,true,false,false,true,"web"]'
+jv "$OUT" '[.credential, .folder, .check_interval_s, .apop, .version]' '["spare","INBOX",30,true,4]'
 run 0 account edit "$acct_a" --secure yes --use-connector no --check-interval 1d
 run 0 account show "$acct_a" --format json
 jv "$OUT" '[.secure, .secure_type, .port, .use_connector, .connector_id, .check_interval_s]' \
@@ -279,11 +281,42 @@ run 64 account edit "$acct_a"
 run 66 account edit 999999 --port 1
 run 66 account show "no such account"
 
+# ---- one account resolver: every command that takes an account takes its code or its name,
+# and an unknown one is the same message and exit 66 everywhere (hardening item 16) ----
+nosuch="no account has the code or name"
+for ref in "Nope Account" 999999; do
+	for cmd in "account show" "account edit @ --port 1" "account delete" "account enable" \
+		"account disable" "account test" "check" "check @ --direct" "inbox" "runs" "audit --account"; do
+		# a deleted account's trail is still found by its code
+		[[ $cmd == audit* && $ref == 999999 ]] && continue
+		read -r -a words <<<"$cmd"
+		args=()
+		placed=0
+		for w in "${words[@]}"; do
+			if [[ $w == @ ]]; then args+=("$ref"); placed=1; else args+=("$w"); fi
+		done
+		((placed)) || args+=("$ref")
+		run 66 "${args[@]}"
+		err_has "${words[0]}"
+		err_has "$nosuch '$ref'; see 'inboxq account list'"
+	done
+done
+# several unknown at once: one message naming them all, nothing published
+run 66 check "$acct_a" "Nope Account" 999999
+err_has "check: $nosuch 'Nope Account', '999999'"
+# names work where only numbers did
+run 0 runs "conta suporte"
+[[ $OUT == *"Conta Suporte"* ]] || fail "runs by name: $OUT"
+run 0 runs "$acct_a" --format json
+jv "$OUT" '.account_id' "$acct_a"
+run 0 inbox "Conta Suporte" --format json
+run 0 audit --account "Conta Suporte"
+
 # ---- stale edits ----
 run 0 account show "$acct_a" --format json
 v=$(jq .version <<<"$OUT")
-run 0 account edit "$acct_a" --folder INBOX --expect-version "$v"
-run 75 account edit "$acct_a" --folder Drafts --expect-version "$v"
+run 0 account edit "$acct_a" --check-interval 10m --expect-version "$v"
+run 75 account edit "$acct_a" --check-interval 20m --expect-version "$v"
 err_has "version"
 # A real race: another session changes the row between this edit's read and its write.
 psql "$INBOXQ_PG_DSN" -q -v ON_ERROR_STOP=1 >/dev/null <<SQL &
@@ -297,7 +330,7 @@ for _ in $(seq 100); do
 	[[ $(sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(3)%' AND state = 'active' AND pid <> pg_backend_pid()") == 1 ]] && break
 	sleep 0.05
 done
-run 75 account edit "$acct_a" --folder Mine
+run 75 account edit "$acct_a" --check-interval 40m
 err_has "run the edit again"
 wait "$racer"
 run 0 account show "$acct_a" --format json
@@ -350,6 +383,42 @@ bad check-interval --name n1 "${base[@]}" --check-interval 8d
 bad check-interval --name n1 "${base[@]}" --check-interval soon
 bad keep-copy --name n1 "${base[@]}" --keep-copy maybe
 bad folder --name n1 "${base[@]}" --folder ''
+# names: no invisible or direction-changing characters; stored NFC; unique ignoring case and
+# width (item 19)
+bad name --name $'RTL \u202Eevil' "${base[@]}"
+err_has "U+202E"
+bad name --name $'Zero\u200DWidth' "${base[@]}"
+err_has "U+200D"
+bad name --name "ＣＯＮＴＡ　ＳＵＰＯＲＴＥ" "${base[@]}" # full-width: the same name
+err_has "ignoring case and character width"
+run 0 account add --name $'Sa\u0303o Paulo' "${base[@]}" # decomposed
+nfc_id=$OUT
+[[ $(sql "SELECT name = U&'S\00E3o Paulo' FROM mail_accounts WHERE id = $nfc_id") == t ]] ||
+	fail "the decomposed name was not stored composed (NFC)"
+run 0 account show "SÃO PAULO" --format json # and found by its composed, upper-case form
+jv "$OUT" '.id' "$nfc_id"
+run 65 account add --name "são paulo" "${base[@]}"
+run 0 account delete "$nfc_id"
+run_in x 65 credential add --name "ＡＬＩＣＥ" --username u --password-stdin
+err_has "name:"
+run_in x 65 credential add --name $'al\u200Bice2' --username u --password-stdin
+err_has "U+200B"
+run 65 connector add --name $'\u2066web\u2069' --type http --host h --port 1
+err_has "U+2066"
+# and the database refuses a width-insensitive duplicate even without the program's check
+sql "INSERT INTO mail_accounts (name, host, port, protocol, credential_id)
+     VALUES ('ｃｏｎｔａ ｓｕｐｏｒｔｅ', 'h', 993, 'imap', $cred_alice)" >/dev/null 2>&1 &&
+	fail "the unique index took a full-width duplicate"
+ok
+# flag combinations that mean nothing (one rule table, add and edit alike; item 21)
+bad apop --name n1 "${base[@]}" --apop yes
+err_has "only applies to POP3 accounts; leave it out, or set protocol to pop3 (--apop)"
+bad folder --name n1 --host h --protocol pop3 --credential alice --folder Sent
+err_has "only applies to IMAP accounts"
+bad ignore-certificate --name n1 "${base[@]}" --secure no --ignore-certificate yes
+err_has "only applies to a secure connection"
+run 0 account add --name n1 "${base[@]}" --secure no --ignore-certificate no --apop no
+run 0 account delete n1
 [[ $(sql "SELECT count(*) FROM mail_accounts") == "$nacc" ]] || fail "a refused add wrote a row"
 run 0 account show "$acct_a" --format json
 v=$(jq .version <<<"$OUT")
@@ -359,6 +428,12 @@ run 65 account edit "$acct_a" --name "Pop Full"
 err_has "name:"
 run 65 account edit "$acct_a" --secure no --secure-type ssl
 err_has "secure-type:"
+run 65 account edit "Pop Full" --folder Sent
+err_has "folder: 'Sent' only applies to IMAP accounts"
+run 65 account edit "Pop Full" --protocol imap --apop yes
+err_has "(--apop)"
+run 65 account edit "Pop Full" --secure no --ignore-certificate yes
+err_has "ignore-certificate:"
 run 0 account show "$acct_a" --format json
 jv "$OUT" '.version' "$v"
 
@@ -437,6 +512,50 @@ jv "$trail" '[.[] | select(.action == "update" and .changes.port.new == 1993)][0
 jv "$trail" '[.[] | select(.action == "update" and .changes.active != null)] | map(.changes.active.new)' \
 	'[true,false,true,false]'
 jv "$trail" '[.[] | .actor | length > 0] | all' true
+# One operator identity (item 22): "cli:" and the OS user name (from the uid when $USER is
+# unset), the same in the audit rows and in the check runs.
+me=$(id -un)
+idrun() { env -u USER -u SUDO_USER "$BIN" "$@" </dev/null >"$work/out" 2>"$work/err"; }
+idrun account add --name idcheck --host 127.0.0.1 --port 1 --protocol imap --credential alice \
+	--secure no || fail "account add without \$USER: $(cat "$work/err")"
+idc=$(cat "$work/out")
+rc=0
+idrun check idcheck --direct || rc=$?
+((rc == 1)) || fail "check --direct of a closed port exited $rc: $(cat "$work/err")"
+[[ $(sql "SELECT actor FROM audit_log WHERE entity = 'account' AND entity_id = $idc") == "cli:$me" ]] ||
+	fail "audit actor without \$USER: $(sql "SELECT actor FROM audit_log WHERE entity_id = $idc")"
+[[ $(sql "SELECT requested_by FROM check_runs WHERE account_id = $idc") == "cli:$me" ]] ||
+	fail "check run requested_by: $(sql "SELECT requested_by, worker FROM check_runs WHERE account_id = $idc")"
+USER=alice SUDO_USER='' run 0 account disable idcheck
+[[ $(sql "SELECT actor FROM audit_log WHERE entity_id = $idc ORDER BY id DESC LIMIT 1") == cli:alice ]] ||
+	fail "audit actor with USER=alice"
+# account delete says what it removes, and with stored messages needs --yes off a terminal
+# (item 25)
+sql "INSERT INTO messages (account_id, mailbox, server_id, sha256, size, raw)
+     VALUES ($idc, 'INBOX', '1:1', decode(repeat('ab', 32), 'hex'), 2048, 'hello')" >/dev/null
+run 64 account delete idcheck
+err_has "1 stored message that are deleted with it; give --yes"
+[[ $OUT == *"'idcheck' is deleted with 1 stored message (2.0 KiB), its mailbox state and 1 check run"* ]] ||
+	fail "account delete did not say what it removes: $OUT"
+[[ $(sql "SELECT count(*) FROM messages WHERE account_id = $idc") == 1 ]] || fail "a refused delete removed mail"
+run 0 account delete idcheck --yes
+[[ $OUT == *"deleted"* ]] || fail "account delete --yes: $OUT"
+[[ $(sql "SELECT count(*) FROM messages WHERE account_id = $idc") == 0 ]] || fail "messages left"
+ok
+# one machine time format (RFC 3339 UTC, seconds) and one for people (item 26)
+run 0 audit --entity account --limit 3 --format json
+jv "$OUT" '[.[] | .at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")] | all' true
+run 0 audit --entity account --limit 3
+[[ $(sed -n 2p <<<"$OUT") =~ ^20[0-9]{2}-[01][0-9]-[0-3][0-9]\ [0-2][0-9]:[0-5][0-9]\ UTC\  ]] ||
+	fail "audit table time: $(sed -n 2p <<<"$OUT")"
+run 0 account show "$acct_a"
+[[ $OUT =~ Created:\ +20[0-9]{2}-[01][0-9]-[0-3][0-9]\ [0-2][0-9]:[0-5][0-9]\ UTC$'\n' ]] ||
+	fail "account show time: $(grep Created <<<"$OUT")"
+run 0 account show "$acct_a" --format json
+jv "$OUT" '.created_at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")' true
+run 0 credential show alice
+[[ $OUT =~ Created:\ +20[0-9]{2}-[01][0-9]-[0-3][0-9]\ [0-2][0-9]:[0-5][0-9]\ UTC ]] ||
+	fail "credential show time: $(grep Created <<<"$OUT")"
 run 0 audit --entity account --id "$acct_b" --format json
 jv "$OUT" 'map(.action)' '["delete","create"]'
 jv "$OUT" '.[0].changes | [.name.old, .name.new, .connector_id.old]' "[\"Pop Full\",null,$conn_sock]"

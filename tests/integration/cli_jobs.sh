@@ -51,9 +51,11 @@ jobs_for() { consume "$INBOXQ_TOPIC_CHECK" | awk -F'\t' -v k="$1" '$1 == k'; }
 
 # --- (d) check: usage, unknown ids, publishing, --wait timing out --------------------------------
 check "no ID: exit 64" run 64 inboxq check
-check "ID 0: exit 64" run 64 inboxq check 0
-check "ID abc: exit 64, one line" run 64 inboxq check abc
+# an account is its code or its name: 0 and abc name none (66, the one message)
+check "ID 0: exit 66" run 66 inboxq check 0
+check "ID abc: exit 66, one line" run 66 inboxq check abc
 check "ID abc: one error line" one_line_err
+check "ID abc: the one message" grep -q "check: no account has the code or name 'abc'; see 'inboxq account list'" "$IT_TMP/err"
 check "IDs and --all: exit 64" run 64 inboxq check --all "$A1"
 check "--timeout without --wait: exit 64" run 64 inboxq check "$A1" --timeout 2
 check "--direct with --all: exit 64" run 64 inboxq check --direct --all
@@ -195,12 +197,12 @@ A5=$(acct epsilon true)
 check "runs of an account never checked" run 0 inboxq runs "$A5"
 check "runs of an account never checked: says so" grep -q "no checks recorded yet" "$IT_TMP/out"
 check "runs of an unknown account: exit 66" run 66 inboxq runs 999999
-check "runs abc: exit 64" run 64 inboxq runs abc
+check "runs abc: exit 66 (no such account)" run 66 inboxq runs abc
 check "runs --limit 0: exit 64" run 64 inboxq runs "$A3" --limit 0
 
 # --- (e) status ----------------------------------------------------------------------------------
 A4=$(acct delta true)
-sql "UPDATE mail_accounts SET last_status = 'failed' WHERE id = $A1"
+sql "UPDATE mail_accounts SET last_status = 'failed', last_error_class = 'auth' WHERE id = $A1"
 sql "UPDATE mail_accounts SET last_status = 'ok' WHERE id = $A2"
 sql "UPDATE mail_accounts SET last_status = 'ok' WHERE id = $A3"
 sql "UPDATE mail_accounts SET next_check_at = now() - interval '1 hour' WHERE id = $A4"
@@ -218,7 +220,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 a, o, ob, w, k = d["accounts"], d["overdue"], d["outbox"], d["workers"], d["kafka"]
 want_a = {"active": 4, "ok": 1, "failed": 1, "partial": 0, "never_checked": 2, "inactive": 1}
-ok = (a == want_a and o["count"] == 1 and o["oldest_account_id"] == int(sys.argv[2])
+ok = (a == want_a and d["failures_by_class"] == {"auth": 1} and o["count"] == 1 and o["oldest_account_id"] == int(sys.argv[2])
       and o["oldest_account_name"] == "delta" and 3590000 <= o["oldest_overdue_ms"] <= 3700000
       and ob["pending"] == 2 and 89000 <= ob["oldest_pending_ms"] <= 120000
       and [x["name"] for x in w["live"]] == ["worker:it:1"] and w["stale"] == 1
@@ -251,6 +253,7 @@ PYTHON
 check "status (table): exit 0" run 0 inboxq status
 cp "$IT_TMP/out" "$IT_TMP/status.txt"
 check "status table: accounts line" grep -q "^accounts: *4 active: 1 ok, 1 failed, 0 partial, 2 never checked (1 inactive" "$IT_TMP/status.txt"
+check "status table: failures by error class" grep -q "^failures: *by error class: auth 1$" "$IT_TMP/status.txt"
 check "status table: the oldest overdue check" grep -Eq "^overdue: *1 check\(s\); oldest: account $A4 \(delta\), (59m5[0-9]s|1h00m) overdue" "$IT_TMP/status.txt"
 check "status table: outbox" grep -Eq "^outbox: *2 event\(s\) pending, oldest 1m(29|3[0-9])s old" "$IT_TMP/status.txt"
 check "status table: live workers" grep -q "^workers: *1 live" "$IT_TMP/status.txt"

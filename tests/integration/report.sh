@@ -24,9 +24,10 @@ trap cleanup EXIT
 psql "$INBOXQ_PG_ADMIN_DSN" -Xq -v ON_ERROR_STOP=1 -c "CREATE DATABASE $DB OWNER inboxq" >/dev/null
 export INBOXQ_PG_DSN="${INBOXQ_PG_DSN%/*}/$DB"
 export COLUMNS=100
-# Under LeakSanitizer: fontconfig (behind cairo's font lookup) keeps allocations it never
-# frees; that is the library's, not ours.
-printf 'leak:libfontconfig.so\n' >"$WORK/lsan.supp"
+# Under LeakSanitizer: fontconfig (behind cairo's font lookup) and Pango with GLib and HarfBuzz
+# keep allocations they never free; that is the libraries', not ours.
+printf 'leak:%s\n' libfontconfig.so libpango-1.0.so libpangocairo-1.0.so libpangoft2-1.0.so \
+	libharfbuzz.so libglib-2.0.so libgobject-2.0.so >"$WORK/lsan.supp"
 export LSAN_OPTIONS="suppressions=$WORK/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 iq() { "$IQ_BIN_DIR/inboxq" "$@"; }
@@ -78,7 +79,7 @@ for n in 0 1 30 31 61; do
 	word=accounts
 	((n == 1)) && word=account
 	grep -qx "page 1 of $pages, $n $word" "$WORK/out" || fail "$n accounts: footer: $(tail -3 "$WORK/out")"
-	rows=$(grep -cE '^ *[0-9]+  Acct-' "$WORK/out" || true)
+	rows=$(grep -cE '^ *[0-9]+ +Acct-' "$WORK/out" || true)
 	want=$((n < 30 ? n : 30))
 	((rows == want)) || fail "$n accounts: page 1 shows $rows rows, expected $want"
 	if ((n == 0)); then
@@ -102,13 +103,23 @@ for n in 0 1 30 31 61; do
 		total=$((total + cnt))
 	done
 	((total == n)) || fail "$n accounts: pages hold $total accounts"
+	# the machine formats export every matching row unless a page is asked for (item 18)
+	expect_rc 0 iq account list --format json
+	got=$("$PY" -c 'import json,sys; d=json.load(sys.stdin); print(d["page"], d["pages"], d["total"], len(d["accounts"]), d["next_page_command"])' <"$WORK/out")
+	[[ $got == "1 1 $n $n None" ]] || fail "$n accounts, json without --page: '$got'"
+	expect_rc 0 iq account list --format csv
+	got=$("$PY" -c 'import csv,sys; print(len(list(csv.reader(sys.stdin))) - 1)' <"$WORK/out")
+	((got == n)) || fail "$n accounts, csv without --page: $got rows"
+	expect_rc 0 iq account list --format csv --page 1
+	got=$("$PY" -c 'import csv,sys; print(len(list(csv.reader(sys.stdin))) - 1)' <"$WORK/out")
+	((got == (n < 30 ? n : 30))) || fail "$n accounts, csv --page 1: $got rows"
 	expect_rc 64 iq account list --page $((pages + 1))
 	grep -q -- "--page $((pages + 1)) is past the last page" "$WORK/err" || fail "past-the-end message: $(cat "$WORK/err")"
 done
 # 31 accounts: the second page holds exactly account 31.
 set_accounts 31
 expect_rc 0 iq account list --page 2
-grep -qE '^ *31  Acct-031 BETA' "$WORK/out" && grep -qx "page 2 of 2, 31 accounts" "$WORK/out" ||
+grep -qE '^ *31 +Acct-031 BETA' "$WORK/out" && grep -qx "page 2 of 2, 31 accounts" "$WORK/out" ||
 	fail "31 accounts, page 2: $(cat "$WORK/out")"
 # --per-page and the next-page command carry the filters (run it as printed).
 set_accounts 61
@@ -160,7 +171,22 @@ check_filter "secure AND NOT auto_check" --secure yes --auto-check no
 check_filter "name ILIKE '%alpha%' AND keep_copy AND active" --name alpha --keep-copy yes --active yes
 check_filter "name ILIKE '%beta%' AND NOT secure AND auto_check AND NOT keep_copy AND NOT active" \
 	--name beta --secure no --auto-check yes --keep-copy no --active no
-pass "filters: name (case-insensitive, wildcards literal), secure, auto-check, keep-copy, active, combinations"
+# the last check: ok, not ok (failed or partial), never (item 25)
+sql "UPDATE mail_accounts SET last_status = 'partial' WHERE id = (SELECT max(id) FROM mail_accounts WHERE last_status = 'failed')" >/dev/null
+check_filter "last_status = 'ok'" --last-check ok
+check_filter "last_status IS NOT NULL AND last_status <> 'ok'" --last-check failed
+check_filter "last_status IS NULL" --last-check never
+check_filter "last_status IS NOT NULL AND last_status <> 'ok' AND active" --last-check failed --active yes
+expect_rc 64 iq account list --last-check sometimes
+grep -q -- "--last-check must be ok, failed or never" "$WORK/err" || fail "--last-check message: $(cat "$WORK/err")"
+# the table has the Active column, and the filters carry into the next-page command
+expect_rc 0 iq account list --last-check never --per-page 5
+head -2 "$WORK/out" | grep -q "Active" || fail "account list lacks the Active column: $(head -3 "$WORK/out")"
+grep -q -- "^next page: inboxq account list --last-check never --per-page 5 --page 2" "$WORK/out" ||
+	fail "next page lacks --last-check: $(tail -2 "$WORK/out")"
+expect_rc 0 iq report --format html --last-check failed --output "$WORK/lc.html" --direct
+grep -q "Last check: Failed" "$WORK/lc.html" || fail "the report header does not describe --last-check"
+pass "filters: name (case-insensitive, wildcards literal), secure, auto-check, keep-copy, active, last check, combinations"
 
 # ---- bad values: exit 64 naming the option ----
 expect_rc 64 iq account list --secure maybe
@@ -215,7 +241,7 @@ sql "INSERT INTO mail_accounts (name, host, port, protocol, credential_id, secur
 	('Conta São Paulo – ação 日本 😀', 'h', 993, 'imap', $CRED, true, 'ssl', true, true, true, NULL),
 	('plain', 'h', 993, 'imap', $CRED, true, 'ssl', true, true, true, NULL)" >/dev/null
 sql "SELECT json_agg(json_build_object('id', id, 'name', name, 'secure', secure, 'secure_type', secure_type,
-	'protocol', protocol, 'port', port, 'auto_check', auto_check, 'keep_copy', keep_copy,
+	'protocol', protocol, 'port', port, 'auto_check', auto_check, 'keep_copy', keep_copy, 'active', active,
 	'last_status', last_status) ORDER BY id) FROM mail_accounts" >"$WORK/data.json"
 for lang in en pt-BR; do
 	expect_rc 0 iq report --format csv --lang "$lang" --output "$WORK/all.csv" --direct
@@ -224,16 +250,19 @@ import csv, json, sys
 path, data, lang = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3]
 raw = open(path, "rb").read()
 assert raw.count(b"\r\n") >= len(data) + 1, "lines must end in CRLF"
-assert not raw.startswith(b"\xef\xbb\xbf"), "no BOM"
+# pt-BR is for a spreadsheet in Portuguese: byte-order mark and ';' (item 26); en is RFC 4180
+bom = raw.startswith(b"\xef\xbb\xbf")
+assert bom == (lang == "pt-BR"), "BOM" if bom else "no BOM"
+sep = ";" if lang == "pt-BR" else ","
 L = {"en": dict(yes="Yes", no="No", ok="OK", failed="Failed", never="Never",
                 head=["Code", "Name", "Secure connection", "Connection type", "Protocol", "Port",
-                      "Automatic check", "Keep copy on server", "Last check"]),
+                      "Automatic check", "Keep copy on server", "Active", "Last check"]),
      "pt-BR": dict(yes="Sim", no="Não", ok="OK", failed="Falhou", never="Nunca",
                    head=["Código", "Nome", "Conexão segura", "Tipo conexão", "Protocolo", "Porta",
-                         "Verificação automática", "Manter cópia no servidor",
+                         "Verificação automática", "Manter cópia no servidor", "Ativo",
                          "Última verificação"])}[lang]
-with open(path, newline="", encoding="utf-8") as f:
-    rows = list(csv.reader(f, strict=True))
+with open(path, newline="", encoding="utf-8-sig") as f:
+    rows = list(csv.reader(f, strict=True, delimiter=sep))
 assert rows[0] == L["head"], rows[0]
 assert len(rows) == len(data) + 1, (len(rows), len(data))
 yn = lambda b: L["yes"] if b else L["no"]
@@ -244,7 +273,7 @@ for row, d in zip(rows[1:], data):
     want = [str(d["id"]), name, yn(d["secure"]),
             (d["secure_type"] or "").upper() if d["secure"] else "",
             d["protocol"].upper(), str(d["port"]), yn(d["auto_check"]), yn(d["keep_copy"]),
-            {"ok": L["ok"], "failed": L["failed"], None: L["never"]}[d["last_status"]]]
+            yn(d["active"]), {"ok": L["ok"], "failed": L["failed"], None: L["never"]}[d["last_status"]]]
     assert row == want, (row, want)
     for cell in row:
         assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), cell
@@ -289,9 +318,10 @@ text = "".join(p.text)
 assert [x["rows"] for x in p.pages] == [30, 30, 1], [x["rows"] for x in p.pages]
 assert all(x["heads"] == 1 for x in p.pages)
 first = {"en": ["Code", "Name", "Secure connection", "Connection type", "Protocol", "Port",
-                "Automatic check", "Keep copy on server", "Last check"],
+                "Automatic check", "Keep copy on server", "Active", "Last check"],
          "pt-BR": ["Código", "Nome", "Conexão segura", "Tipo conexão", "Protocolo", "Porta",
-                   "Verificação automática", "Manter cópia no servidor", "Última verificação"]}[lang]
+                   "Verificação automática", "Manter cópia no servidor", "Ativo",
+                   "Última verificação"]}[lang]
 assert all(x["th"] == first for x in p.pages), p.pages[0]["th"]
 fmt = {"en": "Page %d of 3", "pt-BR": "Página %d de 3"}[lang]
 for i in (1, 2, 3):
@@ -321,12 +351,12 @@ for lang in en pt-BR; do
 			grep -q "$w" "$WORK/p1.txt" || fail "PDF page 1 lacks '$w'"
 		done
 		grep -q "Page 3 of 3" "$WORK/p3.txt" && grep -q "Code" "$WORK/p3.txt" || fail "PDF page 3 header/number"
-		grep -qE '^ *1 +Acct-001 BETA +Yes +TLS +POP3 +993 +Yes +No +Failed' "$WORK/p1.txt" || fail "PDF row 1: $(grep -m1 Acct "$WORK/p1.txt")"
+		grep -qE '^ *1 +Acct-001 BETA +Yes +TLS +POP3 +993 +Yes +No +Yes +Failed' "$WORK/p1.txt" || fail "PDF row 1: $(grep -m1 Acct "$WORK/p1.txt")"
 	else
 		for w in "Configuração IMAP/POP3" Código Nome Conexão Protocolo Porta Verificação "Manter cópia" "Página 1 de 3" "Gerado em" Filtros; do
 			grep -q "$w" "$WORK/p1.txt" || fail "PDF (pt-BR) page 1 lacks '$w'"
 		done
-		grep -qE '^ *1 +Acct-001 BETA +Sim +TLS +POP3 +993 +Sim +Não +Falhou' "$WORK/p1.txt" || fail "PDF pt-BR row 1"
+		grep -qE '^ *1 +Acct-001 BETA +Sim +TLS +POP3 +993 +Sim +Não +Sim +Falhou' "$WORK/p1.txt" || fail "PDF pt-BR row 1"
 	fi
 done
 expect_rc 0 iq report --format pdf --name 'no such' --output "$WORK/empty.pdf" --direct
@@ -334,13 +364,46 @@ pdftotext -layout "$WORK/empty.pdf" - | grep -q "No accounts match the filters."
 pdftotext -layout "$WORK/empty.pdf" - | grep -q 'Page 1 of 1' || fail "empty PDF page number"
 pass "PDF: A4 pages of 30 rows with the header, page X of Y, en and pt-BR"
 
+# ---- any name prints in the PDF: Pango's font fallback for CJK and emoji (item 20) ----
+set_accounts 0
+sql "INSERT INTO mail_accounts (name, host, port, protocol, credential_id, secure_type) VALUES
+	('São Paulo 東京 😀', 'h', 993, 'imap', $CRED, 'ssl'), ('שלום עולם', 'h', 993, 'imap', $CRED, 'ssl')" >/dev/null
+expect_rc 0 iq report --format pdf --output "$WORK/intl.pdf" --direct
+pdftotext -layout "$WORK/intl.pdf" - | grep -qF 'São Paulo 東京 😀' ||
+	fail "the PDF text lacks 'São Paulo 東京 😀': $(pdftotext -layout "$WORK/intl.pdf" - | grep -m1 Paulo)"
+pdffonts "$WORK/intl.pdf" >"$WORK/intl.fonts"
+# DejaVu Sans has neither CJK nor emoji: without a fallback font they were missing-glyph boxes
+grep -vE '^(name|---)' "$WORK/intl.fonts" | grep -qv DejaVu ||
+	fail "no fallback font in the PDF (CJK and emoji drawn as boxes): $(cat "$WORK/intl.fonts")"
+awk 'NR > 2 && $(NF - 4) != "yes" {bad = 1} END {exit bad}' "$WORK/intl.fonts" ||
+	fail "a font is not embedded: $(cat "$WORK/intl.fonts")"
+pass "PDF: CJK, emoji and right-to-left names print (fallback fonts embedded)"
+set_accounts 61
+
+# ---- one time format for people in the report header: en and pt-BR (item 26) ----
+expect_rc 0 iq report --format html --output "$WORK/t-en.html" --direct
+grep -qE 'Generated[^0-9]*20[0-9]{2}-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9] UTC' "$WORK/t-en.html" ||
+	fail "en header time: $(grep -o 'Generated.\{0,60\}' "$WORK/t-en.html" | head -1)"
+expect_rc 0 iq report --format html --lang pt-BR --output "$WORK/t-pt.html" --direct
+grep -qE 'Gerado em[^0-9]*[0-3][0-9]/[01][0-9]/20[0-9]{2} [0-2][0-9]:[0-5][0-9] UTC' "$WORK/t-pt.html" ||
+	fail "pt-BR header time: $(grep -o 'Gerado em.\{0,60\}' "$WORK/t-pt.html" | head -1)"
+pass "report header times: YYYY-MM-DD HH:MM UTC, dd/mm/aaaa HH:MM UTC in pt-BR"
+
 # ---- pt-BR labels in the table and CSV ----
 expect_rc 0 iq account list --lang pt-BR
 for w in Código Nome Conexão segura Tipo conexão Protocolo Porta Verificação automática Manter cópia "no servidor" Sim Não; do
 	grep -q "$w" "$WORK/out" || fail "pt-BR table lacks '$w'"
 done
 expect_rc 0 iq account list --lang pt-BR --format csv --per-page 2
-head -1 "$WORK/out" | grep -q "^Código,Nome,Conexão segura,Tipo conexão,Protocolo,Porta,Verificação automática,Manter cópia no servidor,Última verificação" || fail "pt-BR CSV header"
+head -1 "$WORK/out" | grep -q "^"$'\xef\xbb\xbf'"Código;Nome;Conexão segura;Tipo conexão;Protocolo;Porta;Verificação automática;Manter cópia no servidor;Ativo;Última verificação" || fail "pt-BR CSV header"
+# the dialect on its own: excel-pt in English, rfc4180 in Portuguese
+expect_rc 0 iq account list --lang pt-BR --format csv --per-page 2 --csv-dialect rfc4180
+head -1 "$WORK/out" | grep -q "^Código,Nome," || fail "pt-BR CSV in rfc4180: $(head -1 "$WORK/out")"
+expect_rc 0 iq report --format csv --csv-dialect excel-pt --output "$WORK/xp.csv" --direct
+head -1 "$WORK/xp.csv" | grep -q "^"$'\xef\xbb\xbf'"Code;Name;" || fail "excel-pt CSV: $(head -1 "$WORK/xp.csv")"
+expect_rc 64 iq report --format csv --csv-dialect excel-pt
+grep -q "follows its --lang" "$WORK/err" || fail "a job with another dialect: $(cat "$WORK/err")"
+expect_rc 64 iq report --format pdf --csv-dialect excel-pt --output "$WORK/x.pdf" --direct
 pass "pt-BR labels in the table and CSV"
 
 # ---- output files: atomic, exit 73 when they cannot be created ----
@@ -375,7 +438,7 @@ expect_rc 0 iq report schedule add --name weekly-pdf --cron '0 6 * * mon' --form
 	--secure yes --filter-name alpha --output-dir "$rdir"
 id=$(head -1 "$WORK/out")
 [[ $id =~ ^[0-9]+$ ]] || fail "schedule add printed '$id' first"
-[[ $(grep -c '^next run: 20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] 06:00:00 UTC$' "$WORK/out") == 3 ]] || fail "next runs: $(cat "$WORK/out")"
+[[ $(grep -c '^next run: 20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] 06:00 UTC$' "$WORK/out") == 3 ]] || fail "next runs: $(cat "$WORK/out")"
 for d in $(sed -n 's/^next run: \([0-9-]*\) .*/\1/p' "$WORK/out"); do
 	[[ $(date -u -d "$d" +%u) == 1 ]] || fail "next run $d is not a Monday"
 done
@@ -392,12 +455,12 @@ expect_rc 64 iq report schedule add --name bad --cron @daily --format xlsx
 expect_rc 64 iq report schedule add --name bad --format csv
 expect_rc 65 iq report schedule add --name bad --cron @daily --format csv --output-dir relative/dir
 expect_rc 0 iq report schedule list
-grep -qE "^$id +weekly-pdf +0 6 \* \* mon +pdf +pt-BR +20[0-9-]+ 06:00:00 UTC +Name: \"alpha\"; Secure connection: Yes -> $rdir" "$WORK/out" || fail "schedule list: $(cat "$WORK/out")"
+grep -qE "^$id +weekly-pdf +0 6 \* \* mon +pdf +pt-BR +20[0-9-]+ 06:00 UTC +Name: \"alpha\"; Secure connection: Yes -> $rdir" "$WORK/out" || fail "schedule list: $(cat "$WORK/out")"
 grep -q "Daily" "$WORK/out" || fail "schedule list lacks Daily"
 expect_rc 0 iq report schedule delete daily
 expect_rc 0 iq report schedule delete "$id"
-expect_rc 65 iq report schedule delete "$id"
-expect_rc 65 iq report schedule delete nothing-here
+expect_rc 66 iq report schedule delete "$id"
+expect_rc 66 iq report schedule delete nothing-here
 [[ $(sql "SELECT count(*) FROM report_schedules") == 0 ]] || fail "schedules left"
 [[ $(sql "SELECT string_agg(action, ',' ORDER BY id) FROM audit_log WHERE entity = 'schedule'") == create,create,delete,delete ]] ||
 	fail "audit rows: $(sql "SELECT action, entity_id, changes FROM audit_log WHERE entity = 'schedule'")"

@@ -45,6 +45,8 @@ THIRD_PARTY = [
     (re.compile(r"^hiredis/"), "hiredis", {"bus"}),
     (re.compile(r"^libetpan/"), "libetpan", {"mail"}),
     (re.compile(r"^cairo"), "cairo", {"report"}),
+    # the PDF's text layout (font fallback, shaping, right-to-left) over cairo
+    (re.compile(r"^pango/"), "pango", {"report"}),
     # terminal column widths (East Asian Width) have one home, core/utf8
     (re.compile(r"^utf8proc\.h$"), "utf8proc", {"core"}),
 ]

@@ -148,7 +148,6 @@ static void test_every_field(void **state)
                                   .active = "no",
                                   .use_connector = "yes",
                                   .connector = "proxy",
-                                  .folder = "Archive/2024",
                                   .check_interval = "1h",
                                   .apop = "yes"},
               &a);
@@ -165,7 +164,7 @@ static void test_every_field(void **state)
     assert_false(a.active);
     assert_true(a.use_connector);
     assert_int_equal(a.connector_id, 7);
-    assert_string_equal(a.folder, "Archive/2024");
+    assert_string_equal(a.folder, "INBOX");
     assert_int_equal(a.check_interval_s, 3600);
     assert_true(a.apop);
     json_t *j = iq_account_fields_json(&a);
@@ -253,6 +252,25 @@ static void test_name_rules(void **state)
     expect_invalid_msg(&(iq_account_input){BASE, .name = "EXISTING"}, "name", "already exists");
     /* accented names are fine */
     expect_ok(&(iq_account_input){BASE, .name = "Conta Suporte São Paulo 2"}, &a);
+    iq_account_release(&a);
+    /* invisible and direction-changing characters are refused, naming the code point
+     * (hardening item 19) */
+    expect_invalid_msg(&(iq_account_input){BASE, .name = "RTL \xe2\x80\xae"
+                                                         "evil"},
+                       "name", "U+202E");
+    expect_invalid_msg(&(iq_account_input){BASE, .name = "Zero\xe2\x80\x8dWidth"}, "name",
+                       "U+200D");
+    expect_invalid_msg(&(iq_account_input){BASE, .name = "iso \xe2\x81\xa6x\xe2\x81\xa9"}, "name",
+                       "U+2066");
+    expect_invalid_msg(&(iq_account_input){BASE, .name = "bom\xef\xbb\xbf"}, "name", "U+FEFF");
+    expect_invalid_msg(&(iq_account_input){BASE, .name = "zw\xe2\x80\x8bsp"}, "name", "U+200B");
+    expect_invalid_msg(&(iq_account_input){BASE, .name = "line\xe2\x80\xa8sep"}, "name", "U+2028");
+    /* stored composed: "a" + COMBINING TILDE becomes U+00E3 */
+    expect_ok(&(iq_account_input){BASE, .name = "Sa\xcc\x83o Paulo"}, &a);
+    assert_string_equal(a.name, "S\xc3\xa3o Paulo");
+    iq_account_release(&a);
+    /* CJK, emoji and right-to-left letters are names like any other */
+    expect_ok(&(iq_account_input){BASE, .name = "東京 😀 \xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d"}, &a);
     iq_account_release(&a);
 }
 
@@ -436,6 +454,62 @@ static void test_folder_rules(void **state)
     expect_invalid(&(iq_account_input){BASE, .folder = big}, "folder");
 }
 
+/* Flag combinations that mean nothing: one table (rules.c), for add and edit alike
+ * (hardening item 21). */
+static void test_combination_rules(void **state)
+{
+    (void)state;
+    expect_invalid_msg(&(iq_account_input){BASE, .apop = "yes"}, "apop", "set protocol to pop3");
+    expect_invalid_msg(&(iq_account_input){BASE, .protocol = "pop3", .folder = "Sent"}, "folder",
+                       "set protocol to imap");
+    expect_invalid_msg(&(iq_account_input){BASE, .secure = "no", .ignore_certificate = "yes"},
+                       "ignore-certificate", "set secure to yes");
+    expect_invalid_msg(&(iq_account_input){BASE, .secure = "no", .secure_type = "ssl"},
+                       "secure-type", "set secure to yes");
+    /* the harmless "no" of a field that does not apply is accepted */
+    iq_account a;
+    expect_ok(&(iq_account_input){BASE, .apop = "no", .secure = "no", .ignore_certificate = "no"},
+              &a);
+    iq_account_release(&a);
+    expect_ok(&(iq_account_input){BASE, .folder = "Archive/2024"}, &a);
+    assert_string_equal(a.folder, "Archive/2024");
+    iq_account_release(&a);
+    expect_ok(&(iq_account_input){BASE, .protocol = "pop3", .apop = "yes"}, &a);
+    assert_true(a.apop);
+    /* edit: a field given against what the account is refused, as on add */
+    char *err = NULL;
+    a.id = 5;
+    assert_int_equal(
+        iq_account_apply(&a, &(iq_account_input){.folder = "Sent"}, false, &refs, &err),
+        IQ_ERR_INVALID);
+    assert_true(strncmp(err, "folder:", 7) == 0);
+    free(err);
+    err = NULL;
+    assert_int_equal(
+        iq_account_apply(&a, &(iq_account_input){.secure = "no", .ignore_certificate = "yes"},
+                         false, &refs, &err),
+        IQ_ERR_INVALID);
+    assert_true(strncmp(err, "ignore-certificate:", 19) == 0);
+    free(err);
+    err = NULL;
+    /* (a refused apply leaves a half-changed: the store loads the row afresh each time) */
+    /* and a stored value the edit made meaningless goes back to its default */
+    assert_int_equal(
+        iq_account_apply(&a, &(iq_account_input){.protocol = "imap"}, false, &refs, &err), IQ_OK);
+    assert_false(a.apop);
+    assert_int_equal(
+        iq_account_apply(
+            &a, &(iq_account_input){.secure = "yes", .folder = "Sent", .ignore_certificate = "yes"},
+            false, &refs, &err),
+        IQ_OK);
+    assert_int_equal(iq_account_apply(&a, &(iq_account_input){.secure = "no", .protocol = "pop3"},
+                                      false, &refs, &err),
+                     IQ_OK);
+    assert_false(a.ignore_certificate);
+    assert_string_equal(a.folder, "INBOX");
+    iq_account_release(&a);
+}
+
 /* An edit applies only the given fields to a loaded account. */
 static void test_edit_semantics(void **state)
 {
@@ -561,14 +635,15 @@ static void test_connector_form(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_every_field),
-        cmocka_unit_test(test_default_ports),   cmocka_unit_test(test_required),
-        cmocka_unit_test(test_name_rules),      cmocka_unit_test(test_host_rules),
-        cmocka_unit_test(test_port_rules),      cmocka_unit_test(test_protocol_rules),
-        cmocka_unit_test(test_secure_rules),    cmocka_unit_test(test_bool_rules),
-        cmocka_unit_test(test_connector_rules), cmocka_unit_test(test_credential_rules),
-        cmocka_unit_test(test_interval_rules),  cmocka_unit_test(test_folder_rules),
-        cmocka_unit_test(test_edit_semantics),  cmocka_unit_test(test_connector_form),
+        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_every_field),
+        cmocka_unit_test(test_default_ports),     cmocka_unit_test(test_required),
+        cmocka_unit_test(test_name_rules),        cmocka_unit_test(test_host_rules),
+        cmocka_unit_test(test_port_rules),        cmocka_unit_test(test_protocol_rules),
+        cmocka_unit_test(test_secure_rules),      cmocka_unit_test(test_bool_rules),
+        cmocka_unit_test(test_connector_rules),   cmocka_unit_test(test_credential_rules),
+        cmocka_unit_test(test_interval_rules),    cmocka_unit_test(test_folder_rules),
+        cmocka_unit_test(test_edit_semantics),    cmocka_unit_test(test_connector_form),
+        cmocka_unit_test(test_combination_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

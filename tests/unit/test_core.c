@@ -9,11 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "buf.h"
 #include "config.h"
+#include "i18n.h"
 #include "log.h"
 #include "util.h"
 
@@ -267,6 +270,58 @@ static void test_strerror(void **state)
     assert_true(strlen(iq_strerror(99999, tiny, sizeof(tiny))) < sizeof(tiny));
 }
 
+/* One operator identity (hardening item 22): cli: and the user name, from the uid without
+ * $USER, cut to 63 bytes on a UTF-8 boundary. */
+static void test_operator_identity(void **state)
+{
+    (void)state;
+    char buf[64], want[80];
+    unsetenv("SUDO_USER");
+    setenv("USER", "alice", 1);
+    iq_operator_identity(buf, sizeof(buf));
+    assert_string_equal(buf, "cli:alice");
+    unsetenv("USER");
+    const struct passwd *pw = getpwuid(getuid());
+    assert_non_null(pw);
+    snprintf(want, sizeof(want), "cli:%s", pw->pw_name);
+    iq_operator_identity(buf, sizeof(buf));
+    assert_string_equal(buf, want);
+    setenv("USER", "a\tb", 1);
+    iq_operator_identity(buf, sizeof(buf));
+    assert_string_equal(buf, "cli:a_b");
+    /* 30 two-byte characters: 4 + 60 bytes, cut to 63 on a boundary (4 + 58) */
+    char longname[61];
+    for (int i = 0; i < 30; i++)
+        memcpy(longname + 2 * i, "\xc3\xa9", 2);
+    longname[60] = '\0';
+    setenv("USER", longname, 1);
+    iq_operator_identity(buf, sizeof(buf));
+    assert_int_equal(strlen(buf), 62);
+    unsetenv("USER");
+}
+
+/* One time format for people per language, RFC 3339 for machines (hardening item 26). */
+static void test_time_formats(void **state)
+{
+    (void)state;
+    char buf[64];
+    const int64_t t = 1764352921123; /* 2025-11-28T18:02:01.123Z */
+    iq_i18n_time(IQ_LANG_EN, t, buf, sizeof(buf));
+    assert_string_equal(buf, "2025-11-28 18:02 UTC");
+    iq_i18n_time(IQ_LANG_PT_BR, t, buf, sizeof(buf));
+    assert_string_equal(buf, "28/11/2025 18:02 UTC");
+    iq_time_rfc3339(t, buf, sizeof(buf));
+    assert_string_equal(buf, "2025-11-28T18:02:01Z");
+    iq_i18n_time_text(IQ_LANG_EN, "2025-11-28T18:02:01Z", buf, sizeof(buf));
+    assert_string_equal(buf, "2025-11-28 18:02 UTC");
+    iq_i18n_time_text(IQ_LANG_PT_BR, "2025-11-28T18:02:01.123Z", buf, sizeof(buf));
+    assert_string_equal(buf, "28/11/2025 18:02 UTC");
+    iq_i18n_time_text(IQ_LANG_EN, NULL, buf, sizeof(buf));
+    assert_string_equal(buf, "-");
+    iq_i18n_time_text(IQ_LANG_EN, "soon", buf, sizeof(buf));
+    assert_string_equal(buf, "soon");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,7 +330,8 @@ int main(void)
         cmocka_unit_test(test_conninfo_mask),   cmocka_unit_test(test_log_not_garbled),
         cmocka_unit_test(test_config_table),    cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_days_from_civil), cmocka_unit_test(test_strerror),
-        cmocka_unit_test(test_log_line_whole),
+        cmocka_unit_test(test_log_line_whole),  cmocka_unit_test(test_operator_identity),
+        cmocka_unit_test(test_time_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -254,6 +254,50 @@ static void test_key_file(void **state)
     rmdir(dir);
 }
 
+/* The key ring's previous keys (hardening item 24): a comma-separated list, each checked as
+ * the master key is, and found again by key id. */
+static void test_keyring(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/iq-test-crypto-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char a[600], b[600], list[1400];
+    snprintf(a, sizeof(a), "%s", key_file(dir, "a", 32, 0600));
+    snprintf(b, sizeof(b), "%s/b", dir);
+    FILE *f = fopen(b, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < IQ_KEY_LEN; i++)
+        fputc(0x5a, f);
+    fclose(f);
+    assert_int_equal(chmod(b, 0600), 0);
+    uint8_t keys[3 * IQ_KEY_LEN];
+    size_t n = 0;
+    char *err = NULL;
+    snprintf(list, sizeof(list), " %s , %s,", a, b);
+    assert_int_equal(iq_master_keys_load_list(list, keys, 3, &n, &err), 0);
+    assert_int_equal(n, 2);
+    iq_keyring ring = {keys, n};
+    char id[IQ_KEY_ID_LEN + 1];
+    iq_key_id(keys + IQ_KEY_LEN, id);
+    assert_ptr_equal(iq_keyring_find(&ring, id), keys + IQ_KEY_LEN);
+    assert_int_equal(keys[IQ_KEY_LEN], 0x5a);
+    assert_null(iq_keyring_find(&ring, "0000000000000000"));
+    assert_null(iq_keyring_find(&ring, NULL));
+    assert_int_equal(iq_master_keys_load_list("", keys, 3, &n, &err), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(iq_master_keys_load_list(list, keys, 1, &n, &err), -1);
+    assert_non_null(strstr(err, "more than 1"));
+    free(err);
+    err = NULL;
+    snprintf(list, sizeof(list), "%s,%s/missing", a, dir);
+    assert_int_equal(iq_master_keys_load_list(list, keys, 3, &n, &err), -1);
+    assert_non_null(strstr(err, "master_key_previous_file"));
+    free(err);
+    unlink(a);
+    unlink(b);
+    rmdir(dir);
+}
+
 static void test_reseal(void **state)
 {
     (void)state;
@@ -379,7 +423,7 @@ int main(void)
         cmocka_unit_test(test_moved_row_fails), cmocka_unit_test(test_key_id),
         cmocka_unit_test(test_key_file),        cmocka_unit_test(test_reseal),
         cmocka_unit_test(test_secret_rules),    cmocka_unit_test(test_equal),
-        cmocka_unit_test(test_key_page),
+        cmocka_unit_test(test_key_page),        cmocka_unit_test(test_keyring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

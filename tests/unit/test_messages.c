@@ -594,6 +594,7 @@ static void test_report_job_round_trip(void **state)
     f.auto_check = 0;
     f.keep_copy = 1;
     f.active = 0;
+    f.last_check = IQ_LAST_CHECK_FAILED;
     json_t *j = iq_msg_report_job_new(UUID_A, 7, "pdf", "pt-BR", &f, 3, T0, "cli:ops", &err);
     assert_non_null(j);
     iq_report_filters_release(&f);
@@ -615,6 +616,7 @@ static void test_report_job_round_trip(void **state)
     assert_int_equal(job.filters.auto_check, 0);
     assert_int_equal(job.filters.keep_copy, 1);
     assert_int_equal(job.filters.active, 0);
+    assert_int_equal(job.filters.last_check, IQ_LAST_CHECK_FAILED);
     assert_int_equal(job.schedule_id, 3);
     assert_int_equal(job.requested_at_ms, T0);
     assert_string_equal(job.requested_by, "cli:ops");
@@ -635,6 +637,7 @@ static void test_report_job_round_trip(void **state)
     assert_int_equal(job.filters.auto_check, -1);
     assert_int_equal(job.filters.keep_copy, -1);
     assert_int_equal(job.filters.active, -1);
+    assert_int_equal(job.filters.last_check, -1);
     assert_int_equal(job.schedule_id, 0);
     iq_report_job_release(&job);
 
@@ -699,6 +702,8 @@ static void test_report_job_rejects(void **state)
     report_mutation("filters", "{\"auto_check\":1}", I, "filters.auto_check");
     report_mutation("filters", "{\"keep_copy\":[]}", I, "filters.keep_copy");
     report_mutation("filters", "{\"active\":\"all\"}", I, "filters.active");
+    report_mutation("filters", "{\"last_check\":\"partial\"}", I, "filters.last_check");
+    report_mutation("filters", "{\"last_check\":true}", I, "filters.last_check");
     report_mutation("filters", "{\"name\":\"\"}", I, "filters.name");
     report_mutation("filters", "{\"name\":null}", I, "filters.name");
     report_mutation("filters", "{\"name\":\"a\\tb\"}", I, "filters.name");
