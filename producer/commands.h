@@ -37,5 +37,7 @@ int iq_cmd_check(iq_app *app, int argc, char **argv);
 int iq_cmd_inbox(iq_app *app, int argc, char **argv);
 int iq_cmd_runs(iq_app *app, int argc, char **argv);
 int iq_cmd_status(iq_app *app, int argc, char **argv);
+int iq_cmd_operator(iq_app *app, int argc, char **argv);
+int iq_cmd_serve(iq_app *app, int argc, char **argv);
 
 #endif
