@@ -99,7 +99,9 @@ async function api(method, path, body) {
   if (method !== "GET" && session && session.csrf) headers["X-CSRF-Token"] = session.csrf;
   const r = await fetch(path, init);
   let data = null;
-  if ((r.headers.get("Content-Type") || "").startsWith("application/json")) data = await r.json();
+  if (r.status !== 204 && (r.headers.get("Content-Type") || "").startsWith("application/json")) {
+    try { data = await r.json(); } catch (e) { data = null; }
+  }
   if (r.status === 401 && path !== "/api/v1/session") showSignIn();
   return { status: r.status, data, etag: r.headers.get("ETag") };
 }
