@@ -127,6 +127,12 @@ int iq_cmd_serve(iq_app *app, int argc, char **argv)
                      listen);
         return EX_USAGE;
     }
+    /* a server logs sign-ins and its start at info unless told otherwise (the CLI is quiet) */
+    if (strcmp(iq_config_origin(app->cfg, IQ_SET_LOG_LEVEL), "default") == 0) {
+        iq_log_format fmt = IQ_LOG_TEXT;
+        iq_log_format_parse(iq_config_str(app->cfg, IQ_SET_LOG_FORMAT), &fmt);
+        iq_log_setup("serve", IQ_LOG_INFO, fmt, stderr);
+    }
     char *cert = NULL, *key = NULL;
     if (tls && ((cert = read_pem(app, "--tls-cert", cert_path)) == NULL ||
                 (key = read_pem(app, "--tls-key", key_path)) == NULL)) {

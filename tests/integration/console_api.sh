@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 it_fresh_db
 it_master_key
-port=$((${INBOXQ_TEST_PORT_BASE:-27100} + 90))
+port=$((INBOXQ_TEST_PG_PORT + 95))
 
 pw() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
 export IQ_PW_ADMIN=$(pw) IQ_PW_OPERATOR=$(pw) IQ_PW_AUDITOR=$(pw) IQ_PW_VICTIM=$(pw)

@@ -14,7 +14,7 @@ $PY -c 'import selenium' 2>/dev/null ||
   { it_skip console-browser "python3-selenium is missing (deploy/local/install-deps)"; finish; exit $?; }
 it_fresh_db
 it_master_key
-port=$((${INBOXQ_TEST_PORT_BASE:-27100} + 91))
+port=$((INBOXQ_TEST_PG_PORT + 96))
 
 IQ_PW_OPERATOR=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 export IQ_PW_OPERATOR
