@@ -30,6 +30,11 @@ const T = {
     fixErrors: "Corrija os campos marcados.", signedOut: "Sessão encerrada.",
     badLogin: "Operador ou senha não reconhecidos.", throttled: "Muitas tentativas. Aguarde 15 minutos.",
     forbidden: "Seu perfil não permite esta ação.", failed: "A operação falhou",
+    testConnection: "Testar conexão", checkNow: "Verificar agora", testResult: "Resultado do teste",
+    testOk: "Conexão bem-sucedida: {m} mensagens, {b} bytes ({ms} ms).", testFailed: "Falhou ({c}): {e}",
+    checkQueued: "Verificação enviada aos workers (job {j}).", saveFirst: "Salve a conta antes de testá-la.",
+    stepNames: { "resolve host": "resolver o nome", connect: "conectar", "network connector": "Network Connector", tls: "TLS", capabilities: "capacidades", login: "login", mailbox: "caixa postal" },
+    stateNames: { ok: "ok", FAILED: "FALHOU", "not reached": "não alcançado", skipped: "não se aplica" },
     none: "(nenhum)", editTitle: "Alterar conta", newTitle: "Nova conta", noConnectors: "(nenhum Network Connector cadastrado)",
   },
   en: {
@@ -57,6 +62,11 @@ const T = {
     fixErrors: "Fix the marked fields.", signedOut: "Signed out.",
     badLogin: "Operator or password not recognised.", throttled: "Too many attempts. Wait 15 minutes.",
     forbidden: "Your role does not allow this.", failed: "The operation failed",
+    testConnection: "Test connection", checkNow: "Check now", testResult: "Test result",
+    testOk: "Connected: {m} messages, {b} bytes ({ms} ms).", testFailed: "Failed ({c}): {e}",
+    checkQueued: "Check sent to the workers (job {j}).", saveFirst: "Save the account before testing it.",
+    stepNames: { "resolve host": "resolve host", connect: "connect", "network connector": "Network Connector", tls: "TLS", capabilities: "capabilities", login: "login", mailbox: "mailbox" },
+    stateNames: { ok: "ok", FAILED: "FAILED", "not reached": "not reached", skipped: "skipped" },
     none: "(none)", editTitle: "Edit account", newTitle: "New account", noConnectors: "(no Network Connector registered)",
   },
 };
@@ -113,6 +123,8 @@ function errorText(res) {
 }
 
 function show(view) {
+  // a view still loading when its operator signed out does not come back over the sign-in
+  if (!session && view !== "signin-view") return;
   for (const v of ["signin-view", "report-view", "form-view", "inbox-view"]) $(v).hidden = v !== view;
   const signedIn = view !== "signin-view";
   $("who").hidden = !signedIn;
@@ -246,6 +258,7 @@ async function fillSelect(sel, path, key, emptyText) {
 async function openForm(id) {
   clearErrors();
   $("form-error").hidden = true;
+  $("test-result").hidden = true;
   await fillSelect($("a-credential"), "/api/v1/credentials", "credentials", t("choose"));
   await fillSelect($("a-connector"), "/api/v1/connectors", "connectors", t("none"));
   const f = $("account-form");
@@ -276,6 +289,8 @@ async function openForm(id) {
     $("form-title").textContent = t("newTitle");
   }
   syncConditional();
+  $("test-connection").hidden = !editing.id;
+  $("check-now").hidden = !editing.id;
   show("form-view");
   $("a-name").focus();
 }
@@ -313,6 +328,35 @@ async function saveForm(ev) {
     $("form-error").textContent = errorText(res);
   }
   $("form-error").hidden = false;
+}
+
+async function testConnection() {
+  const box = $("test-result");
+  if (!editing || !editing.id) { notice(t("saveFirst"), true); return; }
+  $("test-connection").disabled = true;
+  const res = await api("POST", "/api/v1/accounts/" + editing.id + "/test");
+  $("test-connection").disabled = false;
+  if (res.status !== 200) { notice(errorText(res), true); return; }
+  const d = res.data;
+  const ol = $("test-steps");
+  ol.replaceChildren();
+  for (const s of d.steps) {
+    const li = document.createElement("li");
+    li.textContent = (T[lang].stepNames[s.step] || s.step) + ": " + (T[lang].stateNames[s.state] || s.state);
+    li.className = s.state === "FAILED" ? "status-failed" : s.state === "ok" ? "status-ok" : "";
+    ol.appendChild(li);
+  }
+  $("test-summary").textContent = d.ok
+    ? t("testOk", { m: d.messages, b: d.bytes, ms: d.duration_ms })
+    : t("testFailed", { c: d.error_class || "?", e: d.error || "" });
+  box.hidden = false;
+}
+
+async function checkNow() {
+  if (!editing || !editing.id) return;
+  const res = await api("POST", "/api/v1/accounts/" + editing.id + "/check");
+  if (res.status === 202) notice(t("checkQueued", { j: res.data.job_id }));
+  else notice(errorText(res), true);
 }
 
 // ---- the inbox ----
@@ -388,7 +432,8 @@ function bind() {
     $("si-error").hidden = false;
   });
   $("signout").addEventListener("click", async () => {
-    await api("DELETE", "/api/v1/session");
+    const res = await api("DELETE", "/api/v1/session");
+    if (res.status !== 204 && res.status !== 401) { notice(errorText(res), true); return; }
     notice(t("signedOut"));
     showSignIn();
   });
@@ -426,6 +471,8 @@ function bind() {
   });
   $("account-form").addEventListener("change", syncConditional);
   $("account-form").addEventListener("submit", saveForm);
+  $("test-connection").addEventListener("click", testConnection);
+  $("check-now").addEventListener("click", checkNow);
   $("form-cancel").addEventListener("click", () => { location.hash = "#/accounts"; });
   $("inbox-back").addEventListener("click", () => { location.hash = "#/accounts"; });
   window.addEventListener("hashchange", route);

@@ -149,6 +149,11 @@ int iq_cmd_serve(iq_app *app, int argc, char **argv)
     iq_session_policy_default(&s.policy);
     int rc = 0;
     char *err = NULL;
+    /* Test connection needs the master key; without one the rest still serves */
+    if (iq_check_setup_init(&s.check, app->cfg, "console", &s.check_error) == 0)
+        s.check_ready = true;
+    else
+        IQ_WARN("serve: Test connection is off: %s", s.check_error);
     /* PostgreSQL must answer now: a console that cannot sign anyone in helps nobody */
     PGconn *probe = iq_serve_pg_acquire(&s, &err);
     if (probe == NULL) {
@@ -196,6 +201,9 @@ int iq_cmd_serve(iq_app *app, int argc, char **argv)
     iq_httpd_stop(&h);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
+    if (s.check_ready)
+        iq_check_setup_release(&s.check);
+    free(s.check_error);
     for (int i = 0; i < IQ_SERVE_POOL; i++)
         iq_pg_close(&s.conns[i]);
     pthread_cond_destroy(&s.cv);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "checkenv.h"
 #include "config.h"
 #include "httpd.h"
 #include "operator.h"
@@ -38,6 +39,10 @@ typedef struct iq_serve {
     iq_session_policy policy;
     bool tls; /* cookies get Secure */
     const iq_config *cfg;
+    /* Test connection: the master key and TLS context, set up at start when configured */
+    iq_check_setup check;
+    bool check_ready;
+    char *check_error; /* why not (for a 503), when !check_ready */
 } iq_serve;
 
 /* The request handler (iq_http_handler) for ctx = an iq_serve. */

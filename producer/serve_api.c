@@ -17,7 +17,10 @@
 #include "audit.h"
 #include "config.h"
 #include "connector.h"
+#include "commands.h"
 #include "inbox.h"
+#include "kafka.h"
+#include "messages.h"
 #include "log.h"
 #include "report.h"
 #include "serve.h"
@@ -588,6 +591,90 @@ static void account_runs(call *k, int64_t id)
     reply_json(k, 200, json_pack("{s:I, s:o}", "account_id", (json_int_t)id, "runs", runs));
 }
 
+/* A JSON string of text that came from a mail server (null for NULL; bytes that are not UTF-8
+ * make it "?" rather than failing the answer). */
+static json_t *server_text(const char *s)
+{
+    if (s == NULL)
+        return json_null();
+    json_t *j = json_string(s);
+    return j != NULL ? j : json_string("?");
+}
+
+/* Test connection: the CLI's `account test` step by step; stores nothing. */
+static void account_test(call *k, int64_t id)
+{
+    if (!k->s->check_ready) {
+        char *msg = iq_xasprintf("test: unavailable on this server (%s)", k->s->check_error);
+        reply_error(k, 503, msg);
+        free(msg);
+        return;
+    }
+    iq_account a;
+    char *err = NULL;
+    int found = iq_account_load(k->c, id, &a, &err);
+    if (found <= 0) {
+        if (found == 0)
+            reply_error(k, 404, "account: no such account");
+        else
+            reply_err(k, IQ_ERR_FAILED, err);
+        return;
+    }
+    iq_probe probe;
+    iq_check_result res;
+    memset(&res, 0, sizeof(res));
+    int64_t t0 = iq_now_mono_ms();
+    int rc = iq_check_probe(k->c, &k->s->check.env, id, &res, &probe);
+    json_t *j =
+        json_pack("{s:I, s:s, s:i, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "account_id",
+                  (json_int_t)id, "host", a.host, "port", a.port, "ok", rc == 0, "steps",
+                  iq_account_test_steps_json(&a, rc == 0 ? IQ_OK : res.error_class), "error_class",
+                  res.error_class ? json_string(iq_err_name(res.error_class)) : json_null(),
+                  "error", server_text(res.error), "capabilities", server_text(probe.capabilities),
+                  "messages", rc == 0 ? json_integer(probe.messages) : json_null(), "bytes",
+                  rc == 0 ? json_integer(probe.bytes) : json_null(), "duration_ms",
+                  (json_int_t)(iq_now_mono_ms() - t0));
+    iq_probe_release(&probe);
+    iq_check_result_release(&res);
+    iq_account_release(&a);
+    if (j == NULL)
+        iq_oom();
+    reply_json(k, 200, j);
+}
+
+/* Check now: one check job on Kafka for the workers, as `inboxq check ID` publishes it. */
+static void account_check_now(call *k, int64_t id)
+{
+    if (account_exists(k, id) != 1)
+        return;
+    char *err = NULL, by[96];
+    snprintf(by, sizeof(by), "console:%s", k->who.name);
+    iq_kafka_producer *p = iq_kafka_producer_new(k->s->cfg, &err);
+    if (p == NULL) {
+        IQ_WARN("serve: check now: %s", err);
+        free(err);
+        reply_error(k, 503, "check: Kafka is not configured or unreachable; retry later");
+        return;
+    }
+    json_t *msg = iq_msg_check_job_new(NULL, id, iq_now_real_ms(), by, "manual", 1, 0, &err);
+    char key[24], *value = msg == NULL ? NULL : iq_msg_dump(msg);
+    snprintf(key, sizeof(key), "%" PRId64, id);
+    if (value == NULL || iq_kafka_produce_sync(p, iq_config_str(k->s->cfg, IQ_SET_TOPIC_CHECK), key,
+                                               value, strlen(value), &err) != 0) {
+        IQ_WARN("serve: check now: %s", err != NULL ? err : "no job");
+        free(err);
+        reply_error(k, 503, "check: Kafka did not take the job; retry later");
+    } else {
+        IQ_INFO("serve: %s asked for a check of account %" PRId64 " (job %s)", k->who.name, id,
+                iq_msg_id(msg));
+        reply_json(k, 202,
+                   json_pack("{s:I, s:s}", "account_id", (json_int_t)id, "job_id", iq_msg_id(msg)));
+    }
+    free(value);
+    json_decref(msg);
+    iq_kafka_producer_free(&p);
+}
+
 static void account_route(call *k)
 {
     int64_t id = 0;
@@ -632,6 +719,14 @@ static void account_route(call *k)
             account_inbox(k, id);
         else
             account_runs(k, id);
+        return;
+    }
+    bool test = strcmp(action, "test") == 0, check = strcmp(action, "check") == 0;
+    if (k->nsegs == 3 && (test || check)) {
+        if (!method_is(k, "POST"))
+            reply_error(k, 405, "method: use POST");
+        else if (need_role(k, IQ_ROLE_OPERATOR))
+            (test ? account_test : account_check_now)(k, id);
         return;
     }
     bool enable = strcmp(action, "enable") == 0, disable = strcmp(action, "disable") == 0;

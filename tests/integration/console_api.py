@@ -124,7 +124,7 @@ for path, item in DOC["paths"].items():
             validate(js, "Error", "401 of %s %s" % (method.upper(), p))
         check(ok, "unauthenticated %s %s -> 401 (got %d)" % (method.upper(), p, st))
         n401 += ok
-check(n401 >= 15, "every protected endpoint was tried unauthenticated (%d)" % n401)
+check(n401 >= 17, "every protected endpoint was tried unauthenticated (%d)" % n401)
 
 # ---- sign-in per role ----
 clients = {}
@@ -187,6 +187,7 @@ check(st == 400, "a body that is not JSON -> 400")
 st, js, _, _ = op.req("POST", "/api/v1/accounts", raw=b"name=x", ctype="application/x-www-form-urlencoded")
 check(st == 415, "a form post -> 415 (JSON only)")
 
+pre = aud.req("GET", "/api/v1/accounts")[1]["total"]  # the shell's accounts for Test connection
 hostile = "=HYPERLINK(\"http://evil/\",\"x\") <script>alert(1)</script> \u202egnp.exe"
 ids = []
 for i in range(31):
@@ -205,11 +206,12 @@ check(r.getheader("Location") == "/api/v1/accounts/%d" % ids[-1], "201 carries L
 
 for role, c in clients.items():
     st, js, _, _ = c.req("GET", "/api/v1/accounts")
-    check(st == 200 and len(js["accounts"]) == 30 and js["total"] == 31 and js["pages"] == 2,
-          "%s: page 1 holds 30 of 31 accounts" % role)
+    check(st == 200 and len(js["accounts"]) == 30 and js["total"] == pre + 31 and js["pages"] == 2,
+          "%s: page 1 holds 30 of %d accounts" % (role, pre + 31))
     validate(js, "AccountPage", "page 1 for " + role)
 st, js, _, _ = aud.req("GET", "/api/v1/accounts?page=2")
-check(st == 200 and len(js["accounts"]) == 1 and js["accounts"][0]["id"] == ids[-1], "page 2 holds the 31st")
+check(st == 200 and len(js["accounts"]) == pre + 1 and js["accounts"][-1]["id"] == ids[-1],
+      "page 2 holds the rest, the last added last")
 st, js, _, _ = aud.req("GET", "/api/v1/accounts?name=acct-1")
 check(st == 200 and js["total"] == 10, "name filter 'acct-1' -> 10 accounts (got %s)" % js.get("total"))
 st, js, _, _ = aud.req("GET", "/api/v1/accounts?auto_check=yes&active=yes")
@@ -222,8 +224,8 @@ check(st == 422 and err_field(js) == "page", "page=0 -> 422 naming page")
 
 st, _, r, text = aud.req("GET", "/api/v1/accounts.csv")
 lines = text.decode().splitlines()
-check(st == 200 and (r.getheader("Content-Type") or "").startswith("text/csv") and len(lines) == 32,
-      "CSV export: a header and 31 rows")
+check(st == 200 and (r.getheader("Content-Type") or "").startswith("text/csv") and len(lines) == pre + 32,
+      "CSV export: a header and every account")
 check("attachment" in (r.getheader("Content-Disposition") or ""), "CSV comes as an attachment")
 check(any("'=HYPERLINK" in l for l in lines) and not any(',=HYPERLINK' in l or l.startswith("=") for l in lines),
       "the hostile name is neutralised in CSV as the CLI does ('=...)")
@@ -268,6 +270,29 @@ for role, c in clients.items():
     validate(js, "Runs", "runs")
 st, js, _, _ = aud.req("GET", "/api/v1/accounts/999999/inbox")
 check(st == 404, "the inbox of no account -> 404")
+
+# ---- Test connection and Check now (operator) ----
+mid = int(os.environ["IQ_MAILBOX_ID"])
+st, js, _, _ = aud.req("POST", "/api/v1/accounts/%d/test" % mid)
+check(st == 403, "auditor may not test a connection -> 403")
+st, js, _, _ = op.req("POST", "/api/v1/accounts/%d/test" % mid)
+check(st == 200 and js["ok"] is True and all(s["state"] in ("ok", "skipped") for s in js["steps"]),
+      "operator tests the connection to the harness's Dovecot: every step ok: %s" % (js and js.get("steps")))
+validate(js, "TestResult", "test result")
+st, js, _, _ = op.req("POST", "/api/v1/accounts/%s/test" % os.environ["IQ_CLOSED_ID"])
+check(st == 200 and js["ok"] is False and js["error_class"] and "FAILED" in [s["state"] for s in js["steps"]],
+      "a test of a closed port names the failed step: %s" % (js and js.get("error_class")))
+validate(js, "TestResult", "failed test result")
+st, js, _, _ = op.req("POST", "/api/v1/accounts/999999/test")
+check(st == 404, "testing no account -> 404")
+st, js, _, _ = aud.req("POST", "/api/v1/accounts/%d/check" % mid)
+check(st == 403, "auditor may not check now -> 403")
+st, js, _, _ = op.req("POST", "/api/v1/accounts/%d/check" % mid)
+check(st == 202, "operator asks for a check now -> 202")
+validate(js, "CheckJob", "check job")
+print("check-job " + (js or {}).get("job_id", ""))
+st, js, _, _ = op.req("GET", "/api/v1/accounts/%d/check" % mid)
+check(st == 405, "GET on check -> 405")
 
 # ---- enable / disable / delete ----
 for action, want in (("disable", False), ("enable", True)):

@@ -8,6 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 it_fresh_db
 it_master_key
+it_private_kafka
 port=$((INBOXQ_TEST_PG_PORT + 95))
 
 pw() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
@@ -36,6 +37,13 @@ check "operator token: prints iqt_ and 64 hex digits" bash -c "[[ '$IQ_API_TOKEN
 rc=0; inboxq operator token iq-auditor --role admin >/dev/null 2>&1 || rc=$?
 check "operator token: not above the operator's role" [ "$rc" = 65 ]
 printf 'pw-%s' "$RANDOM" | inboxq credential add --name c1 --username user1 --password-stdin >/dev/null
+# an account on the harness's Dovecot (IMAPS), for Test connection
+it_credential alice alice "$INBOXQ_TEST_MAIL_PASS_alice" >/dev/null
+IQ_MAILBOX_ID=$(inboxq account add --name mailbox-alice --host 127.0.0.1 --port "$INBOXQ_TEST_IMAPS_PORT" \
+  --protocol imap --credential alice --secure yes --secure-type ssl --auto-check no)
+IQ_CLOSED_ID=$(inboxq account add --name closed-port --host 127.0.0.1 --port $((INBOXQ_TEST_PG_PORT + 98)) \
+  --protocol imap --credential alice --secure no --auto-check no)
+export IQ_MAILBOX_ID IQ_CLOSED_ID
 
 rc=0; inboxq serve --listen 0.0.0.0:$port 2>"$IT_TMP/serve.err" || rc=$?
 check "serve refuses plain HTTP on a non-loopback address (exit 64)" \
@@ -56,8 +64,12 @@ else
   tail -n 5 "$IT_TMP/api.out" >&2
   fail "console_api.py: $(tail -n 1 "$IT_TMP/api.out")"
 fi
+job=$(sed -n 's/^check-job //p' "$IT_TMP/api.out")
+on_topic=$(it_kcat_all "$INBOXQ_TOPIC_CHECK" | grep -F "\"$job\"" || true)
+check "Check now put job '$job' on the check topic, requested by console:iq-operator" \
+  grep -qF '"console:iq-operator"' <<<"${job:+$on_topic}"
 check "no secret or password reached the server's log" \
-  bash -c "! grep -qE '$IQ_PW_ADMIN|$IQ_PW_OPERATOR|s3cret-' '$IT_TMP/serve.log'"
+  bash -c "! grep -qE '$IQ_PW_ADMIN|$IQ_PW_OPERATOR|s3cret-|$INBOXQ_TEST_MAIL_PASS_alice' '$IT_TMP/serve.log'"
 check "an operator's change is audited with the name" \
   [ "$(it_sql "SELECT count(*) FROM audit_log WHERE actor = 'console:iq-operator'")" -gt 0 ]
 finish

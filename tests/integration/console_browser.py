@@ -5,7 +5,7 @@ python3-selenium), against a real `inboxq serve` (run by console_browser.sh).
 
 Sign in, the report (30 rows, paging, a filter), a hostile account name shown inert, the form
 with a validation error shown inline and then a success, a stale edit refused, the conditional
-fields, the inbox, CSV export, sign out. Screenshots of the report and the form go to ART_DIR.
+fields, Test connection step by step, Check now, the inbox, CSV export, sign out. Screenshots of the report and the form go to ART_DIR.
 
   console_browser.py BASE_URL ART_DIR   (IQ_PW_OPERATOR; the hostile name's account id in
                                          IQ_HOSTILE_ID, the inbox account's in IQ_INBOX_ID)
@@ -206,6 +206,22 @@ try:
     fe = visible("form-error")
     check("Outra pessoa alterou" in fe.text, "the stale edit is refused with a clear message")
 
+    # ---- Test connection, Check now ----
+    drv.get(BASE + "/#/accounts/%s/edit" % os.environ["IQ_TEST_ID"])
+    visible("form-view")
+    time.sleep(0.3)
+    drv.find_element(By.ID, "test-connection").click()
+    visible("test-result")
+    steps = [li.text for li in drv.find_elements(By.CSS_SELECTOR, "#test-steps li")]
+    check(len(steps) == 7 and "login: ok" in steps and "Network Connector: não se aplica" in steps,
+          "Test connection shows each step: %s" % steps)
+    check("Conexão bem-sucedida" in drv.find_element(By.ID, "test-summary").text,
+          "... and the mailbox it found")
+    drv.save_screenshot(os.path.join(ART, "test-connection.png"))
+    drv.find_element(By.ID, "check-now").click()
+    WebDriverWait(drv, 15).until(lambda d: "job" in d.find_element(By.ID, "notice").text)
+    check("Verificação enviada" in drv.find_element(By.ID, "notice").text, "Check now sends a job")
+
     # ---- the inbox ----
     drv.get(BASE + "/#/accounts")
     visible("report-view")
@@ -231,6 +247,12 @@ try:
     logs = drv.get_log("browser") if hasattr(drv, "get_log") else []
     csp = [l for l in logs if "Content Security Policy" in l.get("message", "")]
     check(not csp, "no Content-Security-Policy violation: %s" % csp[:1])
+except Exception:
+    drv.save_screenshot(os.path.join(ART, "failure.png"))
+    print("notice: %r; url: %s" % (drv.find_element(By.ID, "notice").text, drv.current_url))
+    for entry in drv.get_log("browser"):
+        print("  browser: %s" % entry.get("message"))
+    raise
 finally:
     drv.quit()
 

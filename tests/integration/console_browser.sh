@@ -14,6 +14,7 @@ $PY -c 'import selenium' 2>/dev/null ||
   { it_skip console-browser "python3-selenium is missing (deploy/local/install-deps)"; finish; exit $?; }
 it_fresh_db
 it_master_key
+it_private_kafka
 port=$((INBOXQ_TEST_PG_PORT + 96))
 
 IQ_PW_OPERATOR=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
@@ -28,7 +29,12 @@ IQ_HOSTILE_NAME=$'=HYPERLINK("http://evil/","x") <script>window.pwned=1</script>
 export IQ_HOSTILE_NAME
 IQ_HOSTILE_ID=$(add --name "$IQ_HOSTILE_NAME")
 IQ_INBOX_ID=$(it_sql "SELECT id FROM mail_accounts WHERE name = 'acct-05'")
-export IQ_HOSTILE_ID IQ_INBOX_ID
+# one account on the harness's Dovecot (IMAPS) for Test connection and Check now
+it_credential alice alice "$INBOXQ_TEST_MAIL_PASS_alice" >/dev/null
+IQ_TEST_ID=$(it_sql "SELECT id FROM mail_accounts WHERE name = 'acct-07'")
+inboxq account edit "$IQ_TEST_ID" --host 127.0.0.1 --port "$INBOXQ_TEST_IMAPS_PORT" --credential alice \
+  --secure yes --secure-type ssl >/dev/null
+export IQ_HOSTILE_ID IQ_INBOX_ID IQ_TEST_ID
 # two stored messages for its inbox (a subject with markup, shown as text)
 it_sql "INSERT INTO messages (account_id, mailbox, server_id, sha256, subject, from_addr, sent_at, size, raw)
         VALUES ($IQ_INBOX_ID, 'INBOX', '1:1', sha256('a'), 'first', 'a@example.org', now() - interval '1 hour', 10, 'x'),
