@@ -898,9 +898,12 @@ static void api(call *k, const char *rest)
         reply_error(k, 401, "session: not signed in; POST /api/v1/session first");
         return;
     }
-    /* a state change through a session cookie must echo that session's CSRF token */
+    /* a state change through a session cookie must echo that session's CSRF token (a new
+     * sign-in is not one: it ends the cookie's session; SameSite=Strict and the JSON-only
+     * body keep other sites from posting it) */
     bool safe = method_is(k, "GET") || method_is(k, "HEAD");
-    if (!safe && k->via_cookie) {
+    bool sign_in = session && method_is(k, "POST");
+    if (!safe && !sign_in && k->via_cookie) {
         const char *t = iq_http_req_header(k->req, "X-CSRF-Token");
         if (t == NULL || !ct_equal(t, k->who.csrf)) {
             reply_error(k, 403,

@@ -180,11 +180,18 @@ char *iq_operator_list_json(PGconn *c, char **error_r)
 
 /* ---- sign-in ---- */
 
-static int record_failure(PGconn *c, const char *name, const char *peer, char **error_r)
+/* Records a failure; those past the window go at the same time (the table stays small). */
+static int record_failure(PGconn *c, const char *name, const char *peer, const iq_session_policy *p,
+                          char **error_r)
 {
-    const char *params[] = {name, peer};
-    return iq_pg_exec(c, "INSERT INTO signin_failures (name, peer) VALUES ($1, $2)", 2, params,
-                      error_r);
+    char window[32];
+    snprintf(window, sizeof(window), "%" PRId64, p->window_s);
+    const char *params[] = {name, peer, window};
+    return iq_pg_exec(c,
+                      "WITH old AS (DELETE FROM signin_failures "
+                      "WHERE at < now() - $3::bigint * interval '1 second') "
+                      "INSERT INTO signin_failures (name, peer) VALUES ($1, $2)",
+                      3, params, error_r);
 }
 
 /* 1 when the name or the address has too many recent failures, 0 if not, -1 error. */
@@ -278,7 +285,7 @@ iq_signin iq_operator_sign_in(PGconn *c, const char *name, const char *password,
     ok = ok && found && iq_pg_bool(res, 0, 4);
     if (!ok) {
         PQclear(res);
-        return record_failure(c, name, peer, error_r) != 0 ? IQ_SIGNIN_ERROR : IQ_SIGNIN_REFUSED;
+        return record_failure(c, name, peer, p, error_r) != 0 ? IQ_SIGNIN_ERROR : IQ_SIGNIN_REFUSED;
     }
     memset(s_r, 0, sizeof(*s_r));
     s_r->operator_id = iq_pg_i64(res, 0, 0);

@@ -358,6 +358,15 @@ stale = Client()
 stale.cookie = "a" * 64
 st, _, _, _ = stale.req("GET", "/api/v1/session")
 check(st == 401, "the presented token is not a session")
+again = Client()
+again.sign_in("iq-auditor", pw["auditor"])
+first = again.cookie
+again.csrf = None
+st, js, _ = again.sign_in("iq-auditor", pw["auditor"])
+check(st == 200 and again.cookie != first, "signing in again over a live cookie gives a new session")
+stale.cookie = first
+st, _, _, _ = stale.req("GET", "/api/v1/session")
+check(st == 401, "... and ends the one the cookie held")
 old_cookie = aud.cookie
 st, js, r, _ = aud.req("DELETE", "/api/v1/session")
 check(st == 204 and "Max-Age=0" in (r.getheader("Set-Cookie") or ""), "sign-out -> 204, cookie cleared")
