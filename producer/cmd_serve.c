@@ -177,7 +177,8 @@ int iq_cmd_serve(iq_app *app, int argc, char **argv)
                            .tls_cert = cert,
                            .tls_key = key,
                            .keep_alive = true,
-                           .timeout_ms = 30000};
+                           .timeout_ms = 30000,
+                           .threads = IQ_SERVE_THREADS};
     iq_httpd *h = iq_httpd_serve(&cfg, &err);
     if (h == NULL) {
         iq_app_error(app, "serve: %s", err);

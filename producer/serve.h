@@ -25,7 +25,11 @@ typedef struct iq_static_file {
 extern const iq_static_file iq_static_files[];
 extern const int iq_static_files_count;
 
-#define IQ_SERVE_POOL 4
+/* Threads answering requests, and PostgreSQL connections: a Test connection holds one of each
+ * for as long as the mail server takes (the check's timeouts), so there are enough for a few
+ * at once beside everyone else's reads. */
+#define IQ_SERVE_THREADS 8
+#define IQ_SERVE_POOL 8
 
 /* What every request handler shares: PostgreSQL connections (each request takes one for its
  * duration), the session policy and the settings. */

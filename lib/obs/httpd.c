@@ -498,6 +498,7 @@ static iq_httpd *httpd_start(const iq_httpd_config *cfg, iq_metrics *m, iq_ready
     h->keep_alive = cfg->keep_alive;
     unsigned timeout_ms = cfg->timeout_ms == 0 ? IQ_HTTPD_TIMEOUT_MS : cfg->timeout_ms;
     unsigned per_address = cfg->per_address == 0 ? IQ_HTTPD_MAX_PER_ADDRESS : cfg->per_address;
+    unsigned threads = cfg->threads == 0 ? IQ_HTTPD_THREADS : cfg->threads;
 
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_USE_ITC;
@@ -526,7 +527,7 @@ static iq_httpd *httpd_start(const iq_httpd_config *cfg, iq_metrics *m, iq_ready
     /* The port comes from the address option; MHD's own port argument is ignored then. */
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)IQ_HTTPD_THREADS, MHD_OPTION_CONNECTION_LIMIT,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)IQ_HTTPD_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_address,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((timeout_ms + 999) / 1000),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)IQ_HTTPD_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE,

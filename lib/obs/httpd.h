@@ -23,7 +23,7 @@
 /* Connections open at once in all, and from one client address (more are closed at accept). */
 #define IQ_HTTPD_MAX_CONNECTIONS 512
 #define IQ_HTTPD_MAX_PER_ADDRESS 32
-/* Threads that serve requests (each polls its share of the connections). */
+/* Threads that serve requests by default (each polls its share of the connections). */
 #define IQ_HTTPD_THREADS 2
 /* Largest /metrics body served (a larger exposition answers 500). */
 #define IQ_HTTPD_MAX_METRICS (32u * 1024u * 1024u)
@@ -95,6 +95,7 @@ typedef struct {
     bool keep_alive;      /* false: "Connection: close" on every response */
     unsigned per_address; /* 0: IQ_HTTPD_MAX_PER_ADDRESS */
     unsigned timeout_ms;  /* 0: IQ_HTTPD_TIMEOUT_MS (rounded up to whole seconds) */
+    unsigned threads;     /* 0: IQ_HTTPD_THREADS */
 } iq_httpd_config;
 
 /* Starts a server running cfg->handler for every request on its own threads; NULL with

@@ -70,6 +70,19 @@ check "Check now put job '$job' on the check topic, requested by console:iq-oper
   grep -qF '"console:iq-operator"' <<<"${job:+$on_topic}"
 check "no secret or password reached the server's log" \
   bash -c "! grep -qE '$IQ_PW_ADMIN|$IQ_PW_OPERATOR|s3cret-|$INBOXQ_TEST_MAIL_PASS_alice' '$IT_TMP/serve.log'"
+# HTTPS with the harness's test certificate
+tls_port=$((INBOXQ_TEST_PG_PORT + 89))
+certs=$(dirname "$INBOXQ_CA_FILE")
+it_spawn serve-tls inboxq serve --listen "127.0.0.1:$tls_port" --tls-cert "$certs/server.pem" \
+  --tls-key "$certs/server.key"
+it_wait_for 20 "serve answers over TLS, verified against the test CA" \
+  curl -sf --cacert "$INBOXQ_CA_FILE" "https://127.0.0.1:$tls_port/healthz" -o /dev/null
+hdrs=$(curl -s --cacert "$INBOXQ_CA_FILE" -D - -o /dev/null -H 'Content-Type: application/json' \
+  -d "{\"name\":\"iq-admin\",\"password\":\"$IQ_PW_ADMIN\"}" "https://127.0.0.1:$tls_port/api/v1/session" || true)
+check "over TLS the session cookie is Secure" grep -q '^Set-Cookie: iq_session=[0-9a-f]*;.*; Secure' <<<"$hdrs"
+check "over TLS responses carry Strict-Transport-Security" grep -qi '^Strict-Transport-Security: max-age=' <<<"$hdrs"
+rc=0; curl -sf --max-time 5 "http://127.0.0.1:$tls_port/healthz" -o /dev/null 2>/dev/null || rc=$?
+check "plain HTTP to the TLS port gets no answer" [ "$rc" != 0 ]
 check "an operator's change is audited with the name" \
   [ "$(it_sql "SELECT count(*) FROM audit_log WHERE actor = 'console:iq-operator'")" -gt 0 ]
 finish
