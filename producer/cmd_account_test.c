@@ -176,3 +176,15 @@ int iq_cmd_account_test(iq_app *app, int argc, char **argv)
     iq_check_setup_release(&cs);
     return rc == 0 ? 0 : IQ_EXIT_CHECK_FAILED;
 }
+
+json_t *iq_account_test_steps_json(const iq_account *a, iq_err error_class)
+{
+    int failed = error_class == IQ_OK ? -1 : failing_step(error_class);
+    json_t *arr = json_array();
+    if (arr == NULL)
+        iq_oom();
+    for (size_t i = 0; i < IQ_ARRAY_LEN(steps); i++)
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "step", steps[i].name, "state",
+                                             step_state((int)i, failed, a)));
+    return arr;
+}

@@ -25,6 +25,8 @@ static const iq_command commands[] = {
     {"inbox", iq_cmd_inbox, "view an account's inbox (newest first)"},
     {"runs", iq_cmd_runs, "show an account's check history"},
     {"status", iq_cmd_status, "show the cluster's state"},
+    {"operator", iq_cmd_operator, "manage the operators who sign in to the console"},
+    {"serve", iq_cmd_serve, "serve the web console and the HTTP API"},
 };
 
 static void usage(FILE *out)

@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* A tiny HTTP/1.1 (RFC 9110, 9112) server thread for /metrics, /healthz and /readyz: one poll()
- * loop, a few connection slots, capped requests, deadlines, and a self-pipe for a prompt stop. */
+/* The HTTP server on libmicrohttpd: MHD parses HTTP/1.x, keeps the connections in a pool of
+ * epoll threads and enforces the caps (connections in all and per address, idle timeout,
+ * memory per connection); this module collects the body under its own cap, hands the request to
+ * the handler, and sends what the handler answers with the headers every response carries. */
 #include "httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdbool.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,99 +21,189 @@
 #include "log.h"
 #include "util.h"
 
-/* How long a client may take to read the response. */
-#define WRITE_TIMEOUT_MS 10000
-/* After the response: how long, and how much, we read and discard before closing, so that a
- * client with unread request bytes gets the response rather than a reset. */
-#define DRAIN_TIMEOUT_MS 500
-#define DRAIN_MAX (64 * 1024)
-/* After accept() fails for lack of resources, wait this long before trying again. */
-#define ACCEPT_PAUSE_MS 100
-
-typedef enum { CONN_FREE, CONN_READ, CONN_WRITE, CONN_DRAIN } conn_state;
-
-typedef struct conn {
-    int fd;
-    conn_state state;
-    int64_t deadline;
-    char req[IQ_HTTPD_MAX_REQUEST];
-    size_t req_len;
-    iq_buf resp;
-    size_t resp_off;
-    size_t drained;
-} conn;
+#define MAX_RESP_HEADERS 24
 
 struct iq_httpd {
-    int listen_fd;
-    int stop_r, stop_w; /* self-pipe: a byte on it stops the thread */
+    struct MHD_Daemon *daemon;
     int port;
+    iq_http_handler handler;
+    void *ctx;
+    size_t max_body;
+    bool keep_alive;
+    bool tls;
+    char *tls_cert, *tls_key;
+    /* iq_httpd_start's endpoints */
     iq_metrics *metrics;
     iq_ready_fn ready;
     void *ready_ctx;
-    pthread_t thread;
-    bool thread_started;
-    conn conns[IQ_HTTPD_MAX_CONNECTIONS];
 };
+
+/* What one request keeps between libmicrohttpd's calls (its body, as it arrives). */
+typedef struct {
+    iq_buf body;
+    bool too_large;
+} req_state;
+
+struct iq_http_req {
+    struct MHD_Connection *conn;
+    const char *method;
+    const char *path;
+    const char *body;
+    size_t body_len;
+    char peer[INET6_ADDRSTRLEN];
+    bool tls;
+};
+
+struct iq_http_resp {
+    bool set;
+    int status;
+    char *content_type;
+    char *body;
+    size_t body_len;
+    size_t n_headers;
+    char *names[MAX_RESP_HEADERS];
+    char *values[MAX_RESP_HEADERS];
+};
+
+/* ---- requests ---- */
+
+const char *iq_http_req_method(const iq_http_req *r)
+{
+    return r->method;
+}
+
+const char *iq_http_req_path(const iq_http_req *r)
+{
+    return r->path;
+}
+
+const char *iq_http_req_header(const iq_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *iq_http_req_query(const iq_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *iq_http_req_cookie(const iq_http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+const char *iq_http_req_body(const iq_http_req *r, size_t *len_r)
+{
+    if (len_r != NULL)
+        *len_r = r->body_len;
+    return r->body;
+}
+
+const char *iq_http_req_peer(const iq_http_req *r)
+{
+    return r->peer;
+}
+
+bool iq_http_req_tls(const iq_http_req *r)
+{
+    return r->tls;
+}
 
 /* ---- responses ---- */
 
-static const char *status_text(int status)
+static bool has_ctl(const char *s)
 {
-    switch (status) {
-    case 200:
-        return "OK";
-    case 400:
-        return "Bad Request";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Error";
-    }
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
 }
 
-static void conn_respond(conn *c, int status, const char *content_type, const char *body,
-                         size_t body_len, bool head_only)
+void iq_http_resp_take(iq_http_resp *r, int status, const char *content_type, char *body,
+                       size_t body_len)
 {
-    iq_buf_reset(&c->resp);
-    int rc = iq_buf_appendf(&c->resp,
-                            "HTTP/1.1 %d %s\r\n"
-                            "Content-Type: %s\r\n"
-                            "Content-Length: %zu\r\n"
-                            "Cache-Control: no-store\r\n"
-                            "%s"
-                            "Connection: close\r\n"
-                            "\r\n",
-                            status, status_text(status), content_type, body_len,
-                            status == 405 ? "Allow: GET, HEAD\r\n" : "");
-    if (rc == 0 && !head_only)
-        rc = iq_buf_append(&c->resp, body, body_len);
-    if (rc != 0) {
-        /* Cannot happen with the caps chosen; answer something small rather than nothing. */
-        iq_buf_reset(&c->resp);
-        /* fits: 83 bytes into the empty response buffer of IQ_HTTPD_MAX_METRICS + 1024 */
-        IQ_IGNORE_RESULT(iq_buf_append_str(&c->resp,
-                                           "HTTP/1.1 500 Internal Server Error\r\n"
-                                           "Content-Length: 0\r\nConnection: close\r\n\r\n"));
-    }
-    c->resp_off = 0;
-    c->state = CONN_WRITE;
-    c->deadline = iq_now_mono_ms() + WRITE_TIMEOUT_MS;
+    free(r->content_type);
+    free(r->body);
+    r->set = true;
+    r->status = status;
+    r->content_type = iq_xstrdup(
+        content_type == NULL || has_ctl(content_type) ? "application/octet-stream" : content_type);
+    r->body = body;
+    r->body_len = body == NULL ? 0 : body_len;
 }
 
-static void respond_text(conn *c, int status, const char *text, bool head_only)
+void iq_http_resp_set(iq_http_resp *r, int status, const char *content_type, const void *body,
+                      size_t body_len)
 {
-    conn_respond(c, status, "text/plain; charset=utf-8", text, strlen(text), head_only);
+    char *copy = NULL;
+    if (body_len > 0) {
+        copy = iq_xmalloc(body_len);
+        memcpy(copy, body, body_len);
+    }
+    iq_http_resp_take(r, status, content_type, copy, body_len);
 }
+
+void iq_http_resp_header(iq_http_resp *r, const char *name, const char *value)
+{
+    if (has_ctl(name) || has_ctl(value) || *name == '\0' || strchr(name, ':') != NULL) {
+        IQ_WARN("httpd: a response header with control characters was dropped");
+        return;
+    }
+    if (r->n_headers == MAX_RESP_HEADERS) {
+        IQ_WARN("httpd: more than %d response headers; header %s dropped", MAX_RESP_HEADERS, name);
+        return;
+    }
+    r->names[r->n_headers] = iq_xstrdup(name);
+    r->values[r->n_headers] = iq_xstrdup(value);
+    r->n_headers++;
+}
+
+static void resp_release(iq_http_resp *r)
+{
+    free(r->content_type);
+    free(r->body);
+    for (size_t i = 0; i < r->n_headers; i++) {
+        free(r->names[i]);
+        free(r->values[i]);
+    }
+    memset(r, 0, sizeof(*r));
+}
+
+static void resp_text(iq_http_resp *r, int status, const char *text)
+{
+    iq_http_resp_set(r, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+/* Sends r on c with the headers every response carries. */
+static enum MHD_Result send_resp(iq_httpd *h, struct MHD_Connection *c, iq_http_resp *r)
+{
+    if (!r->set)
+        resp_text(r, 500, "internal error\n");
+    struct MHD_Response *mr =
+        MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
+    if (mr == NULL)
+        return MHD_NO; /* out of memory: MHD closes the connection */
+    r->body = NULL;    /* the response frees it */
+    bool ok = MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type) == MHD_YES;
+    bool cache_set = false;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        ok = ok && MHD_add_response_header(mr, r->names[i], r->values[i]) == MHD_YES;
+        if (strcasecmp(r->names[i], "Cache-Control") == 0)
+            cache_set = true;
+    }
+    if (!cache_set)
+        ok = ok && MHD_add_response_header(mr, "Cache-Control", "no-store") == MHD_YES;
+    ok = ok && MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff") == MHD_YES;
+    if (!h->keep_alive)
+        ok = ok && MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
+    if (!ok)
+        IQ_WARN("httpd: a response header could not be added");
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)r->status, mr);
+    MHD_destroy_response(mr);
+    return rc;
+}
+
+/* ---- the built-in endpoints ---- */
 
 /* Keeps one printable line of a readiness reason. */
 static void clean_reason(char *s)
@@ -123,12 +213,12 @@ static void clean_reason(char *s)
             *p = ' ';
 }
 
-static void serve_readyz(iq_httpd *h, conn *c, bool head_only)
+static void serve_readyz(iq_ready_fn ready, void *ready_ctx, iq_http_resp *resp)
 {
     char reason[256] = "";
     iq_ready_state state = IQ_READY_OK;
-    if (h->ready != NULL)
-        state = h->ready(h->ready_ctx, reason, sizeof(reason));
+    if (ready != NULL)
+        state = ready(ready_ctx, reason, sizeof(reason));
     reason[sizeof(reason) - 1] = '\0';
     clean_reason(reason);
     const char *word = state == IQ_READY_OK         ? "ready"
@@ -136,267 +226,151 @@ static void serve_readyz(iq_httpd *h, conn *c, bool head_only)
                                                     : "not ready";
     char *body = state != IQ_READY_OK && reason[0] != '\0' ? iq_xasprintf("%s: %s\n", word, reason)
                                                            : iq_xasprintf("%s\n", word);
-    respond_text(c, state == IQ_READY_NOT ? 503 : 200, body, head_only);
-    free(body);
+    iq_http_resp_take(resp, state == IQ_READY_NOT ? 503 : 200, "text/plain; charset=utf-8", body,
+                      strlen(body));
 }
 
-static void serve_metrics(iq_httpd *h, conn *c, bool head_only)
+static void serve_metrics(iq_metrics *m, iq_http_resp *resp)
 {
     iq_buf body;
     iq_buf_init(&body, IQ_HTTPD_MAX_METRICS);
-    if (h->metrics != NULL && iq_metrics_render(h->metrics, &body) != 0) {
+    if (m != NULL && iq_metrics_render(m, &body) != 0) {
         IQ_WARN("metrics: the exposition exceeds %u bytes; serving 500", IQ_HTTPD_MAX_METRICS);
-        respond_text(c, 500, "metrics exposition too large\n", head_only);
+        resp_text(resp, 500, "metrics exposition too large\n");
+        iq_buf_release(&body);
+        return;
+    }
+    size_t len = 0;
+    char *data = iq_buf_detach(&body, &len);
+    iq_http_resp_take(resp, 200, IQ_METRICS_CONTENT_TYPE, data, len);
+}
+
+bool iq_httpd_serve_obs(iq_metrics *m, iq_ready_fn ready, void *ready_ctx, const iq_http_req *req,
+                        iq_http_resp *resp)
+{
+    const char *path = req->path;
+    bool metrics = strcmp(path, "/metrics") == 0;
+    bool healthz = strcmp(path, "/healthz") == 0;
+    bool readyz = strcmp(path, "/readyz") == 0;
+    if (!metrics && !healthz && !readyz)
+        return false;
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        resp_text(resp, 405, "method not allowed: use GET\n");
+        iq_http_resp_header(resp, "Allow", "GET, HEAD");
+    } else if (metrics) {
+        serve_metrics(m, resp);
+    } else if (healthz) {
+        resp_text(resp, 200, "ok\n");
     } else {
-        conn_respond(c, 200, IQ_METRICS_CONTENT_TYPE, body.data == NULL ? "" : body.data, body.len,
-                     head_only);
+        serve_readyz(ready, ready_ctx, resp);
     }
-    iq_buf_release(&body);
+    return true;
 }
 
-static bool is_tchar(char ch)
+static void obs_handler(void *ctx, const iq_http_req *req, iq_http_resp *resp)
 {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+    iq_httpd *h = ctx;
+    if (!iq_httpd_serve_obs(h->metrics, h->ready, h->ready_ctx, req, resp))
+        resp_text(resp, 404, "not found: try /metrics, /healthz or /readyz\n");
 }
 
-/* The request head is complete (c->req[0..head_len) ends with an empty line): answer it. */
-static void handle_request(iq_httpd *h, conn *c, size_t head_len)
-{
-    const char *line = c->req;
-    const char *eol = memchr(line, '\n', head_len);
-    size_t line_len = (size_t)(eol - line);
-    if (line_len > 0 && line[line_len - 1] == '\r')
-        line_len--;
+/* ---- libmicrohttpd's callbacks ---- */
 
-    /* method SP request-target SP HTTP-version */
-    const char *sp1 = memchr(line, ' ', line_len);
-    const char *sp2 =
-        sp1 == NULL ? NULL : memchr(sp1 + 1, ' ', line_len - (size_t)(sp1 + 1 - line));
-    if (sp1 == NULL || sp2 == NULL || sp1 == line || sp2 == sp1 + 1 ||
-        memchr(sp2 + 1, ' ', line_len - (size_t)(sp2 + 1 - line)) != NULL) {
-        respond_text(c, 400, "bad request line\n", false);
+static void peer_of(struct MHD_Connection *c, char *out, size_t size)
+{
+    snprintf(out, size, "?");
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
         return;
-    }
-    for (const char *p = line; p < sp1; p++) {
-        if (!is_tchar(*p)) {
-            respond_text(c, 400, "bad request line\n", false);
-            return;
-        }
-    }
-    size_t method_len = (size_t)(sp1 - line);
-    const char *target = sp1 + 1;
-    size_t target_len = (size_t)(sp2 - target);
-    const char *version = sp2 + 1;
-    size_t version_len = line_len - (size_t)(version - line);
-    if (version_len != 8 || memcmp(version, "HTTP/1.", 7) != 0) {
-        if (version_len >= 5 && memcmp(version, "HTTP/", 5) == 0)
-            respond_text(c, 505, "only HTTP/1.0 and HTTP/1.1 are served\n", false);
-        else
-            respond_text(c, 400, "bad request line\n", false);
-        return;
-    }
-    if (version[7] != '0' && version[7] != '1') {
-        respond_text(c, 505, "only HTTP/1.0 and HTTP/1.1 are served\n", false);
-        return;
-    }
-
-    bool get = method_len == 3 && memcmp(line, "GET", 3) == 0;
-    bool head = method_len == 4 && memcmp(line, "HEAD", 4) == 0;
-    if (!get && !head) {
-        respond_text(c, 405, "method not allowed: use GET\n", false);
-        return;
-    }
-    const char *query = memchr(target, '?', target_len);
-    size_t path_len = query == NULL ? target_len : (size_t)(query - target);
-#define PATH_IS(p) (path_len == sizeof(p) - 1 && memcmp(target, p, path_len) == 0)
-    if (PATH_IS("/metrics"))
-        serve_metrics(h, c, head);
-    else if (PATH_IS("/healthz"))
-        respond_text(c, 200, "ok\n", head);
-    else if (PATH_IS("/readyz"))
-        serve_readyz(h, c, head);
-    else
-        respond_text(c, 404, "not found: try /metrics, /healthz or /readyz\n", head);
-#undef PATH_IS
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)size);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)size);
 }
 
-/* Where the request head ends (just past its empty line), or 0 when it is not complete yet. */
-static size_t head_end(const char *buf, size_t len)
+static enum MHD_Result refuse(iq_httpd *h, struct MHD_Connection *c, int status, const char *text)
 {
-    for (size_t i = 0; i < len; i++) {
-        if (buf[i] != '\n')
-            continue;
-        if (i + 1 < len && buf[i + 1] == '\n')
-            return i + 2;
-        if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n')
-            return i + 3;
+    iq_http_resp r = {0};
+    resp_text(&r, status, text);
+    enum MHD_Result rc = send_resp(h, c, &r);
+    resp_release(&r);
+    return rc;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_size, void **con_cls)
+{
+    IQ_UNUSED(version);
+    iq_httpd *h = cls;
+    req_state *st = *con_cls;
+    if (st == NULL) {
+        st = iq_xcalloc(1, sizeof(*st));
+        iq_buf_init(&st->body, h->max_body);
+        *con_cls = st;
+        /* a body announced over the cap is refused before it is read */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        uint64_t n = 0;
+        if (cl != NULL && (iq_parse_u64(cl, UINT64_MAX, &n) != 0 || n > h->max_body))
+            return refuse(h, c, 413, "request body too large\n");
+        return MHD_YES;
     }
-    return 0;
+    if (*upload_size > 0) {
+        if (!st->too_large && iq_buf_append(&st->body, upload_data, *upload_size) != 0)
+            st->too_large = true;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (st->too_large)
+        return refuse(h, c, 413, "request body too large\n");
+
+    iq_http_req req = {.conn = c,
+                       .method = method,
+                       .path = url,
+                       .body = st->body.data == NULL ? "" : st->body.data,
+                       .body_len = st->body.len,
+                       .tls = h->tls};
+    peer_of(c, req.peer, sizeof(req.peer));
+    iq_http_resp resp = {0};
+    h->handler(h->ctx, &req, &resp);
+    enum MHD_Result rc = send_resp(h, c, &resp);
+    resp_release(&resp);
+    return rc;
 }
 
-/* ---- connections ---- */
-
-static void conn_close(conn *c)
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    c->state = CONN_FREE;
-    c->req_len = 0;
-    c->resp_off = 0;
-    c->drained = 0;
-    iq_buf_release(&c->resp); /* a large /metrics body is not kept per slot */
-}
-
-static void conn_on_readable(iq_httpd *h, conn *c)
-{
-    if (c->state == CONN_DRAIN) {
-        char scratch[4096];
-        ssize_t n = recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT);
-        if (n > 0)
-            c->drained += (size_t)n;
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || c->drained > DRAIN_MAX)
-            conn_close(c);
+    IQ_UNUSED(cls);
+    IQ_UNUSED(c);
+    IQ_UNUSED(toe);
+    req_state *st = *con_cls;
+    if (st == NULL)
         return;
-    }
-    ssize_t n = recv(c->fd, c->req + c->req_len, sizeof(c->req) - c->req_len, MSG_DONTWAIT);
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EINTR)
-            conn_close(c);
-        return;
-    }
-    if (n == 0) { /* the client gave up before finishing its request */
-        conn_close(c);
-        return;
-    }
-    size_t scan_from = c->req_len > 2 ? c->req_len - 2 : 0;
-    c->req_len += (size_t)n;
-    size_t end = head_end(c->req + scan_from, c->req_len - scan_from);
-    if (end > 0) {
-        handle_request(h, c, scan_from + end);
-    } else if (c->req_len == sizeof(c->req)) {
-        IQ_DEBUG("httpd: request head over %d bytes; answering 431", IQ_HTTPD_MAX_REQUEST);
-        respond_text(c, 431, "request line and headers exceed 8 KiB\n", false);
-    }
+    iq_buf_release(&st->body);
+    free(st);
+    *con_cls = NULL;
 }
 
-static void conn_on_writable(conn *c)
+static void on_log(void *cls, const char *fmt, va_list ap)
 {
-    while (c->resp_off < c->resp.len) {
-        ssize_t n = send(c->fd, c->resp.data + c->resp_off, c->resp.len - c->resp_off,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                return;
-            conn_close(c);
-            return;
-        }
-        c->resp_off += (size_t)n;
-    }
-    (void)shutdown(c->fd, SHUT_WR);
-    c->state = CONN_DRAIN;
-    c->deadline = iq_now_mono_ms() + DRAIN_TIMEOUT_MS;
-}
-
-static void accept_clients(iq_httpd *h, int64_t *accept_pause_until)
-{
-    for (size_t i = 0; i < IQ_ARRAY_LEN(h->conns); i++) {
-        conn *c = &h->conns[i];
-        if (c->state != CONN_FREE)
-            continue;
-        int fd = accept4(h->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                IQ_WARN("httpd: accept: %s; pausing", IQ_STRERROR(errno));
-                *accept_pause_until = iq_now_mono_ms() + ACCEPT_PAUSE_MS;
-            }
-            return; /* EAGAIN: nobody waiting; ECONNABORTED etc.: try on the next poll */
-        }
-        c->fd = fd;
-        c->state = CONN_READ;
-        c->req_len = 0;
-        c->deadline = iq_now_mono_ms() + IQ_HTTPD_TIMEOUT_MS;
-    }
-}
-
-static void *server_main(void *arg)
-{
-    iq_httpd *h = arg;
-    struct pollfd pfds[2 + IQ_HTTPD_MAX_CONNECTIONS];
-    conn *owner[2 + IQ_HTTPD_MAX_CONNECTIONS];
-    int64_t accept_pause_until = 0;
-
-    for (;;) {
-        int64_t now = iq_now_mono_ms();
-        int64_t next_deadline = INT64_MAX;
-        bool slot_free = false;
-        nfds_t n = 0;
-        pfds[n] = (struct pollfd){.fd = h->stop_r, .events = POLLIN};
-        owner[n++] = NULL;
-        for (size_t i = 0; i < IQ_ARRAY_LEN(h->conns); i++) {
-            conn *c = &h->conns[i];
-            if (c->state == CONN_FREE) {
-                slot_free = true;
-                continue;
-            }
-            if (c->deadline <= now) {
-                IQ_DEBUG("httpd: dropping a client that was too slow");
-                conn_close(c);
-                slot_free = true;
-                continue;
-            }
-            if (c->deadline < next_deadline)
-                next_deadline = c->deadline;
-            pfds[n] =
-                (struct pollfd){.fd = c->fd, .events = c->state == CONN_WRITE ? POLLOUT : POLLIN};
-            owner[n++] = c;
-        }
-        bool poll_listen = slot_free && now >= accept_pause_until;
-        if (poll_listen) {
-            pfds[n] = (struct pollfd){.fd = h->listen_fd, .events = POLLIN};
-            owner[n++] = NULL;
-        } else if (slot_free && accept_pause_until < next_deadline) {
-            next_deadline = accept_pause_until;
-        }
-        int timeout = -1;
-        if (next_deadline != INT64_MAX) {
-            int64_t wait = next_deadline - now;
-            timeout = wait < 0 ? 0 : wait > 60000 ? 60000 : (int)wait;
-        }
-
-        int rc = poll(pfds, n, timeout);
-        if (rc < 0) {
-            if (errno == EINTR)
-                continue;
-            IQ_ERROR("httpd: poll: %s; the metrics server stops", IQ_STRERROR(errno));
-            break;
-        }
-        if (pfds[0].revents != 0)
-            break; /* stop requested */
-        for (nfds_t i = 1; i < n; i++) {
-            if (pfds[i].revents == 0)
-                continue;
-            conn *c = owner[i];
-            if (c == NULL) {
-                accept_clients(h, &accept_pause_until);
-            } else if (c->state == CONN_WRITE) {
-                conn_on_writable(c);
-            } else {
-                conn_on_readable(h, c);
-                /* A complete request answers at once; try writing without another poll. */
-                if (c->state == CONN_WRITE)
-                    conn_on_writable(c);
-            }
-        }
-    }
-    return NULL;
+    IQ_UNUSED(cls);
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    IQ_DEBUG("httpd: %s", line);
 }
 
 /* ---- start / stop ---- */
 
-static int parse_listen(const char *listen_addr, struct sockaddr_storage *ss, socklen_t *len_r,
-                        char **error_r)
+static int parse_listen(const char *listen_addr, struct sockaddr_storage *ss, char **error_r,
+                        const char *what)
 {
     const char *host;
     size_t host_len;
@@ -434,103 +408,160 @@ static int parse_listen(const char *listen_addr, struct sockaddr_storage *ss, so
             goto bad;
         sin6->sin6_family = AF_INET6;
         sin6->sin6_port = htons((uint16_t)port);
-        *len_r = sizeof(*sin6);
     } else {
         struct sockaddr_in *sin = (struct sockaddr_in *)ss;
         if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
             goto bad;
         sin->sin_family = AF_INET;
         sin->sin_port = htons((uint16_t)port);
-        *len_r = sizeof(*sin);
     }
     return 0;
 bad:
     if (error_r != NULL)
-        *error_r = iq_xasprintf("metrics listen address \"%s\" is not ADDR:PORT; use an IPv4 "
+        *error_r = iq_xasprintf("%s listen address \"%s\" is not ADDR:PORT; use an IPv4 "
                                 "address (0.0.0.0:9100) or a bracketed IPv6 one ([::]:9100)",
-                                listen_addr == NULL ? "" : listen_addr);
+                                what, listen_addr == NULL ? "" : listen_addr);
     return -1;
+}
+
+bool iq_httpd_listen_is_loopback(const char *listen_addr)
+{
+    struct sockaddr_storage ss;
+    if (parse_listen(listen_addr, &ss, NULL, "") != 0)
+        return false;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+    }
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+    return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+}
+
+/* Binds ss as libmicrohttpd would, to name a busy port or a missing address in plain words
+ * before the server starts (libmicrohttpd itself only says that it failed). */
+static int probe_bind(const struct sockaddr_storage *ss, char **error_r, const char *listen_addr,
+                      const char *what)
+{
+    socklen_t len =
+        ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (const struct sockaddr *)ss, len) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        if (error_r != NULL)
+            *error_r = iq_xasprintf("cannot listen on %s for %s: %s; pick another address or "
+                                    "port, or stop what holds it",
+                                    listen_addr, what, IQ_STRERROR(e));
+        return -1;
+    }
+    close(fd);
+    return 0;
 }
 
 static void httpd_free(iq_httpd *h)
 {
-    for (size_t i = 0; i < IQ_ARRAY_LEN(h->conns); i++) {
-        conn_close(&h->conns[i]);
-        iq_buf_release(&h->conns[i].resp);
-    }
-    if (h->listen_fd >= 0)
-        close(h->listen_fd);
-    if (h->stop_r >= 0)
-        close(h->stop_r);
-    if (h->stop_w >= 0)
-        close(h->stop_w);
+    if (h == NULL)
+        return;
+    if (h->daemon != NULL)
+        MHD_stop_daemon(h->daemon);
+    free(h->tls_cert);
+    free(h->tls_key);
     free(h);
+}
+
+/* Starts cfg's server; with no handler in cfg, the built-in endpoints of m, ready, ready_ctx. */
+static iq_httpd *httpd_start(const iq_httpd_config *cfg, iq_metrics *m, iq_ready_fn ready,
+                             void *ready_ctx, char **error_r)
+{
+    const char *what = cfg->what == NULL ? "HTTP" : cfg->what;
+    struct sockaddr_storage ss;
+    if (parse_listen(cfg->listen, &ss, error_r, what) != 0)
+        return NULL;
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        if (error_r != NULL)
+            *error_r = iq_xasprintf("%s server: TLS needs both a certificate and its key", what);
+        return NULL;
+    }
+    if (probe_bind(&ss, error_r, cfg->listen, what) != 0)
+        return NULL;
+
+    iq_httpd *h = iq_xcalloc(1, sizeof(*h));
+    h->handler = cfg->handler == NULL ? obs_handler : cfg->handler;
+    h->ctx = cfg->handler == NULL ? h : cfg->ctx;
+    h->metrics = m;
+    h->ready = ready;
+    h->ready_ctx = ready_ctx;
+    h->max_body = cfg->max_body == 0 ? IQ_HTTPD_MAX_BODY : cfg->max_body;
+    h->keep_alive = cfg->keep_alive;
+    unsigned timeout_ms = cfg->timeout_ms == 0 ? IQ_HTTPD_TIMEOUT_MS : cfg->timeout_ms;
+    unsigned per_address = cfg->per_address == 0 ? IQ_HTTPD_MAX_PER_ADDRESS : cfg->per_address;
+    unsigned threads = cfg->threads == 0 ? IQ_HTTPD_THREADS : cfg->threads;
+
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    if (cfg->tls_cert != NULL) {
+        if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+            if (error_r != NULL)
+                *error_r = iq_xasprintf("%s server: this libmicrohttpd has no TLS; serve plain "
+                                        "HTTP behind a TLS proxy instead",
+                                        what);
+            httpd_free(h);
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+        h->tls = true;
+        h->tls_cert = iq_xstrdup(cfg->tls_cert);
+        h->tls_key = iq_xstrdup(cfg->tls_key);
+    }
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
+    /* The port comes from the address option; MHD's own port argument is ignored then. */
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)IQ_HTTPD_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_address,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((timeout_ms + 999) / 1000),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)IQ_HTTPD_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)128, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+        on_log, NULL, MHD_OPTION_ARRAY, h->tls ? tls_opts : no_opts, MHD_OPTION_END);
+    if (h->daemon == NULL) {
+        if (error_r != NULL)
+            *error_r = iq_xasprintf("cannot start the %s server on %s%s; see the log (run with "
+                                    "--log-level debug) and check the address%s",
+                                    what, cfg->listen, h->tls ? " with TLS" : "",
+                                    h->tls ? ", certificate and key" : "");
+        httpd_free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di == NULL ? 0 : (int)di->port;
+    return h;
+}
+
+iq_httpd *iq_httpd_serve(const iq_httpd_config *cfg, char **error_r)
+{
+    if (cfg->handler == NULL) {
+        if (error_r != NULL)
+            *error_r = iq_xasprintf("%s server: no request handler", cfg->what);
+        return NULL;
+    }
+    return httpd_start(cfg, NULL, NULL, NULL, error_r);
 }
 
 iq_httpd *iq_httpd_start(const char *listen_addr, iq_metrics *m, iq_ready_fn ready, void *ctx,
                          char **error_r)
 {
-    struct sockaddr_storage ss;
-    socklen_t ss_len = 0;
-    if (parse_listen(listen_addr, &ss, &ss_len, error_r) != 0)
-        return NULL;
-
-    iq_httpd *h = iq_xcalloc(1, sizeof(*h));
-    h->listen_fd = h->stop_r = h->stop_w = -1;
-    h->metrics = m;
-    h->ready = ready;
-    h->ready_ctx = ctx;
-    for (size_t i = 0; i < IQ_ARRAY_LEN(h->conns); i++) {
-        h->conns[i].fd = -1;
-        iq_buf_init(&h->conns[i].resp, IQ_HTTPD_MAX_METRICS + 1024);
-    }
-
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) != 0) {
-        if (error_r != NULL)
-            *error_r = iq_xasprintf("metrics server: pipe: %s", IQ_STRERROR(errno));
-        goto fail;
-    }
-    h->stop_r = pipefd[0];
-    h->stop_w = pipefd[1];
-
-    h->listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (h->listen_fd < 0 ||
-        setsockopt(h->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(h->listen_fd, (struct sockaddr *)&ss, ss_len) != 0 || listen(h->listen_fd, 64) != 0) {
-        if (error_r != NULL)
-            *error_r = iq_xasprintf("cannot listen on %s for metrics: %s; pick another "
-                                    "--metrics-listen address or port, or stop what holds it",
-                                    listen_addr, IQ_STRERROR(errno));
-        goto fail;
-    }
-    struct sockaddr_storage bound;
-    socklen_t bound_len = sizeof(bound);
-    if (getsockname(h->listen_fd, (struct sockaddr *)&bound, &bound_len) != 0) {
-        if (error_r != NULL)
-            *error_r = iq_xasprintf("metrics server: getsockname: %s", IQ_STRERROR(errno));
-        goto fail;
-    }
-    h->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                : ((struct sockaddr_in *)&bound)->sin_port);
-
-    /* The thread takes no signals: they stay with the program's own threads. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&h->thread, NULL, server_main, h);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
-        if (error_r != NULL)
-            *error_r = iq_xasprintf("metrics server: cannot start its thread: %s", IQ_STRERROR(rc));
-        goto fail;
-    }
-    h->thread_started = true;
-    return h;
-fail:
-    httpd_free(h);
-    return NULL;
+    iq_httpd_config cfg = {.listen = listen_addr, .what = "metrics"};
+    return httpd_start(&cfg, m, ready, ctx, error_r);
 }
 
 int iq_httpd_port(const iq_httpd *h)
@@ -542,14 +573,6 @@ void iq_httpd_stop(iq_httpd **hp)
 {
     if (hp == NULL || *hp == NULL)
         return;
-    iq_httpd *h = *hp;
-    if (h->thread_started) {
-        ssize_t n;
-        do
-            n = write(h->stop_w, "x", 1);
-        while (n < 0 && errno == EINTR);
-        pthread_join(h->thread, NULL);
-    }
-    httpd_free(h);
+    httpd_free(*hp);
     *hp = NULL;
 }

@@ -12,8 +12,23 @@
 #include "pg.h"
 #include "util.h"
 
+/* Set by a server for the request it is handling (each request runs on one thread). */
+static _Thread_local char thread_actor[80];
+
+void iq_audit_set_actor(const char *actor)
+{
+    size_t j = 0;
+    for (; actor != NULL && actor[j] != '\0' && j + 1 < sizeof(thread_actor); j++)
+        thread_actor[j] = ((unsigned char)actor[j] < 0x20 || actor[j] == 0x7f) ? '?' : actor[j];
+    thread_actor[j] = '\0';
+}
+
 void iq_audit_actor(char *buf, size_t size)
 {
+    if (thread_actor[0] != '\0') {
+        snprintf(buf, size, "%s", thread_actor); /* a console operator: console:NAME */
+        return;
+    }
     iq_operator_identity(buf, size); /* the same identity as jobs and runs */
 }
 

@@ -11,8 +11,11 @@
 
 #include "pg.h"
 
-/* Who is acting: $SUDO_USER, else $USER, else "uid:N". */
+/* Who is acting: the actor this thread set, else $SUDO_USER, else $USER, else "uid:N". */
 void iq_audit_actor(char *buf, size_t size);
+/* Names the actor of this thread's changes ("console:NAME" for an operator signed in to
+ * `inboxq serve`), control characters as '?'; NULL or "" goes back to the process's user. */
+void iq_audit_set_actor(const char *actor);
 
 /* {"field": {"old": .., "new": ..}} for every key whose value differs between two flat JSON
  * objects; old_fields NULL = a creation (every old is null), new_fields NULL = a deletion.

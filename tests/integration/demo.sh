@@ -13,6 +13,9 @@ out=$(cd "$IQ_SOURCE_DIR" && env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbi
 check "the demo checked both accounts" grep -q "stored: 7 messages for account 1, 3 for account 2" <<<"$out"
 check "the demo shows the inbox" grep -q "inbox of account 1 'Alice (IMAPS)' (7 messages shown" <<<"$out"
 check "the demo shows the accounts report" grep -q "page 1 of 1, 2 accounts" <<<"$out"
+check "the demo prints the console's address and sign-in" \
+  grep -q "http://127.0.0.1:28591/  sign in as: demo / [0-9a-f]\{18\}" <<<"$out"
+check "the demo's sign-in worked" grep -q "signed in from 127.0.0.1" "$demo_dir/logs/console.log"
 check "the demo prints the kcat command" grep -q "kcat -b 127.0.0.1:[0-9]*\(,127.0.0.1:[0-9]*\)* -C -t inboxq.events.new-mail" <<<"$out"
 if [ "$IT_KAFKA" = real ]; then
   check "the demo ran on three Kafka brokers" grep -q "kcat -b 127.0.0.1:28540,127.0.0.1:28541,127.0.0.1:28542 " <<<"$out"

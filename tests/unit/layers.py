@@ -49,6 +49,10 @@ THIRD_PARTY = [
     (re.compile(r"^pango/"), "pango", {"report"}),
     # terminal column widths (East Asian Width) have one home, core/utf8
     (re.compile(r"^utf8proc\.h$"), "utf8proc", {"core"}),
+    # the HTTP server (metrics endpoints, `inboxq serve`) has one home, obs/httpd
+    (re.compile(r"^microhttpd\.h$"), "libmicrohttpd", {"obs"}),
+    # operators' password hashes (argon2id) and session tokens of `inboxq serve`
+    (re.compile(r"^sodium(\.h|/)"), "libsodium", {"domain"}),
 ]
 # Headers internal to their folder that do not follow the NAME_int.h convention.
 INTERNAL = {"session.h"}

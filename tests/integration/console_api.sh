@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Integration test of `inboxq serve` (the web console's HTTP API) on the harness's PostgreSQL:
+# operators of each role made by `inboxq operator add`, an API token, then console_api.py
+# against the real server: every endpoint x role, 401/403/404/409/413/415/422/429, responses
+# validated against schemas/openapi.json, CSRF, session fixation, throttling, malformed
+# requests. Also the refusals of `inboxq serve` and `inboxq operator` at the command line.
+source "$(dirname "$0")/lib.sh"
+it_fresh_db
+it_master_key
+it_private_kafka
+port=$((INBOXQ_TEST_PG_PORT + 95))
+
+pw() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
+export IQ_PW_ADMIN=$(pw) IQ_PW_OPERATOR=$(pw) IQ_PW_AUDITOR=$(pw) IQ_PW_VICTIM=$(pw)
+for role in admin operator auditor; do
+  var=IQ_PW_${role^^}
+  printf '%s\n' "${!var}" | inboxq operator add "iq-$role" --role "$role" >/dev/null ||
+    fail "operator add iq-$role"
+done
+printf '%s' "$IQ_PW_VICTIM" | inboxq operator add iq-victim --role auditor >/dev/null
+check "operator add: the password is stored as an argon2id hash, not as given" \
+  [ "$(it_sql "SELECT count(*) FROM operators WHERE pw_hash LIKE '\$argon2id\$%' AND pw_hash NOT LIKE '%$IQ_PW_ADMIN%'")" = 4 ]
+rc=0; printf 'short' | inboxq operator add iq-short --role admin 2>"$IT_TMP/op.err" || rc=$?
+check "operator add: a short password exits 65 naming the field" \
+  bash -c "[ $rc = 65 ] && grep -q 'password:' '$IT_TMP/op.err'"
+rc=0; printf 'long enough pw' | inboxq operator add 'bad name' --role admin 2>"$IT_TMP/op.err" || rc=$?
+check "operator add: a bad name exits 65 naming the field" \
+  bash -c "[ $rc = 65 ] && grep -q 'name:' '$IT_TMP/op.err'"
+rc=0; printf 'long enough pw' | inboxq operator add iq-admin --role admin 2>"$IT_TMP/op.err" || rc=$?
+check "operator add: a taken name is refused" bash -c "[ $rc = 65 ] && grep -q 'already exists' '$IT_TMP/op.err'"
+rc=0; printf 'long enough pw' | inboxq operator add iq-x --role root 2>/dev/null || rc=$?
+check "operator add: an unknown role is refused" [ "$rc" = 65 ]
+IQ_API_TOKEN=$(inboxq operator token iq-operator --role operator --label ci 2>/dev/null)
+export IQ_API_TOKEN
+check "operator token: prints iqt_ and 64 hex digits" bash -c "[[ '$IQ_API_TOKEN' =~ ^iqt_[0-9a-f]{64}$ ]]"
+rc=0; inboxq operator token iq-auditor --role admin >/dev/null 2>&1 || rc=$?
+check "operator token: not above the operator's role" [ "$rc" = 65 ]
+printf 'pw-%s' "$RANDOM" | inboxq credential add --name c1 --username user1 --password-stdin >/dev/null
+# an account on the harness's Dovecot (IMAPS), for Test connection
+it_credential alice alice "$INBOXQ_TEST_MAIL_PASS_alice" >/dev/null
+IQ_MAILBOX_ID=$(inboxq account add --name mailbox-alice --host 127.0.0.1 --port "$INBOXQ_TEST_IMAPS_PORT" \
+  --protocol imap --credential alice --secure yes --secure-type ssl --auto-check no)
+IQ_CLOSED_ID=$(inboxq account add --name closed-port --host 127.0.0.1 --port $((INBOXQ_TEST_PG_PORT + 98)) \
+  --protocol imap --credential alice --secure no --auto-check no)
+export IQ_MAILBOX_ID IQ_CLOSED_ID
+
+rc=0; inboxq serve --listen 0.0.0.0:$port 2>"$IT_TMP/serve.err" || rc=$?
+check "serve refuses plain HTTP on a non-loopback address (exit 64)" \
+  bash -c "[ $rc = 64 ] && grep -q -- '--tls-cert' '$IT_TMP/serve.err'"
+rc=0; inboxq serve --tls-cert /nonexistent 2>/dev/null || rc=$?
+check "serve wants --tls-cert and --tls-key together" [ "$rc" = 64 ]
+
+it_spawn serve inboxq serve --listen "127.0.0.1:$port"
+it_wait_for 20 "serve answers /healthz" curl -sf "http://127.0.0.1:$port/healthz" -o /dev/null
+grep -q "console at http://127.0.0.1:$port/" "$IT_TMP/serve.log" &&
+  pass "serve prints its address" || fail "serve prints its address: $(cat "$IT_TMP/serve.log")"
+
+if $PY "$IQ_SOURCE_DIR/tests/integration/console_api.py" "http://127.0.0.1:$port" \
+  "$IQ_SOURCE_DIR/schemas/openapi.json" >"$IT_TMP/api.out" 2>&1; then
+  pass "console_api.py: $(tail -n 1 "$IT_TMP/api.out")"
+else
+  grep -E '^(FAIL|Traceback|  )' "$IT_TMP/api.out" | head -n 40 >&2
+  tail -n 5 "$IT_TMP/api.out" >&2
+  fail "console_api.py: $(tail -n 1 "$IT_TMP/api.out")"
+fi
+job=$(sed -n 's/^check-job //p' "$IT_TMP/api.out")
+on_topic=$(it_kcat_all "$INBOXQ_TOPIC_CHECK" | grep -F "\"$job\"" || true)
+check "Check now put job '$job' on the check topic, requested by console:iq-operator" \
+  grep -qF '"console:iq-operator"' <<<"${job:+$on_topic}"
+check "no secret or password reached the server's log" \
+  bash -c "! grep -qE '$IQ_PW_ADMIN|$IQ_PW_OPERATOR|s3cret-|$INBOXQ_TEST_MAIL_PASS_alice' '$IT_TMP/serve.log'"
+# HTTPS with the harness's test certificate
+tls_port=$((INBOXQ_TEST_PG_PORT + 89))
+certs=$(dirname "$INBOXQ_CA_FILE")
+it_spawn serve-tls inboxq serve --listen "127.0.0.1:$tls_port" --tls-cert "$certs/server.pem" \
+  --tls-key "$certs/server.key"
+it_wait_for 20 "serve answers over TLS, verified against the test CA" \
+  curl -sf --cacert "$INBOXQ_CA_FILE" "https://127.0.0.1:$tls_port/healthz" -o /dev/null
+hdrs=$(curl -s --cacert "$INBOXQ_CA_FILE" -D - -o /dev/null -H 'Content-Type: application/json' \
+  -d "{\"name\":\"iq-admin\",\"password\":\"$IQ_PW_ADMIN\"}" "https://127.0.0.1:$tls_port/api/v1/session" || true)
+check "over TLS the session cookie is Secure" grep -q '^Set-Cookie: iq_session=[0-9a-f]*;.*; Secure' <<<"$hdrs"
+check "over TLS responses carry Strict-Transport-Security" grep -qi '^Strict-Transport-Security: max-age=' <<<"$hdrs"
+rc=0; curl -sf --max-time 5 "http://127.0.0.1:$tls_port/healthz" -o /dev/null 2>/dev/null || rc=$?
+check "plain HTTP to the TLS port gets no answer" [ "$rc" != 0 ]
+check "an operator's change is audited with the name" \
+  [ "$(it_sql "SELECT count(*) FROM audit_log WHERE actor = 'console:iq-operator'")" -gt 0 ]
+finish
