@@ -36,6 +36,7 @@
 #define BACKOFF_FIRST_MS 1000    /* first reconnect after a dropped connection */
 #define BACKOFF_MAX_MS 300000    /* at most 5 minutes between attempts of one account */
 #define NO_IDLE_RETRY_MS 3600000 /* a server without IDLE is asked again after an hour */
+#define STABLE_MS 60000          /* an IDLE that lasted this long resets the back-off */
 #define EVENTS 64
 
 typedef enum { PC_WAIT, PC_IDLE } pc_state;
@@ -213,6 +214,8 @@ static void conn_lost(iq_push *p, push_conn *c)
     IQ_WARN("push: account %" PRId64 ": IDLE connection lost (%s: %s); reconnecting", c->account_id,
             iq_err_name(iq_idle_error_class(c->ic)), iq_idle_error(c->ic));
     iq_counter_inc(p->w->metrics.push_reconnects, NULL);
+    if (iq_now_mono_ms() - c->idle_since_ms > STABLE_MS)
+        c->backoff_ms = 0; /* it had been fine for a while: start the back-off again */
     conn_end(p, c);
     retry_later(c, BACKOFF_FIRST_MS);
 }
@@ -266,8 +269,7 @@ static void conn_open(iq_push *p, push_conn *c)
         return;
     }
     c->state = PC_IDLE;
-    c->idle_since_ms = iq_now_mono_ms();
-    c->backoff_ms = 0;
+    c->idle_since_ms = iq_now_mono_ms(); /* the back-off is reset once it has lasted STABLE_MS */
     iq_gauge_add(p->w->metrics.push_connections, NULL, 1);
     session_row(p, c->account_id, true);
     IQ_INFO("push: account %" PRId64 " (partition %d) idling", c->account_id, (int)c->partition);

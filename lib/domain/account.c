@@ -357,22 +357,24 @@ int iq_account_load(PGconn *c, int64_t id, iq_account *a_r, char **error_r)
     return rc < 0 ? -1 : rc;
 }
 
+/* The account, the names it refers to, and who pushes it now (a push_sessions row of a worker
+ * that is alive: a killed worker's rows stay until the next owner replaces them). */
+/* clang-format off */
+static const char view_sql[] =
+    "SELECT " ACCOUNT_COLS ", cr.name, k.name, " IQ_SQL_TS("a.created_at") ", "
+    IQ_SQL_TS("a.updated_at") ", ps.worker, " IQ_SQL_TS("ps.since") " FROM mail_accounts a "
+    "JOIN credentials cr ON cr.id = a.credential_id "
+    "LEFT JOIN network_connectors k ON k.id = a.connector_id "
+    "LEFT JOIN push_sessions ps ON ps.account_id = a.id AND EXISTS (SELECT 1 FROM workers w "
+    "WHERE w.name = ps.worker AND w.heartbeat_at > now() - interval '30 seconds') "
+    "WHERE a.id = $1::bigint";
+/* clang-format on */
+
 int iq_account_view_load(PGconn *c, int64_t id, iq_account_view *v_r, char **error_r)
 {
     memset(v_r, 0, sizeof(*v_r));
     char *err = NULL;
-    PGresult *r = iq_record_query_by_id(
-        c,
-        "SELECT " ACCOUNT_COLS ", cr.name, k.name, " IQ_SQL_TS("a.created_at") ", " IQ_SQL_TS(
-            "a.updated_at") ", ps.worker, " IQ_SQL_TS("ps.since") " FROM mail_accounts a"
-                                                                  " JOIN credentials cr ON cr.id = "
-                                                                  "a.credential_id"
-                                                                  " LEFT JOIN network_connectors k "
-                                                                  "ON k.id = a.connector_id"
-                                                                  " LEFT JOIN push_sessions ps ON "
-                                                                  "ps.account_id = a.id"
-                                                                  " WHERE a.id = $1::bigint",
-        id, &err);
+    PGresult *r = iq_record_query_by_id(c, view_sql, id, &err);
     if (!r) {
         iq_op_db_error(c, "loading the account", err, error_r);
         return -1;

@@ -52,6 +52,12 @@ check "push_sessions names worker a" grep -q ":$worker_a\$" <<<"$(pushed_by "$ke
 inboxq account show "$keep_id" --format json >"$IT_TMP/show.json"
 check "account show: pushed_by is the worker" test "$(jget pushed_by <"$IT_TMP/show.json")" = "$(pushed_by "$keep_id")"
 check "account show: push auto" test "$(jget push <"$IT_TMP/show.json")" = auto
+inboxq status --format json >"$IT_TMP/status.json"
+check "status: worker a holds 2 push connections" "$PY" -c '
+import json, sys
+w = json.load(open(sys.argv[1]))["workers"]["live"]
+sys.exit(0 if [x["push_connections"] for x in w if x["name"].endswith(":" + sys.argv[2])] == [2] else 1)
+' "$IT_TMP/status.json" "$worker_a"
 # the check queued when IDLE began (it closes the gap while nobody idled) has finished
 first_runs() { [ "$(push_runs "$keep_id")" -ge 1 ] && [ "$(push_runs "$del_id")" -ge 1 ]; }
 it_wait_for 20 "the check queued at the start of IDLE ran" first_runs
