@@ -324,6 +324,7 @@ int iq_worker_run(const iq_config *cfg, int concurrency, const char *metrics_lis
         fflush(NULL);
         _exit(rc);
     }
+    iq_push_stop(&w.push); /* its thread uses the consumer (metadata) until joined here */
     iq_kafka_consumer_free(&w.consumer); /* commits stored offsets and leaves the group */
 out_slots:
     iq_push_stop(&w.push);
