@@ -52,6 +52,9 @@ static const char form_help[] =
     "                              (default 5m)\n"
     "  --apop yes|no               POP3: use APOP when the server offers it (default no); yes\n"
     "                              only with --protocol pop3\n"
+    "  --push auto|idle|off        IMAP IDLE push: auto = when the server offers IDLE, idle =\n"
+    "                              always try it, off = polling only (default auto); polling\n"
+    "                              at the interval goes on either way\n"
     "A field that means nothing with the others (--apop yes on IMAP, --folder on POP3,\n"
     "--secure-type or --ignore-certificate yes with --secure no) is refused; when an edit\n"
     "makes a stored one meaningless, it goes back to its default.\n";
@@ -73,6 +76,7 @@ enum {
     OPT_FOLDER,
     OPT_INTERVAL,
     OPT_APOP,
+    OPT_PUSH,
     OPT_EXPECT,
 };
 
@@ -93,6 +97,7 @@ static const struct option form_opts[] = {
     {"folder", required_argument, NULL, OPT_FOLDER},
     {"check-interval", required_argument, NULL, OPT_INTERVAL},
     {"apop", required_argument, NULL, OPT_APOP},
+    {"push", required_argument, NULL, OPT_PUSH},
     {"expect-version", required_argument, NULL, OPT_EXPECT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -156,6 +161,9 @@ static int parse_form(iq_app *app, const iq_entity *e, const char *cmd, int argc
             break;
         case OPT_APOP:
             field = &in->apop;
+            break;
+        case OPT_PUSH:
+            field = &in->push;
             break;
         case OPT_EXPECT: {
             int64_t v;
@@ -278,12 +286,19 @@ static void print_account_text(const iq_account_view *v)
     printf("Folder:                  %s\n", a->folder);
     printf("APOP:                    %s\n", yn(a->apop));
     printf("Check interval:          %s\n", dur);
-    char t_last[40], t_success[40], t_next[40], t_created[40], t_updated[40];
+    char t_last[40], t_success[40], t_next[40], t_created[40], t_updated[40], t_push[40];
     iq_i18n_time_text(IQ_LANG_EN, a->last_check_at, t_last, sizeof(t_last));
     iq_i18n_time_text(IQ_LANG_EN, a->last_success_at, t_success, sizeof(t_success));
     iq_i18n_time_text(IQ_LANG_EN, a->next_check_at, t_next, sizeof(t_next));
     iq_i18n_time_text(IQ_LANG_EN, v->created_at, t_created, sizeof(t_created));
     iq_i18n_time_text(IQ_LANG_EN, v->updated_at, t_updated, sizeof(t_updated));
+    iq_i18n_time_text(IQ_LANG_EN, v->push_since, t_push, sizeof(t_push));
+    printf("Push (IMAP IDLE):        %s\n", iq_push_mode_name(a->push));
+    if (v->push_worker)
+        printf("Pushed now:              yes, by worker %s since %s\n", v->push_worker,
+               v->push_since ? t_push : "-");
+    else
+        printf("Pushed now:              no\n");
     printf("Last check:              %s\n", a->last_check_at ? t_last : "never");
     printf("Last status:             %s\n", dash(a->last_status));
     if (a->last_error)

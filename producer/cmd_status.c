@@ -127,14 +127,15 @@ static json_t *pg_status(PGconn *c, char **error_r)
         goto fail;
     json_object_set_new(doc, "outbox", o);
 
-    PGresult *r =
-        iq_pg_query(c,
-                    "SELECT name, concurrency, jobs_in_flight, jobs_done, "
-                    "floor(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, " IQ_SQL_TS(
-                        "started_at") ", "
-                                      "heartbeat_at > now() - interval '" LIVE_SECONDS " seconds' "
-                                      "FROM workers ORDER BY name",
-                    0, NULL, error_r);
+    PGresult *r = iq_pg_query(
+        c,
+        "SELECT name, concurrency, jobs_in_flight, jobs_done, "
+        "floor(extract(epoch FROM now() - heartbeat_at) * 1000)::bigint, " IQ_SQL_TS(
+            "started_at") ", "
+                          "heartbeat_at > now() - interval '" LIVE_SECONDS " seconds', "
+                          "(SELECT count(*) FROM push_sessions p WHERE p.worker = w.name) "
+                          "FROM workers w ORDER BY name",
+        0, NULL, error_r);
     if (!r)
         goto fail;
     json_t *live = json_array();
@@ -151,6 +152,7 @@ static json_t *pg_status(PGconn *c, char **error_r)
         json_object_set_new(w, "jobs_done", jint(r, i, 3));
         json_object_set_new(w, "heartbeat_age_ms", jint(r, i, 4));
         json_object_set_new(w, "started_at", json_string(iq_pg_str(r, i, 5)));
+        json_object_set_new(w, "push_connections", jint(r, i, 7)); /* IMAP IDLE held now */
         json_array_append_new(live, w);
     }
     PQclear(r);
@@ -266,18 +268,18 @@ static void print_table(const json_t *doc)
             if (len > nw)
                 nw = len;
         }
-        printf("  %-*s  %11s  %9s  %10s  %9s  %s\n", nw, "NAME", "CONCURRENCY", "IN FLIGHT", "DONE",
-               "HEARTBEAT", "STARTED");
+        printf("  %-*s  %11s  %9s  %10s  %6s  %9s  %s\n", nw, "NAME", "CONCURRENCY", "IN FLIGHT",
+               "DONE", "PUSH", "HEARTBEAT", "STARTED");
         json_array_foreach(live, i, x)
         {
             fmt_age(geti(x, "heartbeat_age_ms"), age, sizeof(age));
             char started[40];
             iq_i18n_time_text(IQ_LANG_EN, json_string_value(json_object_get(x, "started_at")),
                               started, sizeof(started));
-            printf("  %-*s  %11lld  %9lld  %10lld  %5s ago  %s\n", nw,
+            printf("  %-*s  %11lld  %9lld  %10lld  %6lld  %5s ago  %s\n", nw,
                    json_string_value(json_object_get(x, "name")), (long long)geti(x, "concurrency"),
-                   (long long)geti(x, "jobs_in_flight"), (long long)geti(x, "jobs_done"), age,
-                   started);
+                   (long long)geti(x, "jobs_in_flight"), (long long)geti(x, "jobs_done"),
+                   (long long)geti(x, "push_connections"), age, started);
         }
     }
 

@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "pg.h"
+#include "push.h"
 #include "util.h"
 #include "worker.h"
 
@@ -74,6 +75,7 @@ static void drop_partition(iq_slot *s, const char *topic, int32_t partition)
 static void on_rebalance(void *ctx, bool assigned, const rd_kafka_topic_partition_list_t *parts)
 {
     iq_worker *w = ctx;
+    iq_push_rebalance(w->push, assigned, parts);
     if (assigned)
         return;
     for (int i = 0; i < parts->cnt; i++) {
@@ -279,6 +281,7 @@ int iq_worker_run(const iq_config *cfg, int concurrency, const char *metrics_lis
         rc = 78;
         goto out_setup;
     }
+    w.push = iq_push_start(&w); /* before the consumer: its rebalance callback feeds it */
     const char *topics[] = {iq_config_str(cfg, IQ_SET_TOPIC_CHECK),
                             iq_config_str(cfg, IQ_SET_TOPIC_REPORT), NULL};
     w.consumer = iq_kafka_consumer_new_cb(cfg, iq_config_str(cfg, IQ_SET_CONSUMER_GROUP), topics,
@@ -291,6 +294,7 @@ int iq_worker_run(const iq_config *cfg, int concurrency, const char *metrics_lis
     }
     for (int i = 0; i < w.nslots; i++)
         pthread_create(&w.slots[i].thread, NULL, slot_main, &w.slots[i]);
+    iq_push_run(w.push);
     pthread_create(&w.relay_thread, NULL, iq_worker_relay_main, &w);
     IQ_INFO("worker %s: %d slot(s), consuming %s and %s as group %s", w.name, w.nslots, topics[0],
             topics[1], iq_config_str(cfg, IQ_SET_CONSUMER_GROUP));
@@ -320,8 +324,10 @@ int iq_worker_run(const iq_config *cfg, int concurrency, const char *metrics_lis
         fflush(NULL);
         _exit(rc);
     }
+    iq_push_stop(&w.push); /* its thread uses the consumer (metadata) until joined here */
     iq_kafka_consumer_free(&w.consumer); /* commits stored offsets and leaves the group */
 out_slots:
+    iq_push_stop(&w.push);
     slots_free(&w);
 out_setup:
     iq_httpd_stop(&w.httpd);

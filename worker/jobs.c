@@ -205,6 +205,9 @@ static bool handle_check(iq_slot *s, const rd_kafka_message_t *m)
         bool lost = res.error_class == IQ_ERR_STORAGE && iq_pg_connection_lost(pg);
         bool gone = res.error_class == IQ_ERR_NOT_FOUND;
         bool stored = res.messages_new > 0;
+        if (stored && strcmp(job.requested_by, "push") == 0) /* requested_at: the notification */
+            iq_histogram_observe(w->metrics.push_latency, NULL,
+                                 (double)(iq_now_real_ms() - job.requested_at_ms) / 1000.0);
         if (!lost && !res.already_done)
             iq_worker_metrics_check(w, &res);
         iq_check_result_release(&res);

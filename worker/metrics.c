@@ -73,6 +73,22 @@ void iq_worker_metrics_init(iq_worker *w)
                                     "Times a partition was paused because its slot had too many "
                                     "jobs queued (back-pressure)",
                                     NULL);
+    wm->push_connections =
+        iq_metrics_gauge(m, "inboxq_push_connections", "IMAP IDLE connections held now", NULL);
+    wm->push_notifications =
+        iq_metrics_counter(m, "inboxq_push_notifications_total",
+                           "New-mail notifications (EXISTS, RECENT) on IDLE connections", NULL);
+    wm->push_checks =
+        iq_metrics_counter(m, "inboxq_push_checks_total",
+                           "Checks queued by push (a notification or a reconnect)", NULL);
+    wm->push_reconnects = iq_metrics_counter(
+        m, "inboxq_push_reconnects_total",
+        "IDLE connections lost (BYE, drop, TLS failure, timeout) and reopened", NULL);
+    static const double latency[] = {0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30};
+    wm->push_latency =
+        iq_metrics_histogram(m, "inboxq_push_notification_to_commit_seconds",
+                             "From a push notification to the commit of the new mail it announced",
+                             NULL, latency, sizeof(latency) / sizeof(latency[0]));
     iq_metrics_gauge_fn(m, "inboxq_jobs_in_flight", "Jobs running now", NULL, collect_in_flight, w);
     iq_metrics_gauge_fn(m, "inboxq_outbox_pending", "New-mail events not yet published", NULL,
                         collect_outbox_pending, w);

@@ -34,6 +34,12 @@ typedef struct iq_worker_metrics {
     iq_counter *events;     /* inboxq_events_published_total */
     iq_counter *cache;      /* inboxq_inbox_cache_writes_total{result} */
     iq_counter *pauses;     /* inboxq_consumer_pauses_total */
+    /* IMAP IDLE push (push.c) */
+    iq_gauge *push_connections;     /* inboxq_push_connections */
+    iq_counter *push_notifications; /* inboxq_push_notifications_total */
+    iq_counter *push_checks;        /* inboxq_push_checks_total */
+    iq_counter *push_reconnects;    /* inboxq_push_reconnects_total */
+    iq_histogram *push_latency;     /* inboxq_push_notification_to_commit_seconds */
 } iq_worker_metrics;
 
 typedef struct iq_queue_item {
@@ -76,6 +82,7 @@ struct iq_worker {
     char name[128];
     iq_worker_metrics metrics;
     iq_httpd *httpd;
+    struct iq_push *push; /* IMAP IDLE push (push.h); NULL when push is off */
     /* health, refreshed by the relay thread every second or so */
     atomic_bool pg_ok, kafka_ok, redis_ok;
     atomic_long outbox_pending;

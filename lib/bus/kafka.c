@@ -455,3 +455,21 @@ int iq_kafka_consumer_lag(iq_kafka_consumer *c, iq_kafka_lag_fn *fn, void *ctx)
     rd_kafka_topic_partition_list_destroy(parts);
     return 0;
 }
+
+int32_t iq_kafka_key_partition(const char *key, int32_t partition_cnt)
+{
+    /* The producers set no partitioner: librdkafka's default, consistent_random, which for a
+     * non-empty key is CRC32(key) % partition_cnt. Its own function, so both sides agree. */
+    return rd_kafka_msg_partitioner_consistent_random(NULL, key, strlen(key), partition_cnt, NULL,
+                                                      NULL);
+}
+
+int iq_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char **error_r)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+    int n = add_partitions(rk, topic, timeout_ms, list, error_r) < 0 ? -1 : list->cnt;
+    rd_kafka_topic_partition_list_destroy(list);
+    if (n == 0)
+        *error_r = iq_xasprintf("topic %s has no partitions (yet)", topic);
+    return n > 0 ? n : -1;
+}

@@ -70,6 +70,13 @@ void iq_kafka_consumer_free(iq_kafka_consumer **c);
 void iq_kafka_consumer_leave(iq_kafka_consumer *c);
 rd_kafka_t *iq_kafka_consumer_handle(iq_kafka_consumer *c);
 
+/* The partition a keyed message goes to among partition_cnt: the producers' partitioner
+ * (librdkafka's default, consistent_random), so a worker can tell which accounts belong to the
+ * partitions it was assigned (IMAP IDLE push, worker/push.c). key is non-empty. */
+int32_t iq_kafka_key_partition(const char *key, int32_t partition_cnt);
+/* The topic's partition count from the cluster's metadata; -1 with *error_r. */
+int iq_kafka_partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char **error_r);
+
 /* Consumer lag, one formula for every caller: messages from the group's offset (committed, or
  * the consumer's position; negative: none) to the end of the partition, and when there is no
  * offset, the whole partition (high - low). Never negative. */

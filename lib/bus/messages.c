@@ -312,7 +312,7 @@ static bool one_of(const char *s, const char *const *values, size_t n)
     return false;
 }
 
-static const char *const reasons[] = {"scheduled", "manual", "retry"};
+static const char *const reasons[] = {"scheduled", "manual", "retry", "push"};
 static const char *const formats[] = {"csv", "html", "pdf"};
 static const char *const langs[] = {"en", "pt-BR"};
 

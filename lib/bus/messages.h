@@ -35,7 +35,7 @@ typedef struct iq_check_job {
     int64_t account_id;      /* >= 1 */
     int64_t requested_at_ms; /* ms since the epoch, UTC */
     char requested_by[64];   /* "scheduler", "cli:<user>", ... */
-    char reason[16];         /* "scheduled", "manual" or "retry" */
+    char reason[16];         /* "scheduled", "manual", "retry" or "push" */
     int attempt;             /* >= 1; 1 when the message had none */
     int64_t not_before_ms;   /* 0: no delay */
 } iq_check_job;

@@ -123,6 +123,21 @@ static const iq_setting_def defs[IQ_SET__COUNT] = {
      "false", 0, 0, NULL, false,
      "let the programs dump core when they crash (for debugging only: a core holds the passwords "
      "and keys of the checks in flight; off, a process is not dumpable)"},
+    {IQ_SET_MAX_PUSH_CONNECTIONS, "max_push_connections", "INBOXQ_MAX_PUSH_CONNECTIONS", IQ_CT_INT,
+     "1000", 0, 1000000, NULL, false,
+     "IMAP IDLE connections a worker holds at most for the push accounts of its partitions "
+     "(0 = no push: every account polls); past it, accounts poll"},
+    {IQ_SET_PUSH_OPEN_RATE, "push_open_rate", "INBOXQ_PUSH_OPEN_RATE", IQ_CT_INT,
+     "20", 1, 10000, NULL, false,
+     "IDLE connections a worker opens per second at most (no login storm after a rebalance)"},
+    {IQ_SET_PUSH_IDLE_RENEW, "push_idle_renew", "INBOXQ_PUSH_IDLE_RENEW", IQ_CT_DURATION,
+     "25m", 1 * SEC, 29 * 60 * SEC, NULL, false,
+     "IDLE is ended and issued again this often (RFC 2177: before the server's 30-minute "
+     "inactivity timeout)"},
+    {IQ_SET_PUSH_REFRESH, "push_refresh", "INBOXQ_PUSH_REFRESH", IQ_CT_DURATION,
+     "15s", 1 * SEC, 3600 * SEC, NULL, false,
+     "how often a worker re-reads which accounts of its partitions want push (new, edited, "
+     "deleted accounts)"},
 };
 /* clang-format on */
 

@@ -24,6 +24,40 @@
 
 /* ---- accounts: defaults and rules ---- */
 
+static const char *const push_names[] = {"auto", "idle", "off"};
+
+const char *iq_push_mode_name(iq_push_mode m)
+{
+    return (unsigned)m < 3 ? push_names[m] : "auto";
+}
+
+int iq_push_mode_parse(const char *s, iq_push_mode *m_r)
+{
+    for (int i = 0; s && i < 3; i++)
+        if (iq_str_eq_nocase(s, push_names[i])) {
+            *m_r = (iq_push_mode)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* Push: a mode name; idle only for IMAP (POP3 has no push). */
+static iq_err apply_push(iq_account *a, const char *push, char **error_r)
+{
+    char shown[64];
+    if (push && iq_push_mode_parse(push, &a->push) < 0) {
+        iq_rule_show_value(push, shown, sizeof(shown));
+        return iq_rule_invalid(error_r,
+                               "push: '%s' is not auto, idle or off; choose auto (IDLE when the "
+                               "server offers it), idle or off (polling only)",
+                               shown);
+    }
+    if (a->push == IQ_PUSH_IDLE && a->protocol != IQ_PROTO_IMAP)
+        return iq_rule_invalid(error_r, "push: idle needs an IMAP account (POP3 has no push); "
+                                        "set push to auto or off");
+    return IQ_OK;
+}
+
 void iq_account_init(iq_account *a)
 {
     memset(a, 0, sizeof(*a));
@@ -176,7 +210,8 @@ iq_err iq_account_apply(iq_account *a, const iq_account_input *in, bool creating
         (st = iq_rule_bool("apop", in->apop, &a->apop, error_r)) != IQ_OK)
         return st;
     if ((st = apply_folder(a, in->folder, error_r)) != IQ_OK ||
-        (st = apply_interval(a, in->check_interval, error_r)) != IQ_OK)
+        (st = apply_interval(a, in->check_interval, error_r)) != IQ_OK ||
+        (st = apply_push(a, in->push, error_r)) != IQ_OK)
         return st;
 
     /* Combinations that mean nothing (rules.c's table): a field given against the protocol or
@@ -264,6 +299,7 @@ json_t *iq_account_fields_json(const iq_account *a)
     json_object_set_new(o, "folder", json_string(a->folder ? a->folder : "INBOX"));
     json_object_set_new(o, "apop", json_boolean(a->apop));
     json_object_set_new(o, "check_interval_s", json_integer(a->check_interval_s));
+    json_object_set_new(o, "push", json_string(iq_push_mode_name(a->push)));
     return o;
 }
 
@@ -306,6 +342,8 @@ void iq_account_from_row(const PGresult *r, int row, iq_account *a)
     a->last_check_at = iq_dup_or_null(iq_pg_str(r, row, 22));
     a->last_success_at = iq_dup_or_null(iq_pg_str(r, row, 23));
     a->next_check_at = iq_dup_or_null(iq_pg_str(r, row, 24));
+    if (iq_push_mode_parse(iq_pg_str(r, row, 25), &a->push) < 0)
+        a->push = IQ_PUSH_AUTO;
 }
 
 /* 1 found, 0 none, or a negative iq_err. */
@@ -334,18 +372,24 @@ int iq_account_load(PGconn *c, int64_t id, iq_account *a_r, char **error_r)
     return rc < 0 ? -1 : rc;
 }
 
+/* The account, the names it refers to, and who pushes it now (a push_sessions row of a worker
+ * that is alive: a killed worker's rows stay until the next owner replaces them). */
+/* clang-format off */
+static const char view_sql[] =
+    "SELECT " ACCOUNT_COLS ", cr.name, k.name, " IQ_SQL_TS("a.created_at") ", "
+    IQ_SQL_TS("a.updated_at") ", ps.worker, " IQ_SQL_TS("ps.since") " FROM mail_accounts a "
+    "JOIN credentials cr ON cr.id = a.credential_id "
+    "LEFT JOIN network_connectors k ON k.id = a.connector_id "
+    "LEFT JOIN push_sessions ps ON ps.account_id = a.id AND EXISTS (SELECT 1 FROM workers w "
+    "WHERE w.name = ps.worker AND w.heartbeat_at > now() - interval '30 seconds') "
+    "WHERE a.id = $1::bigint";
+/* clang-format on */
+
 int iq_account_view_load(PGconn *c, int64_t id, iq_account_view *v_r, char **error_r)
 {
     memset(v_r, 0, sizeof(*v_r));
     char *err = NULL;
-    PGresult *r = iq_record_query_by_id(
-        c,
-        "SELECT " ACCOUNT_COLS ", cr.name, k.name, " IQ_SQL_TS("a.created_at") ", " IQ_SQL_TS(
-            "a.updated_at") " FROM mail_accounts a"
-                            " JOIN credentials cr ON cr.id = a.credential_id"
-                            " LEFT JOIN network_connectors k ON k.id = a.connector_id"
-                            " WHERE a.id = $1::bigint",
-        id, &err);
+    PGresult *r = iq_record_query_by_id(c, view_sql, id, &err);
     if (!r) {
         iq_op_db_error(c, "loading the account", err, error_r);
         return -1;
@@ -357,6 +401,8 @@ int iq_account_view_load(PGconn *c, int64_t id, iq_account_view *v_r, char **err
         v_r->connector_name = iq_dup_or_null(iq_pg_str(r, 0, ACCOUNT_NCOLS + 1));
         v_r->created_at = iq_dup_or_null(iq_pg_str(r, 0, ACCOUNT_NCOLS + 2));
         v_r->updated_at = iq_dup_or_null(iq_pg_str(r, 0, ACCOUNT_NCOLS + 3));
+        v_r->push_worker = iq_dup_or_null(iq_pg_str(r, 0, ACCOUNT_NCOLS + 4));
+        v_r->push_since = iq_dup_or_null(iq_pg_str(r, 0, ACCOUNT_NCOLS + 5));
     }
     PQclear(r);
     return found;
@@ -371,6 +417,8 @@ void iq_account_view_release(iq_account_view *v)
     free(v->connector_name);
     free(v->created_at);
     free(v->updated_at);
+    free(v->push_worker);
+    free(v->push_since);
     memset(v, 0, sizeof(*v));
 }
 
@@ -399,10 +447,12 @@ json_t *iq_account_view_json(const iq_account_view *v)
     json_object_set_new(o, "next_check_at", iq_record_json_str(a->next_check_at));
     json_object_set_new(o, "created_at", iq_record_json_str(v->created_at));
     json_object_set_new(o, "updated_at", iq_record_json_str(v->updated_at));
+    json_object_set_new(o, "pushed_by", iq_record_json_str(v->push_worker));
+    json_object_set_new(o, "pushed_since", iq_record_json_str(v->push_since));
     return o;
 }
 
-/* Text parameters for the 17 stored fields, in the order of the INSERT's columns (the most
+/* Text parameters for the 18 stored fields, in the order of the INSERT's columns (the most
  * fields of any kind). */
 typedef struct account_params {
     char port[16], connector[24], credential[24], interval[24];
@@ -432,7 +482,8 @@ static void account_params_fill(account_params *p, const iq_account *a)
                                            p->credential,
                                            a->folder,
                                            iq_record_tf(a->apop),
-                                           p->interval};
+                                           p->interval,
+                                           iq_push_mode_name(a->push)};
     memcpy(p->v, v, sizeof(v));
 }
 
@@ -453,9 +504,9 @@ iq_err iq_account_create(PGconn *c, const iq_account_input *in, int64_t *id_r, c
         c, "account",
         "INSERT INTO mail_accounts (name, host, port, port_is_default, protocol, secure, "
         "secure_type, ignore_certificate, keep_copy, auto_check, active, use_connector, "
-        "connector_id, credential_id, folder, apop, check_interval_s) VALUES ($1, $2, $3::int, "
-        "$4::bool, $5, $6::bool, $7, $8::bool, $9::bool, $10::bool, $11::bool, $12::bool, "
-        "$13::bigint, $14::bigint, $15, $16::bool, $17::int) RETURNING id",
+        "connector_id, credential_id, folder, apop, check_interval_s, push) VALUES ($1, $2, "
+        "$3::int, $4::bool, $5, $6::bool, $7, $8::bool, $9::bool, $10::bool, $11::bool, "
+        "$12::bool, $13::bigint, $14::bigint, $15, $16::bool, $17::int, $18) RETURNING id",
         IQ_RECORD_MAX_FIELDS, p.v, iq_account_fields_json(&a), id_r, error_r);
     if (st == IQ_OK)
         goto out;
@@ -503,7 +554,7 @@ iq_err iq_account_update(PGconn *c, int64_t id, const iq_account_input *in, int 
         "$6::bool, protocol = $7, secure = $8::bool, secure_type = $9, ignore_certificate = "
         "$10::bool, keep_copy = $11::bool, auto_check = $12::bool, active = $13::bool, "
         "use_connector = $14::bool, connector_id = $15::bigint, credential_id = $16::bigint, "
-        "folder = $17, apop = $18::bool, check_interval_s = $19::int, "
+        "folder = $17, apop = $18::bool, check_interval_s = $19::int, push = $20, "
         "next_check_at = CASE WHEN check_interval_s <> $19::int "
         "THEN least(next_check_at, now() + make_interval(secs => $19::int)) "
         "ELSE next_check_at END, "

@@ -17,6 +17,13 @@
 #include "pg.h"
 #include "rules.h"
 
+/* IMAP IDLE push (issue 16): auto = IDLE when the server advertises it, else polling; idle =
+ * always try IDLE (a server without it is logged and polled); off = polling only. Polling goes
+ * on at the interval for every account either way. POP3 has no push. */
+typedef enum { IQ_PUSH_AUTO, IQ_PUSH_IDLE, IQ_PUSH_OFF } iq_push_mode;
+const char *iq_push_mode_name(iq_push_mode m); /* "auto" / "idle" / "off" */
+int iq_push_mode_parse(const char *s, iq_push_mode *m_r);
+
 typedef struct iq_account {
     int64_t id; /* "Código" */
     char *name;
@@ -35,6 +42,7 @@ typedef struct iq_account {
     char *folder; /* IMAP mailbox, default "INBOX" */
     bool apop;    /* POP3: use APOP when the server offers it */
     int64_t check_interval_s;
+    iq_push_mode push;
     int version; /* optimistic concurrency for edits */
     /* read-only status columns (may be NULL) */
     char *last_status;
@@ -56,9 +64,9 @@ void iq_account_release(iq_account *a);
     "a.ignore_certificate, a.keep_copy, a.auto_check, a.active, a.use_connector, "                 \
     "a.connector_id, a.credential_id, a.folder, a.apop, a.check_interval_s, a.version, "           \
     "a.last_status, a.last_error_class, a.last_error, " IQ_SQL_TS("a.last_check_at") ", "      \
-    IQ_SQL_TS("a.last_success_at") ", " IQ_SQL_TS("a.next_check_at")
+    IQ_SQL_TS("a.last_success_at") ", " IQ_SQL_TS("a.next_check_at") ", a.push"
 /* clang-format on */
-#define IQ_ACCOUNT_NCOLS 25
+#define IQ_ACCOUNT_NCOLS 26
 void iq_account_from_row(const PGresult *r, int row, iq_account *a_r);
 /* Operator input for add and edit, as text; NULL = not given (edit keeps the value). */
 typedef struct iq_account_input {
@@ -78,6 +86,7 @@ typedef struct iq_account_input {
     const char *folder;
     const char *check_interval; /* 30s, 5m, 1h, 1d; 5s..7d */
     const char *apop;
+    const char *push; /* auto | idle | off */
 } iq_account_input;
 
 #define IQ_CHECK_INTERVAL_MIN_S 5
@@ -113,6 +122,9 @@ typedef struct iq_account_view {
     char *connector_name; /* NULL when none */
     char *created_at;
     char *updated_at;
+    /* IMAP IDLE push held now (push_sessions): the worker and since when; NULL when none */
+    char *push_worker;
+    char *push_since;
 } iq_account_view;
 int iq_account_view_load(PGconn *c, int64_t id, iq_account_view *v_r, char **error_r);
 void iq_account_view_release(iq_account_view *v);

@@ -685,6 +685,10 @@ static int imap_run(iq_session *s)
         iq_session_fail(s, IQ_ERR_PROTOCOL, "cannot select folder '%s'", a->folder);
         goto out;
     }
+    if (s->hold_r) { /* push: the caller keeps the selected session (idle.c) */
+        *s->hold_r = imap;
+        return 0;
+    }
     if (s->probe_only) {
         rc = probe_mailbox(s, imap);
         goto out;

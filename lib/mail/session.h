@@ -49,6 +49,9 @@ typedef struct iq_session {
     bool state_found;
     int64_t state_uidvalidity;
     int64_t state_highest;
+    /* IMAP IDLE push (idle.c): when set, the driver stops after SELECT and hands the selected
+     * session over here instead of checking (s->st stays valid with it) */
+    mailimap **hold_r;
 } iq_session;
 
 /* Records a failure (first one wins): class, then a printf-style message. When the stream

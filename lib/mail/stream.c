@@ -450,3 +450,24 @@ void iq_stream_expect(iq_stream *st, uint64_t max)
     st->response_max = max;
     st->response_len = 0;
 }
+
+void iq_stream_set_limits(iq_stream *st, const iq_stream_limits *limits)
+{
+    st->lim = *limits;
+    st->total = 0;
+}
+
+int iq_stream_fd(const iq_stream *st)
+{
+    return st->fd;
+}
+
+SSL *iq_stream_ssl(const iq_stream *st)
+{
+    return st->ssl;
+}
+
+iq_stream *iq_stream_of(mailstream *s)
+{
+    return s && s->low && s->low->driver == &driver ? s->low->data : NULL;
+}

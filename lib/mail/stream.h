@@ -49,5 +49,13 @@ uint64_t iq_stream_bytes_read(const iq_stream *st);
 bool iq_stream_is_tls(const iq_stream *st);
 /* Starts counting a response of at most max bytes (0 = no per-response cap). */
 void iq_stream_expect(iq_stream *st, uint64_t max);
+/* For a connection held open past one check (IMAP IDLE push, idle.c): new limits, and the
+ * byte count (max_total) starts again from zero. */
+void iq_stream_set_limits(iq_stream *st, const iq_stream_limits *limits);
+/* The socket and the TLS connection (NULL when plain), to wait on and to ask SSL_pending(). */
+int iq_stream_fd(const iq_stream *st);
+SSL *iq_stream_ssl(const iq_stream *st);
+/* Our state of a mailstream opened by iq_stream_open (NULL for any other stream). */
+iq_stream *iq_stream_of(mailstream *s);
 
 #endif

@@ -124,6 +124,7 @@ static void row_from_result(const PGresult *r, int i, iq_report_row *row)
     row->keep_copy = iq_pg_bool(r, i, 7);
     row->active = iq_pg_bool(r, i, 8);
     row->last_status = iq_pg_str(r, i, 9);
+    row->push = iq_pg_str(r, i, 10);
 }
 
 /* Raises *max_r to the terminal columns of the widest non-ASCII name shown. length() counts
@@ -272,8 +273,8 @@ int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report
     iq_buf_reset(&sql);
     if (iq_buf_appendf(&sql,
                        "DECLARE iq_report_cursor NO SCROLL CURSOR FOR SELECT id, name, secure, "
-                       "secure_type, protocol, port, auto_check, keep_copy, active, last_status "
-                       "FROM mail_accounts%s",
+                       "secure_type, protocol, port, auto_check, keep_copy, active, last_status, "
+                       "push FROM mail_accounts%s",
                        q.where.data) < 0 ||
         page_clause(&q, &sql, o->page, ctx.per_page, &np) < 0)
         goto too_long;

@@ -35,12 +35,12 @@ static int json_row(iq_report_ctx *ctx, void *state, const iq_report_row *r, int
     iq_buf_reset(&st->name);
     if (iq_utf8_sanitize(&st->name, r->name ? r->name : "", r->name ? strlen(r->name) : 0) < 0)
         return iq_report_fail(ctx, "account %lld: its name is too large", (long long)r->id);
-    json_t *o = json_pack("{sI so sb so so sI sb sb sb so}", "id", (json_int_t)r->id, "name",
+    json_t *o = json_pack("{sI so sb so so sI sb sb sb so so}", "id", (json_int_t)r->id, "name",
                           json_string(st->name.data), "secure", r->secure, "secure_type",
                           str_or_null(r->secure ? r->secure_type : NULL), "protocol",
                           str_or_null(r->protocol), "port", (json_int_t)r->port, "auto_check",
                           r->auto_check, "keep_copy", r->keep_copy, "active", r->active,
-                          "last_status", str_or_null(r->last_status));
+                          "last_status", str_or_null(r->last_status), "push", str_or_null(r->push));
     if (!o)
         return iq_report_fail(ctx, "account %lld: could not encode it as JSON", (long long)r->id);
     int rc = fputs(index > 0 ? ",\n" : "\n", ctx->out) == EOF ||

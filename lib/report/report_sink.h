@@ -22,6 +22,7 @@ typedef struct iq_report_row {
     bool keep_copy;
     bool active;
     const char *last_status; /* "ok" / "failed" / NULL (never checked) */
+    const char *push;        /* "auto" / "idle" / "off" */
 } iq_report_row;
 
 /* The seed's columns in the seed's order, plus the last check status. */

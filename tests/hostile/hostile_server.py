@@ -50,6 +50,8 @@ Scenarios (`--list` prints this table):
   imap select-permflags  SELECT gives "* OK [PERMANENTFLAGS (\\)]" (libetpan frees a NULL list)
   imap literal-spaced    FETCH bodies announced as "{ N}" (libetpan reads it as a literal)
   imap literal-spaced-huge  FETCH body announced as "{ 5000000}" and sent: over max_message
+  imap idle-bye          IDLE offered; one second into IDLE the server sends "* BYE" and closes
+  imap idle-no-done      IDLE offered; DONE is never answered (the connection stays open, silent)
   pop3 normal            no deviation
   pop3 stls-missing      CAPA without STLS (an STLS sent anyway gets -ERR)
   pop3 stls-err          STLS answered -ERR
@@ -361,6 +363,8 @@ class Imap:
             if self.sc == "no-uidplus":
                 self.c.deviate_once("no-uidplus")
             caps = "IMAP4rev1 SASL-IR"
+        if self.sc in ("idle-bye", "idle-no-done"):
+            caps += " IDLE"
         if not self.c.tls and self.c.srv.ctx and self.sc != "starttls-missing":
             caps += " STARTTLS"
         return caps + (" AUTH=PLAIN AUTH=LOGIN" if self.sc == "cap-tamper" else " AUTH=PLAIN")
@@ -454,6 +458,8 @@ class Imap:
             self.select(tag, cmd)
         elif not self.selected:
             c.send(f"{tag} BAD {cmd} needs a selected mailbox\r\n")
+        elif cmd == "IDLE":
+            return self.idle(tag)
         elif cmd in ("FETCH", "UID FETCH"):
             self.fetch(tag, cmd, rest)
         elif cmd in ("SEARCH", "UID SEARCH"):
@@ -468,6 +474,24 @@ class Imap:
             c.send(f"{tag} OK {cmd} completed\r\n")
         else:
             c.send(f"{tag} BAD unknown command\r\n")
+
+    def idle(self, tag):
+        """IDLE (RFC 2177) as the IDLE scenarios play it; otherwise until DONE, then OK."""
+        c = self.c
+        c.send(b"+ idling\r\n")
+        if self.sc == "idle-bye":
+            time.sleep(1)
+            c.record("deviation", what="idle-bye")
+            c.send(b"* BYE idle session ended by the server\r\n")
+            raise Hangup("idle-bye")
+        done = c.readline()
+        c.note(done)
+        if self.sc == "idle-no-done":
+            c.record("deviation", what="idle-no-done")
+            while True:                   # silent until the client leaves or we stop
+                c.recv()
+        c.send(f"{tag} OK IDLE terminated\r\n")
+        return None
 
     def starttls(self, tag):
         c = self.c

@@ -432,6 +432,26 @@ def imap():
         c.s.close()
         expect(closed_after("huge-literal")[0]["bytes"] >= 16 << 20, "streamed record")
         return f"{head!r} then 16 MiB, server stopped when we left"
+    if scenario in ("idle-bye", "idle-no-done"):
+        expect("IDLE" in " ".join(c.ok("CAPABILITY")), "IDLE not in CAPABILITY")
+        c.ok("SELECT INBOX")
+        c.send("i IDLE")
+        expect(c.line().startswith("+"), "no continuation for IDLE")
+        if scenario == "idle-bye":
+            bye = c.line()
+            expect(bye.startswith("* BYE"), f"answer {bye!r}")
+            expect(c.until_eof(1 << 20) == b"", "bytes after BYE")
+            return f"{bye!r} while idling, then EOF"
+        c.send("DONE")
+        c.s.settimeout(2)
+        try:
+            got = c.recv()
+        except (TimeoutError, socket.timeout):
+            got = None
+        expect(got is None, f"DONE was answered: {got!r}")
+        expect(any(e["line"] == "DONE" for e in events("command", lambda evs: any(
+            e["event"] == "deviation" for e in evs))), "DONE not recorded")
+        return "DONE unanswered for 2 s"
     c.send("s SELECT INBOX")            # first command after login: where the deviation starts
     if scenario == "endless-line":
         return f"32 MiB without CRLF, server RSS {stream_check(c, b'* OK xxxx')} kB"
@@ -590,7 +610,8 @@ EOF
 # Every scenario the server lists must be covered below.
 "$PY" "$here/hostile_server.py" --list | awk '{print $1, $2}' | sort >"$tmp/listed"
 
-for s in normal literal-close endless-line huge-literal drip-after-login bye-after-login split; do
+for s in normal literal-close endless-line huge-literal drip-after-login bye-after-login split \
+	idle-bye idle-no-done; do
 	for m in clear starttls implicit; do check imap "$s" "$m"; done
 	echo "imap $s" >>"$tmp/covered"
 done

@@ -217,6 +217,30 @@ jv "$full" '[.keep_copy, .auto_check, .active, .ignore_certificate, .use_connect
 jv "$full" '[.connector_id, .connector, .credential_id, .credential, .folder, .apop]' \
 	"[$conn_sock,\"sock\",$cred_bob,\"bob\",\"INBOX\",true]"
 jv "$full" '[.check_interval_s, .check_interval]' '[3600,"1h"]'
+jv "$full" '[.push, .pushed_by, .pushed_since]' '["auto",null,null]'
+
+# ---- push (IMAP IDLE): auto by default, idle|off, POP3 never idle, shown in list JSON ----
+run 0 account add --name "Push Acct" --host imap.example.com --protocol imap --credential alice
+acct_p=$OUT
+run 0 account show "$acct_p" --format json
+jv "$OUT" '[.push, .pushed_by]' '["auto",null]'
+run 0 account edit "$acct_p" --push idle
+run 0 account show "$acct_p" --format json
+jv "$OUT" '.push' '"idle"'
+run 65 account edit "$acct_p" --push sometimes
+err_has "push:"
+err_has "auto, idle or off"
+run 65 account edit "$acct_b" --push idle
+err_has "POP3 has no push"
+run 0 account edit "$acct_p" --push OFF
+run 0 account list --format json
+jv "$OUT" "[.accounts[] | select(.id == $acct_p) | .push]" '["off"]'
+jv "$OUT" "[.accounts[] | select(.id == $acct_b) | .push]" '["auto"]'
+run 0 account show "$acct_p"
+[[ $OUT == *"Push (IMAP IDLE):        off"* && $OUT == *"Pushed now:              no"* ]] ||
+	fail "account show text lacks the push lines: $OUT"
+run 0 account delete "$acct_p"
+
 run 0 account show "$acct_b"
 for label in "Code:" "Account name:" "Keep copy on server:" "Automatic check:" "Active:" \
 	"Address:" "Port:" "Protocol:" "Use Network Connector:" "Network Connector:" "Credential:" \

@@ -130,8 +130,9 @@ check "refused: one login attempt" test "$(grep -c '"event": "credential"' "$IT_
 # no second run record); a new job for the same account after it runs as usual.
 it_private_kafka
 server redelivery normal
+# (push off: an IDLE probe would be a session of its own; push has tests/integration/push.sh)
 id=$(inboxq account add --name idle-redelivery --host 127.0.0.1 --port "$PORT" --protocol imap \
-  --credential "$cred" --secure no --keep-copy yes)
+  --credential "$cred" --secure no --keep-copy yes --push off)
 it_spawn worker inboxq-worker
 check "redelivery: the first job ran, and check --wait says ok (exit 0)" \
   inboxq check "$id" --wait --timeout 60 >"$IT_TMP/wait1.out" 2>"$IT_TMP/wait1.err"

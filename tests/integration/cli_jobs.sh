@@ -212,6 +212,7 @@ sql "INSERT INTO outbox (event_id, topic, key, payload, created_at, sent_at) VAL
 	('00000000-0000-4000-8000-0000000000a3', 't', '1', '{}', now() - interval '1 hour', now())"
 sql "INSERT INTO workers (name, heartbeat_at, concurrency, jobs_in_flight, jobs_done) VALUES
 	('worker:it:1', now(), 4, 2, 17), ('worker:it:old', now() - interval '5 minutes', 4, 0, 3)"
+sql "INSERT INTO push_sessions (account_id, worker) VALUES ($A1, 'worker:it:1')"
 checks_published=$(consume "$INBOXQ_TOPIC_CHECK" | wc -l)
 check "status --format json: exit 0" run 0 inboxq status --format json
 check "status json: accounts, overdue, outbox, workers, lag = every published job" \
@@ -225,6 +226,7 @@ ok = (a == want_a and d["failures_by_class"] == {"auth": 1} and o["count"] == 1 
       and ob["pending"] == 2 and 89000 <= ob["oldest_pending_ms"] <= 120000
       and [x["name"] for x in w["live"]] == ["worker:it:1"] and w["stale"] == 1
       and w["live"][0]["jobs_in_flight"] == 2 and w["live"][0]["jobs_done"] == 17
+      and w["live"][0]["push_connections"] == 1
       and k["available"] is True and k["group"] == sys.argv[4] and len(k["partitions"]) == 8
       and all(p["committed"] is None for p in k["partitions"])
       and k["total_lag"] == int(sys.argv[3]))

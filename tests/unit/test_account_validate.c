@@ -383,6 +383,37 @@ static void test_bool_rules(void **state)
     iq_account_release(&a);
 }
 
+/* --push: auto by default, idle only for IMAP, and shown in the stored fields. */
+static void test_push_rules(void **state)
+{
+    (void)state;
+    iq_account a;
+    expect_ok(&(iq_account_input){BASE}, &a);
+    assert_int_equal(a.push, IQ_PUSH_AUTO);
+    json_t *j = iq_account_fields_json(&a);
+    assert_string_equal(json_string_value(json_object_get(j, "push")), "auto");
+    json_decref(j);
+    iq_account_release(&a);
+    expect_ok(&(iq_account_input){BASE, .push = "IDLE"}, &a);
+    assert_int_equal(a.push, IQ_PUSH_IDLE);
+    iq_account_release(&a);
+    expect_ok(&(iq_account_input){BASE, .protocol = "pop3", .push = "off"}, &a);
+    assert_int_equal(a.push, IQ_PUSH_OFF);
+    iq_account_release(&a);
+    expect_ok(&(iq_account_input){BASE, .protocol = "pop3"}, &a); /* auto: POP3 just polls */
+    assert_int_equal(a.push, IQ_PUSH_AUTO);
+    iq_account_release(&a);
+    expect_invalid_msg(&(iq_account_input){BASE, .push = "always"}, "push", "auto, idle or off");
+    expect_invalid(&(iq_account_input){BASE, .push = ""}, "push");
+    expect_invalid_msg(&(iq_account_input){BASE, .protocol = "pop3", .push = "idle"}, "push",
+                       "POP3 has no push");
+    iq_push_mode m = IQ_PUSH_OFF;
+    assert_int_equal(iq_push_mode_parse("auto", &m), 0);
+    assert_int_equal(m, IQ_PUSH_AUTO);
+    assert_int_equal(iq_push_mode_parse(NULL, &m), -1);
+    assert_string_equal(iq_push_mode_name(IQ_PUSH_OFF), "off");
+}
+
 static void test_connector_rules(void **state)
 {
     (void)state;
@@ -643,7 +674,7 @@ int main(void)
         cmocka_unit_test(test_connector_rules),   cmocka_unit_test(test_credential_rules),
         cmocka_unit_test(test_interval_rules),    cmocka_unit_test(test_folder_rules),
         cmocka_unit_test(test_edit_semantics),    cmocka_unit_test(test_connector_form),
-        cmocka_unit_test(test_combination_rules),
+        cmocka_unit_test(test_combination_rules), cmocka_unit_test(test_push_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -197,11 +197,11 @@ static void test_report_table_aligns_wide_names(void **state)
 {
     (void)state;
     const iq_report_row rows[] = {
-        {1, "plain", true, "ssl", "imap", 993, true, true, true, "ok"},
-        {2, CJK, true, "ssl", "imap", 993, true, true, true, "ok"},
-        {3, EMOJI, true, "ssl", "imap", 993, true, true, true, "ok"},
-        {14, FULLWIDTH, true, "ssl", "imap", 993, true, true, true, "ok"},
-        {15, COMBINING, true, "ssl", "imap", 993, true, true, true, "ok"},
+        {1, "plain", true, "ssl", "imap", 993, true, true, true, "ok", "auto"},
+        {2, CJK, true, "ssl", "imap", 993, true, true, true, "ok", "auto"},
+        {3, EMOJI, true, "ssl", "imap", 993, true, true, true, "ok", "auto"},
+        {14, FULLWIDTH, true, "ssl", "imap", 993, true, true, true, "ok", "auto"},
+        {15, COMBINING, true, "ssl", "imap", 993, true, true, true, "ok", "auto"},
     };
     report_case rc = {rows, IQ_ARRAY_LEN(rows), 200};
     char *text = capture(print_report, &rc);
@@ -237,8 +237,9 @@ static void test_report_table_narrow(void **state)
 {
     (void)state;
     const iq_report_row rows[] = {
-        {1, "a rather long plain account name", true, "ssl", "imap", 993, true, true, true, "ok"},
-        {2, CJK CJK CJK CJK, true, "ssl", "imap", 993, true, true, true, "ok"},
+        {1, "a rather long plain account name", true, "ssl", "imap", 993, true, true, true, "ok",
+         "auto"},
+        {2, CJK CJK CJK CJK, true, "ssl", "imap", 993, true, true, true, "ok", "auto"},
     };
     report_case rc = {rows, IQ_ARRAY_LEN(rows), 80};
     char *text = capture(print_report, &rc);

@@ -1,0 +1,544 @@
+/* SPDX-License-Identifier: MIT */
+/* IMAP IDLE push (issue 16). The worker holds IDLE connections for the push accounts of the
+ * check-topic partitions it is assigned, and only those: check jobs are keyed by account id,
+ * so iq_kafka_key_partition() tells which partition, hence which worker, an account belongs
+ * to. Ownership is thus derived from the group's assignment and the database alone: on assign
+ * the accounts of the new partitions are opened (rate-limited), on revoke they are ended (DONE,
+ * LOGOUT), and a worker that dies loses them to the partitions' next owner.
+ *
+ * One thread holds every connection in one epoll set. A notification (EXISTS, RECENT > 0)
+ * publishes a check job for the account (requested_by "push", reason "push") on the check
+ * topic: it lands on the partition this worker owns and runs in a job slot like any other
+ * check (deadlines, caps, the advisory lock, delete after commit, run record). The IDLE
+ * connection stays open meanwhile. Polling goes on for every account as the reconciliation
+ * sweep. The connections are owned by this thread; other threads only post ownership changes
+ * (under lock, with an eventfd to wake it). */
+#include "push.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "idle.h"
+#include "log.h"
+#include "messages.h"
+#include "pg.h"
+#include "util.h"
+#include "worker.h"
+
+#define MAX_OWNED 4096           /* partitions of the check topic one worker may own */
+#define BACKOFF_FIRST_MS 1000    /* first reconnect after a dropped connection */
+#define BACKOFF_MAX_MS 300000    /* at most 5 minutes between attempts of one account */
+#define NO_IDLE_RETRY_MS 3600000 /* a server without IDLE is asked again after an hour */
+#define STABLE_MS 60000          /* an IDLE that lasted this long resets the back-off */
+#define EVENTS 64
+
+typedef enum { PC_WAIT, PC_IDLE } pc_state;
+
+typedef struct push_conn {
+    int64_t account_id;
+    int32_t partition;
+    pc_state state;
+    iq_idle *ic;
+    int64_t next_open_ms; /* PC_WAIT: the earliest next attempt */
+    int64_t backoff_ms;
+    int64_t idle_since_ms; /* PC_IDLE: when IDLE was (re)issued */
+    bool seen;             /* still wanted at the last refresh */
+} push_conn;
+
+struct iq_push {
+    iq_worker *w;
+    pthread_t thread;
+    bool started;
+    int epfd, evfd;
+    /* written by the consumer thread's rebalance callback */
+    pthread_mutex_t lock;
+    int32_t owned[MAX_OWNED];
+    int nowned;
+    bool changed;
+    /* this thread's own */
+    int32_t mine[MAX_OWNED];
+    int nmine;
+    push_conn **conns;
+    size_t nconns, cap;
+    PGconn *pg;
+    int32_t partition_cnt;
+    int64_t next_refresh_ms, next_open_ms;
+    bool capped_logged;
+    iq_check_env env;
+};
+
+static void wake(iq_push *p)
+{
+    uint64_t one = 1;
+    if (write(p->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        IQ_DEBUG("push: wake-up not written: %s", IQ_STRERROR(errno));
+}
+
+void iq_push_rebalance(iq_push *p, bool assigned, const rd_kafka_topic_partition_list_t *parts)
+{
+    if (!p)
+        return;
+    const char *topic = iq_config_str(p->w->cfg, IQ_SET_TOPIC_CHECK);
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < parts->cnt; i++) {
+        if (strcmp(parts->elems[i].topic, topic) != 0)
+            continue;
+        int32_t part = parts->elems[i].partition;
+        int at = -1;
+        for (int j = 0; j < p->nowned && at < 0; j++)
+            at = p->owned[j] == part ? j : -1;
+        if (assigned && at < 0 && p->nowned < MAX_OWNED)
+            p->owned[p->nowned++] = part;
+        else if (!assigned && at >= 0)
+            p->owned[at] = p->owned[--p->nowned];
+    }
+    p->changed = true;
+    pthread_mutex_unlock(&p->lock);
+    wake(p);
+}
+
+static PGconn *push_pg(iq_push *p)
+{
+    if (p->pg && PQstatus(p->pg) == CONNECTION_OK)
+        return p->pg;
+    iq_pg_close(&p->pg);
+    char *err = NULL;
+    if (iq_pg_connect(iq_config_str(p->w->cfg, IQ_SET_PG_DSN),
+                      iq_config_int(p->w->cfg, IQ_SET_PG_CONNECT_TIMEOUT), &p->pg,
+                      &err) != IQ_PG_OK) {
+        IQ_WARN("push: %s", err);
+        free(err);
+        return NULL;
+    }
+    return p->pg;
+}
+
+/* push_sessions: who holds the account's IDLE now (for account show and status). */
+static void session_row(iq_push *p, int64_t account_id, bool held)
+{
+    PGconn *pg = push_pg(p);
+    if (!pg)
+        return;
+    char id[24];
+    snprintf(id, sizeof(id), "%" PRId64, account_id);
+    const char *v[] = {id, p->w->name};
+    char *err = NULL;
+    int rc = held
+                 ? iq_pg_exec(pg,
+                              "INSERT INTO push_sessions (account_id, worker) VALUES ($1, $2) "
+                              "ON CONFLICT (account_id) DO UPDATE SET worker = $2, since = now()",
+                              2, v, &err)
+                 : iq_pg_exec(pg, "DELETE FROM push_sessions WHERE account_id = $1 AND worker = $2",
+                              2, v, &err);
+    if (rc < 0) {
+        IQ_DEBUG("push: push_sessions of account %s: %s", id, err);
+        free(err);
+    }
+}
+
+static void forget_sessions(iq_push *p)
+{
+    PGconn *pg = push_pg(p);
+    if (pg)
+        iq_pg_exec(pg, "DELETE FROM push_sessions WHERE worker = $1", 1,
+                   (const char *const[]){p->w->name}, NULL);
+}
+
+/* Publishes a check job for the account: it runs in a slot of the partition's owner (us). */
+static void notify(iq_push *p, push_conn *c)
+{
+    iq_worker *w = p->w;
+    iq_counter_inc(w->metrics.push_notifications, NULL);
+    char *err = NULL;
+    json_t *job =
+        iq_msg_check_job_new(NULL, c->account_id, iq_now_real_ms(), "push", "push", 1, 0, &err);
+    if (!job) {
+        IQ_ERROR("push: no check job for account %" PRId64 ": %s", c->account_id, err);
+        free(err);
+        return;
+    }
+    char key[24];
+    snprintf(key, sizeof(key), "%" PRId64, c->account_id);
+    char *value = iq_msg_dump(job);
+    json_decref(job);
+    if (iq_kafka_produce(w->producer, iq_config_str(w->cfg, IQ_SET_TOPIC_CHECK), key, value,
+                         strlen(value), NULL, &err) < 0) {
+        /* the poll at the account's interval picks the mail up */
+        IQ_WARN("push: account %s: %s", key, err);
+        free(err);
+    } else {
+        iq_counter_inc(w->metrics.push_checks, NULL);
+        IQ_DEBUG("push: new mail on account %s; check queued", key);
+    }
+    free(value);
+}
+
+static int64_t jitter(int64_t ms)
+{
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        r = UINT32_MAX / 2;
+    return (int64_t)((double)ms * (0.75 + 0.5 * ((double)r / (double)UINT32_MAX)));
+}
+
+/* The next attempt after a failure: first_ms (jittered), doubling per failure in a row. */
+static void retry_later(push_conn *c, int64_t first_ms)
+{
+    c->backoff_ms = c->backoff_ms ? c->backoff_ms : first_ms;
+    c->next_open_ms = iq_now_mono_ms() + jitter(c->backoff_ms);
+    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
+/* Ends the connection (DONE, LOGOUT when still sound) and forgets who holds it. */
+static void conn_end(iq_push *p, push_conn *c)
+{
+    if (c->state != PC_IDLE)
+        return;
+    epoll_ctl(p->epfd, EPOLL_CTL_DEL, iq_idle_fd(c->ic), NULL);
+    iq_idle_close(&c->ic);
+    c->state = PC_WAIT;
+    iq_gauge_add(p->w->metrics.push_connections, NULL, -1);
+    session_row(p, c->account_id, false);
+}
+
+/* The connection failed or the server ended it: reconnect with back-off. */
+static void conn_lost(iq_push *p, push_conn *c)
+{
+    IQ_WARN("push: account %" PRId64 ": IDLE connection lost (%s: %s); reconnecting", c->account_id,
+            iq_err_name(iq_idle_error_class(c->ic)), iq_idle_error(c->ic));
+    iq_counter_inc(p->w->metrics.push_reconnects, NULL);
+    if (iq_now_mono_ms() - c->idle_since_ms > STABLE_MS)
+        c->backoff_ms = 0; /* it had been fine for a while: start the back-off again */
+    conn_end(p, c);
+    retry_later(c, BACKOFF_FIRST_MS);
+}
+
+static void handle_bits(iq_push *p, push_conn *c, int bits)
+{
+    if (bits & IQ_IDLE_NEW_MAIL)
+        notify(p, c);
+    if (bits & IQ_IDLE_ENDED)
+        conn_lost(p, c);
+}
+
+static void conn_open(iq_push *p, push_conn *c)
+{
+    PGconn *pg = push_pg(p);
+    if (!pg) {
+        c->next_open_ms = iq_now_mono_ms() + 5000;
+        return;
+    }
+    iq_check_result res;
+    iq_idle *ic = NULL;
+    int rc = iq_idle_open(pg, &p->env, c->account_id, &ic, &res);
+    if (rc == 0) {
+        IQ_INFO("push: account %" PRId64 ": the server does not offer IDLE; it is polled",
+                c->account_id);
+        c->next_open_ms = iq_now_mono_ms() + NO_IDLE_RETRY_MS;
+    } else if (rc < 0) {
+        bool config = res.error_class == IQ_ERR_CONFIG || res.error_class == IQ_ERR_NOT_FOUND ||
+                      iq_err_backoff(res.error_class) == IQ_BACKOFF_OPERATOR;
+        IQ_WARN("push: account %" PRId64 ": IDLE connection not opened (%s: %s)", c->account_id,
+                iq_err_name(res.error_class), res.error ? res.error : "?");
+        retry_later(c, config ? BACKOFF_MAX_MS : 5000);
+    }
+    iq_check_result_release(&res);
+    if (rc <= 0)
+        return;
+    int bits = iq_idle_start(ic);
+    if (bits & IQ_IDLE_ENDED) {
+        IQ_WARN("push: account %" PRId64 ": IDLE not started (%s: %s)", c->account_id,
+                iq_err_name(iq_idle_error_class(ic)), iq_idle_error(ic));
+        iq_idle_close(&ic);
+        retry_later(c, 5000);
+        return;
+    }
+    c->ic = ic;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, iq_idle_fd(ic), &ev) < 0) {
+        IQ_ERROR("push: epoll_ctl: %s", IQ_STRERROR(errno));
+        iq_idle_close(&c->ic);
+        c->next_open_ms = iq_now_mono_ms() + 5000;
+        return;
+    }
+    c->state = PC_IDLE;
+    c->idle_since_ms = iq_now_mono_ms(); /* the back-off is reset once it has lasted STABLE_MS */
+    iq_gauge_add(p->w->metrics.push_connections, NULL, 1);
+    session_row(p, c->account_id, true);
+    IQ_INFO("push: account %" PRId64 " (partition %d) idling", c->account_id, (int)c->partition);
+    /* mail that arrived while we were away is the next check's; one now closes the gap */
+    notify(p, c);
+    if (bits)
+        handle_bits(p, c, bits & ~IQ_IDLE_NEW_MAIL);
+}
+
+static void conn_free(iq_push *p, size_t i)
+{
+    push_conn *c = p->conns[i];
+    conn_end(p, c);
+    free(c);
+    p->conns[i] = p->conns[--p->nconns];
+}
+
+static bool mine(const iq_push *p, int32_t part)
+{
+    for (int i = 0; i < p->nmine; i++)
+        if (p->mine[i] == part)
+            return true;
+    return false;
+}
+
+static push_conn *find(iq_push *p, int64_t id)
+{
+    for (size_t i = 0; i < p->nconns; i++)
+        if (p->conns[i]->account_id == id)
+            return p->conns[i];
+    return NULL;
+}
+
+/* Which push accounts belong to our partitions now: new ones are added (to open), those gone,
+ * switched off or no longer ours are ended. */
+static void refresh(iq_push *p)
+{
+    iq_worker *w = p->w;
+    p->next_refresh_ms = iq_now_mono_ms() + iq_config_int(w->cfg, IQ_SET_PUSH_REFRESH);
+    if (p->nmine > 0) {
+        char *err = NULL;
+        int n = iq_kafka_partition_count(iq_kafka_consumer_handle(w->consumer),
+                                         iq_config_str(w->cfg, IQ_SET_TOPIC_CHECK), 5000, &err);
+        if (n < 0) {
+            IQ_WARN("push: %s; accounts not refreshed", err);
+            free(err);
+            return;
+        }
+        p->partition_cnt = n;
+    }
+    PGconn *pg = p->nmine > 0 ? push_pg(p) : NULL;
+    PGresult *r = NULL;
+    if (pg) {
+        char *err = NULL;
+        r = iq_pg_query(
+            pg,
+            "SELECT id FROM mail_accounts WHERE active AND auto_check AND push <> 'off' "
+            "AND protocol = 'imap' ORDER BY id",
+            0, NULL, &err);
+        if (!r) {
+            IQ_WARN("push: %s; accounts not refreshed", err);
+            free(err);
+            return;
+        }
+    } else if (p->nmine > 0) {
+        return;
+    }
+    for (size_t i = 0; i < p->nconns; i++)
+        p->conns[i]->seen = false;
+    int64_t max = iq_config_int(w->cfg, IQ_SET_MAX_PUSH_CONNECTIONS);
+    int rows = r ? PQntuples(r) : 0, skipped = 0;
+    for (int i = 0; i < rows; i++) {
+        const char *key = iq_pg_str(r, i, 0);
+        int32_t part = iq_kafka_key_partition(key, p->partition_cnt);
+        if (!mine(p, part))
+            continue;
+        int64_t id = iq_pg_i64(r, i, 0);
+        push_conn *c = find(p, id);
+        if (c) {
+            c->seen = true;
+            continue;
+        }
+        if ((int64_t)p->nconns >= max) {
+            skipped++;
+            continue;
+        }
+        if (p->nconns == p->cap) {
+            p->cap = p->cap ? p->cap * 2 : 64;
+            p->conns = iq_xrealloc(p->conns, p->cap * sizeof(push_conn *));
+        }
+        c = iq_xcalloc(1, sizeof(*c));
+        c->account_id = id;
+        c->partition = part;
+        c->seen = true;
+        p->conns[p->nconns++] = c;
+    }
+    PQclear(r);
+    for (size_t i = 0; i < p->nconns;) {
+        if (p->conns[i]->seen) {
+            i++;
+            continue;
+        }
+        IQ_INFO("push: account %" PRId64 " no longer pushed here", p->conns[i]->account_id);
+        conn_free(p, i);
+    }
+    if (skipped && !p->capped_logged)
+        IQ_WARN("push: max_push_connections (%" PRId64 ") reached: %d account(s) of this worker's "
+                "partitions are only polled",
+                max, skipped);
+    p->capped_logged = skipped > 0;
+}
+
+/* The rebalance callback changed what we own: end what is no longer ours, then refresh. */
+static void take_ownership(iq_push *p)
+{
+    pthread_mutex_lock(&p->lock);
+    bool changed = p->changed;
+    p->changed = false;
+    memcpy(p->mine, p->owned, sizeof(p->mine[0]) * (size_t)p->nowned);
+    p->nmine = p->nowned;
+    pthread_mutex_unlock(&p->lock);
+    if (!changed)
+        return;
+    for (size_t i = 0; i < p->nconns;) {
+        if (mine(p, p->conns[i]->partition)) {
+            i++;
+            continue;
+        }
+        IQ_INFO("push: account %" PRId64 ": partition %d revoked; ending IDLE",
+                p->conns[i]->account_id, (int)p->conns[i]->partition);
+        conn_free(p, i);
+    }
+    refresh(p);
+}
+
+/* Opens what is due, at most push_open_rate per second over the worker. */
+static void open_due(iq_push *p)
+{
+    int64_t step = 1000 / iq_config_int(p->w->cfg, IQ_SET_PUSH_OPEN_RATE);
+    for (size_t i = 0; i < p->nconns && !*p->w->stop; i++) {
+        push_conn *c = p->conns[i];
+        int64_t now = iq_now_mono_ms();
+        if (c->state != PC_WAIT || c->next_open_ms > now)
+            continue;
+        if (p->next_open_ms > now)
+            return;
+        p->next_open_ms = (p->next_open_ms > now - 1000 ? p->next_open_ms : now) + step;
+        conn_open(p, c);
+    }
+}
+
+/* IDLE again before the server's inactivity timeout (RFC 2177: re-issue within 29 minutes). */
+static void renew_due(iq_push *p)
+{
+    int64_t renew = iq_config_int(p->w->cfg, IQ_SET_PUSH_IDLE_RENEW);
+    for (size_t i = 0; i < p->nconns; i++) {
+        push_conn *c = p->conns[i];
+        if (c->state != PC_IDLE || iq_now_mono_ms() - c->idle_since_ms < renew)
+            continue;
+        int bits = iq_idle_done(c->ic);
+        if (!(bits & IQ_IDLE_ENDED))
+            bits |= iq_idle_start(c->ic);
+        c->idle_since_ms = iq_now_mono_ms();
+        handle_bits(p, c, bits);
+    }
+}
+
+/* The next moment something is due, as an epoll timeout (ms, at most 1 s). */
+static int next_timeout(const iq_push *p)
+{
+    int64_t now = iq_now_mono_ms(), t = 1000;
+    for (size_t i = 0; i < p->nconns; i++) {
+        const push_conn *c = p->conns[i];
+        if (c->state == PC_IDLE && iq_idle_buffered(c->ic))
+            return 0;
+        if (c->state == PC_WAIT) {
+            int64_t at = c->next_open_ms > p->next_open_ms ? c->next_open_ms : p->next_open_ms;
+            t = at - now < t ? at - now : t;
+        }
+    }
+    return t < 0 ? 0 : (int)t;
+}
+
+static void *push_main(void *arg)
+{
+    iq_push *p = arg;
+    iq_worker *w = p->w;
+    forget_sessions(p); /* rows of an earlier process of the same name */
+    struct epoll_event evs[EVENTS];
+    while (!*w->stop) {
+        take_ownership(p);
+        if (iq_now_mono_ms() >= p->next_refresh_ms)
+            refresh(p);
+        open_due(p);
+        renew_due(p);
+        /* bytes already read (TLS records, the stream's buffer) are never waited for */
+        for (size_t i = 0; i < p->nconns; i++) {
+            push_conn *c = p->conns[i];
+            if (c->state == PC_IDLE && iq_idle_buffered(c->ic))
+                handle_bits(p, c, iq_idle_read(c->ic));
+        }
+        int n = epoll_wait(p->epfd, evs, EVENTS, next_timeout(p));
+        if (n < 0 && errno != EINTR) {
+            IQ_ERROR("push: epoll_wait: %s", IQ_STRERROR(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            if (!evs[i].data.ptr) {
+                uint64_t v;
+                if (read(p->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                    IQ_DEBUG("push: eventfd: %s", IQ_STRERROR(errno));
+                continue;
+            }
+            push_conn *c = evs[i].data.ptr;
+            if (c->state == PC_IDLE)
+                handle_bits(p, c, iq_idle_read(c->ic));
+        }
+    }
+    size_t held = p->nconns;
+    while (p->nconns > 0)
+        conn_free(p, p->nconns - 1);
+    forget_sessions(p);
+    if (held)
+        IQ_INFO("push: stopped; %zu account(s) left to the partitions' next owners", held);
+    return NULL;
+}
+
+iq_push *iq_push_start(iq_worker *w)
+{
+    if (iq_config_int(w->cfg, IQ_SET_MAX_PUSH_CONNECTIONS) == 0)
+        return NULL;
+    iq_push *p = iq_xcalloc(1, sizeof(*p));
+    p->w = w;
+    p->env = w->setup.env;
+    p->env.redis = NULL;
+    pthread_mutex_init(&p->lock, NULL);
+    p->epfd = epoll_create1(EPOLL_CLOEXEC);
+    p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (p->epfd < 0 || p->evfd < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->evfd, &ev) < 0) {
+        IQ_ERROR("push: no event loop (%s); push is off, every account polls", IQ_STRERROR(errno));
+        iq_push_stop(&p);
+        return NULL;
+    }
+    return p;
+}
+
+void iq_push_run(iq_push *p)
+{
+    if (p && pthread_create(&p->thread, NULL, push_main, p) == 0)
+        p->started = true;
+}
+
+void iq_push_stop(iq_push **pp)
+{
+    iq_push *p = *pp;
+    if (!p)
+        return;
+    if (p->started) {
+        wake(p);
+        pthread_join(p->thread, NULL);
+    }
+    free(p->conns);
+    iq_pg_close(&p->pg);
+    if (p->epfd >= 0)
+        close(p->epfd);
+    if (p->evfd >= 0)
+        close(p->evfd);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+    *pp = NULL;
+}

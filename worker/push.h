@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/* IMAP IDLE push held by the worker that owns each account's check-topic partition (issue 16):
+ * one event-loop thread, its connections, and the ownership fed by the rebalance callback. */
+#ifndef IQ_PUSH_H
+#define IQ_PUSH_H
+
+#include <stdbool.h>
+
+#include <librdkafka/rdkafka.h>
+
+typedef struct iq_push iq_push;
+struct iq_worker;
+
+/* NULL when push is off (max_push_connections 0) or no event loop could be made. */
+iq_push *iq_push_start(struct iq_worker *w);
+/* Starts the thread (after the consumer exists). */
+void iq_push_run(iq_push *p);
+/* From the rebalance callback (any thread): partitions of the check topic assigned or
+ * revoked. The connections follow in the push thread. p may be NULL. */
+void iq_push_rebalance(iq_push *p, bool assigned, const rd_kafka_topic_partition_list_t *parts);
+/* Joins the thread (which ended every connection once *w->stop was set) and frees. */
+void iq_push_stop(iq_push **p);
+
+#endif
