@@ -14,8 +14,18 @@ cred=$(it_credential c $user "$INBOXQ_TEST_MAIL_PASS_BULK")
 id=$(inboxq account add --name uidv --host 127.0.0.1 --port "$INBOXQ_TEST_IMAPS_PORT" --protocol imap \
   --credential "$cred" --secure yes --secure-type ssl --keep-copy yes)
 it_seed $user 3
+# and one over 4 MB, fetched in ranges and streamed into PostgreSQL (lib/mail/store_stream.c),
+# whose rebinding after the change is a path of its own
+big="$IT_TMP/big.eml"
+{
+  printf 'From: big@example.org\r\nTo: %s@example.org\r\nSubject: big\r\n' "$user"
+  printf 'Message-ID: <big.%s@inboxq.test>\r\n\r\n' "$RANDOM$RANDOM"
+  head -c 4500000 /dev/urandom | base64 -w 76 | sed 's/$/\r/'
+} >"$big"
+sha256sum "$big" | awk '{print $1}' >>"$IT_TMP/delivered-$user"
+"$IQ_SOURCE_DIR/tests/harness/deliver" --dir "$INBOXQ_TEST_DIR" $user "$big" >/dev/null
 out=$(it_check "$id")
-check "first check stores 3" test "$(jget messages_new <<<"$out")" -eq 3
+check "first check stores 4, one of them streamed ($(jget messages_new <<<"$out"))" test "$(jget messages_new <<<"$out")" -eq 4
 before=$(it_sql "SELECT uidvalidity FROM mailbox_state WHERE account_id = $id")
 
 # make Dovecot forget its UIDs: the folder gets a new UIDVALIDITY
@@ -26,14 +36,14 @@ out=$(it_check "$id")
 after=$(it_sql "SELECT uidvalidity FROM mailbox_state WHERE account_id = $id")
 check "the server's UIDVALIDITY changed ($before -> $after)" test "$before" != "$after"
 check "only the one new message is new" test "$(jget messages_new <<<"$out")" -eq 1
-check "nothing stored twice: 4 messages" test "$(it_stored_count "$id")" -eq 4
-check "every stored message carries the new UIDVALIDITY" test "$(it_sql "SELECT count(*) FROM messages WHERE account_id = $id AND uidvalidity = $after AND server_id LIKE '$after:%'")" -eq 4
+check "nothing stored twice: 5 messages (the streamed one too)" test "$(it_stored_count "$id")" -eq 5
+check "every stored message carries the new UIDVALIDITY" test "$(it_sql "SELECT count(*) FROM messages WHERE account_id = $id AND uidvalidity = $after AND server_id LIKE '$after:%'")" -eq 5
 check "stored bytes still equal the server's" test "$(it_stored_hashes "$id")" = "$(it_server_hashes $user)"
-check "one event per message, none for the renamed ones" test "$(it_sql "SELECT count(*) FROM outbox WHERE key = '$id'")" -eq 4
+check "one event per message, none for the renamed ones" test "$(it_sql "SELECT count(*) FROM outbox WHERE key = '$id'")" -eq 5
 
 # keep copy off now: the deletes use the new UIDs and empty the folder
 inboxq account edit "$id" --keep-copy no >/dev/null
 out=$(it_check "$id")
-check "deleted all 4 under the new UIDVALIDITY" test "$(jget messages_deleted <<<"$out")" -eq 4
+check "deleted all 5 under the new UIDVALIDITY" test "$(jget messages_deleted <<<"$out")" -eq 5
 check "server empty" test "$(it_server_count $user)" -eq 0
 finish
