@@ -48,7 +48,10 @@ static const char form_help[] =
     "  --folder NAME               IMAP mailbox to read (default INBOX)\n"
     "  --check-interval DURATION   automatic check interval, 5s to 7d: 30s, 5m, 1h, 1d\n"
     "                              (default 5m)\n"
-    "  --apop yes|no               POP3: use APOP when the server offers it (default no)\n";
+    "  --apop yes|no               POP3: use APOP when the server offers it (default no)\n"
+    "  --auth auto|password|xoauth2|oauthbearer\n"
+    "                              how to log in (default auto: the credential's type and\n"
+    "                              the server's capabilities decide)\n";
 
 enum {
     OPT_NAME = 256,
@@ -67,6 +70,7 @@ enum {
     OPT_FOLDER,
     OPT_INTERVAL,
     OPT_APOP,
+    OPT_AUTH,
     OPT_EXPECT,
 };
 
@@ -87,6 +91,7 @@ static const struct option form_opts[] = {
     {"folder", required_argument, NULL, OPT_FOLDER},
     {"check-interval", required_argument, NULL, OPT_INTERVAL},
     {"apop", required_argument, NULL, OPT_APOP},
+    {"auth", required_argument, NULL, OPT_AUTH},
     {"expect-version", required_argument, NULL, OPT_EXPECT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -150,6 +155,9 @@ static int parse_form(iq_app *app, const iq_entity *e, const char *cmd, int argc
             break;
         case OPT_APOP:
             field = &in->apop;
+            break;
+        case OPT_AUTH:
+            field = &in->auth;
             break;
         case OPT_EXPECT: {
             int64_t v;
@@ -272,6 +280,7 @@ static void print_account_text(const iq_account_view *v)
     printf("Secure connection type:  %s\n", stype);
     printf("Folder:                  %s\n", a->folder);
     printf("APOP:                    %s\n", yn(a->apop));
+    printf("Sign-in:                 %s\n", iq_auth_method_name(a->auth));
     printf("Check interval:          %s\n", dur);
     printf("Last check:              %s\n", a->last_check_at ? a->last_check_at : "never");
     printf("Last status:             %s\n", dash(a->last_status));

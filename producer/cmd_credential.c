@@ -188,24 +188,241 @@ static int key_and_secret(iq_app *app, const char *cmd, const secret_args *a,
 
 static const char add_usage[] =
     "usage: inboxq credential add --name NAME --username USER\n"
-    "                             (--password-stdin | --password-file FILE)\n\n"
-    "Adds a credential to the vault and prints its id alone. The secret is\n"
+    "                             (--password-stdin | --password-file FILE)\n"
+    "       inboxq credential add --name NAME --type oauth2 --username MAILBOX\n"
+    "                             --provider microsoft365|google|outlook|generic\n"
+    "                             [--tenant T] [--token-url URL] [--scope S] [--client-id ID]\n"
+    "                             [--client-secret-stdin | --client-certificate FILE\n"
+    "                              --client-key FILE | --service-account-file FILE]\n"
+    "                             [--grant client_credentials|refresh_token|jwt_bearer]\n\n"
+    "Adds a credential to the vault and prints its id alone. The secrets are\n"
     "sealed with the master key and bound to the new row's id.\n"
     "  --name NAME           unique name (case-insensitive), not only digits\n"
-    "  --username USER       the login name\n"
+    "  --type password|oauth2   default password\n"
+    "  --username USER       the login name; for oauth2 the mailbox's address\n"
     "  --password-stdin      read the secret from stdin (a pipe) up to EOF\n"
-    "  --password-file FILE  read the secret from FILE\n";
+    "  --password-file FILE  read the secret from FILE\n"
+    "OAuth2 (docs/oauth2.md):\n"
+    "  --provider P          microsoft365 (--tenant T), google, outlook (personal\n"
+    "                        Outlook.com), or generic (--token-url URL --scope S)\n"
+    "  --client-id ID        the app registration's application (client) id\n"
+    "  --client-secret-stdin read the client secret from stdin (a pipe)\n"
+    "  --client-certificate FILE --client-key FILE\n"
+    "                        sign a client assertion (RFC 7523, RS256) instead\n"
+    "  --service-account-file FILE   Google service-account JSON key (jwt_bearer)\n"
+    "  --grant G             default: client_credentials with a client secret or\n"
+    "                        certificate, jwt_bearer with a service account, else\n"
+    "                        refresh_token (then run 'inboxq credential authorize NAME')\n"
+    "  --device-url URL      the device authorization endpoint (generic provider)\n";
+
+/* Reads a small text file (a PEM key or certificate, a JSON key file): at most IQ_SECRET_MAX
+ * bytes, no NUL. NULL on failure with *exit_r set and the error printed. */
+static char *read_text_file(iq_app *app, const char *flag, const char *path, int *exit_r)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        iq_app_error(app, "credential add: %s %s: %s", flag, path, IQ_STRERROR(errno));
+        *exit_r = errno == ENOENT ? EX_NOINPUT : EX_IOERR;
+        return NULL;
+    }
+    size_t cap = (size_t)IQ_SECRET_MAX + 1, len = 0;
+    char *buf = iq_xcalloc(1, cap + 1);
+    for (;;) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            iq_app_error(app, "credential add: %s %s: %s", flag, path, IQ_STRERROR(errno));
+            *exit_r = EX_IOERR;
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len == cap)
+            break;
+    }
+    if (len == cap || len == 0 || memchr(buf, '\0', len)) {
+        iq_app_error(app, "credential add: %s %s: %s", flag, path,
+                     len == 0     ? "is empty"
+                     : len == cap ? "is too large (over 64 KiB)"
+                                  : "holds a NUL byte; give a text file");
+        *exit_r = EX_DATAERR;
+        goto fail;
+    }
+    close(fd);
+    return buf;
+fail:
+    close(fd);
+    iq_secure_zero(buf, cap + 1);
+    free(buf);
+    return NULL;
+}
+
+enum {
+    OPT_TYPE = 256,
+    OPT_PROVIDER,
+    OPT_TENANT,
+    OPT_TOKEN_URL,
+    OPT_DEVICE_URL,
+    OPT_SCOPE,
+    OPT_CLIENT_ID,
+    OPT_GRANT,
+    OPT_CLIENT_SECRET_STDIN,
+    OPT_CLIENT_CERT,
+    OPT_CLIENT_KEY,
+    OPT_SA_FILE,
+};
+
+typedef struct oauth_files {
+    const char *cert, *key, *sa;
+    bool secret_stdin;
+} oauth_files;
+
+static int add_oauth2(iq_app *app, const secret_args *a, iq_oauth_input *in, const oauth_files *f)
+{
+    int rc = 0;
+    uint8_t key[IQ_KEY_LEN];
+    char *secret = NULL, *cert = NULL, *ckey = NULL, *sa = NULL, *err = NULL;
+    PGconn *c = NULL;
+    if (a->from_stdin || a->file) {
+        iq_app_error(app, "credential add: --password-stdin/--password-file: an oauth2 "
+                          "credential has no password; give --client-secret-stdin, "
+                          "--client-certificate and --client-key, or --service-account-file");
+        return EX_USAGE;
+    }
+    if (f->secret_stdin) {
+        if (isatty(STDIN_FILENO)) {
+            iq_app_error(app, "credential add: --client-secret-stdin reads a pipe, and stdin "
+                              "is a terminal; pipe the secret in");
+            return EX_USAGE;
+        }
+        if (!(secret = read_secret(app, "add", STDIN_FILENO, "stdin", &rc)))
+            return rc;
+        in->client_secret = secret;
+    }
+    if ((f->cert && !(cert = read_text_file(app, "--client-certificate", f->cert, &rc))) ||
+        (f->key && !(ckey = read_text_file(app, "--client-key", f->key, &rc))) ||
+        (f->sa && !(sa = read_text_file(app, "--service-account-file", f->sa, &rc))))
+        goto out;
+    in->client_cert_pem = cert;
+    in->client_key_pem = ckey;
+    in->service_account_json = sa;
+    /* the rules first, so a bad flag is named before any connection is tried */
+    iq_oauth_cred oc;
+    if (iq_oauth_resolve(in, a->username, &oc, &err) != IQ_OK) {
+        iq_app_error(app, "credential add: %s", err);
+        free(err);
+        rc = EX_DATAERR;
+        goto out;
+    }
+    iq_oauth_cred_release(&oc);
+    if ((rc = load_key(app, "add", key)) != 0 || (rc = iq_app_connect_pg(app, &c)) != 0)
+        goto out;
+    int64_t id = 0;
+    iq_err st = iq_vault_add_oauth2(c, key, a->name, a->username, in, &id, &err);
+    if (st != IQ_OK) {
+        rc = iq_entity_store_fail(app, &credential, "add", st, err);
+        goto out;
+    }
+    printf("%" PRId64 "\n", id);
+out:
+    iq_secret_free(&secret);
+    iq_secret_free(&cert);
+    iq_secret_free(&ckey);
+    iq_secret_free(&sa);
+    iq_secure_zero(key, sizeof(key));
+    iq_pg_close(&c);
+    return rc;
+}
 
 static int cmd_add(iq_app *app, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},     {"username", required_argument, NULL, 'u'},
-        {"password-stdin", no_argument, NULL, 's'}, {"password-file", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"name", required_argument, NULL, 'n'},
+        {"username", required_argument, NULL, 'u'},
+        {"password-stdin", no_argument, NULL, 's'},
+        {"password-file", required_argument, NULL, 'f'},
+        {"type", required_argument, NULL, OPT_TYPE},
+        {"provider", required_argument, NULL, OPT_PROVIDER},
+        {"tenant", required_argument, NULL, OPT_TENANT},
+        {"token-url", required_argument, NULL, OPT_TOKEN_URL},
+        {"device-url", required_argument, NULL, OPT_DEVICE_URL},
+        {"scope", required_argument, NULL, OPT_SCOPE},
+        {"client-id", required_argument, NULL, OPT_CLIENT_ID},
+        {"grant", required_argument, NULL, OPT_GRANT},
+        {"client-secret-stdin", no_argument, NULL, OPT_CLIENT_SECRET_STDIN},
+        {"client-certificate", required_argument, NULL, OPT_CLIENT_CERT},
+        {"client-key", required_argument, NULL, OPT_CLIENT_KEY},
+        {"service-account-file", required_argument, NULL, OPT_SA_FILE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     secret_args a = {0};
-    int rc = parse_secret_args(app, "add", argc, argv, opts, add_usage, &a);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
+    iq_oauth_input in = {0};
+    oauth_files f = {0};
+    const char *type = "password";
+    bool oauth_given = false;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        oauth_given = oauth_given || opt >= OPT_PROVIDER;
+        switch (opt) {
+        case 'n':
+            a.name = optarg;
+            break;
+        case 'u':
+            a.username = optarg;
+            break;
+        case 's':
+            a.from_stdin = true;
+            break;
+        case 'f':
+            a.file = optarg;
+            break;
+        case OPT_TYPE:
+            type = optarg;
+            break;
+        case OPT_PROVIDER:
+            in.provider = optarg;
+            break;
+        case OPT_TENANT:
+            in.tenant = optarg;
+            break;
+        case OPT_TOKEN_URL:
+            in.token_url = optarg;
+            break;
+        case OPT_DEVICE_URL:
+            in.device_url = optarg;
+            break;
+        case OPT_SCOPE:
+            in.scope = optarg;
+            break;
+        case OPT_CLIENT_ID:
+            in.client_id = optarg;
+            break;
+        case OPT_GRANT:
+            in.grant = optarg;
+            break;
+        case OPT_CLIENT_SECRET_STDIN:
+            f.secret_stdin = true;
+            break;
+        case OPT_CLIENT_CERT:
+            f.cert = optarg;
+            break;
+        case OPT_CLIENT_KEY:
+            f.key = optarg;
+            break;
+        case OPT_SA_FILE:
+            f.sa = optarg;
+            break;
+        case 'h':
+            fputs(add_usage, stdout);
+            return 0;
+        default:
+            return iq_entity_bad_option(app, &credential, "add", opt, argv);
+        }
+    }
     if (optind < argc) {
         iq_app_error(app, "credential add: unexpected argument '%s'", argv[optind]);
         return EX_USAGE;
@@ -213,6 +430,23 @@ static int cmd_add(iq_app *app, int argc, char **argv)
     if (!a.name || !a.username) {
         iq_app_error(app, "credential add: --name and --username are required; run 'inboxq "
                           "credential add --help'");
+        return EX_USAGE;
+    }
+    if (strcmp(type, "oauth2") == 0) {
+        if (!in.provider) {
+            iq_app_error(app, "credential add: --provider: is required with --type oauth2; "
+                              "give microsoft365, google, outlook or generic");
+            return EX_USAGE;
+        }
+        return add_oauth2(app, &a, &in, &f);
+    }
+    if (strcmp(type, "password") != 0) {
+        iq_app_error(app, "credential add: --type: give password or oauth2");
+        return EX_USAGE;
+    }
+    if (oauth_given) {
+        iq_app_error(app, "credential add: --provider, --client-id and the other OAuth2 flags "
+                          "need --type oauth2");
         return EX_USAGE;
     }
     if (a.from_stdin == (a.file != NULL)) {
@@ -224,6 +458,7 @@ static int cmd_add(iq_app *app, int argc, char **argv)
     uint8_t key[IQ_KEY_LEN];
     char *secret = NULL, *err = NULL;
     PGconn *c = NULL;
+    int rc;
     if ((rc = key_and_secret(app, "add", &a, key, &secret)) != 0 ||
         (rc = iq_app_connect_pg(app, &c)) != 0)
         goto out;
@@ -347,6 +582,24 @@ static int cmd_show(iq_app *app, int argc, char **argv)
                "Updated:     %s\n",
                ci.id, ci.name, ci.username, ci.key_id, users ? users : "nothing", ci.version,
                ci.created_at, ci.updated_at);
+        printf("Type:        %s\n", ci.type ? ci.type : "password");
+        if (ci.oauth) {
+            static const char *const keys[][2] = {
+                {"provider", "Provider:    "},     {"grant", "Grant:       "},
+                {"token_url", "Token URL:   "},    {"device_url", "Device URL:  "},
+                {"client_id", "Client id:   "},    {"client_auth", "Client auth: "},
+                {"scope", "Scope:       "},        {"assertion_iss", "Issuer:      "},
+                {"assertion_kid", "Key id:      "}};
+            for (size_t i = 0; i < IQ_ARRAY_LEN(keys); i++) {
+                const char *v = json_string_value(json_object_get(ci.oauth, keys[i][0]));
+                if (v)
+                    printf("%s%s\n", keys[i][1], v);
+            }
+            if (ci.token_expires_at)
+                printf("Token:       cached, expires %s (never shown)\n", ci.token_expires_at);
+            else
+                printf("Token:       none cached\n");
+        }
     }
 out:
     free(users);

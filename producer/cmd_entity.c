@@ -67,6 +67,7 @@ static const struct {
     {"folder", "--folder"},
     {"check-interval", "--check-interval"},
     {"apop", "--apop"},
+    {"auth", "--auth"},
     {"type", "--type"},
     {"username", "--username"},
     {"secret", "--password-stdin or --password-file"},
