@@ -51,7 +51,10 @@ static const char form_help[] =
     "  --apop yes|no               POP3: use APOP when the server offers it (default no)\n"
     "  --auth auto|password|xoauth2|oauthbearer\n"
     "                              how to log in (default auto: the credential's type and\n"
-    "                              the server's capabilities decide)\n";
+    "                              the server's capabilities decide)\n"
+    "  --provider microsoft365|outlook|google\n"
+    "                              fill the provider's host (by --protocol, default imap),\n"
+    "                              implicit TLS and its port where not given\n";
 
 enum {
     OPT_NAME = 256,
@@ -71,6 +74,7 @@ enum {
     OPT_INTERVAL,
     OPT_APOP,
     OPT_AUTH,
+    OPT_PROVIDER,
     OPT_EXPECT,
 };
 
@@ -92,6 +96,7 @@ static const struct option form_opts[] = {
     {"check-interval", required_argument, NULL, OPT_INTERVAL},
     {"apop", required_argument, NULL, OPT_APOP},
     {"auth", required_argument, NULL, OPT_AUTH},
+    {"provider", required_argument, NULL, OPT_PROVIDER},
     {"expect-version", required_argument, NULL, OPT_EXPECT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -101,6 +106,7 @@ static int parse_form(iq_app *app, const iq_entity *e, const char *cmd, int argc
                       void *form, int *expect_r, int *count_r)
 {
     iq_account_input *in = form;
+    const char *provider = NULL;
     int opt, idx = 0;
     *count_r = 0;
     optind = 0;
@@ -159,6 +165,9 @@ static int parse_form(iq_app *app, const iq_entity *e, const char *cmd, int argc
         case OPT_AUTH:
             field = &in->auth;
             break;
+        case OPT_PROVIDER:
+            provider = optarg;
+            continue;
         case OPT_EXPECT: {
             int64_t v;
             if (!expect_r) {
@@ -203,6 +212,27 @@ static int parse_form(iq_app *app, const iq_entity *e, const char *cmd, int argc
         }
         *field = optarg;
         (*count_r)++;
+    }
+    if (provider) {
+        bool pop3 = in->protocol && strcmp(in->protocol, "pop3") == 0;
+        const char *host = strcmp(provider, "microsoft365") == 0 || strcmp(provider, "outlook") == 0
+                               ? "outlook.office365.com" /* IMAP and POP3 alike */
+                           : strcmp(provider, "google") == 0
+                               ? (pop3 ? "pop.gmail.com" : "imap.gmail.com")
+                               : NULL;
+        if (!host) {
+            iq_app_error(app, "account %s: --provider: give microsoft365, outlook or google", cmd);
+            return EX_USAGE;
+        }
+        if (!in->host)
+            in->host = host;
+        if (!in->protocol)
+            in->protocol = "imap";
+        if (!in->secure)
+            in->secure = "yes";
+        if (!in->secure_type)
+            in->secure_type = "ssl";
+        *count_r += 1;
     }
     return 0;
 }

@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd_entity.h"
 #include "commands.h"
 #include "crypto.h"
 #include "exitcode.h"
+#include "http.h"
 #include "pg.h"
 #include "table.h"
 #include "util.h"
@@ -32,6 +34,7 @@ static const char credential_help[] =
     "  rekey --new-key-file FILE\n"
     "                         re-encrypt every secret with a new master key, in one\n"
     "                         transaction; then point master_key_file at FILE\n"
+    "  authorize ID|NAME      OAuth2: get a refresh token by the device flow (RFC 8628)\n"
     "  verify ID|NAME [--password-stdin | --password-file FILE]\n"
     "                         check that the secret opens with the current key (and, given\n"
     "                         one, that it equals the secret supplied; exit 1 if not)\n\n"
@@ -213,7 +216,9 @@ static const char add_usage[] =
     "  --grant G             default: client_credentials with a client secret or\n"
     "                        certificate, jwt_bearer with a service account, else\n"
     "                        refresh_token (then run 'inboxq credential authorize NAME')\n"
-    "  --device-url URL      the device authorization endpoint (generic provider)\n";
+    "  --device-url URL      the device authorization endpoint (generic provider)\n"
+    "  --refresh-token-file FILE   a refresh token obtained elsewhere (refresh_token\n"
+    "                        grant), instead of 'inboxq credential authorize'\n";
 
 /* Reads a small text file (a PEM key or certificate, a JSON key file): at most IQ_SECRET_MAX
  * bytes, no NUL. NULL on failure with *exit_r set and the error printed. */
@@ -272,10 +277,11 @@ enum {
     OPT_CLIENT_CERT,
     OPT_CLIENT_KEY,
     OPT_SA_FILE,
+    OPT_REFRESH_FILE,
 };
 
 typedef struct oauth_files {
-    const char *cert, *key, *sa;
+    const char *cert, *key, *sa, *refresh;
     bool secret_stdin;
 } oauth_files;
 
@@ -283,7 +289,7 @@ static int add_oauth2(iq_app *app, const secret_args *a, iq_oauth_input *in, con
 {
     int rc = 0;
     uint8_t key[IQ_KEY_LEN];
-    char *secret = NULL, *cert = NULL, *ckey = NULL, *sa = NULL, *err = NULL;
+    char *secret = NULL, *cert = NULL, *ckey = NULL, *sa = NULL, *rt = NULL, *err = NULL;
     PGconn *c = NULL;
     if (a->from_stdin || a->file) {
         iq_app_error(app, "credential add: --password-stdin/--password-file: an oauth2 "
@@ -305,6 +311,20 @@ static int add_oauth2(iq_app *app, const secret_args *a, iq_oauth_input *in, con
         (f->key && !(ckey = read_text_file(app, "--client-key", f->key, &rc))) ||
         (f->sa && !(sa = read_text_file(app, "--service-account-file", f->sa, &rc))))
         goto out;
+    if (f->refresh) {
+        int fd = open(f->refresh, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+            iq_app_error(app, "credential add: --refresh-token-file %s: %s", f->refresh,
+                         IQ_STRERROR(errno));
+            rc = errno == ENOENT ? EX_NOINPUT : EX_IOERR;
+            goto out;
+        }
+        rt = read_secret(app, "add", fd, f->refresh, &rc);
+        close(fd);
+        if (!rt)
+            goto out;
+        in->refresh_token = rt;
+    }
     in->client_cert_pem = cert;
     in->client_key_pem = ckey;
     in->service_account_json = sa;
@@ -331,6 +351,7 @@ out:
     iq_secret_free(&cert);
     iq_secret_free(&ckey);
     iq_secret_free(&sa);
+    iq_secret_free(&rt);
     iq_secure_zero(key, sizeof(key));
     iq_pg_close(&c);
     return rc;
@@ -355,6 +376,7 @@ static int cmd_add(iq_app *app, int argc, char **argv)
         {"client-certificate", required_argument, NULL, OPT_CLIENT_CERT},
         {"client-key", required_argument, NULL, OPT_CLIENT_KEY},
         {"service-account-file", required_argument, NULL, OPT_SA_FILE},
+        {"refresh-token-file", required_argument, NULL, OPT_REFRESH_FILE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     secret_args a = {0};
@@ -415,6 +437,9 @@ static int cmd_add(iq_app *app, int argc, char **argv)
             break;
         case OPT_SA_FILE:
             f.sa = optarg;
+            break;
+        case OPT_REFRESH_FILE:
+            f.refresh = optarg;
             break;
         case 'h':
             fputs(add_usage, stdout);
@@ -787,12 +812,208 @@ out:
     return rc;
 }
 
+static const char authorize_usage[] =
+    "usage: inboxq credential authorize ID|NAME [--timeout DURATION]\n\n"
+    "Gets a refresh token for an OAuth2 credential with the refresh_token grant, by the\n"
+    "device authorization grant (RFC 8628): prints a URL and a code to enter in any\n"
+    "browser, waits while the mailbox's user signs in and consents, then stores the\n"
+    "refresh token sealed in the vault. Nothing secret is printed. --timeout caps the\n"
+    "wait (default: as long as the code is valid).\n";
+
+/* A field of the device endpoint's answer, as text (numbers too); NULL when absent. */
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static int cmd_authorize(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {{"timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int64_t timeout_s = 0;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 't': {
+            int64_t ms = 0;
+            if (iq_parse_duration_ms(optarg, &ms) < 0 || ms < 1000) {
+                iq_app_error(app, "credential authorize: --timeout: give a duration such as "
+                                  "90s or 10m");
+                return EX_USAGE;
+            }
+            timeout_s = ms / 1000;
+            break;
+        }
+        case 'h':
+            fputs(authorize_usage, stdout);
+            return 0;
+        default:
+            return iq_entity_bad_option(app, &credential, "authorize", opt, argv);
+        }
+    }
+    if (argc - optind != 1) {
+        iq_app_error(app, "credential authorize: give one ID or NAME");
+        return EX_USAGE;
+    }
+    uint8_t key[IQ_KEY_LEN];
+    PGconn *c = NULL;
+    int64_t id = 0;
+    char *err = NULL;
+    iq_oauth_cred oc;
+    memset(&oc, 0, sizeof(oc));
+    iq_http_response r = {0};
+    json_t *o = NULL;
+    int rc;
+    if ((rc = load_key(app, "authorize", key)) != 0 ||
+        (rc = iq_entity_open(app, &credential, "authorize", argv[optind], &c, &id)) != 0)
+        goto out;
+    iq_err st = iq_vault_oauth_open(c, key, id, &oc, &err);
+    if (st != IQ_OK) {
+        rc = iq_entity_store_fail(app, &credential, "authorize", st, err);
+        goto out;
+    }
+    if (oc.grant != IQ_GRANT_REFRESH_TOKEN) {
+        iq_app_error(app,
+                     "credential authorize: credential %" PRId64 " uses the %s grant, "
+                     "which needs no user's consent; only refresh_token credentials are "
+                     "authorized",
+                     id, iq_grant_name(oc.grant));
+        rc = EX_DATAERR;
+        goto out;
+    }
+    if (!oc.device_url) {
+        iq_app_error(app,
+                     "credential authorize: credential %" PRId64 " has no device "
+                     "authorization endpoint; add it again with --device-url URL",
+                     id);
+        rc = EX_DATAERR;
+        goto out;
+    }
+    iq_http_opts ho = {.ca_file = iq_config_str(app->cfg, IQ_SET_CA_FILE), .timeout_ms = 30000};
+    const char *dev[] = {"client_id", oc.client_id, "scope", oc.scope ? oc.scope : "", NULL};
+    iq_err cls = IQ_OK;
+    if (iq_http_post_form(oc.device_url, dev, &ho, &r, &cls, &err) < 0) {
+        iq_app_error(app, "credential authorize: the device endpoint: %s", err);
+        free(err);
+        rc = EX_UNAVAILABLE;
+        goto out;
+    }
+    o = json_loadb(r.body, r.len, 0, NULL);
+    const char *device_code = jstr(o, "device_code"), *user_code = jstr(o, "user_code");
+    const char *uri =
+        jstr(o, "verification_uri") ? jstr(o, "verification_uri") : jstr(o, "verification_url");
+    if (r.status != 200 || !device_code || !user_code || !uri) {
+        const char *e = jstr(o, "error");
+        iq_app_error(app,
+                     "credential authorize: the device endpoint answered HTTP %ld%s%s; "
+                     "check the client id and that the app allows public client flows",
+                     r.status, e ? ": " : "", e ? e : "");
+        rc = r.status >= 500 ? EX_TEMPFAIL : EX_DATAERR;
+        goto out;
+    }
+    json_int_t interval = json_integer_value(json_object_get(o, "interval"));
+    json_int_t expires = json_integer_value(json_object_get(o, "expires_in"));
+    if (interval < 1)
+        interval = 5;
+    if (expires < 1)
+        expires = 900;
+    if (timeout_s > 0 && timeout_s < expires)
+        expires = timeout_s;
+    printf("To sign in, open %s and enter the code %s\n", uri, user_code);
+    printf("Waiting up to %lld s for the mailbox's user (%s) to approve...\n", (long long)expires,
+           oc.username);
+    fflush(stdout);
+    int64_t deadline = iq_now_mono_ms() + (int64_t)expires * 1000;
+    rc = EX_TEMPFAIL;
+    while (iq_now_mono_ms() < deadline) {
+        struct timespec ts = {.tv_sec = (time_t)interval};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        const char *f[12];
+        size_t n = 0;
+        f[n++] = "grant_type";
+        f[n++] = "urn:ietf:params:oauth:grant-type:device_code";
+        f[n++] = "device_code";
+        f[n++] = device_code;
+        f[n++] = "client_id";
+        f[n++] = oc.client_id;
+        if (oc.client_secret) {
+            f[n++] = "client_secret";
+            f[n++] = oc.client_secret;
+        }
+        f[n] = NULL;
+        iq_http_response tr = {0};
+        if (iq_http_post_form(oc.token_url, f, &ho, &tr, &cls, &err) < 0) {
+            iq_app_error(app, "credential authorize: the token endpoint: %s (retrying)", err);
+            free(err);
+            err = NULL;
+            continue;
+        }
+        json_t *t = json_loadb(tr.body, tr.len, 0, NULL);
+        const char *e = jstr(t, "error"), *rt = jstr(t, "refresh_token");
+        if (tr.status == 200 && rt) {
+            st = iq_vault_oauth_set_refresh(c, key, &oc, rt, false, &err);
+            json_decref(t);
+            iq_http_response_release(&tr);
+            if (st != IQ_OK) {
+                rc = iq_entity_store_fail(app, &credential, "authorize", st, err);
+                goto out;
+            }
+            /* a cached token of the old grant is of no use now */
+            char idbuf[32];
+            snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
+            const char *p[] = {idbuf};
+            if (iq_pg_exec(c, "DELETE FROM oauth_tokens WHERE credential_id = $1::bigint", 1, p,
+                           &err) < 0) {
+                free(err);
+                err = NULL;
+            }
+            printf("credential %" PRId64 ": authorized; the refresh token is stored (never "
+                   "shown)\n",
+                   id);
+            rc = 0;
+            goto out;
+        }
+        bool pending = e && strcmp(e, "authorization_pending") == 0;
+        if (e && strcmp(e, "slow_down") == 0) {
+            interval += 5;
+            pending = true;
+        }
+        if (!pending) {
+            iq_app_error(app, "credential authorize: %s",
+                         e && strcmp(e, "access_denied") == 0
+                             ? "the user declined; run the command again to retry"
+                         : e && strcmp(e, "expired_token") == 0
+                             ? "the code expired; run the command again"
+                             : "the token endpoint refused the device code");
+            json_decref(t);
+            iq_http_response_release(&tr);
+            rc = EX_NOPERM;
+            goto out;
+        }
+        json_decref(t);
+        iq_http_response_release(&tr);
+    }
+    iq_app_error(app, "credential authorize: nobody approved within the time; run the command "
+                      "again");
+out:
+    json_decref(o);
+    iq_http_response_release(&r);
+    iq_oauth_cred_release(&oc);
+    iq_secure_zero(key, sizeof(key));
+    iq_pg_close(&c);
+    return rc;
+}
+
 int iq_cmd_credential(iq_app *app, int argc, char **argv)
 {
     static const iq_entity_sub subs[] = {{"add", cmd_add},       {"list", cmd_list},
                                          {"show", cmd_show},     {"set-secret", cmd_set_secret},
                                          {"delete", cmd_delete}, {"rekey", cmd_rekey},
-                                         {"verify", cmd_verify}};
+                                         {"verify", cmd_verify}, {"authorize", cmd_authorize}};
     return iq_entity_dispatch(app, &credential, credential_help, subs, IQ_ARRAY_LEN(subs), argc,
                               argv);
 }

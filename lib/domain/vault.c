@@ -1408,7 +1408,8 @@ iq_err iq_vault_token_put(PGconn *c, const uint8_t key[IQ_KEY_LEN], int64_t id, 
                    "token_nonce = EXCLUDED.token_nonce, token_tag = EXCLUDED.token_tag, "
                    "token_ct = EXCLUDED.token_ct, key_id = EXCLUDED.key_id, "
                    "expires_at = EXCLUDED.expires_at, scope = EXCLUDED.scope, "
-                   "obtained_at = now(), requests = t.requests + 1, last_error = NULL",
+                   "obtained_at = now(), requests = t.requests + 1, last_error = NULL, "
+                   "last_error_class = NULL, failed_at = NULL",
                    7, params, &err) < 0)
         st = iq_op_db_error(c, "storing the access token", err, error_r);
     sealed_params_release(&sp);
@@ -1416,17 +1417,19 @@ iq_err iq_vault_token_put(PGconn *c, const uint8_t key[IQ_KEY_LEN], int64_t id, 
     return st;
 }
 
-iq_err iq_vault_token_failed(PGconn *c, int64_t id, const char *reason, char **error_r)
+iq_err iq_vault_token_failed(PGconn *c, int64_t id, const char *reason, const char *cls,
+                             char **error_r)
 {
     char idbuf[32];
     snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
-    const char *params[] = {idbuf, reason};
+    const char *params[] = {idbuf, reason, cls};
     char *err = NULL;
     if (iq_pg_exec(c,
-                   "INSERT INTO oauth_tokens AS t (credential_id, requests, last_error) VALUES "
-                   "($1::bigint, 1, $2) ON CONFLICT (credential_id) DO UPDATE SET "
-                   "requests = t.requests + 1, last_error = $2",
-                   2, params, &err) < 0)
+                   "INSERT INTO oauth_tokens AS t (credential_id, requests, last_error, "
+                   "last_error_class, failed_at) VALUES ($1::bigint, 1, $2, $3, now()) "
+                   "ON CONFLICT (credential_id) DO UPDATE SET requests = t.requests + 1, "
+                   "last_error = $2, last_error_class = $3, failed_at = now()",
+                   3, params, &err) < 0)
         return iq_op_db_error(c, "recording the token endpoint's answer", err, error_r);
     return IQ_OK;
 }

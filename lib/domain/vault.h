@@ -184,6 +184,7 @@ int iq_vault_token_get(PGconn *c, const uint8_t key[IQ_KEY_LEN], int64_t id, boo
 iq_err iq_vault_token_put(PGconn *c, const uint8_t key[IQ_KEY_LEN], int64_t id, const char *token,
                           int64_t expires_in_s, const char *scope, char **error_r);
 /* Counts a refused or failed request and keeps its reason (never a secret). */
-iq_err iq_vault_token_failed(PGconn *c, int64_t id, const char *reason, char **error_r);
+iq_err iq_vault_token_failed(PGconn *c, int64_t id, const char *reason, const char *cls,
+                             char **error_r);
 
 #endif

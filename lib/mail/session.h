@@ -48,6 +48,12 @@ typedef struct iq_session {
     bool state_found;
     int64_t state_uidvalidity;
     int64_t state_highest;
+    /* OAuth2 sign-in (sasl.h): the credential, the token in use and what the token step did;
+       oauth is NULL for a password login */
+    const struct iq_oauth_cred *oauth;
+    char *token;
+    struct iq_oauth_step *oauth_step;
+    struct iq_oauth_step *probe_step_r; /* account test: where the token step is kept */
 } iq_session;
 
 /* Records a failure (first one wins): class, then a printf-style message. When the stream

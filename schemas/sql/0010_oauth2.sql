@@ -30,5 +30,7 @@ CREATE TABLE oauth_tokens (
     scope         text,                       -- as granted (the endpoint's "scope")
     obtained_at   timestamptz,
     requests      bigint NOT NULL DEFAULT 0,  -- token endpoint calls made for it
-    last_error    text                        -- the endpoint's last refusal, never a secret
+    last_error    text,                       -- the endpoint's last refusal, never a secret
+    last_error_class text,                    -- its class (oauth, connect, timeout, ...)
+    failed_at     timestamptz                 -- when; the others reuse it for a while
 );

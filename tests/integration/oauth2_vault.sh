@@ -135,6 +135,15 @@ check "bad --auth named" grep -q -- '--auth' "$err"
 run 0 account add --name acct2 --host h.example --protocol pop3 --credential kc
 run 0 account show acct2 --format json
 check "auth defaults to auto" test "$(jget auth <"$out")" = auto
+run 0 account add --name m365box --provider microsoft365 --credential m365
+run 0 account show m365box --format json
+check "--provider microsoft365 fills the host" test "$(jget host <"$out")" = outlook.office365.com
+check "--provider: implicit TLS, port 993" test "$(jget secure_type <"$out"):$(jget port <"$out")" = ssl:993
+run 0 account add --name gpop --provider google --protocol pop3 --credential gsa
+run 0 account show gpop --format json
+check "--provider google, pop3: pop.gmail.com:995" test "$(jget host <"$out"):$(jget port <"$out")" = pop.gmail.com:995
+run 64 account add --name bad --provider yahoo --credential gsa
+check "bad account --provider named" grep -q -- '--provider' "$err"
 check "audit row of the credential has no secret" \
   test "$(it_sql "SELECT count(*) FROM audit_log WHERE changes::text LIKE '%$canary_secret%'")" = 0
 

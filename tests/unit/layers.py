@@ -47,6 +47,8 @@ THIRD_PARTY = [
     (re.compile(r"^cairo"), "cairo", {"report"}),
     # terminal column widths (East Asian Width) have one home, core/utf8
     (re.compile(r"^utf8proc\.h$"), "utf8proc", {"core"}),
+    # the OAuth2 token endpoint's HTTPS (net/http)
+    (re.compile(r"^curl/"), "libcurl", {"net"}),
 ]
 # Headers internal to their folder that do not follow the NAME_int.h convention.
 INTERNAL = {"session.h"}
