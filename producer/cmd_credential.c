@@ -503,8 +503,9 @@ out:
 
 static const char list_usage[] =
     "usage: inboxq credential list [--format table|json]\n\n"
-    "Lists every credential: id, name, username, the id of the key that sealed\n"
-    "its secret, and how many accounts and connectors use it. Never secrets.\n";
+    "Lists every credential: id, name, type (password or oauth2), username, the id\n"
+    "of the key that sealed its secrets, and how many accounts and connectors use\n"
+    "it. Never secrets.\n";
 
 static int cmd_list(iq_app *app, int argc, char **argv)
 {
@@ -536,9 +537,9 @@ static int cmd_list(iq_app *app, int argc, char **argv)
         iq_entity_print_json(arr);
         json_decref(arr);
     } else {
-        static const char *const hdr[] = {"ID",       "NAME",       "USERNAME", "KEY ID",
-                                          "ACCOUNTS", "CONNECTORS", "UPDATED"};
-        enum { NC = 7 };
+        static const char *const hdr[] = {"ID",     "NAME",     "TYPE",       "USERNAME",
+                                          "KEY ID", "ACCOUNTS", "CONNECTORS", "UPDATED"};
+        enum { NC = 8 };
         const char **cells = iq_xcalloc(iq_size_mul(n + 1, NC), sizeof(*cells));
         char(*nums)[3][32] = iq_xcalloc(n ? n : 1, sizeof(*nums)); /* id, accounts, connectors */
         memcpy(cells, hdr, sizeof(hdr));
@@ -546,8 +547,8 @@ static int cmd_list(iq_app *app, int argc, char **argv)
             snprintf(nums[i][0], 32, "%" PRId64, list[i].id);
             snprintf(nums[i][1], 32, "%" PRId64, list[i].accounts);
             snprintf(nums[i][2], 32, "%" PRId64, list[i].connectors);
-            const char *v[NC] = {nums[i][0], list[i].name, list[i].username,  list[i].key_id,
-                                 nums[i][1], nums[i][2],   list[i].updated_at};
+            const char *v[NC] = {nums[i][0],     list[i].name, list[i].type, list[i].username,
+                                 list[i].key_id, nums[i][1],   nums[i][2],   list[i].updated_at};
             memcpy(cells + (i + 1) * NC, v, sizeof(v));
         }
         iq_table_print(cells, n + 1, NC);

@@ -79,6 +79,10 @@ run 0 --stdin "$canary_secret" credential add --type oauth2 --name kc --username
   --provider generic --token-url https://idp.example:8443/token --scope "imap pop" \
   --client-id inboxq --client-secret-stdin
 run 0 credential list --format json
+run 0 credential list
+check "list table: a TYPE column" grep -qE '^ID +NAME +TYPE +USERNAME' "$out"
+check "list table: oauth2 rows" test "$(grep -c ' oauth2 ' "$out")" = 5
+run 0 credential list --format json
 check "list: types" test "$($PY -c 'import json,sys; print(",".join(c["type"] for c in json.load(sys.stdin)))' <"$out")" = "oauth2,oauth2,oauth2,oauth2,oauth2"
 
 # errors name the flag, write nothing
