@@ -1008,9 +1008,17 @@ iq_err iq_oauth_resolve(const iq_oauth_input *in, const char *username, iq_oauth
         }
         oc->grant = (iq_grant)g;
     } else {
-        oc->grant = in->service_account_json                  ? IQ_GRANT_JWT_BEARER
-                    : in->client_secret || in->client_key_pem ? IQ_GRANT_CLIENT_CREDENTIALS
-                                                              : IQ_GRANT_REFRESH_TOKEN;
+        /* Google has no client_credentials for mail: its client secret is a delegated one */
+        oc->grant = in->service_account_json ? IQ_GRANT_JWT_BEARER
+                    : !google && (in->client_secret || in->client_key_pem)
+                        ? IQ_GRANT_CLIENT_CREDENTIALS
+                        : IQ_GRANT_REFRESH_TOKEN;
+    }
+    if (google && oc->grant == IQ_GRANT_CLIENT_CREDENTIALS) {
+        *error_r = iq_xstrdup("--grant: Google offers no app-only access to mail; use a service "
+                              "account with domain-wide delegation (--service-account-file) or "
+                              "refresh_token");
+        goto bad;
     }
     if (oc->grant == IQ_GRANT_JWT_BEARER && !in->service_account_json) {
         *error_r = iq_xstrdup("--service-account-file: the jwt_bearer grant signs with the "

@@ -19,6 +19,12 @@
 
 int iq_sasl_choose(iq_session *s, bool imap)
 {
+    /* RFC 7628 3: a bearer token is as good as a password that works for an hour: never in
+       clear */
+    if (!iq_stream_is_tls(s->st))
+        return iq_session_fail(s, IQ_ERR_CONFIG,
+                               "an OAuth2 token is only sent over TLS; set the account's secure "
+                               "connection to yes (ssl, or tls for STARTTLS)");
     iq_auth_method m = s->account->auth;
     if (m == IQ_AUTH_XOAUTH2 || m == IQ_AUTH_OAUTHBEARER)
         return (int)m;

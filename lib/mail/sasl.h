@@ -17,7 +17,8 @@
 
 /* The mechanism for the account's auth setting and the server's capabilities (IMAP
  * AUTH=NAME, POP3 CAPA SASL NAME): IQ_AUTH_XOAUTH2 or IQ_AUTH_OAUTHBEARER, or -1 after
- * recording the failure (the server offers neither). */
+ * recording the failure (the connection is not encrypted: IQ_ERR_CONFIG, a token is never
+ * sent in clear; the server offers neither: IQ_ERR_AUTH). */
 int iq_sasl_choose(iq_session *s, bool imap);
 
 /* The client's first message, base64 (malloc'd; iq_secret_free). */

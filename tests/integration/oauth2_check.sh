@@ -68,6 +68,12 @@ r=$(check_json "$pop")
 check "POP3 XOAUTH2 with a 1.2 KiB token (two-line form): ok" test "$(jget outcome <<<"$r")" = ok
 check "POP3: the messages stored" test "$(it_stored_count "$pop")" = 2
 
+clear=$(inboxq account add --name clear --host 127.0.0.1 --port "$INBOXQ_TEST_IMAP_OAUTH_PORT" \
+  --protocol imap --credential app --secure no)
+r=$(check_json "$clear")
+check "no TLS: class config, the token not sent" test "$(jget error_class <<<"$r")" = config
+check "no TLS: the message says why" grep -q "only sent over TLS" <<<"$(jget error <<<"$r")"
+
 out=$(cli account test "$imaps" --format json)
 check "account test: ok" test "$(jget ok <<<"$out")" = True
 check "account test: token step endpoint" test "$(jget oauth2.endpoint <<<"$out")" = "127.0.0.1:$INBOXQ_TEST_OAUTH_PORT"
@@ -82,15 +88,15 @@ r=$(check_json "$imaps")
 check "refused token: a fresh one, and the check ok" test "$(jget outcome <<<"$r")" = ok
 check "refused token: exactly one more request" test "$(stat_of "app-$run")" = $((n + 1))
 
-# a token expiring between two checks (3 s lifetime)
-adm client "{\"client_id\":\"short-$run\",\"secret\":\"$secret\",\"username\":\"$U2\",\"ttl\":3}" >/dev/null
+# a token expiring between two checks (5 s lifetime)
+adm client "{\"client_id\":\"short-$run\",\"secret\":\"$secret\",\"username\":\"$U2\",\"ttl\":5}" >/dev/null
 printf '%s' "$secret" | cli credential add --type oauth2 --name short --username $U2 --provider generic \
   --token-url "$OAUTH/token" --client-id "short-$run" --client-secret-stdin >/dev/null
 short=$(inboxq account add --name short --host 127.0.0.1 --port "$INBOXQ_TEST_IMAPS_OAUTH_PORT" \
   --protocol imap --credential short --secure yes --secure-type ssl)
 r=$(check_json "$short")
 check "short-lived token: first check ok" test "$(jget outcome <<<"$r")" = ok
-sleep 4
+sleep 6
 r=$(check_json "$short")
 check "short-lived token: second check ok after expiry" test "$(jget outcome <<<"$r")" = ok
 check "short-lived token: renewed once" test "$(stat_of "short-$run")" = 2

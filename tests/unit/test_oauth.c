@@ -174,6 +174,13 @@ static void test_presets(void **state)
     assert_non_null(strstr(oc.scope, "IMAP.AccessAsUser.All"));
     assert_non_null(strstr(oc.scope, "offline_access"));
     iq_oauth_cred_release(&oc);
+    /* Google with a client secret: delegated (refresh_token), never client_credentials */
+    in = (iq_oauth_input){.provider = "google", .client_id = "app", .client_secret = "s"};
+    assert_int_equal(iq_oauth_resolve(&in, "u@example.com", &oc, &err), IQ_OK);
+    assert_int_equal(oc.grant, IQ_GRANT_REFRESH_TOKEN);
+    assert_string_equal(oc.token_url, "https://oauth2.googleapis.com/token");
+    assert_string_equal(oc.device_url, "https://oauth2.googleapis.com/device/code");
+    iq_oauth_cred_release(&oc);
     /* errors name the flag */
     static const struct {
         iq_oauth_input in;
@@ -185,6 +192,7 @@ static void test_presets(void **state)
         {{.provider = "generic", .client_id = "x", .token_url = "ftp://x"}, "--token-url:"},
         {{.provider = "google", .tenant = "t", .client_id = "x"}, "--tenant:"},
         {{.provider = "outlook", .client_id = "x", .client_secret = "s"}, "--grant:"},
+        {{.provider = "google", .client_id = "x", .grant = "client_credentials"}, "--grant:"},
         {{.provider = "generic", .token_url = "https://x/t", .client_secret = "s"}, "--client-id:"},
         {{.provider = "generic",
           .token_url = "https://x/t",
