@@ -55,6 +55,12 @@ static const char form_help[] =
     "  --push auto|idle|off        IMAP IDLE push: auto = when the server offers IDLE, idle =\n"
     "                              always try it, off = polling only (default auto); polling\n"
     "                              at the interval goes on either way\n"
+    "  --auth auto|password|xoauth2|oauthbearer\n"
+    "                              how to log in (default auto: the credential's type and\n"
+    "                              the server's capabilities decide)\n"
+    "  --provider microsoft365|outlook|google\n"
+    "                              fill the provider's host (by --protocol, default imap),\n"
+    "                              implicit TLS and its port where not given\n"
     "A field that means nothing with the others (--apop yes on IMAP, --folder on POP3,\n"
     "--secure-type or --ignore-certificate yes with --secure no) is refused; when an edit\n"
     "makes a stored one meaningless, it goes back to its default.\n";
@@ -77,6 +83,8 @@ enum {
     OPT_INTERVAL,
     OPT_APOP,
     OPT_PUSH,
+    OPT_AUTH,
+    OPT_PROVIDER,
     OPT_EXPECT,
 };
 
@@ -98,6 +106,8 @@ static const struct option form_opts[] = {
     {"check-interval", required_argument, NULL, OPT_INTERVAL},
     {"apop", required_argument, NULL, OPT_APOP},
     {"push", required_argument, NULL, OPT_PUSH},
+    {"auth", required_argument, NULL, OPT_AUTH},
+    {"provider", required_argument, NULL, OPT_PROVIDER},
     {"expect-version", required_argument, NULL, OPT_EXPECT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -107,6 +117,7 @@ static int parse_form(iq_app *app, const iq_entity *e, const char *cmd, int argc
                       void *form, int *expect_r, int *count_r)
 {
     iq_account_input *in = form;
+    const char *provider = NULL;
     int opt, idx = 0;
     *count_r = 0;
     optind = 0;
@@ -165,6 +176,12 @@ static int parse_form(iq_app *app, const iq_entity *e, const char *cmd, int argc
         case OPT_PUSH:
             field = &in->push;
             break;
+        case OPT_AUTH:
+            field = &in->auth;
+            break;
+        case OPT_PROVIDER:
+            provider = optarg;
+            continue;
         case OPT_EXPECT: {
             int64_t v;
             if (!expect_r) {
@@ -209,6 +226,27 @@ static int parse_form(iq_app *app, const iq_entity *e, const char *cmd, int argc
         }
         *field = optarg;
         (*count_r)++;
+    }
+    if (provider) {
+        bool pop3 = in->protocol && strcmp(in->protocol, "pop3") == 0;
+        const char *host = strcmp(provider, "microsoft365") == 0 || strcmp(provider, "outlook") == 0
+                               ? "outlook.office365.com" /* IMAP and POP3 alike */
+                           : strcmp(provider, "google") == 0
+                               ? (pop3 ? "pop.gmail.com" : "imap.gmail.com")
+                               : NULL;
+        if (!host) {
+            iq_app_error(app, "account %s: --provider: give microsoft365, outlook or google", cmd);
+            return EX_USAGE;
+        }
+        if (!in->host)
+            in->host = host;
+        if (!in->protocol)
+            in->protocol = "imap";
+        if (!in->secure)
+            in->secure = "yes";
+        if (!in->secure_type)
+            in->secure_type = "ssl";
+        *count_r += 1;
     }
     return 0;
 }
@@ -285,6 +323,7 @@ static void print_account_text(const iq_account_view *v)
     printf("Secure connection type:  %s\n", stype);
     printf("Folder:                  %s\n", a->folder);
     printf("APOP:                    %s\n", yn(a->apop));
+    printf("Sign-in:                 %s\n", iq_auth_method_name(a->auth));
     printf("Check interval:          %s\n", dur);
     char t_last[40], t_success[40], t_next[40], t_created[40], t_updated[40], t_push[40];
     iq_i18n_time_text(IQ_LANG_EN, a->last_check_at, t_last, sizeof(t_last));

@@ -26,7 +26,7 @@ static const step steps[] = {
     {"network connector", {IQ_ERR_PROXY}},
     {"tls", {IQ_ERR_TLS_HANDSHAKE, IQ_ERR_TLS_VERIFY, IQ_ERR_STARTTLS_POLICY}},
     {"capabilities", {IQ_ERR_PROTOCOL}},
-    {"login", {IQ_ERR_AUTH, IQ_ERR_CONFIG}},
+    {"login", {IQ_ERR_AUTH, IQ_ERR_CONFIG, IQ_ERR_OAUTH}},
     {"mailbox", {IQ_ERR_SIZE_LIMIT, IQ_ERR_STORAGE}},
 };
 
@@ -140,6 +140,12 @@ int iq_cmd_account_test(iq_app *app, int argc, char **argv)
                                             res.tls.not_after, "fingerprint_sha256",
                                             res.tls.fingerprint, "verified", res.tls.verified)
                                 : json_null());
+        json_object_set_new(j, "oauth2",
+                            s.oauth_endpoint ? json_pack("{s:s, s:s, s:b, s:s?, s:s?}", "endpoint",
+                                                         s.oauth_endpoint, "grant", s.oauth_grant,
+                                                         "cached", s.oauth_cached, "expires_at",
+                                                         s.oauth_expires_at, "scope", s.oauth_scope)
+                                             : json_null());
         json_object_set_new(j, "messages", rc == 0 ? json_integer(s.messages) : json_null());
         json_object_set_new(j, "bytes", rc == 0 ? json_integer(s.bytes) : json_null());
         json_object_set_new(j, "duration_ms", json_integer(ms));
@@ -159,6 +165,14 @@ int iq_cmd_account_test(iq_app *app, int argc, char **argv)
             printf("              sha256  %s\n", res.tls.fingerprint);
             printf("              %s %s, %s\n", res.tls.version, res.tls.cipher,
                    res.tls.verified ? "verified" : "NOT verified");
+        }
+        if (s.oauth_endpoint) {
+            printf("  oauth2 token: %s grant at %s\n", s.oauth_grant, s.oauth_endpoint);
+            if (s.oauth_expires_at)
+                printf("                %s, expires %s (the token is never shown)\n",
+                       s.oauth_cached ? "cached" : "obtained now", s.oauth_expires_at);
+            if (s.oauth_scope)
+                printf("                scopes granted: %s\n", s.oauth_scope);
         }
         if (s.capabilities)
             printf("  capabilities: %s\n", s.capabilities);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd_entity.h"
@@ -15,6 +16,7 @@
 #include "crypto.h"
 #include "exitcode.h"
 #include "i18n.h"
+#include "http.h"
 #include "pg.h"
 #include "table.h"
 #include "util.h"
@@ -33,6 +35,7 @@ static const char credential_help[] =
     "  rekey --new-key-file FILE\n"
     "                         re-encrypt every secret with a new master key, in one\n"
     "                         transaction; then point master_key_file at FILE\n"
+    "  authorize ID|NAME      OAuth2: get a refresh token by the device flow (RFC 8628)\n"
     "  verify ID|NAME [--password-stdin | --password-file FILE]\n"
     "                         check that the secret opens with the current key (and, given\n"
     "                         one, that it equals the secret supplied; exit 1 if not)\n\n"
@@ -188,24 +191,263 @@ static int key_and_secret(iq_app *app, const char *cmd, const secret_args *a,
 
 static const char add_usage[] =
     "usage: inboxq credential add --name NAME --username USER\n"
-    "                             (--password-stdin | --password-file FILE)\n\n"
-    "Adds a credential to the vault and prints its id alone. The secret is\n"
+    "                             (--password-stdin | --password-file FILE)\n"
+    "       inboxq credential add --name NAME --type oauth2 --username MAILBOX\n"
+    "                             --provider microsoft365|google|outlook|generic\n"
+    "                             [--tenant T] [--token-url URL] [--scope S] [--client-id ID]\n"
+    "                             [--client-secret-stdin | --client-certificate FILE\n"
+    "                              --client-key FILE | --service-account-file FILE]\n"
+    "                             [--grant client_credentials|refresh_token|jwt_bearer]\n\n"
+    "Adds a credential to the vault and prints its id alone. The secrets are\n"
     "sealed with the master key and bound to the new row's id.\n"
     "  --name NAME           unique name (case-insensitive), not only digits\n"
-    "  --username USER       the login name\n"
+    "  --type password|oauth2   default password\n"
+    "  --username USER       the login name; for oauth2 the mailbox's address\n"
     "  --password-stdin      read the secret from stdin (a pipe) up to EOF\n"
-    "  --password-file FILE  read the secret from FILE\n";
+    "  --password-file FILE  read the secret from FILE\n"
+    "OAuth2 (docs/oauth2.md):\n"
+    "  --provider P          microsoft365 (--tenant T), google, outlook (personal\n"
+    "                        Outlook.com), or generic (--token-url URL --scope S)\n"
+    "  --client-id ID        the app registration's application (client) id\n"
+    "  --client-secret-stdin read the client secret from stdin (a pipe)\n"
+    "  --client-certificate FILE --client-key FILE\n"
+    "                        sign a client assertion (RFC 7523, RS256) instead\n"
+    "  --service-account-file FILE   Google service-account JSON key (jwt_bearer)\n"
+    "  --grant G             default: client_credentials with a client secret or\n"
+    "                        certificate, jwt_bearer with a service account, else\n"
+    "                        refresh_token (then run 'inboxq credential authorize NAME')\n"
+    "  --device-url URL      the device authorization endpoint (generic provider)\n"
+    "  --refresh-token-file FILE   a refresh token obtained elsewhere (refresh_token\n"
+    "                        grant), instead of 'inboxq credential authorize'\n";
+
+/* Reads a small text file (a PEM key or certificate, a JSON key file): at most IQ_SECRET_MAX
+ * bytes, no NUL. NULL on failure with *exit_r set and the error printed. */
+static char *read_text_file(iq_app *app, const char *flag, const char *path, int *exit_r)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        iq_app_error(app, "credential add: %s %s: %s", flag, path, IQ_STRERROR(errno));
+        *exit_r = errno == ENOENT ? EX_NOINPUT : EX_IOERR;
+        return NULL;
+    }
+    size_t cap = (size_t)IQ_SECRET_MAX + 1, len = 0;
+    char *buf = iq_xcalloc(1, cap + 1);
+    for (;;) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            iq_app_error(app, "credential add: %s %s: %s", flag, path, IQ_STRERROR(errno));
+            *exit_r = EX_IOERR;
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len == cap)
+            break;
+    }
+    if (len == cap || len == 0 || memchr(buf, '\0', len)) {
+        iq_app_error(app, "credential add: %s %s: %s", flag, path,
+                     len == 0     ? "is empty"
+                     : len == cap ? "is too large (over 64 KiB)"
+                                  : "holds a NUL byte; give a text file");
+        *exit_r = EX_DATAERR;
+        goto fail;
+    }
+    close(fd);
+    return buf;
+fail:
+    close(fd);
+    iq_secure_zero(buf, cap + 1);
+    free(buf);
+    return NULL;
+}
+
+enum {
+    OPT_TYPE = 256,
+    OPT_PROVIDER,
+    OPT_TENANT,
+    OPT_TOKEN_URL,
+    OPT_DEVICE_URL,
+    OPT_SCOPE,
+    OPT_CLIENT_ID,
+    OPT_GRANT,
+    OPT_CLIENT_SECRET_STDIN,
+    OPT_CLIENT_CERT,
+    OPT_CLIENT_KEY,
+    OPT_SA_FILE,
+    OPT_REFRESH_FILE,
+};
+
+typedef struct oauth_files {
+    const char *cert, *key, *sa, *refresh;
+    bool secret_stdin;
+} oauth_files;
+
+static int add_oauth2(iq_app *app, const secret_args *a, iq_oauth_input *in, const oauth_files *f)
+{
+    int rc = 0;
+    uint8_t key[IQ_KEY_LEN];
+    char *secret = NULL, *cert = NULL, *ckey = NULL, *sa = NULL, *rt = NULL, *err = NULL;
+    PGconn *c = NULL;
+    if (a->from_stdin || a->file) {
+        iq_app_error(app, "credential add: --password-stdin/--password-file: an oauth2 "
+                          "credential has no password; give --client-secret-stdin, "
+                          "--client-certificate and --client-key, or --service-account-file");
+        return EX_USAGE;
+    }
+    if (f->secret_stdin) {
+        if (isatty(STDIN_FILENO)) {
+            iq_app_error(app, "credential add: --client-secret-stdin reads a pipe, and stdin "
+                              "is a terminal; pipe the secret in");
+            return EX_USAGE;
+        }
+        if (!(secret = read_secret(app, "add", STDIN_FILENO, "stdin", &rc)))
+            return rc;
+        in->client_secret = secret;
+    }
+    if ((f->cert && !(cert = read_text_file(app, "--client-certificate", f->cert, &rc))) ||
+        (f->key && !(ckey = read_text_file(app, "--client-key", f->key, &rc))) ||
+        (f->sa && !(sa = read_text_file(app, "--service-account-file", f->sa, &rc))))
+        goto out;
+    if (f->refresh) {
+        int fd = open(f->refresh, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+            iq_app_error(app, "credential add: --refresh-token-file %s: %s", f->refresh,
+                         IQ_STRERROR(errno));
+            rc = errno == ENOENT ? EX_NOINPUT : EX_IOERR;
+            goto out;
+        }
+        rt = read_secret(app, "add", fd, f->refresh, &rc);
+        close(fd);
+        if (!rt)
+            goto out;
+        in->refresh_token = rt;
+    }
+    in->client_cert_pem = cert;
+    in->client_key_pem = ckey;
+    in->service_account_json = sa;
+    /* the rules first, so a bad flag is named before any connection is tried */
+    iq_oauth_cred oc;
+    if (iq_oauth_resolve(in, a->username, &oc, &err) != IQ_OK) {
+        iq_app_error(app, "credential add: %s", err);
+        free(err);
+        rc = EX_DATAERR;
+        goto out;
+    }
+    iq_oauth_cred_release(&oc);
+    if ((rc = load_key(app, "add", key)) != 0 || (rc = iq_app_connect_pg(app, &c)) != 0)
+        goto out;
+    int64_t id = 0;
+    iq_err st = iq_vault_add_oauth2(c, key, a->name, a->username, in, &id, &err);
+    if (st != IQ_OK) {
+        rc = iq_entity_store_fail(app, &credential, "add", st, err);
+        goto out;
+    }
+    printf("%" PRId64 "\n", id);
+out:
+    iq_secret_free(&secret);
+    iq_secret_free(&cert);
+    iq_secret_free(&ckey);
+    iq_secret_free(&sa);
+    iq_secret_free(&rt);
+    iq_secure_zero(key, sizeof(key));
+    iq_pg_close(&c);
+    return rc;
+}
 
 static int cmd_add(iq_app *app, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},     {"username", required_argument, NULL, 'u'},
-        {"password-stdin", no_argument, NULL, 's'}, {"password-file", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"name", required_argument, NULL, 'n'},
+        {"username", required_argument, NULL, 'u'},
+        {"password-stdin", no_argument, NULL, 's'},
+        {"password-file", required_argument, NULL, 'f'},
+        {"type", required_argument, NULL, OPT_TYPE},
+        {"provider", required_argument, NULL, OPT_PROVIDER},
+        {"tenant", required_argument, NULL, OPT_TENANT},
+        {"token-url", required_argument, NULL, OPT_TOKEN_URL},
+        {"device-url", required_argument, NULL, OPT_DEVICE_URL},
+        {"scope", required_argument, NULL, OPT_SCOPE},
+        {"client-id", required_argument, NULL, OPT_CLIENT_ID},
+        {"grant", required_argument, NULL, OPT_GRANT},
+        {"client-secret-stdin", no_argument, NULL, OPT_CLIENT_SECRET_STDIN},
+        {"client-certificate", required_argument, NULL, OPT_CLIENT_CERT},
+        {"client-key", required_argument, NULL, OPT_CLIENT_KEY},
+        {"service-account-file", required_argument, NULL, OPT_SA_FILE},
+        {"refresh-token-file", required_argument, NULL, OPT_REFRESH_FILE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     secret_args a = {0};
-    int rc = parse_secret_args(app, "add", argc, argv, opts, add_usage, &a);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
+    iq_oauth_input in = {0};
+    oauth_files f = {0};
+    const char *type = "password";
+    bool oauth_given = false;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        oauth_given = oauth_given || opt >= OPT_PROVIDER;
+        switch (opt) {
+        case 'n':
+            a.name = optarg;
+            break;
+        case 'u':
+            a.username = optarg;
+            break;
+        case 's':
+            a.from_stdin = true;
+            break;
+        case 'f':
+            a.file = optarg;
+            break;
+        case OPT_TYPE:
+            type = optarg;
+            break;
+        case OPT_PROVIDER:
+            in.provider = optarg;
+            break;
+        case OPT_TENANT:
+            in.tenant = optarg;
+            break;
+        case OPT_TOKEN_URL:
+            in.token_url = optarg;
+            break;
+        case OPT_DEVICE_URL:
+            in.device_url = optarg;
+            break;
+        case OPT_SCOPE:
+            in.scope = optarg;
+            break;
+        case OPT_CLIENT_ID:
+            in.client_id = optarg;
+            break;
+        case OPT_GRANT:
+            in.grant = optarg;
+            break;
+        case OPT_CLIENT_SECRET_STDIN:
+            f.secret_stdin = true;
+            break;
+        case OPT_CLIENT_CERT:
+            f.cert = optarg;
+            break;
+        case OPT_CLIENT_KEY:
+            f.key = optarg;
+            break;
+        case OPT_SA_FILE:
+            f.sa = optarg;
+            break;
+        case OPT_REFRESH_FILE:
+            f.refresh = optarg;
+            break;
+        case 'h':
+            fputs(add_usage, stdout);
+            return 0;
+        default:
+            return iq_entity_bad_option(app, &credential, "add", opt, argv);
+        }
+    }
     if (optind < argc) {
         iq_app_error(app, "credential add: unexpected argument '%s'", argv[optind]);
         return EX_USAGE;
@@ -213,6 +455,23 @@ static int cmd_add(iq_app *app, int argc, char **argv)
     if (!a.name || !a.username) {
         iq_app_error(app, "credential add: --name and --username are required; run 'inboxq "
                           "credential add --help'");
+        return EX_USAGE;
+    }
+    if (strcmp(type, "oauth2") == 0) {
+        if (!in.provider) {
+            iq_app_error(app, "credential add: --provider: is required with --type oauth2; "
+                              "give microsoft365, google, outlook or generic");
+            return EX_USAGE;
+        }
+        return add_oauth2(app, &a, &in, &f);
+    }
+    if (strcmp(type, "password") != 0) {
+        iq_app_error(app, "credential add: --type: give password or oauth2");
+        return EX_USAGE;
+    }
+    if (oauth_given) {
+        iq_app_error(app, "credential add: --provider, --client-id and the other OAuth2 flags "
+                          "need --type oauth2");
         return EX_USAGE;
     }
     if (a.from_stdin == (a.file != NULL)) {
@@ -224,6 +483,7 @@ static int cmd_add(iq_app *app, int argc, char **argv)
     uint8_t key[IQ_KEY_LEN];
     char *secret = NULL, *err = NULL;
     PGconn *c = NULL;
+    int rc;
     if ((rc = key_and_secret(app, "add", &a, key, &secret)) != 0 ||
         (rc = iq_app_connect_pg(app, &c)) != 0)
         goto out;
@@ -243,8 +503,9 @@ out:
 
 static const char list_usage[] =
     "usage: inboxq credential list [--format table|json]\n\n"
-    "Lists every credential: id, name, username, the id of the key that sealed\n"
-    "its secret, and how many accounts and connectors use it. Never secrets.\n";
+    "Lists every credential: id, name, type (password or oauth2), username, the id\n"
+    "of the key that sealed its secrets, and how many accounts and connectors use\n"
+    "it. Never secrets.\n";
 
 static int cmd_list(iq_app *app, int argc, char **argv)
 {
@@ -276,9 +537,9 @@ static int cmd_list(iq_app *app, int argc, char **argv)
         iq_entity_print_json(arr);
         json_decref(arr);
     } else {
-        static const char *const hdr[] = {"ID",       "NAME",       "USERNAME", "KEY ID",
-                                          "ACCOUNTS", "CONNECTORS", "UPDATED"};
-        enum { NC = 7 };
+        static const char *const hdr[] = {"ID",     "NAME",     "TYPE",       "USERNAME",
+                                          "KEY ID", "ACCOUNTS", "CONNECTORS", "UPDATED"};
+        enum { NC = 8 };
         const char **cells = iq_xcalloc(iq_size_mul(n + 1, NC), sizeof(*cells));
         char(*nums)[3][32] = iq_xcalloc(n ? n : 1, sizeof(*nums)); /* id, accounts, connectors */
         memcpy(cells, hdr, sizeof(hdr));
@@ -286,8 +547,8 @@ static int cmd_list(iq_app *app, int argc, char **argv)
             snprintf(nums[i][0], 32, "%" PRId64, list[i].id);
             snprintf(nums[i][1], 32, "%" PRId64, list[i].accounts);
             snprintf(nums[i][2], 32, "%" PRId64, list[i].connectors);
-            const char *v[NC] = {nums[i][0], list[i].name, list[i].username,  list[i].key_id,
-                                 nums[i][1], nums[i][2],   list[i].updated_at};
+            const char *v[NC] = {nums[i][0],     list[i].name, list[i].type, list[i].username,
+                                 list[i].key_id, nums[i][1],   nums[i][2],   list[i].updated_at};
             memcpy(cells + (i + 1) * NC, v, sizeof(v));
         }
         iq_table_print(cells, n + 1, NC);
@@ -350,6 +611,27 @@ static int cmd_show(iq_app *app, int argc, char **argv)
                "Updated:     %s\n",
                ci.id, ci.name, ci.username, ci.key_id, users ? users : "nothing", ci.version,
                t_created, t_updated);
+        printf("Type:        %s\n", ci.type ? ci.type : "password");
+        if (ci.oauth) {
+            static const char *const keys[][2] = {
+                {"provider", "Provider:    "},     {"grant", "Grant:       "},
+                {"token_url", "Token URL:   "},    {"device_url", "Device URL:  "},
+                {"client_id", "Client id:   "},    {"client_auth", "Client auth: "},
+                {"scope", "Scope:       "},        {"assertion_iss", "Issuer:      "},
+                {"assertion_kid", "Key id:      "}};
+            for (size_t i = 0; i < IQ_ARRAY_LEN(keys); i++) {
+                const char *v = json_string_value(json_object_get(ci.oauth, keys[i][0]));
+                if (v)
+                    printf("%s%s\n", keys[i][1], v);
+            }
+            if (ci.token_expires_at) {
+                char t_token[40];
+                iq_i18n_time_text(IQ_LANG_EN, ci.token_expires_at, t_token, sizeof(t_token));
+                printf("Token:       cached, expires %s (never shown)\n", t_token);
+            } else {
+                printf("Token:       none cached\n");
+            }
+        }
     }
 out:
     free(users);
@@ -541,12 +823,208 @@ out:
     return rc;
 }
 
+static const char authorize_usage[] =
+    "usage: inboxq credential authorize ID|NAME [--timeout DURATION]\n\n"
+    "Gets a refresh token for an OAuth2 credential with the refresh_token grant, by the\n"
+    "device authorization grant (RFC 8628): prints a URL and a code to enter in any\n"
+    "browser, waits while the mailbox's user signs in and consents, then stores the\n"
+    "refresh token sealed in the vault. Nothing secret is printed. --timeout caps the\n"
+    "wait (default: as long as the code is valid).\n";
+
+/* A field of the device endpoint's answer, as text (numbers too); NULL when absent. */
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static int cmd_authorize(iq_app *app, int argc, char **argv)
+{
+    static const struct option opts[] = {{"timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int64_t timeout_s = 0;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 't': {
+            int64_t ms = 0;
+            if (iq_parse_duration_ms(optarg, &ms) < 0 || ms < 1000) {
+                iq_app_error(app, "credential authorize: --timeout: give a duration such as "
+                                  "90s or 10m");
+                return EX_USAGE;
+            }
+            timeout_s = ms / 1000;
+            break;
+        }
+        case 'h':
+            fputs(authorize_usage, stdout);
+            return 0;
+        default:
+            return iq_entity_bad_option(app, &credential, "authorize", opt, argv);
+        }
+    }
+    if (argc - optind != 1) {
+        iq_app_error(app, "credential authorize: give one ID or NAME");
+        return EX_USAGE;
+    }
+    uint8_t key[IQ_KEY_LEN];
+    PGconn *c = NULL;
+    int64_t id = 0;
+    char *err = NULL;
+    iq_oauth_cred oc;
+    memset(&oc, 0, sizeof(oc));
+    iq_http_response r = {0};
+    json_t *o = NULL;
+    int rc;
+    if ((rc = load_key(app, "authorize", key)) != 0 ||
+        (rc = iq_entity_open(app, &credential, "authorize", argv[optind], &c, &id)) != 0)
+        goto out;
+    iq_err st = iq_vault_oauth_open(c, key, id, &oc, &err);
+    if (st != IQ_OK) {
+        rc = iq_entity_store_fail(app, &credential, "authorize", st, err);
+        goto out;
+    }
+    if (oc.grant != IQ_GRANT_REFRESH_TOKEN) {
+        iq_app_error(app,
+                     "credential authorize: credential %" PRId64 " uses the %s grant, "
+                     "which needs no user's consent; only refresh_token credentials are "
+                     "authorized",
+                     id, iq_grant_name(oc.grant));
+        rc = EX_DATAERR;
+        goto out;
+    }
+    if (!oc.device_url) {
+        iq_app_error(app,
+                     "credential authorize: credential %" PRId64 " has no device "
+                     "authorization endpoint; add it again with --device-url URL",
+                     id);
+        rc = EX_DATAERR;
+        goto out;
+    }
+    iq_http_opts ho = {.ca_file = iq_config_str(app->cfg, IQ_SET_CA_FILE), .timeout_ms = 30000};
+    const char *dev[] = {"client_id", oc.client_id, "scope", oc.scope ? oc.scope : "", NULL};
+    iq_err cls = IQ_OK;
+    if (iq_http_post_form(oc.device_url, dev, &ho, &r, &cls, &err) < 0) {
+        iq_app_error(app, "credential authorize: the device endpoint: %s", err);
+        free(err);
+        rc = EX_UNAVAILABLE;
+        goto out;
+    }
+    o = json_loadb(r.body, r.len, 0, NULL);
+    const char *device_code = jstr(o, "device_code"), *user_code = jstr(o, "user_code");
+    const char *uri =
+        jstr(o, "verification_uri") ? jstr(o, "verification_uri") : jstr(o, "verification_url");
+    if (r.status != 200 || !device_code || !user_code || !uri) {
+        const char *e = jstr(o, "error");
+        iq_app_error(app,
+                     "credential authorize: the device endpoint answered HTTP %ld%s%s; "
+                     "check the client id and that the app allows public client flows",
+                     r.status, e ? ": " : "", e ? e : "");
+        rc = r.status >= 500 ? EX_TEMPFAIL : EX_DATAERR;
+        goto out;
+    }
+    json_int_t interval = json_integer_value(json_object_get(o, "interval"));
+    json_int_t expires = json_integer_value(json_object_get(o, "expires_in"));
+    if (interval < 1)
+        interval = 5;
+    if (expires < 1)
+        expires = 900;
+    if (timeout_s > 0 && timeout_s < expires)
+        expires = timeout_s;
+    printf("To sign in, open %s and enter the code %s\n", uri, user_code);
+    printf("Waiting up to %lld s for the mailbox's user (%s) to approve...\n", (long long)expires,
+           oc.username);
+    fflush(stdout);
+    int64_t deadline = iq_now_mono_ms() + (int64_t)expires * 1000;
+    rc = EX_TEMPFAIL;
+    while (iq_now_mono_ms() < deadline) {
+        struct timespec ts = {.tv_sec = (time_t)interval};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        const char *f[12];
+        size_t n = 0;
+        f[n++] = "grant_type";
+        f[n++] = "urn:ietf:params:oauth:grant-type:device_code";
+        f[n++] = "device_code";
+        f[n++] = device_code;
+        f[n++] = "client_id";
+        f[n++] = oc.client_id;
+        if (oc.client_secret) {
+            f[n++] = "client_secret";
+            f[n++] = oc.client_secret;
+        }
+        f[n] = NULL;
+        iq_http_response tr = {0};
+        if (iq_http_post_form(oc.token_url, f, &ho, &tr, &cls, &err) < 0) {
+            iq_app_error(app, "credential authorize: the token endpoint: %s (retrying)", err);
+            free(err);
+            err = NULL;
+            continue;
+        }
+        json_t *t = json_loadb(tr.body, tr.len, 0, NULL);
+        const char *e = jstr(t, "error"), *rt = jstr(t, "refresh_token");
+        if (tr.status == 200 && rt) {
+            st = iq_vault_oauth_set_refresh(c, key, &oc, rt, false, &err);
+            json_decref(t);
+            iq_http_response_release(&tr);
+            if (st != IQ_OK) {
+                rc = iq_entity_store_fail(app, &credential, "authorize", st, err);
+                goto out;
+            }
+            /* a cached token of the old grant is of no use now */
+            char idbuf[32];
+            snprintf(idbuf, sizeof(idbuf), "%" PRId64, id);
+            const char *p[] = {idbuf};
+            if (iq_pg_exec(c, "DELETE FROM oauth_tokens WHERE credential_id = $1::bigint", 1, p,
+                           &err) < 0) {
+                free(err);
+                err = NULL;
+            }
+            printf("credential %" PRId64 ": authorized; the refresh token is stored (never "
+                   "shown)\n",
+                   id);
+            rc = 0;
+            goto out;
+        }
+        bool pending = e && strcmp(e, "authorization_pending") == 0;
+        if (e && strcmp(e, "slow_down") == 0) {
+            interval += 5;
+            pending = true;
+        }
+        if (!pending) {
+            iq_app_error(app, "credential authorize: %s",
+                         e && strcmp(e, "access_denied") == 0
+                             ? "the user declined; run the command again to retry"
+                         : e && strcmp(e, "expired_token") == 0
+                             ? "the code expired; run the command again"
+                             : "the token endpoint refused the device code");
+            json_decref(t);
+            iq_http_response_release(&tr);
+            rc = EX_NOPERM;
+            goto out;
+        }
+        json_decref(t);
+        iq_http_response_release(&tr);
+    }
+    iq_app_error(app, "credential authorize: nobody approved within the time; run the command "
+                      "again");
+out:
+    json_decref(o);
+    iq_http_response_release(&r);
+    iq_oauth_cred_release(&oc);
+    iq_secure_zero(key, sizeof(key));
+    iq_pg_close(&c);
+    return rc;
+}
+
 int iq_cmd_credential(iq_app *app, int argc, char **argv)
 {
     static const iq_entity_sub subs[] = {{"add", cmd_add},       {"list", cmd_list},
                                          {"show", cmd_show},     {"set-secret", cmd_set_secret},
                                          {"delete", cmd_delete}, {"rekey", cmd_rekey},
-                                         {"verify", cmd_verify}};
+                                         {"verify", cmd_verify}, {"authorize", cmd_authorize}};
     return iq_entity_dispatch(app, &credential, credential_help, subs, IQ_ARRAY_LEN(subs), argc,
                               argv);
 }

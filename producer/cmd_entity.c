@@ -68,6 +68,7 @@ static const struct {
     {"check-interval", "--check-interval"},
     {"apop", "--apop"},
     {"push", "--push"},
+    {"auth", "--auth"},
     {"type", "--type"},
     {"username", "--username"},
     {"secret", "--password-stdin or --password-file"},

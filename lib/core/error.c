@@ -39,6 +39,7 @@ static const struct {
     [-IQ_ERR_INVALID_JOB] = {"invalid_job", false, IQ_BACKOFF_NONE},
     [-IQ_ERR_ACCOUNT_DELETED] = {"account_deleted", false, IQ_BACKOFF_NONE},
     [-IQ_ERR_REPORT_DELETED] = {"report_deleted", false, IQ_BACKOFF_NONE},
+    [-IQ_ERR_OAUTH] = {"oauth", false, IQ_BACKOFF_OPERATOR},
 };
 
 static bool valid(iq_err e)

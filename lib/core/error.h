@@ -42,9 +42,12 @@ typedef enum {
     IQ_ERR_INVALID_JOB = -24,     /* a field missing, mistyped or out of range */
     IQ_ERR_ACCOUNT_DELETED = -25, /* the job's account no longer exists */
     IQ_ERR_REPORT_DELETED = -26,  /* the job's report no longer exists */
+    /* the OAuth2 token endpoint refused the credential (invalid_client, invalid_grant,
+       unauthorized_client, consent missing): an operator must act, as for "auth" */
+    IQ_ERR_OAUTH = -27,
 } iq_err;
 
-#define IQ_ERR_MIN IQ_ERR_REPORT_DELETED
+#define IQ_ERR_MIN IQ_ERR_OAUTH
 
 /* How long the next try waits after a failure of a class. */
 typedef enum {

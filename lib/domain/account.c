@@ -209,6 +209,10 @@ iq_err iq_account_apply(iq_account *a, const iq_account_input *in, bool creating
         (st = iq_rule_bool("active", in->active, &a->active, error_r)) != IQ_OK ||
         (st = iq_rule_bool("apop", in->apop, &a->apop, error_r)) != IQ_OK)
         return st;
+    if (in->auth && iq_auth_method_parse(in->auth, &a->auth) < 0) {
+        *error_r = iq_xstrdup("auth: give auto, password, xoauth2 or oauthbearer");
+        return IQ_ERR_INVALID;
+    }
     if ((st = apply_folder(a, in->folder, error_r)) != IQ_OK ||
         (st = apply_interval(a, in->check_interval, error_r)) != IQ_OK ||
         (st = apply_push(a, in->push, error_r)) != IQ_OK)
@@ -298,9 +302,27 @@ json_t *iq_account_fields_json(const iq_account *a)
     json_object_set_new(o, "secure_type", stype ? json_string(stype) : json_null());
     json_object_set_new(o, "folder", json_string(a->folder ? a->folder : "INBOX"));
     json_object_set_new(o, "apop", json_boolean(a->apop));
+    json_object_set_new(o, "auth", json_string(iq_auth_method_name(a->auth)));
     json_object_set_new(o, "check_interval_s", json_integer(a->check_interval_s));
     json_object_set_new(o, "push", json_string(iq_push_mode_name(a->push)));
     return o;
+}
+
+static const char *const auth_names[] = {"auto", "password", "xoauth2", "oauthbearer"};
+
+const char *iq_auth_method_name(iq_auth_method m)
+{
+    return (unsigned)m < IQ_ARRAY_LEN(auth_names) ? auth_names[m] : "auto";
+}
+
+int iq_auth_method_parse(const char *s, iq_auth_method *m_r)
+{
+    for (size_t i = 0; s && i < IQ_ARRAY_LEN(auth_names); i++)
+        if (strcmp(s, auth_names[i]) == 0) {
+            *m_r = (iq_auth_method)i;
+            return 0;
+        }
+    return -1;
 }
 
 /* ---- accounts in PostgreSQL ---- */
@@ -344,6 +366,8 @@ void iq_account_from_row(const PGresult *r, int row, iq_account *a)
     a->next_check_at = iq_dup_or_null(iq_pg_str(r, row, 24));
     if (iq_push_mode_parse(iq_pg_str(r, row, 25), &a->push) < 0)
         a->push = IQ_PUSH_AUTO;
+    if (iq_auth_method_parse(iq_pg_str(r, row, 26), &a->auth) < 0)
+        a->auth = IQ_AUTH_AUTO;
 }
 
 /* 1 found, 0 none, or a negative iq_err. */
@@ -452,7 +476,7 @@ json_t *iq_account_view_json(const iq_account_view *v)
     return o;
 }
 
-/* Text parameters for the 18 stored fields, in the order of the INSERT's columns (the most
+/* Text parameters for the 19 stored fields, in the order of the INSERT's columns (the most
  * fields of any kind). */
 typedef struct account_params {
     char port[16], connector[24], credential[24], interval[24];
@@ -483,7 +507,8 @@ static void account_params_fill(account_params *p, const iq_account *a)
                                            a->folder,
                                            iq_record_tf(a->apop),
                                            p->interval,
-                                           iq_push_mode_name(a->push)};
+                                           iq_push_mode_name(a->push),
+                                           iq_auth_method_name(a->auth)};
     memcpy(p->v, v, sizeof(v));
 }
 
@@ -504,9 +529,9 @@ iq_err iq_account_create(PGconn *c, const iq_account_input *in, int64_t *id_r, c
         c, "account",
         "INSERT INTO mail_accounts (name, host, port, port_is_default, protocol, secure, "
         "secure_type, ignore_certificate, keep_copy, auto_check, active, use_connector, "
-        "connector_id, credential_id, folder, apop, check_interval_s, push) VALUES ($1, $2, "
+        "connector_id, credential_id, folder, apop, check_interval_s, push, auth) VALUES ($1, $2, "
         "$3::int, $4::bool, $5, $6::bool, $7, $8::bool, $9::bool, $10::bool, $11::bool, "
-        "$12::bool, $13::bigint, $14::bigint, $15, $16::bool, $17::int, $18) RETURNING id",
+        "$12::bool, $13::bigint, $14::bigint, $15, $16::bool, $17::int, $18, $19) RETURNING id",
         IQ_RECORD_MAX_FIELDS, p.v, iq_account_fields_json(&a), id_r, error_r);
     if (st == IQ_OK)
         goto out;
@@ -554,7 +579,7 @@ iq_err iq_account_update(PGconn *c, int64_t id, const iq_account_input *in, int 
         "$6::bool, protocol = $7, secure = $8::bool, secure_type = $9, ignore_certificate = "
         "$10::bool, keep_copy = $11::bool, auto_check = $12::bool, active = $13::bool, "
         "use_connector = $14::bool, connector_id = $15::bigint, credential_id = $16::bigint, "
-        "folder = $17, apop = $18::bool, check_interval_s = $19::int, push = $20, "
+        "folder = $17, apop = $18::bool, check_interval_s = $19::int, push = $20, auth = $21, "
         "next_check_at = CASE WHEN check_interval_s <> $19::int "
         "THEN least(next_check_at, now() + make_interval(secs => $19::int)) "
         "ELSE next_check_at END, "

@@ -24,6 +24,18 @@ typedef enum { IQ_PUSH_AUTO, IQ_PUSH_IDLE, IQ_PUSH_OFF } iq_push_mode;
 const char *iq_push_mode_name(iq_push_mode m); /* "auto" / "idle" / "off" */
 int iq_push_mode_parse(const char *s, iq_push_mode *m_r);
 
+/* How an account logs in (mail_accounts.auth). */
+typedef enum {
+    IQ_AUTH_AUTO = 0,    /* the credential's type and the server's capabilities decide */
+    IQ_AUTH_PASSWORD,    /* AUTHENTICATE PLAIN / LOGIN, USER/PASS, APOP */
+    IQ_AUTH_XOAUTH2,     /* SASL XOAUTH2 with an OAuth2 credential */
+    IQ_AUTH_OAUTHBEARER, /* SASL OAUTHBEARER (RFC 7628) with an OAuth2 credential */
+} iq_auth_method;
+
+const char *iq_auth_method_name(iq_auth_method m);
+/* 0 and *m_r, or -1 for a name that is none of auto, password, xoauth2, oauthbearer. */
+int iq_auth_method_parse(const char *s, iq_auth_method *m_r);
+
 typedef struct iq_account {
     int64_t id; /* "Código" */
     char *name;
@@ -41,6 +53,7 @@ typedef struct iq_account {
     int64_t credential_id;
     char *folder; /* IMAP mailbox, default "INBOX" */
     bool apop;    /* POP3: use APOP when the server offers it */
+    iq_auth_method auth;
     int64_t check_interval_s;
     iq_push_mode push;
     int version; /* optimistic concurrency for edits */
@@ -64,9 +77,9 @@ void iq_account_release(iq_account *a);
     "a.ignore_certificate, a.keep_copy, a.auto_check, a.active, a.use_connector, "                 \
     "a.connector_id, a.credential_id, a.folder, a.apop, a.check_interval_s, a.version, "           \
     "a.last_status, a.last_error_class, a.last_error, " IQ_SQL_TS("a.last_check_at") ", "      \
-    IQ_SQL_TS("a.last_success_at") ", " IQ_SQL_TS("a.next_check_at") ", a.push"
+    IQ_SQL_TS("a.last_success_at") ", " IQ_SQL_TS("a.next_check_at") ", a.push, a.auth"
 /* clang-format on */
-#define IQ_ACCOUNT_NCOLS 26
+#define IQ_ACCOUNT_NCOLS 27
 void iq_account_from_row(const PGresult *r, int row, iq_account *a_r);
 /* Operator input for add and edit, as text; NULL = not given (edit keeps the value). */
 typedef struct iq_account_input {
@@ -87,6 +100,7 @@ typedef struct iq_account_input {
     const char *check_interval; /* 30s, 5m, 1h, 1d; 5s..7d */
     const char *apop;
     const char *push; /* auto | idle | off */
+    const char *auth; /* auto | password | xoauth2 | oauthbearer */
 } iq_account_input;
 
 #define IQ_CHECK_INTERVAL_MIN_S 5

@@ -13,7 +13,7 @@
 #include "pg.h"
 
 /* The most stored fields of any kind (an account's 17). */
-#define IQ_RECORD_MAX_FIELDS 18
+#define IQ_RECORD_MAX_FIELDS 19
 
 typedef enum { IQ_TBL_ACCOUNT, IQ_TBL_CONNECTOR, IQ_TBL_CREDENTIAL } iq_table_kind;
 

@@ -18,8 +18,11 @@
 typedef struct iq_credential_info {
     int64_t id;
     char *name;
+    char *type; /* "password" or "oauth2" */
     char *username;
-    char *key_id; /* id of the master key that sealed the secret */
+    json_t *oauth; /* oauth2: the settings that are not secret (iq_oauth_params'), else NULL */
+    char *token_expires_at; /* oauth2: the cached access token's expiry, NULL when none */
+    char *key_id;           /* id of the master key that sealed the secret */
     char *created_at;
     char *updated_at;
     int version;
@@ -87,5 +90,101 @@ iq_err iq_vault_delete(PGconn *c, int64_t id, char **error_r);
 iq_err iq_vault_rekey(PGconn *c, const uint8_t old_key[IQ_KEY_LEN],
                       const uint8_t new_key[IQ_KEY_LEN], size_t *rekeyed_r, size_t *already_r,
                       char **error_r);
+
+/* ---- OAuth2 credentials ---- */
+
+typedef enum {
+    IQ_GRANT_CLIENT_CREDENTIALS = 0, /* app-only: client secret or client certificate */
+    IQ_GRANT_REFRESH_TOKEN,          /* delegated: refresh token from the device flow */
+    IQ_GRANT_JWT_BEARER,             /* Google service account with domain-wide delegation */
+} iq_grant;
+
+const char *iq_grant_name(iq_grant g);
+
+/* What an OAuth2 credential holds, opened (iq_vault_oauth_open). Strings malloc'd; the
+ * secrets are wiped by iq_oauth_cred_release. */
+typedef struct iq_oauth_cred {
+    int64_t id;
+    char *name;
+    char *username; /* the mailbox: user= of XOAUTH2, a= of OAUTHBEARER, sub of jwt_bearer */
+    char *provider; /* microsoft365, google, outlook, generic */
+    char *token_url;
+    char *device_url; /* RFC 8628 device authorization endpoint, NULL when unknown */
+    char *client_id;
+    char *scope;
+    iq_grant grant;
+    char *assertion_iss; /* jwt_bearer: the service account's e-mail */
+    char *assertion_kid; /* the signing key's id (service account) or x5t (certificate) */
+    /* secrets */
+    char *client_secret;
+    char *client_key; /* PEM: the certificate's private key, or the service account's */
+    char *refresh_token;
+} iq_oauth_cred;
+
+void iq_oauth_cred_release(iq_oauth_cred *oc);
+
+/* Operator input for an OAuth2 credential (the CLI read the files). NULL = not given. */
+typedef struct iq_oauth_input {
+    const char *provider; /* required */
+    const char *tenant;
+    const char *token_url;
+    const char *device_url;
+    const char *scope;
+    const char *client_id;
+    const char *grant;
+    const char *client_secret;
+    const char *client_cert_pem; /* with client_key_pem */
+    const char *client_key_pem;
+    const char *service_account_json; /* Google's key file */
+    const char *refresh_token;
+} iq_oauth_input;
+
+/* Presets, rules and defaults: fills *oc (secrets included) from in. Each error names the
+ * flag (--provider, --tenant, ...). IQ_OK or IQ_ERR_INVALID. */
+iq_err iq_oauth_resolve(const iq_oauth_input *in, const char *username, iq_oauth_cred *oc,
+                        char **error_r);
+
+/* Adds an OAuth2 credential (one transaction, audited without secrets). */
+iq_err iq_vault_add_oauth2(PGconn *c, const uint8_t key[IQ_KEY_LEN], const char *name,
+                           const char *username, const iq_oauth_input *in, int64_t *id_r,
+                           char **error_r);
+
+/* The columns iq_vault_oauth_from_row reads after IQ_VAULT_OPEN_COLS: type and settings. */
+#define IQ_VAULT_TYPE_COLS "cr.type, cr.oauth"
+#define IQ_VAULT_TYPE_NCOLS 2
+/* Whether the row (type column at col) is an OAuth2 credential. */
+bool iq_vault_row_is_oauth2(const PGresult *r, int row, int col);
+/* Builds *oc from an opened secret (the sealed JSON) and the settings column (oauth). */
+iq_err iq_vault_oauth_from_secret(int64_t id, const char *name, const char *username,
+                                  const char *settings_json, const char *secret, iq_oauth_cred *oc,
+                                  char **error_r);
+/* Opens an OAuth2 credential from PostgreSQL. IQ_ERR_CONFIG when it is a password. */
+iq_err iq_vault_oauth_open(PGconn *c, const uint8_t key[IQ_KEY_LEN], int64_t id, iq_oauth_cred *oc,
+                           char **error_r);
+/* Stores a rotated refresh token: in the caller's transaction when in_tx, else in one of
+ * its own; audited as {"refresh_token": {"changed": true}}. */
+iq_err iq_vault_oauth_set_refresh(PGconn *c, const uint8_t key[IQ_KEY_LEN], const iq_oauth_cred *oc,
+                                  const char *refresh_token, bool in_tx, char **error_r);
+
+/* The access token every worker shares (table oauth_tokens). */
+typedef struct iq_token_cache {
+    char *token;      /* opened; wiped by iq_token_cache_release */
+    int64_t valid_s;  /* seconds until the refresh margin before expiry; <= 0: refresh it */
+    char *expires_at; /* ISO 8601 UTC */
+    char *scope;      /* as granted, may be NULL */
+} iq_token_cache;
+
+void iq_token_cache_release(iq_token_cache *t);
+/* Reads the cached token: 1 one opened, 0 none (or sealed with another key), -1 error. With
+ * lock (inside the caller's transaction) the row is created when missing and locked FOR
+ * UPDATE: the one refresher per credential; the others wait here for its result. */
+int iq_vault_token_get(PGconn *c, const uint8_t key[IQ_KEY_LEN], int64_t id, bool lock,
+                       iq_token_cache *t_r, char **error_r);
+/* Stores a fresh token that expires in expires_in_s seconds, and counts the request. */
+iq_err iq_vault_token_put(PGconn *c, const uint8_t key[IQ_KEY_LEN], int64_t id, const char *token,
+                          int64_t expires_in_s, const char *scope, char **error_r);
+/* Counts a refused or failed request and keeps its reason (never a secret). */
+iq_err iq_vault_token_failed(PGconn *c, int64_t id, const char *reason, const char *cls,
+                             char **error_r);
 
 #endif

@@ -16,6 +16,7 @@
 #include "net.h"
 #include "pg.h"
 #include "proxy.h"
+#include "oauth.h"
 #include "session.h"
 #include "util.h"
 #include "keyring.h"
@@ -28,7 +29,8 @@ static const char begin_sql[] =
     "WITH run AS (INSERT INTO check_runs (job_id, account_id, worker, started_at, requested_by) "
     "VALUES ($1, $2, $3, clock_timestamp(), $4) ON CONFLICT (job_id) DO UPDATE SET worker = "
     "EXCLUDED.worker WHERE check_runs.finished_at IS NULL RETURNING id) "
-    "SELECT " IQ_ACCOUNT_COLS ", " IQ_VAULT_OPEN_COLS ", ms.uidvalidity, ms.highest_uid, "
+    "SELECT " IQ_ACCOUNT_COLS ", " IQ_VAULT_OPEN_COLS ", " IQ_VAULT_TYPE_COLS
+    ", ms.uidvalidity, ms.highest_uid, "
     "ms.account_id IS NOT NULL, (SELECT id FROM run) IS NOT NULL, a.consecutive_failures, "
     "a.check_interval_s "
     "FROM (SELECT $2::bigint AS id) k LEFT JOIN mail_accounts a ON a.id = k.id "
@@ -36,10 +38,11 @@ static const char begin_sql[] =
     "LEFT JOIN mailbox_state ms ON ms.account_id = a.id AND ms.mailbox = a.folder";
 enum {
     BEGIN_CRED = IQ_ACCOUNT_NCOLS,
-    BEGIN_STATE = BEGIN_CRED + IQ_VAULT_OPEN_NCOLS, /* uidvalidity, highest_uid, found */
-    BEGIN_RUN = BEGIN_STATE + 3,                    /* whether the run (re)started */
-    BEGIN_FAILURES = BEGIN_RUN + 1,                 /* failed checks in a row before this one */
-    BEGIN_INTERVAL = BEGIN_RUN + 2,                 /* the account's check interval (s) */
+    BEGIN_STATE = BEGIN_CRED + IQ_VAULT_OPEN_NCOLS + IQ_VAULT_TYPE_NCOLS, /* uidvalidity,
+                                                                highest_uid, found */
+    BEGIN_RUN = BEGIN_STATE + 3,    /* whether the run (re)started */
+    BEGIN_FAILURES = BEGIN_RUN + 1, /* failed checks in a row before this one */
+    BEGIN_INTERVAL = BEGIN_RUN + 2, /* the account's check interval (s) */
 };
 
 /* Starts the run record; 1 when the job already finished (nothing to do), 0 to go on with
@@ -170,21 +173,94 @@ static void run_finish(PGconn *c, const iq_check_env *env, int64_t account_id, c
     PQclear(r);
 }
 
-/* Opens the account's credential (from the columns IQ_VAULT_OPEN_COLS at col of cred's first
- * row when the caller read them already, else from PostgreSQL), logs in and runs. */
+/* An OAuth2 login: the token step, then the session with the SASL hooks. */
+static int oauth_login_run(iq_session *s, const iq_account *a, const PGresult *cred, int col,
+                           const char *user, const char *secret)
+{
+    iq_oauth_cred oc;
+    char *err = NULL;
+    int rc = -1;
+    if (a->auth == IQ_AUTH_PASSWORD)
+        return iq_session_fail(s, IQ_ERR_CONFIG,
+                               "account '%s' signs in with a password, but its credential is "
+                               "OAuth2; set --auth auto, xoauth2 or oauthbearer",
+                               a->name);
+    iq_err st = iq_vault_oauth_from_secret(a->credential_id, iq_pg_str(cred, 0, col), user,
+                                           iq_pg_str(cred, 0, col + IQ_VAULT_OPEN_NCOLS + 1),
+                                           secret, &oc, &err);
+    if (st != IQ_OK) {
+        iq_session_fail(s, IQ_ERR_CONFIG, "credential of account '%s': %s", a->name, err);
+        free(err);
+        return -1;
+    }
+    iq_oauth_step *step = iq_xcalloc(1, sizeof(*step));
+    st = iq_oauth_token(s->pg, s->env, a, &oc, NULL, &s->token, step, &err);
+    if (st != IQ_OK) {
+        iq_session_fail(s, st, "OAuth2 token for '%s' (%s grant at %s): %s", oc.username,
+                        iq_grant_name(oc.grant), step->endpoint, err);
+        free(err);
+    } else {
+        s->oauth = &oc;
+        s->oauth_step = step;
+        s->username = oc.username;
+        s->password = NULL;
+        rc = iq_session_run(s, a->protocol == IQ_PROTO_IMAP ? &iq_imap_driver : &iq_pop3_driver);
+    }
+    if (s->probe_step_r) {
+        *s->probe_step_r = *step; /* what the last token step did (a retry's, after one) */
+        memset(step, 0, sizeof(*step));
+    }
+    iq_oauth_step_release(step);
+    free(step);
+    iq_secret_free(&s->token);
+    s->oauth = NULL;
+    s->oauth_step = NULL;
+    s->username = NULL;
+    iq_oauth_cred_release(&oc);
+    return rc;
+}
+
+/* Opens the account's credential (from the columns IQ_VAULT_OPEN_COLS and IQ_VAULT_TYPE_COLS
+ * at col of cred's first row when the caller read them already, else from PostgreSQL), logs
+ * in and runs. */
 static int session_login_run(iq_session *s, const iq_account *a, const PGresult *cred, int col)
 {
     char *user = NULL, *pass = NULL, *err = NULL;
     const iq_keyring one = {s->env->master_key, 1},
                      *ring = s->env->keyring ? s->env->keyring : &one;
-    iq_err st =
-        cred ? iq_vault_open_row_ring(ring, a->credential_id, cred, 0, col, &user, &pass, &err)
-             : iq_vault_open_status_ring(s->pg, ring, a->credential_id, &user, &pass, &err);
+    PGresult *own = NULL;
+    if (!cred) {
+        char idbuf[32];
+        snprintf(idbuf, sizeof(idbuf), "%lld", (long long)a->credential_id);
+        const char *params[] = {idbuf};
+        own = iq_pg_query(s->pg,
+                          "SELECT " IQ_VAULT_OPEN_COLS ", " IQ_VAULT_TYPE_COLS
+                          " FROM credentials cr WHERE cr.id = $1::bigint",
+                          1, params, &err);
+        if (!own) {
+            s->account = a;
+            iq_session_fail(s, IQ_ERR_STORAGE, "reading the credential: %s", err);
+            free(err);
+            s->account = NULL;
+            return -1;
+        }
+        cred = own;
+        col = 0;
+    }
+    iq_err st = iq_vault_open_row_ring(ring, a->credential_id, cred, 0, col, &user, &pass, &err);
     int rc = -1;
     s->account = a;
+    bool oauth2 = iq_vault_row_is_oauth2(cred, 0, col + IQ_VAULT_OPEN_NCOLS);
     if (st != IQ_OK) {
         iq_session_fail(s, IQ_ERR_CONFIG, "credential of account '%s': %s", a->name, err);
         free(err);
+    } else if (oauth2) {
+        rc = oauth_login_run(s, a, cred, col, user, pass);
+    } else if (a->auth == IQ_AUTH_XOAUTH2 || a->auth == IQ_AUTH_OAUTHBEARER) {
+        iq_session_fail(s, IQ_ERR_CONFIG,
+                        "account '%s' signs in with %s, but its credential holds a password; "
+                        "give it an OAuth2 credential or set --auth auto",
+                        a->name, iq_auth_method_name(a->auth));
     } else {
         s->username = user;
         s->password = pass;
@@ -194,6 +270,7 @@ static int session_login_run(iq_session *s, const iq_account *a, const PGresult 
     iq_secret_free(&pass);
     s->username = s->password = NULL;
     s->account = NULL;
+    PQclear(own);
     return rc;
 }
 
@@ -212,8 +289,20 @@ int iq_check_probe(PGconn *c, const iq_check_env *env, int64_t account_id, iq_ch
         free(err);
         return -1;
     }
+    iq_oauth_step step;
+    memset(&step, 0, sizeof(step));
+    s.probe_step_r = &step;
     int rc = session_login_run(&s, &a, NULL, 0);
     iq_account_release(&a);
+    if (step.endpoint[0]) {
+        probe_r->oauth_endpoint = iq_xstrdup(step.endpoint);
+        probe_r->oauth_grant = step.grant;
+        probe_r->oauth_expires_at = step.expires_at;
+        probe_r->oauth_scope = step.scope;
+        probe_r->oauth_cached = step.from_cache;
+        step.expires_at = step.scope = NULL;
+    }
+    iq_oauth_step_release(&step);
     probe_r->capabilities = s.capabilities;
     probe_r->messages = s.probe_messages;
     probe_r->bytes = s.probe_bytes;
@@ -223,6 +312,9 @@ int iq_check_probe(PGconn *c, const iq_check_env *env, int64_t account_id, iq_ch
 void iq_probe_release(iq_probe *p)
 {
     free(p->capabilities);
+    free(p->oauth_endpoint);
+    free(p->oauth_expires_at);
+    free(p->oauth_scope);
     memset(p, 0, sizeof(*p));
 }
 

@@ -26,6 +26,12 @@ typedef struct iq_probe {
     char *capabilities; /* as last seen (after TLS), space separated; NULL if none */
     int64_t messages;   /* in the folder (IMAP) or the maildrop (POP3) */
     int64_t bytes;
+    /* the OAuth2 token step (NULL endpoint: a password login): never the token */
+    char *oauth_endpoint;
+    const char *oauth_grant;
+    char *oauth_expires_at;
+    char *oauth_scope;
+    bool oauth_cached;
 } iq_probe;
 
 /* Runs the test of account_id. 0 when every step passed; -1 with res saying why. probe_r is

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "failpoint.h"
 #include "log.h"
+#include "sasl.h"
 #include "session.h"
 #include "store.h"
 #include "util.h"
@@ -136,6 +137,8 @@ static int auth_plain_ir(iq_session *s, mailimap *imap)
 
 static int login(iq_session *s, mailimap *imap, bool tls)
 {
+    if (s->oauth)
+        return iq_sasl_imap_login(s, imap);
     const char *caps = s->capabilities;
     bool plain = iq_session_has_cap(caps, "AUTH=PLAIN");
     if (iq_session_has_cap(caps, "LOGINDISABLED") && !plain) {

@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "failpoint.h"
 #include "log.h"
+#include "sasl.h"
 #include "session.h"
 #include "store.h"
 #include "util.h"
@@ -233,6 +234,8 @@ static int authenticate(pop3 *p)
 {
     iq_session *s = p->s;
     int st;
+    if (s->oauth)
+        return iq_sasl_pop3_login(s, p->line);
     if (s->account->apop && !p->timestamp[0])
         /* never fall back to USER/PASS in clear: a server in the middle strips the timestamp */
         return iq_session_fail(s, IQ_ERR_AUTH,

@@ -52,6 +52,12 @@ typedef struct iq_session {
     /* IMAP IDLE push (idle.c): when set, the driver stops after SELECT and hands the selected
      * session over here instead of checking (s->st stays valid with it) */
     mailimap **hold_r;
+    /* OAuth2 sign-in (sasl.h): the credential, the token in use and what the token step did;
+       oauth is NULL for a password login */
+    const struct iq_oauth_cred *oauth;
+    char *token;
+    struct iq_oauth_step *oauth_step;
+    struct iq_oauth_step *probe_step_r; /* account test: where the token step is kept */
 } iq_session;
 
 /* Records a failure (first one wins): class, then a printf-style message. When the stream

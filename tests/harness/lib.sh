@@ -3,9 +3,9 @@
 # shellcheck shell=bash
 
 # shellcheck disable=SC2034 # constants used by the scripts that source this file
-HARNESS_ALL_SERVICES=(certs pg redis dovecot socks socks-auth httpproxy kafka kafka-cluster)
+HARNESS_ALL_SERVICES=(certs pg redis dovecot socks socks-auth httpproxy kafka kafka-cluster oauth)
 # what start runs when no service is named: the real Kafka cluster only when asked for
-HARNESS_DEFAULT_SERVICES=(certs pg redis dovecot socks socks-auth httpproxy kafka)
+HARNESS_DEFAULT_SERVICES=(certs pg redis dovecot socks socks-auth httpproxy kafka oauth)
 HARNESS_BAD_CERTS=(selfsigned expired wrongname unknownca)
 HARNESS_MAIL_UID=20999
 HARNESS_MAIL_GID=20999
@@ -37,6 +37,10 @@ harness_ports() {
 	: "${INBOXQ_TEST_SOCKS_PORT:=$((b + 30))}" "${INBOXQ_TEST_SOCKS_AUTH_PORT:=$((b + 31))}"
 	: "${INBOXQ_TEST_HTTP_PROXY_PORT:=$((b + 32))}"
 	: "${INBOXQ_TEST_KAFKA_CLUSTER_PORT:=$((b + 60))}"
+	# OAuth2: the test authorization server, and the Dovecot that signs in with its tokens
+	: "${INBOXQ_TEST_OAUTH_PORT:=$((b + 70))}"
+	: "${INBOXQ_TEST_IMAP_OAUTH_PORT:=$((b + 71))}" "${INBOXQ_TEST_IMAPS_OAUTH_PORT:=$((b + 72))}"
+	: "${INBOXQ_TEST_POP3_OAUTH_PORT:=$((b + 73))}" "${INBOXQ_TEST_POP3S_OAUTH_PORT:=$((b + 74))}"
 }
 
 # Parses the options every script shares; sets DIR and ARGS (the remaining arguments).
@@ -181,6 +185,7 @@ service_names() {
 	certs) ;;
 	dovecot) echo dovecot-main; for c in "${HARNESS_BAD_CERTS[@]}"; do echo "dovecot-$c"; done ;;
 	kafka-cluster) printf '%s\n' kafka-cluster-1 kafka-cluster-2 kafka-cluster-3 ;;
+	oauth) printf '%s\n' oauth-server dovecot-oauth ;;
 	*) echo "$1" ;;
 	esac
 }

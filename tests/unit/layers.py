@@ -53,6 +53,8 @@ THIRD_PARTY = [
     (re.compile(r"^microhttpd\.h$"), "libmicrohttpd", {"obs"}),
     # operators' password hashes (argon2id) and session tokens of `inboxq serve`
     (re.compile(r"^sodium(\.h|/)"), "libsodium", {"domain"}),
+    # the OAuth2 token endpoint's HTTPS (net/http)
+    (re.compile(r"^curl/"), "libcurl", {"net"}),
 ]
 # Headers internal to their folder that do not follow the NAME_int.h convention.
 INTERNAL = {"session.h"}

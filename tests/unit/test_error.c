@@ -42,6 +42,7 @@ static void test_names(void **state)
         {IQ_ERR_INVALID_JOB, "invalid_job", false},
         {IQ_ERR_ACCOUNT_DELETED, "account_deleted", false},
         {IQ_ERR_REPORT_DELETED, "report_deleted", false},
+        {IQ_ERR_OAUTH, "oauth", false},
     };
     for (size_t i = 0; i < IQ_ARRAY_LEN(want); i++) {
         assert_string_equal(iq_err_name(want[i].e), want[i].name);
@@ -60,6 +61,8 @@ static void test_names(void **state)
     assert_int_equal(iq_err_from_name(NULL), IQ_OK);
     assert_string_equal(iq_err_name((iq_err)-1000), "protocol");
     assert_int_equal(iq_err_backoff(IQ_ERR_AUTH), IQ_BACKOFF_OPERATOR);
+    /* a refused OAuth2 client or grant needs an operator as a refused password does */
+    assert_int_equal(iq_err_backoff(IQ_ERR_OAUTH), IQ_BACKOFF_OPERATOR);
     assert_int_equal(iq_err_backoff(IQ_ERR_TIMEOUT), IQ_BACKOFF_RETRY);
     assert_int_equal(iq_err_backoff(IQ_ERR_TLS_VERIFY), IQ_BACKOFF_INTERVAL);
 }
