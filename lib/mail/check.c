@@ -223,7 +223,7 @@ static int oauth_login_run(iq_session *s, const iq_account *a, const PGresult *c
 /* Opens the account's credential (from the columns IQ_VAULT_OPEN_COLS and IQ_VAULT_TYPE_COLS
  * at col of cred's first row when the caller read them already, else from PostgreSQL), logs
  * in and runs. */
-static int session_login_run(iq_session *s, const iq_account *a, const PGresult *cred, int col)
+int iq_session_login_run(iq_session *s, const iq_account *a, const PGresult *cred, int col)
 {
     char *user = NULL, *pass = NULL, *err = NULL;
     const iq_keyring one = {s->env->master_key, 1},
@@ -292,7 +292,7 @@ int iq_check_probe(PGconn *c, const iq_check_env *env, int64_t account_id, iq_ch
     iq_oauth_step step;
     memset(&step, 0, sizeof(step));
     s.probe_step_r = &step;
-    int rc = session_login_run(&s, &a, NULL, 0);
+    int rc = iq_session_login_run(&s, &a, NULL, 0);
     iq_account_release(&a);
     if (step.endpoint[0]) {
         probe_r->oauth_endpoint = iq_xstrdup(step.endpoint);
@@ -334,7 +334,7 @@ static int check_loaded(PGconn *c, const iq_check_env *env, const char *job_id, 
         s.state_found = iq_pg_bool(r, 0, BEGIN_STATE + 2);
         s.state_uidvalidity = iq_pg_i64(r, 0, BEGIN_STATE);
         s.state_highest = iq_pg_i64(r, 0, BEGIN_STATE + 1);
-        rc = session_login_run(&s, &a, r, BEGIN_CRED);
+        rc = iq_session_login_run(&s, &a, r, BEGIN_CRED);
         iq_account_release(&a);
     }
     PQclear(r);

@@ -19,7 +19,6 @@
 #include "account.h"
 #include "session.h"
 #include "util.h"
-#include "vault.h"
 
 struct iq_idle {
     mailimap *imap;
@@ -274,21 +273,10 @@ int iq_idle_open(PGconn *c, const iq_check_env *env, int64_t account_id, iq_idle
         iq_session_fail(&s, IQ_ERR_CONFIG, "%s", "the account is not set up for push");
         goto out;
     }
-    char *user = NULL, *pass = NULL;
-    iq_err st = iq_vault_open_status(c, env->master_key, a.credential_id, &user, &pass, &err);
-    if (st != IQ_OK) {
-        iq_session_fail(&s, IQ_ERR_CONFIG, "credential of account '%s': %s", a.name, err);
-        free(err);
-        goto out;
-    }
+    /* the check's own sign-in: a password or an OAuth2 token, the key ring */
     mailimap *imap = NULL;
-    s.account = &a;
-    s.username = user;
-    s.password = pass;
     s.hold_r = &imap;
-    int run = iq_session_run(&s, &iq_imap_driver);
-    iq_secret_free(&user);
-    iq_secret_free(&pass);
+    int run = iq_session_login_run(&s, &a, NULL, 0);
     if (run < 0 || !imap)
         goto out;
     bool has_idle = iq_session_has_cap(s.capabilities, "IDLE") || mailimap_has_idle(imap);

@@ -90,5 +90,9 @@ void iq_session_init(iq_session *s, PGconn *c, const iq_check_env *env, const ch
                      bool probe_only, iq_check_result *res);
 /* With s->account, s->username and s->password set: connects, runs drv, closes. 0 or -1. */
 int iq_session_run(iq_session *s, const iq_driver *drv);
+/* Opens account a's credential (password or OAuth2, with the key ring; from the columns
+ * IQ_VAULT_OPEN_COLS and IQ_VAULT_TYPE_COLS at col of cred's first row, or read here when cred
+ * is NULL), logs in the way the account says and runs its driver (check.c). */
+int iq_session_login_run(iq_session *s, const iq_account *a, const PGresult *cred, int col);
 
 #endif
