@@ -153,11 +153,6 @@ int iq_kafka_flush(iq_kafka_producer *p, int64_t timeout_ms)
     return rd_kafka_outq_len(p->rk) == 0 ? 0 : -1;
 }
 
-void iq_kafka_poll(iq_kafka_producer *p)
-{
-    rd_kafka_poll(p->rk, 0);
-}
-
 int iq_kafka_produce_sync(iq_kafka_producer *p, const char *topic, const char *key,
                           const void *value, size_t len, char **error_r)
 {

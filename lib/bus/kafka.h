@@ -34,8 +34,6 @@ int iq_kafka_flush(iq_kafka_producer *p, int64_t timeout_ms);
 /* Produce one message and wait for its delivery report. */
 int iq_kafka_produce_sync(iq_kafka_producer *p, const char *topic, const char *key,
                           const void *value, size_t len, char **error_r);
-/* Serves delivery callbacks without blocking. */
-void iq_kafka_poll(iq_kafka_producer *p);
 /* Checks the brokers answer (metadata request) within timeout_ms. */
 int iq_kafka_producer_ping(iq_kafka_producer *p, int64_t timeout_ms, char **error_r);
 
