@@ -541,14 +541,15 @@ static int cmd_list(iq_app *app, int argc, char **argv)
                                           "KEY ID", "ACCOUNTS", "CONNECTORS", "UPDATED"};
         enum { NC = 8 };
         const char **cells = iq_xcalloc(iq_size_mul(n + 1, NC), sizeof(*cells));
-        char(*nums)[3][32] = iq_xcalloc(n ? n : 1, sizeof(*nums)); /* id, accounts, connectors */
+        char(*nums)[4][40] = iq_xcalloc(n ? n : 1, sizeof(*nums)); /* id, accounts, conn., time */
         memcpy(cells, hdr, sizeof(hdr));
         for (size_t i = 0; i < n; i++) {
-            snprintf(nums[i][0], 32, "%" PRId64, list[i].id);
-            snprintf(nums[i][1], 32, "%" PRId64, list[i].accounts);
-            snprintf(nums[i][2], 32, "%" PRId64, list[i].connectors);
+            snprintf(nums[i][0], 40, "%" PRId64, list[i].id);
+            snprintf(nums[i][1], 40, "%" PRId64, list[i].accounts);
+            snprintf(nums[i][2], 40, "%" PRId64, list[i].connectors);
+            iq_i18n_time_text(IQ_LANG_EN, list[i].updated_at, nums[i][3], 40); /* for people */
             const char *v[NC] = {nums[i][0],     list[i].name, list[i].type, list[i].username,
-                                 list[i].key_id, nums[i][1],   nums[i][2],   list[i].updated_at};
+                                 list[i].key_id, nums[i][1],   nums[i][2],   nums[i][3]};
             memcpy(cells + (i + 1) * NC, v, sizeof(v));
         }
         iq_table_print(cells, n + 1, NC);

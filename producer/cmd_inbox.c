@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <libpq-fe.h>
 
+#include "i18n.h"
 #include "cmd_entity.h"
 #include "commands.h"
 #include "exitcode.h"
@@ -155,7 +156,10 @@ int iq_cmd_inbox(iq_app *app, int argc, char **argv)
         json_t *m;
         json_array_foreach(list, i, m)
         {
-            cell(json_string_value(json_object_get(m, "date")), 20);
+            char date[40]; /* for people, as every table (the JSON keeps RFC 3339) */
+            iq_i18n_time_text(IQ_LANG_EN, json_string_value(json_object_get(m, "date")), date,
+                              sizeof(date));
+            cell(date, 20);
             printf(" ");
             cell(json_string_value(json_object_get(m, "from")), from_w);
             printf(" ");

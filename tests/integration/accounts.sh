@@ -159,6 +159,9 @@ run 0 credential show "$cred_alice"
 run 0 credential list --format json
 jv "$OUT" 'map(.name)' '["alice","bob","spare"]'
 run 0 credential list
+# one time format for people in every table (issue 12, item 26)
+[[ $OUT =~ [0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9]{2}:[0-9]{2}\ UTC ]] || fail "credential list's UPDATED is not YYYY-MM-DD HH:MM UTC: $OUT"
+[[ $OUT != *T[0-9][0-9]:* ]] || fail "credential list still shows an RFC 3339 time: $OUT"
 run 66 credential show nobody
 err_has "nobody"
 
