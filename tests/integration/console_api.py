@@ -188,7 +188,11 @@ st, js, _, _ = op.req("POST", "/api/v1/accounts", raw=b"name=x", ctype="applicat
 check(st == 415, "a form post -> 415 (JSON only)")
 
 pre = aud.req("GET", "/api/v1/accounts")[1]["total"]  # the shell's accounts for Test connection
-hostile = "=HYPERLINK(\"http://evil/\",\"x\") <script>alert(1)</script> \u202egnp.exe"
+# (a bidi control such as U+202E is refused in names since issue 12 item 19: checked below)
+hostile = "=HYPERLINK(\"http://evil/\",\"x\") <script>alert(1)</script> gnp.exe"
+st, js, _, _ = op.req("POST", "/api/v1/accounts", dict(base, name="RTL \u202eevil"))
+check(st == 422 and js["error"]["field"] == "name" and "U+202E" in js["error"]["message"],
+      "a name with a bidi control -> 422 naming the field and the code point")
 ids = []
 for i in range(31):
     name = hostile if i == 0 else "acct-%02d" % i

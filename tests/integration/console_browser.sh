@@ -25,7 +25,8 @@ add() { inboxq account add --host mail.example.org --protocol imap --credential 
 for i in $(seq -w 1 31); do
   add --name "acct-$i" --auto-check "$([ $((10#$i % 2)) = 0 ] && echo yes || echo no)" >/dev/null
 done
-IQ_HOSTILE_NAME=$'=HYPERLINK("http://evil/","x") <script>window.pwned=1</script><img src=x> \u202egnp.exe'
+# (bidi controls such as U+202E are refused in names: issue 12 item 19)
+IQ_HOSTILE_NAME=$'=HYPERLINK("http://evil/","x") <script>window.pwned=1</script><img src=x> gnp.exe'
 export IQ_HOSTILE_NAME
 IQ_HOSTILE_ID=$(add --name "$IQ_HOSTILE_NAME")
 IQ_INBOX_ID=$(it_sql "SELECT id FROM mail_accounts WHERE name = 'acct-05'")

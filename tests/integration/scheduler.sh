@@ -169,7 +169,7 @@ BROKER=$!
 PIDS+=("$BROKER")
 for _ in $(seq 50); do [ -s "$IT_TMP/own.bootstrap" ] && break; sleep 0.1; done
 OWN=$(tr -d ' \n' <"$IT_TMP/own.bootstrap")
-rport=$((INBOXQ_TEST_PG_PORT + 93))
+rport=$((INBOXQ_TEST_PG_PORT + 81)) # free: 93-94 are report_sweep's
 readyz() { $PY -c 'import sys, urllib.request, urllib.error
 try:
     print(urllib.request.urlopen(sys.argv[1], timeout=3).status)
