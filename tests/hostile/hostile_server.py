@@ -43,6 +43,8 @@ Scenarios (`--list` prints this table):
   imap fetch-flood       every message of a body FETCH comes as 14 literals of 20 MiB (RFC822.SIZE
                          said a few hundred bytes)
   imap list-flood        the UID/RFC822.SIZE listing is 1,000,000 lines
+  imap range-close       a 5 MB message (UID 5) before the two; the second range of it asked
+                         (BODY[]<offset.length>) stops halfway and the server closes
   imap tls-stall         with --implicit-tls: reads the ClientHello and never answers it
   imap greeting-badcharset  greeting "* OK [BADCHARSET (UTF-8)] ..." (libetpan 1.9.4 parses a
                          greeting without its parser context and dies on the list's first string)
@@ -559,6 +561,7 @@ class Imap:
         items = items.upper()
         body = re.search(r"BODY(\.PEEK)?\[\]|\bRFC822(?![.\w])", items)
         label = body and body[0].replace(".PEEK", "")
+        part = re.search(r"BODY(?:\.PEEK)?\[\]<(\d+)\.(\d+)>", items)
         if not body and "RFC822.SIZE" in items and self.sc == "list-flood":
             self.c.record("deviation", what="list-flood")
             for k in range(0, 1000000, 10000):
@@ -590,6 +593,16 @@ class Imap:
                     raise Hangup("closed inside a literal")
                 self.c.send(f"{head} {label} {{{HUGE}}}\r\n")
                 self.c.stream("huge-literal", total=HUGE)
+            if part:  # a range: BODY[]<offset> {n} and those bytes
+                off, n = int(part[1]), int(part[2])
+                chunk = m["data"][off:off + n]
+                if self.sc == "range-close" and off > 0:
+                    self.c.record("deviation", what="range-close")
+                    self.c.send(f"{head} BODY[]<{off}> {{{len(chunk)}}}\r\n".encode()
+                                + chunk[:len(chunk) // 2])
+                    raise Hangup("closed in the middle of a range")
+                self.c.send(f"{head} BODY[]<{off}> {{{len(chunk)}}}\r\n".encode() + chunk + b")\r\n")
+                continue
             if body and self.sc == "literal-spaced-huge":
                 self.c.record("deviation", what="literal-spaced-huge")
                 self.c.send(f"{head} {label} {{ 5000000}}\r\n".encode() + b"x" * 5000000 + b")\r\n")
@@ -908,6 +921,10 @@ def main():
     with MAILBOX_LOCK:
         if args.messages > 0:
             MAILBOX[:] = [generated(7 + 2 * i) for i in range(args.messages)]
+        if args.scenario == "range-close":
+            big = generated(5)
+            big["data"] += b"".join(b"%07d x\r\n" % i for i in range((5 << 20) // 10))
+            MAILBOX.insert(0, big)
         save_state()
     signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     signal.signal(signal.SIGINT, lambda *_: STOP.set())

@@ -390,6 +390,16 @@ def imap():
         sel = c.ok("SELECT INBOX")
         expect("* OK [PERMANENTFLAGS (\\)] ok" in sel and "* 2 EXISTS" in sel, f"SELECT {sel}")
         return "SELECT with PERMANENTFLAGS (\\)"
+    if scenario == "range-close":
+        c.ok("SELECT INBOX")
+        got = c.ok("UID FETCH 5 (UID BODY.PEEK[]<0.1000>)")
+        expect(len(got) == 1 and "BODY[]<0> {1000}" in got[0], f"first range {got[0][:80]!r}")
+        c.send("a UID FETCH 5 (UID BODY.PEEK[]<1000.1000>)")
+        head = c.line()
+        expect(head.endswith("BODY[]<1000> {1000}"), f"second range head {head!r}")
+        rest = c.until_eof(5000)
+        expect(len(rest) == 500, f"{len(rest)} bytes of the second range before the close")
+        return f"{head!r}, then 500 of its 1000 bytes and EOF"
     if scenario in ("fetch-flood", "list-flood"):
         c.ok("SELECT INBOX")
         if scenario == "list-flood":
@@ -617,7 +627,7 @@ for s in normal literal-close endless-line huge-literal drip-after-login bye-aft
 done
 for s in starttls-missing starttls-no starttls-bad starttls-inject preauth cap-tamper bare-greeting \
 	no-uidnext no-uidplus foreign-deleted greeting-badcharset greeting-permflags select-permflags \
-	literal-spaced literal-spaced-huge fetch-flood list-flood; do
+	literal-spaced literal-spaced-huge fetch-flood list-flood range-close; do
 	check imap "$s" clear
 	echo "imap $s" >>"$tmp/covered"
 done

@@ -105,6 +105,11 @@ scenario imap fetch-flood plain size_limit
 EXTRA_ENV=(INBOXQ_MAX_CHECK_MEMORY=16M INBOXQ_MAX_CHECK_BYTES=1G)
 scenario imap list-flood plain size_limit
 EXTRA_ENV=()
+# a message over 4 MB is fetched in ranges and streamed into PostgreSQL inside one COPY: a server
+# closing in the middle of a range leaves nothing of it behind (the COPY is aborted, rolled back)
+EXTRA_ENV=(INBOXQ_MAX_MESSAGE=16M)
+scenario imap range-close plain protocol
+EXTRA_ENV=()
 # a TLS handshake (or a proxy's) that stalls ends after read_timeout (3 s), not at the check's
 # deadline (8 s here, 10 min by default)
 scenario imap tls-stall implicit timeout --implicit-tls
