@@ -63,29 +63,38 @@ static int load_key(iq_app *app, const char *cmd, uint8_t key[IQ_KEY_LEN])
     return 0;
 }
 
+/* Reads fd into buf until EOF or until cap bytes are in: the count, or -1 with errno. */
+static ssize_t read_bounded(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    while (len < cap) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    return (ssize_t)len;
+}
+
 /* Reads a secret from fd until EOF into one fixed buffer (never reallocated, so no copy is
  * left behind), strips one trailing "\n" or "\r\n" and validates it. NULL on failure with
  * *exit_r set and the error printed. */
 static char *read_secret(iq_app *app, const char *cmd, int fd, const char *what, int *exit_r)
 {
-    size_t cap = (size_t)IQ_SECRET_MAX + 3, len = 0;
+    size_t cap = (size_t)IQ_SECRET_MAX + 3;
     char *buf = iq_xcalloc(1, cap);
     char *err = NULL;
-    for (;;) {
-        if (len == cap - 1)
-            break;
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            iq_app_error(app, "credential %s: reading %s: %s", cmd, what, IQ_STRERROR(errno));
-            *exit_r = EX_IOERR;
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
+    ssize_t got = read_bounded(fd, buf, cap - 1);
+    if (got < 0) {
+        iq_app_error(app, "credential %s: reading %s: %s", cmd, what, IQ_STRERROR(errno));
+        *exit_r = EX_IOERR;
+        goto fail;
     }
+    size_t len = (size_t)got;
     if (len == cap - 1) { /* filled up before EOF: longer than any secret may be */
         iq_app_error(app,
                      "credential %s: secret: %s holds more than %d bytes; a secret is a "
@@ -230,23 +239,15 @@ static char *read_text_file(iq_app *app, const char *flag, const char *path, int
         *exit_r = errno == ENOENT ? EX_NOINPUT : EX_IOERR;
         return NULL;
     }
-    size_t cap = (size_t)IQ_SECRET_MAX + 1, len = 0;
+    size_t cap = (size_t)IQ_SECRET_MAX + 1;
     char *buf = iq_xcalloc(1, cap + 1);
-    for (;;) {
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            iq_app_error(app, "credential add: %s %s: %s", flag, path, IQ_STRERROR(errno));
-            *exit_r = EX_IOERR;
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
-        if (len == cap)
-            break;
+    ssize_t got = read_bounded(fd, buf, cap);
+    if (got < 0) {
+        iq_app_error(app, "credential add: %s %s: %s", flag, path, IQ_STRERROR(errno));
+        *exit_r = EX_IOERR;
+        goto fail;
     }
+    size_t len = (size_t)got;
     if (len == cap || len == 0 || memchr(buf, '\0', len)) {
         iq_app_error(app, "credential add: %s %s: %s", flag, path,
                      len == 0     ? "is empty"

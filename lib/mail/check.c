@@ -274,21 +274,28 @@ int iq_session_login_run(iq_session *s, const iq_account *a, const PGresult *cre
     return rc;
 }
 
+int iq_session_open_account(iq_session *s, PGconn *c, const iq_check_env *env, int64_t account_id,
+                            iq_check_result *res, iq_account *a_r)
+{
+    char *err = NULL;
+    iq_session_init(s, c, env, NULL, true, res);
+    int found = iq_account_load(c, account_id, a_r, &err);
+    if (found > 0)
+        return 0;
+    iq_session_fail(s, found < 0 ? IQ_ERR_STORAGE : IQ_ERR_NOT_FOUND, "%s",
+                    found < 0 ? err : "no such account");
+    free(err);
+    return -1;
+}
+
 int iq_check_probe(PGconn *c, const iq_check_env *env, int64_t account_id, iq_check_result *res,
                    iq_probe *probe_r)
 {
     memset(probe_r, 0, sizeof(*probe_r));
     iq_session s;
     iq_account a;
-    char *err = NULL;
-    iq_session_init(&s, c, env, NULL, true, res);
-    int found = iq_account_load(c, account_id, &a, &err);
-    if (found <= 0) {
-        iq_session_fail(&s, found < 0 ? IQ_ERR_STORAGE : IQ_ERR_NOT_FOUND, "%s",
-                        found < 0 ? err : "no such account");
-        free(err);
+    if (iq_session_open_account(&s, c, env, account_id, res, &a) < 0)
         return -1;
-    }
     iq_oauth_step step;
     memset(&step, 0, sizeof(step));
     s.probe_step_r = &step;

@@ -259,15 +259,8 @@ int iq_idle_open(PGconn *c, const iq_check_env *env, int64_t account_id, iq_idle
     memset(res, 0, sizeof(*res));
     iq_session s;
     iq_account a;
-    char *err = NULL;
-    iq_session_init(&s, c, env, NULL, true, res);
-    int found = iq_account_load(c, account_id, &a, &err);
-    if (found <= 0) {
-        iq_session_fail(&s, found < 0 ? IQ_ERR_STORAGE : IQ_ERR_NOT_FOUND, "%s",
-                        found < 0 ? err : "no such account");
-        free(err);
+    if (iq_session_open_account(&s, c, env, account_id, res, &a) < 0)
         return -1;
-    }
     int rc = -1;
     if (a.protocol != IQ_PROTO_IMAP || a.push == IQ_PUSH_OFF) {
         iq_session_fail(&s, IQ_ERR_CONFIG, "%s", "the account is not set up for push");

@@ -94,5 +94,9 @@ int iq_session_run(iq_session *s, const iq_driver *drv);
  * IQ_VAULT_OPEN_COLS and IQ_VAULT_TYPE_COLS at col of cred's first row, or read here when cred
  * is NULL), logs in the way the account says and runs its driver (check.c). */
 int iq_session_login_run(iq_session *s, const iq_account *a, const PGresult *cred, int col);
+/* A session that only signs in and looks (probe mode, no job) on account account_id, loaded into
+ * *a_r (the caller releases it). -1 (the failure in res) when it cannot be read. */
+int iq_session_open_account(iq_session *s, PGconn *c, const iq_check_env *env, int64_t account_id,
+                            iq_check_result *res, iq_account *a_r);
 
 #endif
