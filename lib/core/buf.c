@@ -38,7 +38,7 @@ static int reserve(iq_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = iq_size_mul(cap, 2);
-    if (cap > b->max + 1)
+    if (b->max < SIZE_MAX && cap > b->max + 1) /* SIZE_MAX: no limit but memory */
         cap = b->max + 1;
     b->data = iq_xrealloc(b->data, cap);
     b->cap = cap;

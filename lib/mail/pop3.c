@@ -12,16 +12,16 @@
 #include "buf.h"
 #include "failpoint.h"
 #include "log.h"
+#include "pop3reply.h"
 #include "sasl.h"
 #include "session.h"
 #include "store.h"
 #include "util.h"
 
-#define MAX_LISTED 1000000 /* messages a maildrop may list */
-#define CMD_MAX 1024       /* one command line, CRLF included (a PASS or APOP holds secrets) */
-#define TIMESTAMP_MAX 256  /* the APOP banner timestamp kept, NUL included */
-#define RETR_SLACK 1024    /* room past max_message for what a RETR reply adds to its size */
-#define RETR_LINE_MAX 24   /* room per "RETR N\r\n" of a pipelined batch (17 bytes at most) */
+#define CMD_MAX 1024      /* one command line, CRLF included (a PASS or APOP holds secrets) */
+#define TIMESTAMP_MAX 256 /* the APOP banner timestamp kept, NUL included */
+#define RETR_SLACK 1024   /* room past max_message for what a RETR reply adds to its size */
+#define RETR_LINE_MAX 24  /* room per "RETR N\r\n" of a pipelined batch (17 bytes at most) */
 
 typedef struct pop3 {
     iq_session *s;
@@ -29,11 +29,7 @@ typedef struct pop3 {
     char timestamp[TIMESTAMP_MAX]; /* APOP banner timestamp, "" when none */
 } pop3;
 
-typedef struct entry {
-    unsigned num;
-    uint64_t size;
-    char *uidl;
-} entry;
+typedef iq_pop3_entry entry;
 
 /* Sends one command line (CRLF added). Secrets are never logged: nothing here logs lines. */
 static int send_cmd(pop3 *p, const char *fmt, ...) IQ_PRINTF(2, 3);
@@ -73,112 +69,37 @@ static int status(pop3 *p)
     const char *l = read_line(p);
     if (!l)
         return -1;
-    if (strncmp(l, "+OK", 3) == 0)
-        return 1;
-    if (strncmp(l, "-ERR", 4) == 0)
-        return 0;
-    iq_session_fail(p->s, IQ_ERR_PROTOCOL, "the server answered neither +OK nor -ERR");
-    return -1;
+    int st = iq_pop3_status(l);
+    if (st < 0)
+        iq_session_fail(p->s, IQ_ERR_PROTOCOL, "the server answered neither +OK nor -ERR");
+    return st;
 }
 
-typedef int (*line_sink)(void *ctx, const char *data, size_t len);
-
-/* Where the reader of a multi-line body stands: at a line start, after a dot there, after
- * ".\r" there, or inside a line. */
-typedef enum { ML_START, ML_DOT, ML_DOT_CR, ML_MID } ml_state;
-
-/* Hands data[*i, end) up to the first line that starts with a dot (or to the end of what is
- * buffered) to sink in one piece, and advances *i past it. */
-static int emit_lines(pop3 *p, const char *data, size_t *i, size_t end, ml_state *st,
-                      line_sink sink, void *ctx, uint64_t *total, uint64_t max)
-{
-    size_t from = *i, at = *i;
-    *st = ML_MID;
-    while (at < end) {
-        const char *nl = memchr(data + at, '\n', end - at);
-        if (!nl) {
-            at = end;
-            break;
-        }
-        at = (size_t)(nl - data) + 1;
-        if (at < end && data[at] == '.') {
-            *st = ML_START;
-            break;
-        }
-        if (at == end)
-            *st = ML_START;
-    }
-    *i = at;
-    *total += at - from;
-    if (*total > max)
-        return iq_session_fail(p->s, IQ_ERR_SIZE_LIMIT,
-                               "a multi-line reply was longer than %llu bytes",
-                               (unsigned long long)max);
-    return sink && at > from ? sink(ctx, data + from, at - from) : 0;
-}
-
-/* Reads a multi-line body up to the lone dot, undoing dot-stuffing, handing the bytes (line
- * ends included, in pieces of any size) to sink; stops with size_limit past max bytes. Works
- * on the stream's buffer directly: a first sync is millions of lines, and reading them one by
- * one cost more than the TLS under them. Whatever follows the dot (a pipelined reply) stays
- * buffered. */
-static int read_multiline_to(pop3 *p, line_sink sink, void *ctx, uint64_t max)
+/* Reads a multi-line body up to the lone dot (pop3reply.c undoes the dot-stuffing), handing
+ * the bytes to sink; stops with size_limit past max bytes. Works on the stream's buffer
+ * directly: a first sync is millions of lines, and reading them one by one cost more than the
+ * TLS under them. Whatever follows the dot (a pipelined reply) stays buffered. */
+static int read_multiline_to(pop3 *p, iq_pop3_sink sink, void *ctx, uint64_t max)
 {
     mailstream *ms = p->s->stream;
-    uint64_t total = 0;
-    ml_state st = ML_START;
+    iq_pop3_body body;
+    iq_pop3_body_init(&body, max);
     for (;;) {
         if (ms->read_buffer_len == 0 && mailstream_feed_read_buffer(ms) <= 0)
             return iq_session_fail(p->s, IQ_ERR_PROTOCOL,
                                    "the server closed the connection inside a multi-line reply");
-        const char *data = ms->read_buffer;
-        size_t n = ms->read_buffer_len, i = 0;
-        bool done = false;
-        while (i < n && !done) {
-            char c = data[i];
-            switch (st) {
-            case ML_START:
-                if (c == '.') {
-                    st = ML_DOT;
-                    i++;
-                    break;
-                }
-                if (emit_lines(p, data, &i, n, &st, sink, ctx, &total, max) < 0)
-                    return -1;
-                break;
-            case ML_DOT: /* ".\r\n" (or ".\n") ends; otherwise the dot was stuffing */
-                if (c == '\r') {
-                    st = ML_DOT_CR;
-                    i++;
-                } else if (c == '\n') {
-                    done = true;
-                    i++;
-                } else if (emit_lines(p, data, &i, n, &st, sink, ctx, &total, max) < 0) {
-                    return -1;
-                }
-                break;
-            case ML_DOT_CR:
-                if (c == '\n') {
-                    done = true;
-                    i++;
-                    break;
-                }
-                total++;
-                if (sink && sink(ctx, "\r", 1) < 0)
-                    return -1;
-                if (emit_lines(p, data, &i, n, &st, sink, ctx, &total, max) < 0)
-                    return -1;
-                break;
-            case ML_MID:
-                if (emit_lines(p, data, &i, n, &st, sink, ctx, &total, max) < 0)
-                    return -1;
-                break;
-            }
-        }
-        ms->read_buffer_len = n - i;
-        if (i < n)
-            memmove(ms->read_buffer, ms->read_buffer + i, n - i);
-        if (done)
+        size_t used = 0;
+        int rc = iq_pop3_body_feed(&body, ms->read_buffer, ms->read_buffer_len, &used, sink, ctx);
+        if (rc == IQ_ERR_SIZE_LIMIT)
+            return iq_session_fail(p->s, IQ_ERR_SIZE_LIMIT,
+                                   "a multi-line reply was longer than %llu bytes",
+                                   (unsigned long long)max);
+        if (rc < 0)
+            return -1;
+        ms->read_buffer_len -= used;
+        if (ms->read_buffer_len)
+            memmove(ms->read_buffer, ms->read_buffer + used, ms->read_buffer_len);
+        if (rc == 1)
             return 0;
     }
 }
@@ -217,17 +138,6 @@ static int capa(pop3 *p)
     free(p->s->capabilities);
     p->s->capabilities = iq_buf_detach(&caps, NULL);
     return 0;
-}
-
-static void grab_timestamp(pop3 *p, const char *greeting)
-{
-    const char *lt = strchr(greeting, '<');
-    const char *gt = lt ? strchr(lt, '>') : NULL;
-    if (lt && gt && (size_t)(gt - lt + 1) < sizeof(p->timestamp) &&
-        memchr(lt, '@', (size_t)(gt - lt))) {
-        memcpy(p->timestamp, lt, (size_t)(gt - lt + 1));
-        p->timestamp[gt - lt + 1] = '\0';
-    }
 }
 
 static int authenticate(pop3 *p)
@@ -276,59 +186,12 @@ static int authenticate(pop3 *p)
     return 0;
 }
 
-static void entries_free(entry *e, size_t n)
+/* Fails the session with what a reply parser said (err owned); returns -1. */
+static int parse_failed(iq_session *s, int cls, char *err)
 {
-    for (size_t i = 0; i < n; i++)
-        free(e[i].uidl);
-    free(e);
-}
-
-/* The "N UIDL" lines of UIDL, validated: numbers in 1..count, UIDLs as RFC 1939 has them. */
-static int cmp_num(const void *x, const void *y)
-{
-    const entry *a = x, *b = y;
-    return (a->num > b->num) - (a->num < b->num);
-}
-
-/* Orders indexes into the entries (ctx) by UIDL. */
-static int cmp_uidl(const void *x, const void *y, void *ctx)
-{
-    const entry *e = ctx;
-    return strcmp(e[*(const size_t *)x].uidl, e[*(const size_t *)y].uidl);
-}
-
-/* A server loop has run past the check's deadline (checked every so many lines). */
-static bool past_deadline(const iq_session *s, size_t i)
-{
-    return (i & 4095) == 4095 && iq_now_mono_ms() > s->limits.deadline_ms;
-}
-
-/* Sorts the listing by message number and refuses what RFC 1939 does not allow and what would
- * lose or duplicate mail: a message listed twice, two messages under one UIDL. */
-static int listing_check(iq_session *s, entry *e, size_t n)
-{
-    qsort(e, n, sizeof(*e), cmp_num);
-    for (size_t i = 1; i < n; i++)
-        if (e[i].num == e[i - 1].num)
-            return iq_session_fail(s, IQ_ERR_PROTOCOL,
-                                   "the server listed message %u twice in UIDL; nothing was "
-                                   "fetched or deleted",
-                                   e[i].num);
-    if (n < 2)
-        return 0;
-    size_t *by_uidl = iq_xmalloc(iq_size_mul(n, sizeof(size_t)));
-    for (size_t i = 0; i < n; i++)
-        by_uidl[i] = i;
-    qsort_r(by_uidl, n, sizeof(size_t), cmp_uidl, e);
-    int rc = 0;
-    for (size_t i = 1; i < n && rc == 0; i++)
-        if (strcmp(e[by_uidl[i]].uidl, e[by_uidl[i - 1]].uidl) == 0)
-            rc = iq_session_fail(s, IQ_ERR_PROTOCOL,
-                                 "the server gave messages %u and %u the same UIDL; nothing was "
-                                 "fetched or deleted",
-                                 e[by_uidl[i - 1]].num, e[by_uidl[i]].num);
-    free(by_uidl);
-    return rc;
+    iq_session_fail(s, (iq_err)cls, "%s", err);
+    free(err);
+    return -1;
 }
 
 static int uidl(pop3 *p, entry **e_r, size_t *n_r)
@@ -346,66 +209,15 @@ static int uidl(pop3 *p, entry **e_r, size_t *n_r)
                                "the server does not support UIDL, which inboxq needs to "
                                "remember what it already fetched; use IMAP for this account");
     iq_buf body;
-    iq_buf_init(&body, (size_t)s->limits.max_line * 16 + 64u * MAX_LISTED);
+    iq_buf_init(&body, (size_t)s->limits.max_line * 16 + 64u * IQ_POP3_MAX_LISTED);
     if (read_multiline(p, &body) < 0) {
         iq_buf_release(&body);
         return -1;
     }
-    size_t cap = 64, n = 0;
-    entry *e = iq_xcalloc(cap, sizeof(*e));
-    const char *end = body.data ? body.data + body.len : NULL;
-    int rc = 0;
-    /* every line up to the end of the reply: an empty or malformed one is an error, never a
-     * reason to stop reading (the messages after it would never be fetched) */
-    for (char *line = body.data; rc == 0 && line && line < end;) {
-        char *eol = memchr(line, '\n', (size_t)(end - line));
-        if (eol)
-            *eol = '\0';
-        size_t len = strlen(line);
-        if (len && line[len - 1] == '\r')
-            line[--len] = '\0';
-        char *sp = strchr(line, ' ');
-        int64_t num;
-        bool ok = sp != NULL;
-        const char *uidl = NULL;
-        size_t ulen = 0;
-        if (ok) {
-            *sp = '\0';
-            uidl = sp + 1;
-            ulen = strlen(uidl);
-            /* RFC 1939: 1..70 characters in 0x21..0x7E */
-            ok = iq_parse_i64(line, 1, MAX_LISTED, &num) == 0 && ulen >= 1 && ulen <= 70;
-        }
-        for (size_t i = 0; ok && i < ulen; i++)
-            ok = uidl[i] >= 0x21 && uidl[i] <= 0x7e;
-        if (!ok) {
-            rc = iq_session_fail(s, IQ_ERR_PROTOCOL, "malformed UIDL line from the server");
-            break;
-        }
-        if (past_deadline(s, n)) {
-            rc = iq_session_fail(s, IQ_ERR_TIMEOUT, "the UIDL listing took past check_timeout");
-            break;
-        }
-        if (n == cap) {
-            cap *= 2;
-            e = iq_xrealloc(e, iq_size_mul(cap, sizeof(*e)));
-        }
-        e[n].num = (unsigned)num;
-        e[n].size = 0;
-        e[n].uidl = iq_xstrdup(uidl);
-        n++;
-        line = eol ? eol + 1 : line + len;
-    }
+    char *err = NULL;
+    int rc = iq_pop3_parse_uidl(body.data, body.len, s->limits.deadline_ms, e_r, n_r, &err);
     iq_buf_release(&body);
-    if (rc == 0)
-        rc = listing_check(s, e, n);
-    if (rc < 0) {
-        entries_free(e, n);
-        return -1;
-    }
-    *e_r = e;
-    *n_r = n;
-    return 0;
+    return rc == 0 ? 0 : parse_failed(s, rc, err);
 }
 
 /* The sizes of LIST into e (for the max_message check); a server refusing LIST leaves them 0. */
@@ -414,45 +226,18 @@ static int list_sizes(pop3 *p, entry *e, size_t n)
     int st;
     if (send_cmd(p, "LIST") < 0 || (st = status(p)) < 0)
         return -1;
-    if (st == 1) {
-        iq_buf list;
-        iq_buf_init(&list, 64u * MAX_LISTED);
-        if (read_multiline(p, &list) < 0) {
-            iq_buf_release(&list);
-            return -1;
-        }
-        size_t lines = 0;
-        for (char *line = list.data; line && *line;) {
-            char *eol = strchr(line, '\n');
-            if (eol)
-                *eol = '\0';
-            char *sp = strchr(line, ' ');
-            int64_t num;
-            uint64_t size;
-            if (sp) {
-                *sp = '\0';
-                char *end = sp + 1 + strcspn(sp + 1, " \r");
-                *end = '\0';
-                entry key = {.num = 0};
-                if (iq_parse_i64(line, 1, MAX_LISTED, &num) == 0 &&
-                    iq_parse_u64(sp + 1, UINT64_MAX, &size) == 0) {
-                    key.num = (unsigned)num;
-                    entry *hit = e && n > 0 ? bsearch(&key, e, n, sizeof(*e), cmp_num) /* sorted */
-                                            : NULL;
-                    if (hit)
-                        hit->size = size;
-                }
-            }
-            if (past_deadline(p->s, ++lines)) {
-                iq_buf_release(&list);
-                return iq_session_fail(p->s, IQ_ERR_TIMEOUT,
-                                       "the LIST listing took past check_timeout");
-            }
-            line = eol ? eol + 1 : line + strlen(line);
-        }
+    if (st == 0)
+        return 0;
+    iq_buf list;
+    iq_buf_init(&list, 64u * IQ_POP3_MAX_LISTED);
+    if (read_multiline(p, &list) < 0) {
         iq_buf_release(&list);
+        return -1;
     }
-    return 0;
+    char *err = NULL;
+    int rc = iq_pop3_parse_list(list.data, list.len, p->s->limits.deadline_ms, e, n, &err);
+    iq_buf_release(&list);
+    return rc == 0 ? 0 : parse_failed(p->s, rc, err);
 }
 
 /* Reads the answer to a RETR already sent. */
@@ -647,7 +432,7 @@ static int pop3_run(iq_session *s)
             iq_session_fail(s, IQ_ERR_PROTOCOL, "the server greeted with -ERR");
         goto out;
     }
-    grab_timestamp(&p, p.line->str);
+    iq_pop3_apop_timestamp(p.line->str, p.timestamp, sizeof(p.timestamp));
     if (capa(&p) < 0)
         goto out;
     if (a->security == IQ_SEC_STARTTLS) {
@@ -750,7 +535,7 @@ static int pop3_run(iq_session *s)
     rc = 0;
 out:
     free(known);
-    entries_free(e, n);
+    iq_pop3_entries_free(e, n);
     mmap_string_free(p.line);
     return rc;
 }

@@ -91,6 +91,13 @@ static void test_buf_cap(void **state)
     assert_int_equal(iq_buf_appendf(&b, "%d", 1), -1);
     assert_string_equal(b.data, "world12345");
     iq_buf_release(&b);
+    /* no limit but memory: max + 1 wrapped to 0 and shrank the buffer to one byte */
+    iq_buf_init(&b, SIZE_MAX);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(iq_buf_appendf(&b, "%d,", i), 0);
+    assert_int_equal(b.len, 290);
+    assert_string_equal(b.data + 281, "97,98,99,");
+    iq_buf_release(&b);
 }
 
 static void test_conninfo_mask(void **state)
