@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# Shared functions of the inboxq benchmarks (sourced by bench/sync.sh). Reuses the test harness
+# Shared functions of the inboxq benchmarks (sourced by bench/*.sh). Reuses the test harness
 # (tests/harness/start|stop|deliver) in a state dir and port base of its own, so a bench can run
 # next to the test suite. Everything listens on and talks to 127.0.0.1 only.
 #
@@ -29,6 +29,21 @@ bench_now() { printf '%s\n' "$EPOCHREALTIME"; }
 # bench_elapsed T0 [T1]: seconds between two bench_now values, 3 decimals
 bench_elapsed() { awk -v a="$1" -v b="${2:-$EPOCHREALTIME}" 'BEGIN { printf "%.3f\n", b - a }'; }
 
+# bench_commit: the commit of the work tree, with "+uncommitted changes" when it differs from it.
+bench_commit() {
+	printf '%s%s\n' "$(git -C "$IQ_SOURCE_DIR" rev-parse --short HEAD 2>/dev/null)" \
+		"$(git -C "$IQ_SOURCE_DIR" diff --quiet HEAD 2>/dev/null || echo '+uncommitted changes')"
+}
+bench_load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# bench_results NAME [FILE]: from here on, stdout also goes to FILE (default
+# bench/results/NAME-YYYYmmdd-HHMM.md); sets BENCH_OUT.
+bench_results() {
+	BENCH_OUT=${2:-$IQ_SOURCE_DIR/bench/results/$1-$(date -u +%Y%m%d-%H%M).md}
+	exec > >(tee "$BENCH_OUT")
+	bench_log "results -> $BENCH_OUT"
+}
+
 # --- tools and binaries -----------------------------------------------------------------------
 
 # Installs the reference pollers and measuring tools that are missing (Debian packages).
@@ -52,7 +67,7 @@ bench_install_tools() {
 # IQ_BIN_DIR (or BENCH_NO_BUILD=1) the binaries are used as they are.
 bench_build() {
 	local b
-	BENCH_BUILT_FROM="$(git -C "$IQ_SOURCE_DIR" rev-parse --short HEAD 2>/dev/null)$(git -C "$IQ_SOURCE_DIR" diff --quiet HEAD 2>/dev/null || echo '+uncommitted changes')"
+	BENCH_BUILT_FROM=$(bench_commit)
 	if [[ $IQ_BIN_DIR == "$IQ_SOURCE_DIR/build-bench/bin" && -z ${BENCH_NO_BUILD:-} ]]; then
 		bench_log "building inboxq into build-bench (RelWithDebInfo, incremental)"
 		if [[ ! -f $IQ_SOURCE_DIR/build-bench/CMakeCache.txt ]]; then

@@ -3,18 +3,23 @@
 # Benchmark: exports N accounts (default 10,000 and 100,000) as CSV, HTML and PDF with
 # `inboxq report --direct` from a scratch database and prints wall time and peak RSS per format
 # as a Markdown table. Target: the CSV of 100,000 accounts under 32 MB RSS.
-# Usage: bench/report-export.sh [--accounts "N..."] [--bin DIR]
+# Usage: bench/report-export.sh [--accounts "N..."] [--bin DIR] [--out FILE]
+# Writes bench/results/report-export-YYYYmmdd-HHMM.md (or --out FILE) with the commit and load.
 # Needs the test harness's PostgreSQL: tests/harness/start pg, with INBOXQ_TEST_DIR set (or
 # --dir's default /tmp/inboxq-harness), and /usr/bin/time (Debian package "time").
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${IQ_BIN_DIR:-$HERE/../build/bin}
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
+OUT=
 SIZES="10000 100000"
 while (($#)); do
 	case $1 in
 	--accounts) SIZES=$2; shift 2 ;;
 	--bin) BIN=$2; shift 2 ;;
-	-h | --help) sed -n '3,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--out) OUT=$2; shift 2 ;;
+	-h | --help) sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "report-export.sh: unknown argument '$1'" >&2; exit 64 ;;
 	esac
 done
@@ -40,9 +45,11 @@ CRED=$(sql "INSERT INTO credentials (name, username, secret_nonce, secret_tag, s
 	VALUES ('bench', 'u', '\\x000102030405060708090a0b', '\\x000102030405060708090a0b0c0d0e0f', '\\x00',
 	'bench') RETURNING id")
 
+bench_results report-export "$OUT"
 echo "## inboxq report export benchmark"
 echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, PostgreSQL $(sql 'SHOW server_version'), $("$BIN/inboxq" --version)."
+echo "Binaries in \`$BIN\`, work tree at $(bench_commit); load average at start: $(bench_load)."
 echo "Each run is one \`inboxq report --format F --output FILE --direct\` process (server-side cursor,"
 echo "1000 rows per FETCH); peak RSS is /usr/bin/time's maximum resident set size."
 echo
@@ -76,6 +83,8 @@ for n in $SIZES; do
 		rm -f "$out"
 	done
 done
+echo
+echo "Load average at end: $(bench_load)."
 echo
 if [[ -n $csv_rss_100k ]]; then
 	if ((csv_rss_100k < 32 * 1024)); then

@@ -3,12 +3,16 @@
 # Benchmark: N due accounts (default 10,000) in a scratch database, one `inboxq-scheduler --once`
 # timed from start to exit (PostgreSQL claims, check jobs confirmed by the dev broker, next check
 # times written), then the topic is read back to verify one job per account. Target: under 2 s.
-# Usage: bench/scheduler-dispatch.sh [--accounts N] [--runs R] [--bin DIR]
+# Usage: bench/scheduler-dispatch.sh [--accounts N] [--runs R] [--bin DIR] [--out FILE]
+# Writes bench/results/scheduler-dispatch-YYYYmmdd-HHMM.md (or --out FILE) with the commit and load.
 # Needs the test harness's PostgreSQL and dev broker: tests/harness/start pg kafka, with
 # INBOXQ_TEST_DIR set (or --dir's default /tmp/inboxq-harness), and kcat.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${IQ_BIN_DIR:-$HERE/../build/bin}
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
+OUT=
 N=10000
 RUNS=1
 TARGET_MS=2000
@@ -17,7 +21,8 @@ while (($#)); do
 	--accounts) N=$2; shift 2 ;;
 	--runs) RUNS=$2; shift 2 ;;
 	--bin) BIN=$2; shift 2 ;;
-	-h | --help) sed -n '3,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--out) OUT=$2; shift 2 ;;
+	-h | --help) sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "scheduler-dispatch.sh: unknown argument '$1'" >&2; exit 64 ;;
 	esac
 done
@@ -49,9 +54,11 @@ sql "INSERT INTO mail_accounts (name, host, port, protocol, credential_id, secur
 	now() - interval '1 minute' FROM generate_series(1, $N) g"
 sql "VACUUM ANALYZE mail_accounts"
 
+bench_results scheduler-dispatch "$OUT"
 echo "## inboxq-scheduler dispatch benchmark"
 echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, PostgreSQL $(sql 'SHOW server_version'), $("$BIN/inboxq-scheduler" --version), dev broker (librdkafka mock cluster)."
+echo "Binaries in \`$BIN\`, work tree at $(bench_commit); load average at start: $(bench_load)."
 echo "Each run is one \`inboxq-scheduler --once\` process with the default settings (batches of"
 echo "${INBOXQ_SCHEDULER_BATCH:-1000}), timed from exec to exit, on $N due accounts; the check topic is read back"
 echo "with kcat afterwards."
@@ -81,4 +88,6 @@ for run in $(seq "$RUNS"); do
 	printf '| %d | %d | %s | %s | %s | %s | %d.%03d s | %s |\n' "$run" "$N" "$dispatched" "$on_topic" \
 		"$distinct" "$moved" $((ms / 1000)) $((ms % 1000)) "$verdict"
 done
+echo
+echo "Load average at end: $(bench_load)."
 exit "$status"
