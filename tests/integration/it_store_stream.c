@@ -108,6 +108,17 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Where the stream stores: f's account, mailbox, IMAP under uidvalidity (0: POP3). */
+static iq_store_ctx store_ctx(fixture *f, const char *mailbox, int64_t uidvalidity)
+{
+    return (iq_store_ctx){.pg = f->pg,
+                          .account = &f->account,
+                          .mailbox = mailbox,
+                          .job_id = "00000000-0000-4000-8000-000000000001",
+                          .topic_new_mail = "it.new",
+                          .uidvalidity = uidvalidity};
+}
+
 /* A message of about size bytes: headers that need escapes, then every byte value. */
 static char *message(size_t size, const char *subject, size_t *len_r)
 {
@@ -155,12 +166,7 @@ static void test_escapes_round_trip(void **state)
     /* every character COPY's text format escapes, and a control character it does not */
     const char *mailbox = "Caixa\\de\tentrada\n2\r\x01";
     const char *server_id = "7:9\\\t";
-    iq_store_ctx ctx = {.pg = f->pg,
-                        .account = &f->account,
-                        .mailbox = mailbox,
-                        .job_id = "00000000-0000-4000-8000-000000000001",
-                        .topic_new_mail = "it.new",
-                        .uidvalidity = 7};
+    iq_store_ctx ctx = store_ctx(f, mailbox, 7);
     size_t len;
     char *m = message(4500000, "tab\there back\\slash", &len);
     bool exists = true;
@@ -222,12 +228,7 @@ static void test_too_long(void **state)
     char *mailbox = iq_xmalloc(5001);
     memset(mailbox, '\\', 5000); /* 10,000 bytes escaped */
     mailbox[5000] = '\0';
-    iq_store_ctx ctx = {.pg = f->pg,
-                        .account = &f->account,
-                        .mailbox = mailbox,
-                        .job_id = "00000000-0000-4000-8000-000000000002",
-                        .topic_new_mail = "it.new",
-                        .uidvalidity = 8};
+    iq_store_ctx ctx = store_ctx(f, mailbox, 8);
     iq_store_stream *st = NULL;
     bool exists = false;
     char *err = NULL;
@@ -244,12 +245,7 @@ static void test_too_long(void **state)
 static void test_refused_at_end(void **state)
 {
     fixture *f = *state;
-    iq_store_ctx ctx = {.pg = f->pg,
-                        .account = &f->account,
-                        .mailbox = "Refused",
-                        .job_id = "00000000-0000-4000-8000-000000000003",
-                        .topic_new_mail = "it.new",
-                        .uidvalidity = 3};
+    iq_store_ctx ctx = store_ctx(f, "Refused", 3);
     size_t len;
     char *m = message(300000, "refused", &len);
     iq_store_stream *st = NULL;
@@ -284,12 +280,7 @@ static void test_refused_at_end(void **state)
 static void test_server_gone_mid_copy(void **state)
 {
     fixture *f = *state;
-    iq_store_ctx ctx = {.pg = f->pg,
-                        .account = &f->account,
-                        .mailbox = "Gone",
-                        .job_id = "00000000-0000-4000-8000-000000000004",
-                        .topic_new_mail = "it.new",
-                        .uidvalidity = 4};
+    iq_store_ctx ctx = store_ctx(f, "Gone", 4);
     size_t len;
     char *m = message(1000000, "gone", &len);
     iq_store_stream *st = NULL;
