@@ -63,6 +63,9 @@ Scenarios (`--list` prints this table):
   pop3 drip              greeting, then one byte per second forever
   pop3 drip-after-login  normal up to login, then the next answer comes one byte per second
   pop3 no-uidl           no UIDL in CAPA, and UIDL answered -ERR
+  pop3 greeting-err      the greeting is "-ERR server busy", then the server closes
+  pop3 no-capa           CAPA answered -ERR (an RFC 1939 server without RFC 2449); the rest normal
+  pop3 retr-err          RETR of message 1 answered -ERR (the message stays on the server)
   pop3 split             after login every byte is sent alone (with TLS: one record per byte)
   pop3 uidl-dup          UIDL gives every message the first one's UIDL (RFC 1939: unique)
   pop3 uidl-dup-num      UIDL lists message 1 twice, under its own and under message 2's UIDL
@@ -673,6 +676,10 @@ class Pop3:
 
     def run(self):
         c = self.c
+        if self.sc == "greeting-err":
+            c.record("deviation", what="greeting-err")
+            c.send(b"-ERR server busy\r\n")
+            return
         c.send(f"+OK inboxq hostile POP3 server ready {self.stamp}\r\n")
         if self.sc == "drip":
             c.drip("drip", b"+OK drip\r\n")
@@ -697,7 +704,10 @@ class Pop3:
 
     def dispatch(self, verb, arg):
         c = self.c
-        if verb == "CAPA":
+        if verb == "CAPA" and self.sc == "no-capa":
+            c.record("deviation", what="no-capa")
+            c.send(b"-ERR unknown command\r\n")
+        elif verb == "CAPA":
             if self.sc == "stls-missing" and not c.tls and c.srv.ctx:
                 c.deviate_once("stls-missing")
             caps = ["USER", "RESP-CODES"] + (["UIDL"] if self.sc != "no-uidl" else [])
@@ -752,6 +762,9 @@ class Pop3:
             c.send("+OK\r\n" + "".join(line + "\r\n" for line in lines) + ".\r\n")
         elif verb == "RETR":
             data = self.message(arg)["data"]
+            if self.sc == "retr-err" and int(arg) == 1:
+                c.record("deviation", what="retr-err")
+                return c.send(b"-ERR message 1 is locked\r\n")
             stuffed = re.sub(rb"(?m)^\.", b"..", data)
             if self.sc == "multiline-close":
                 c.record("deviation", what="multiline-close")

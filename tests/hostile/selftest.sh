@@ -535,6 +535,25 @@ def pop3():
                f"DELE 1 {first!r}, DELE 2 {second!r}, QUIT {quit!r}")
         expect(left == ["1 hostile-0007", "2 hostile-0009"], f"left after QUIT: {left}")
         return f"QUIT answered {quit!r}; nothing deleted"
+    if scenario == "greeting-err":
+        greeting = c.line()
+        expect(greeting.startswith("-ERR"), f"greeting {greeting!r}")
+        expect(c.until_eof(100) == b"", "closed after the greeting")
+        return f"greeting {greeting!r}, then EOF"
+    if scenario == "no-capa":
+        c.line()
+        reply = c.pop("CAPA")
+        expect(reply.startswith("-ERR"), f"CAPA answered {reply!r}")
+        c.pop("USER alice")
+        expect(c.pop("PASS secret").startswith("+OK"), "login after a refused CAPA")
+        expect(c.multi("UIDL") == ["1 hostile-0007", "2 hostile-0009"], "UIDL")
+        return f"CAPA answered {reply!r}, the rest normal"
+    if scenario == "retr-err":
+        pop_login(c)
+        first = c.pop("RETR 1")
+        expect(first.startswith("-ERR"), f"RETR 1 answered {first!r}")
+        expect(len(c.multi("RETR 2")) > 0, "RETR 2")
+        return f"RETR 1 answered {first!r}, RETR 2 served"
     if scenario in ("stls-missing", "stls-err"):
         c.line()
         capa = c.multi("CAPA")
@@ -639,7 +658,8 @@ for s in normal multiline-close endless-line drip-after-login no-uidl split; do
 	for m in clear starttls implicit; do check pop3 "$s" "$m"; done
 	echo "pop3 $s" >>"$tmp/covered"
 done
-for s in stls-missing stls-err stls-inject uidl-dup uidl-dup-num uidl-zero uidl-bare dele-err quit-err; do
+for s in stls-missing stls-err stls-inject uidl-dup uidl-dup-num uidl-zero uidl-bare dele-err quit-err \
+	greeting-err no-capa retr-err; do
 	check pop3 "$s" clear
 	echo "pop3 $s" >>"$tmp/covered"
 done

@@ -132,6 +132,9 @@ scenario pop3 multiline-close plain protocol
 scenario pop3 endless-line plain size_limit
 scenario pop3 drip plain timeout
 scenario pop3 no-uidl plain protocol
+scenario pop3 greeting-err plain protocol
+scenario pop3 no-capa plain ok
+scenario pop3 retr-err plain protocol
 # Every byte of every reply after login in a TLS record of its own: each read the client makes
 # ends at a different byte, so every state of the POP3 multi-line reader (dot-stuffing, the
 # terminating dot, line ends) meets a boundary. The messages must arrive byte for byte.

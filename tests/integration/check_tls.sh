@@ -76,6 +76,14 @@ check "account test ok" test "$(jget ok <<<"$out")" = True
 check "account test counts messages" test "$(jget messages <<<"$out")" -eq "$(it_server_count $user)"
 check "account test shows the certificate" grep -q "Inboxq Test CA\|inboxq" <<<"$(jget tls.issuer <<<"$out")"
 check "account test stored nothing" test "$(it_sql 'SELECT count(*) FROM messages')" -eq "$stored_before"
+# the same over POP3S: UIDL counts the messages, LIST sizes them
+pop=$(inboxq account add --name probe-pop3 --host 127.0.0.1 --port "$INBOXQ_TEST_POP3S_PORT" \
+  --protocol pop3 --credential "$cred" --secure yes --secure-type ssl)
+out=$(inboxq account test "$pop" --format json)
+check "POP3 account test ok ($(jget error <<<"$out"))" test "$(jget ok <<<"$out")" = True
+check "POP3 account test counts messages" test "$(jget messages <<<"$out")" -eq "$(it_server_count $user)"
+check "POP3 account test sizes them (LIST): $(jget bytes <<<"$out") bytes" test "$(jget bytes <<<"$out")" -gt 0
+check "POP3 account test stored nothing" test "$(it_sql 'SELECT count(*) FROM messages')" -eq "$stored_before"
 set +e
 inboxq account test "$(it_sql "SELECT id FROM mail_accounts WHERE name = 'bad-EXPIRED-imap'")" >"$IT_TMP/t.out"
 rc=$?
