@@ -65,6 +65,12 @@ esac
 want() { [[ ,$ONLY, == *",$1,"* ]]; }
 tool() { [[ ,$SKIP, != *",$1,"* ]]; }
 
+# Every tool compared here polls, and so do inboxq's workers: without this, the accounts of
+# parts 5 and 6 (automatic check on) are pushed by default (IMAP IDLE, one connection each, up
+# to 1,000 per worker), which measures push instead of polling and, at 10,000 accounts, runs
+# Dovecot out of its auth and stats client_limit (1,000). Push has bench/push.sh.
+export INBOXQ_MAX_PUSH_CONNECTIONS=${INBOXQ_MAX_PUSH_CONNECTIONS:-0}
+
 STAMP=$(date +%Y%m%d-%H%M)
 mkdir -p "$BENCH_HOME/results"
 OUT=${OUT:-$BENCH_HOME/results/sync-$STAMP.md}
@@ -925,6 +931,7 @@ meta = {
         "DNS name only, not its IP address. fetchmail: \`keep fetchall ssl sslcertck\`, \`--bsmtp FILE\`. getmail6 runs as "
         "\`nobody\` (it refuses Maildir delivery as root); steady-state getmail6 is one process with every account's rc file.",
         "- Server CPU counts Dovecot, PostgreSQL, Redis and the broker (processes and reaped children) over the run.",
+        "- inboxq's workers poll, as the other tools do: \`max_push_connections\` is 0 (push is bench/push.sh's).",
         "- Raw results: $BENCH_RESULTS (removed with the harness state unless --keep).",
     ],
 }
