@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -18,11 +19,14 @@
 #include "config.h"
 #include "connector.h"
 #include "commands.h"
+#include "cron.h"
+#include "i18n.h"
 #include "inbox.h"
 #include "kafka.h"
 #include "messages.h"
 #include "log.h"
 #include "report.h"
+#include "reports.h"
 #include "serve.h"
 #include "util.h"
 #include "vault.h"
@@ -104,7 +108,7 @@ static void reply_error(call *k, int status, const char *message)
     if (colon != NULL && colon > message && colon - message < 40) {
         bool ident = true;
         for (const char *p = message; p < colon && ident; p++)
-            ident = (*p >= 'a' && *p <= 'z') || *p == '_' || *p == '-';
+            ident = (*p >= 'a' && *p <= 'z') || *p == '_' || *p == '-' || *p == '.';
         if (ident) {
             char field[48];
             snprintf(field, sizeof(field), "%.*s", (int)(colon - message), message);
@@ -313,7 +317,7 @@ static void session_route(call *k)
 
 static const char *const filter_keys[][2] = {
     {"name", "name"},           {"secure", "secure"}, {"auto_check", "auto-check"},
-    {"keep_copy", "keep-copy"}, {"active", "active"},
+    {"keep_copy", "keep-copy"}, {"active", "active"}, {"last_check", "last-check"},
 };
 
 /* The report filters from the query, or -1 after replying 422. */
@@ -870,6 +874,430 @@ static void operators_route(call *k)
     reply_json(k, 200, json_pack("{s:o}", "operators", a));
 }
 
+/* ---- status ---- */
+
+static void status_route(call *k)
+{
+    if (k->nsegs != 1 || !method_is(k, "GET")) {
+        reply_error(k, k->nsegs != 1 ? 404 : 405,
+                    k->nsegs != 1 ? "path: no such resource" : "method: use GET");
+        return;
+    }
+    char *err = NULL;
+    json_t *doc = iq_status_json(k->c, k->s->cfg, &err);
+    if (doc == NULL) {
+        reply_err(k, IQ_ERR_UNAVAILABLE, err);
+        return;
+    }
+    reply_json(k, 200, doc);
+}
+
+/* ---- reports and their schedules ---- */
+
+static const char *content_type_of(iq_report_format f)
+{
+    switch (f) {
+    case IQ_REPORT_CSV:
+        return "text/csv; charset=utf-8";
+    case IQ_REPORT_HTML:
+        return "text/html; charset=utf-8";
+    case IQ_REPORT_PDF:
+        return "application/pdf";
+    default:
+        return "application/octet-stream";
+    }
+}
+
+static void attachment(call *k, const char *format)
+{
+    char disp[80];
+    snprintf(disp, sizeof(disp), "attachment; filename=\"accounts-report.%s\"", format);
+    iq_http_resp_header(k->resp, "Content-Disposition", disp);
+}
+
+/* A filters object ({"name": "acme", "secure": true, "active": "all", ...}, the query keys of
+ * the accounts list) into f; -1 after replying 422 naming filters.KEY. */
+static int filters_from_json(call *k, json_t *o, iq_report_filters *f)
+{
+    if (o == NULL || json_is_null(o))
+        return 0;
+    if (!json_is_object(o)) {
+        reply_error(k, 422, "filters: must be an object such as {\"active\": \"yes\"}");
+        return -1;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        size_t i = 0;
+        while (i < IQ_ARRAY_LEN(filter_keys) && strcmp(filter_keys[i][0], key) != 0)
+            i++;
+        char *msg = NULL, *err = NULL;
+        const char *text = json_is_string(v)  ? json_string_value(v)
+                           : json_is_true(v)  ? "yes"
+                           : json_is_false(v) ? "no"
+                                              : NULL;
+        if (i == IQ_ARRAY_LEN(filter_keys))
+            msg = iq_xasprintf("filters.%.40s: is not a filter (name, secure, auto_check, "
+                               "keep_copy, active, last_check)",
+                               key);
+        else if (text == NULL)
+            msg = iq_xasprintf("filters.%s: give a string or true/false", key);
+        else if (*text != '\0' && iq_report_filters_set(f, filter_keys[i][1], text, &err) != 0)
+            msg = iq_xasprintf("filters.%s: %s", key, err);
+        free(err);
+        if (msg != NULL) {
+            reply_error(k, 422, msg);
+            free(msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Keys of a body that are none of allowed (NULL-terminated): -1 after replying 422. */
+static int only_keys(call *k, json_t *b, const char *const *allowed, const char *what)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(b, key, v)
+    {
+        size_t i = 0;
+        while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
+            i++;
+        if (allowed[i] == NULL) {
+            char *msg = iq_xasprintf("%.40s: is not a field of %s", key, what);
+            reply_error(k, 422, msg);
+            free(msg);
+            return -1;
+        }
+    }
+    (void)v;
+    return 0;
+}
+
+/* A string member: NULL when absent; *bad set (after replying 422) when not a string. */
+static const char *str_member(call *k, const json_t *b, const char *key, bool required, bool *bad)
+{
+    const json_t *v = json_object_get(b, key);
+    if (*bad)
+        return NULL;
+    if ((v == NULL || json_is_null(v)) && !required)
+        return NULL;
+    if (v == NULL || json_is_null(v) || !json_is_string(v) || *json_string_value(v) == '\0') {
+        char *msg = iq_xasprintf(
+            v == NULL || json_is_null(v) ? "%s: is required" : "%s: give a non-empty string", key);
+        reply_error(k, 422, msg);
+        free(msg);
+        *bad = true;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+/* format and lang of a report or schedule body; -1 after replying 422. */
+static int format_lang(call *k, const json_t *b, iq_report_format *fmt, iq_lang *lang)
+{
+    bool bad = false;
+    const char *f = str_member(k, b, "format", true, &bad);
+    const char *l = str_member(k, b, "lang", false, &bad);
+    if (bad)
+        return -1;
+    if (iq_report_format_parse(f, fmt) != 0 ||
+        (*fmt != IQ_REPORT_CSV && *fmt != IQ_REPORT_HTML && *fmt != IQ_REPORT_PDF)) {
+        reply_error(k, 422, "format: must be csv, html or pdf");
+        return -1;
+    }
+    *lang = IQ_LANG_EN;
+    if (l != NULL && iq_lang_parse(l, lang) != 0) {
+        reply_error(k, 422, "lang: must be en or pt-BR");
+        return -1;
+    }
+    return 0;
+}
+
+/* POST /reports: {"format", "lang"?, "filters"?, "direct"?}. A job for the workers (202, then
+ * GET /reports/{id} and its output), or with "direct": true the report itself, rendered here
+ * (as `inboxq report --direct --output -`). */
+static void report_render(call *k)
+{
+    static const char *const keys[] = {"format", "lang", "filters", "direct", NULL};
+    json_t *b = body_object(k);
+    if (b == NULL)
+        return;
+    iq_report_filters f;
+    iq_report_filters_init(&f);
+    iq_report_format fmt = IQ_REPORT_CSV;
+    iq_lang lang = IQ_LANG_EN;
+    const json_t *direct = json_object_get(b, "direct");
+    if (only_keys(k, b, keys, "a report") != 0 || format_lang(k, b, &fmt, &lang) != 0 ||
+        filters_from_json(k, json_object_get(b, "filters"), &f) != 0)
+        goto out;
+    if (direct != NULL && !json_is_boolean(direct)) {
+        reply_error(k, 422, "direct: give true or false");
+        goto out;
+    }
+    char *err = NULL;
+    if (json_is_true(direct)) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&buf, &len);
+        iq_report_options o = {.format = fmt, .lang = iq_lang_tag(lang)};
+        iq_report_stats st = {0};
+        int rc = mem == NULL ? -1 : iq_report_render_opts(k->c, &f, &o, mem, &st, &err);
+        if (mem == NULL || fclose(mem) != 0)
+            iq_oom();
+        if (rc != 0) {
+            free(buf);
+            reply_err(k, IQ_ERR_FAILED, err);
+            goto out;
+        }
+        IQ_INFO("serve: %s rendered a %s report (%lld rows)", k->who.name,
+                iq_report_format_name(fmt), (long long)st.rows);
+        iq_http_resp_take(k->resp, 200, content_type_of(fmt), buf, len);
+        attachment(k, iq_report_format_name(fmt));
+        goto out;
+    }
+    char by[96], job_id[37];
+    snprintf(by, sizeof(by), "console:%s", k->who.name);
+    int64_t id = 0;
+    iq_err st = iq_report_job_queue(k->c, k->s->cfg, iq_report_format_name(fmt), iq_lang_tag(lang),
+                                    &f, by, &id, job_id, &err);
+    if (st == IQ_ERR_INVALID) {
+        reply_err(k, st, err);
+    } else if (st != IQ_OK) {
+        IQ_WARN("serve: report job: %s", err != NULL ? err : "failed");
+        free(err);
+        reply_error(k, 503, "report: Kafka or the database did not take the job; retry later");
+    } else {
+        IQ_INFO("serve: %s asked for report %lld (job %s)", k->who.name, (long long)id, job_id);
+        char loc[64];
+        snprintf(loc, sizeof(loc), API "reports/%lld", (long long)id);
+        iq_http_resp_header(k->resp, "Location", loc);
+        reply_json(k, 202,
+                   json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id, "job_id", job_id, "status",
+                             "pending"));
+    }
+out:
+    iq_report_filters_release(&f);
+    json_decref(b);
+}
+
+static json_t *opt_int_text(const char *s)
+{
+    int64_t v = 0;
+    return s != NULL && *s != '\0' && iq_parse_i64(s, 0, INT64_MAX, &v) == 0 ? json_integer(v)
+                                                                             : json_null();
+}
+
+static json_t *opt_text(const char *s)
+{
+    return s != NULL && *s != '\0' ? json_string(s) : json_null();
+}
+
+static void report_show(call *k, int64_t id)
+{
+    char *err = NULL;
+    PGresult *r = iq_reports_show(k->c, id, &err);
+    if (r == NULL) {
+        reply_err(k, IQ_ERR_FAILED, err);
+        return;
+    }
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        reply_error(k, 404, "report: no such report");
+        return;
+    }
+    json_error_t je;
+    json_t *filters = json_loads(iq_pg_str(r, 0, 3), 0, &je);
+    json_t *o = json_pack(
+        "{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:o}", "id", (json_int_t)id,
+        "status", iq_pg_str(r, 0, 0), "format", iq_pg_str(r, 0, 1), "lang", iq_pg_str(r, 0, 2),
+        "filters", filters != NULL ? filters : json_object(), "rows",
+        opt_int_text(iq_pg_str(r, 0, 4)), "bytes", opt_int_text(iq_pg_str(r, 0, 5)), "error",
+        opt_text(iq_pg_str(r, 0, 6)), "requested_by", opt_text(iq_pg_str(r, 0, 7)), "created_at",
+        iq_pg_str(r, 0, 8), "finished_at", opt_text(iq_pg_str(r, 0, 9)), "output_path",
+        opt_text(iq_pg_str(r, 0, 10)), "job_id", opt_text(iq_pg_str(r, 0, 11)));
+    PQclear(r);
+    if (o == NULL)
+        iq_oom();
+    reply_json(k, 200, o);
+}
+
+/* The rendered report's bytes with its format's Content-Type. */
+static void report_output(call *k, int64_t id)
+{
+    char *status = NULL, *why = NULL, *err = NULL;
+    int found = iq_reports_status(k->c, id, &status, &why, &err);
+    if (found <= 0) {
+        if (found == 0)
+            reply_error(k, 404, "report: no such report");
+        else
+            reply_err(k, IQ_ERR_FAILED, err);
+        return;
+    }
+    PGresult *r = strcmp(status, "done") == 0 ? iq_reports_output(k->c, id) : NULL;
+    if (r == NULL) {
+        char *msg = strcmp(status, "failed") == 0
+                        ? iq_xasprintf("report: it failed (%s); render it again", why)
+                        : iq_xasprintf("report: not rendered yet (%s); retry when its status "
+                                       "is done",
+                                       status);
+        reply_error(k, 409, msg);
+        free(msg);
+    } else {
+        PGresult *fr = iq_reports_show(k->c, id, &err);
+        iq_report_format fmt = IQ_REPORT_CSV;
+        if (fr == NULL || PQntuples(fr) != 1 ||
+            iq_report_format_parse(iq_pg_str(fr, 0, 1), &fmt) != 0) {
+            reply_err(k, IQ_ERR_FAILED, err);
+        } else {
+            size_t len = (size_t)PQgetlength(r, 0, 0);
+            iq_http_resp_set(k->resp, 200, content_type_of(fmt), PQgetvalue(r, 0, 0), len);
+            attachment(k, iq_report_format_name(fmt));
+        }
+        PQclear(fr);
+        PQclear(r);
+    }
+    free(status);
+    free(why);
+}
+
+/* POST /reports/schedules: the CLI's `report schedule add` with the same rules. */
+static void schedule_create(call *k)
+{
+    static const char *const keys[] = {"name",    "cron",       "format", "lang",
+                                       "filters", "output_dir", NULL};
+    json_t *b = body_object(k);
+    if (b == NULL)
+        return;
+    iq_report_filters f;
+    iq_report_filters_init(&f);
+    json_t *filters = NULL;
+    char *err = NULL;
+    bool bad = false;
+    iq_report_format fmt = IQ_REPORT_CSV;
+    iq_lang lang = IQ_LANG_EN;
+    if (only_keys(k, b, keys, "a report schedule") != 0)
+        goto out;
+    const char *name = str_member(k, b, "name", true, &bad);
+    const char *cron_text = str_member(k, b, "cron", true, &bad);
+    const char *dir = str_member(k, b, "output_dir", false, &bad);
+    if (bad || format_lang(k, b, &fmt, &lang) != 0 ||
+        filters_from_json(k, json_object_get(b, "filters"), &f) != 0)
+        goto out;
+    iq_cron cron;
+    struct stat dir_st;
+    if (!iq_report_schedule_text_ok(name, IQ_SCHEDULE_NAME_MAX)) {
+        reply_error(k, 422, "name: must be 1 to 200 bytes of text without control characters");
+    } else if (iq_cron_parse(cron_text, &cron, &err) != 0 ||
+               (filters = iq_msg_report_filters_new(&f, &err)) == NULL) {
+        reply_err(k, IQ_ERR_INVALID, err); /* "cron: ..." */
+        err = NULL;
+    } else if (dir != NULL &&
+               (!iq_report_schedule_text_ok(dir, IQ_SCHEDULE_OUTPUT_DIR_MAX) || dir[0] != '/')) {
+        reply_error(k, 422,
+                    "output_dir: must be an absolute directory path (where the workers write "
+                    "the files)");
+    } else if (dir != NULL && (stat(dir, &dir_st) != 0 || !S_ISDIR(dir_st.st_mode))) {
+        reply_error(k, 422,
+                    "output_dir: not a directory here; create it first, writable by the "
+                    "workers' user");
+    } else {
+        int64_t id = 0, now = iq_now_real_ms();
+        iq_err st = iq_report_schedule_insert(k->c, name, cron_text, iq_report_format_name(fmt),
+                                              iq_lang_tag(lang), filters, dir, now, &id, &err);
+        if (st != IQ_OK) {
+            reply_err(k, st, err);
+            err = NULL;
+            goto out;
+        }
+        json_t *next = json_array();
+        int64_t t = now;
+        for (int i = 0; i < 3 && (t = iq_cron_next(&cron, t)) >= 0; i++) {
+            char when[40];
+            iq_format_time_utc(t, when, sizeof(when));
+            json_array_append_new(next, json_string(when));
+        }
+        IQ_INFO("serve: %s added report schedule %lld", k->who.name, (long long)id);
+        char loc[80];
+        snprintf(loc, sizeof(loc), API "reports/schedules/%lld", (long long)id);
+        iq_http_resp_header(k->resp, "Location", loc);
+        reply_json(k, 201, json_pack("{s:I, s:o}", "id", (json_int_t)id, "next_runs", next));
+    }
+out:
+    free(err);
+    json_decref(filters);
+    iq_report_filters_release(&f);
+    json_decref(b);
+}
+
+static void schedules_route(call *k)
+{
+    char *err = NULL;
+    if (k->nsegs == 2) {
+        if (method_is(k, "GET")) {
+            json_t *a = iq_report_schedule_list_json(k->c, &err);
+            if (a == NULL)
+                reply_err(k, IQ_ERR_FAILED, err);
+            else
+                reply_json(k, 200, json_pack("{s:o}", "schedules", a));
+        } else if (method_is(k, "POST")) {
+            if (need_role(k, IQ_ROLE_OPERATOR))
+                schedule_create(k);
+        } else {
+            reply_error(k, 405, "method: use GET or POST");
+        }
+        return;
+    }
+    int64_t id = 0;
+    if (k->nsegs != 3 || !parse_id(k->segs[2], &id)) {
+        reply_error(k, 404, "schedule: no such report schedule (ids are whole numbers)");
+        return;
+    }
+    if (!method_is(k, "DELETE")) {
+        reply_error(k, 405, "method: use DELETE");
+        return;
+    }
+    if (!need_role(k, IQ_ROLE_OPERATOR))
+        return;
+    char *name = NULL;
+    iq_err st = iq_report_schedule_delete(k->c, k->segs[2], true, &id, &name, &err);
+    if (st != IQ_OK) {
+        reply_err(k, st, err);
+        return;
+    }
+    free(name);
+    iq_http_resp_set(k->resp, 204, "application/json", NULL, 0);
+}
+
+static void reports_route(call *k)
+{
+    if (k->nsegs >= 2 && strcmp(k->segs[1], "schedules") == 0) {
+        schedules_route(k);
+        return;
+    }
+    if (k->nsegs == 1) {
+        if (!method_is(k, "POST"))
+            reply_error(k, 405, "method: use POST");
+        else if (need_role(k, IQ_ROLE_OPERATOR))
+            report_render(k);
+        return;
+    }
+    int64_t id = 0;
+    if (!parse_id(k->segs[1], &id) || k->nsegs > 3 ||
+        (k->nsegs == 3 && strcmp(k->segs[2], "output") != 0)) {
+        reply_error(k, 404, "report: no such report (ids are whole numbers)");
+        return;
+    }
+    if (!method_is(k, "GET"))
+        reply_error(k, 405, "method: use GET");
+    else if (k->nsegs == 2)
+        report_show(k, id);
+    else
+        report_output(k, id);
+}
+
 /* ---- dispatch ---- */
 
 static void api(call *k, const char *rest)
@@ -929,6 +1357,10 @@ static void api(call *k, const char *rest)
         audit_route(k);
     else if (strcmp(res, "operators") == 0)
         operators_route(k);
+    else if (strcmp(res, "status") == 0)
+        status_route(k);
+    else if (strcmp(res, "reports") == 0)
+        reports_route(k);
     else
         reply_error(k, 404, "path: no such resource");
     iq_audit_set_actor(NULL);

@@ -312,6 +312,99 @@ check(st == 204, "operator deletes -> 204")
 st, js, _, _ = op.req("DELETE", "/api/v1/accounts/%d" % ids[-1])
 check(st == 404, "deleting it again -> 404")
 
+# ---- status (every role) ----
+for role, c in clients.items():
+    st, js, _, _ = c.req("GET", "/api/v1/status")
+    check(st == 200 and js["accounts"]["active"] == js["accounts"]["ok"] + js["accounts"]["failed"]
+          + js["accounts"]["partial"] + js["accounts"]["never_checked"] and js["accounts"]["active"] >= 30,
+          "%s reads the status: accounts by outcome add up (%s)" % (role, js and js.get("accounts")))
+    validate(js, "Status", "status of " + role)
+check(isinstance(js["workers"]["live"], list) and "available" in js["kafka"],
+      "the status names live workers and the Kafka lag (or why not)")
+
+# ---- reports: operator and admin render, every role reads ----
+st, js, _, _ = aud.req("POST", "/api/v1/reports", {"format": "csv"})
+check(st == 403, "auditor may not render a report -> 403")
+for bad, field in (({"format": "docx"}, "format"), ({}, "format"), ({"format": "csv", "lang": "fr"}, "lang"),
+                   ({"format": "csv", "filters": {"secure": "maybe"}}, "filters.secure"),
+                   ({"format": "csv", "filters": {"colour": "red"}}, "filters.colour"),
+                   ({"format": "csv", "filters": "active"}, "filters"),
+                   ({"format": "csv", "direct": "yes"}, "direct"), ({"format": "csv", "copies": 2}, "copies")):
+    st, js, _, _ = op.req("POST", "/api/v1/reports", bad)
+    check(st == 422 and err_field(js) == field, "report %s -> 422 naming %s (%s)" % (bad, field, err_field(js)))
+validate(js, "Error", "report 422")
+st, js, r, text = op.req("POST", "/api/v1/reports", {"format": "csv", "direct": True, "filters": {"name": "acct-1"}})
+lines = text.decode().splitlines()
+check(st == 200 and (r.getheader("Content-Type") or "").startswith("text/csv") and len(lines) == 11
+      and "attachment" in (r.getheader("Content-Disposition") or ""),
+      "a direct CSV report of name 'acct-1': a header and 10 rows, as an attachment (%d lines)" % len(lines))
+st, js, r, text = adm.req("POST", "/api/v1/reports", {"format": "html", "direct": True, "lang": "pt-BR",
+                                                      "filters": {"name": "HYPERLINK"}})
+check(st == 200 and (r.getheader("Content-Type") or "").startswith("text/html") and b"<script>alert" not in text
+      and b"&lt;script&gt;" in text, "a direct HTML report shows the hostile name escaped")
+st, js, r, text = op.req("POST", "/api/v1/reports", {"format": "pdf", "direct": True})
+check(st == 200 and r.getheader("Content-Type") == "application/pdf" and text.startswith(b"%PDF-"),
+      "a direct PDF report is a PDF")
+st, js, r, _ = op.req("POST", "/api/v1/reports", {"format": "pdf", "lang": "pt-BR", "filters": {"active": "yes"}})
+check(st == 202 and r.getheader("Location") == "/api/v1/reports/%s" % (js or {}).get("id"),
+      "operator queues a PDF report job -> 202 with Location")
+validate(js, "ReportJob", "report job")
+report_id = (js or {}).get("id", 0)
+print("report-job %s %s" % (report_id, (js or {}).get("job_id", "")))
+for role, c in clients.items():
+    st, js, _, _ = c.req("GET", "/api/v1/reports/%d" % report_id)
+    check(st == 200 and js["status"] == "pending" and js["format"] == "pdf" and js["requested_by"] == "console:iq-operator",
+          "%s reads the queued report: pending, requested by console:iq-operator" % role)
+    validate(js, "Report", "report for " + role)
+st, js, _, _ = aud.req("GET", "/api/v1/reports/%d/output" % report_id)
+check(st == 409 and "not rendered yet" in js["error"]["message"], "the output of a pending report -> 409")
+for path in ("/api/v1/reports/999999", "/api/v1/reports/999999/output", "/api/v1/reports/abc",
+             "/api/v1/reports/%d/pages" % report_id):
+    st, js, _, _ = aud.req("GET", path)
+    check(st == 404, "GET %s -> 404" % path)
+st, js, _, _ = aud.req("GET", "/api/v1/reports")
+check(st == 405, "GET /api/v1/reports -> 405 (POST renders)")
+
+# ---- report schedules ----
+sched = {"name": "weekly-ops", "cron": "0 7 * * 1", "format": "pdf", "lang": "pt-BR",
+         "filters": {"active": "yes", "name": "acct"}}
+st, js, _, _ = aud.req("POST", "/api/v1/reports/schedules", sched)
+check(st == 403, "auditor may not schedule a report -> 403")
+for bad, field in ((dict(sched, cron="61 * * * *"), "cron"), (dict(sched, cron="every monday"), "cron"),
+                   ({"cron": "@daily", "format": "csv"}, "name"), (dict(sched, name="a\tb"), "name"),
+                   (dict(sched, format="xls"), "format"), (dict(sched, output_dir="reports"), "output_dir"),
+                   (dict(sched, output_dir="/nonexistent/inboxq"), "output_dir"),
+                   (dict(sched, filters={"keep_copy": "perhaps"}), "filters.keep_copy"),
+                   (dict(sched, colour="red"), "colour")):
+    st, js, _, _ = op.req("POST", "/api/v1/reports/schedules", bad)
+    check(st == 422 and err_field(js) == field, "schedule with %s -> 422 naming %s (%s: %s)"
+          % ({k: v for k, v in bad.items() if sched.get(k) != v}, field, err_field(js), js and js["error"]["message"]))
+st, js, r, _ = op.req("POST", "/api/v1/reports/schedules", sched)
+check(st == 201 and len(js["next_runs"]) == 3 and "T07:00:00" in js["next_runs"][0],
+      "operator schedules a report -> 201 with its next runs (%s)" % js)
+validate(js, "ScheduleCreated", "schedule created")
+sid = (js or {}).get("id", 0)
+st, js, _, _ = adm.req("POST", "/api/v1/reports/schedules", dict(sched, name="WEEKLY-ops"))
+check(st == 422 and err_field(js) == "name" and "already exists" in js["error"]["message"],
+      "a name taken (ignoring case) -> 422 naming name")
+for role, c in clients.items():
+    st, js, _, _ = c.req("GET", "/api/v1/reports/schedules")
+    mine = [s for s in (js or {}).get("schedules", []) if s["id"] == sid]
+    check(st == 200 and len(mine) == 1 and mine[0]["cron"] == "0 7 * * 1" and mine[0]["filters"].get("name") == "acct",
+          "%s lists the schedule with its cron and filters" % role)
+    validate(js, "ScheduleList", "schedules for " + role)
+st, js, _, _ = aud.req("DELETE", "/api/v1/reports/schedules/%d" % sid)
+check(st == 403, "auditor may not delete a schedule -> 403")
+st, js, _, _ = adm.req("DELETE", "/api/v1/reports/schedules/%d" % sid)
+check(st == 204, "admin deletes the schedule -> 204")
+st, js, _, _ = adm.req("DELETE", "/api/v1/reports/schedules/%d" % sid)
+check(st == 404, "deleting it again -> 404")
+validate(js, "Error", "schedule 404")
+st, js, _, _ = aud.req("GET", "/api/v1/audit?entity=schedule&entity_id=%d" % sid)
+check(st == 200 and {(a["action"], a["actor"]) for a in js["audit"]} ==
+      {("create", "console:iq-operator"), ("delete", "console:iq-admin")},
+      "the schedule's audit names who added and who deleted it")
+
 # ---- CSRF ----
 for hdr in ({"X-CSRF-Token": ""}, {"X-CSRF-Token": "0" * 64}, {"X-CSRF-Token": aud.csrf}):
     st, js, _, _ = op.req("PATCH", "/api/v1/accounts/%d" % aid, {"folder": "Evil", "version": 99}, headers=hdr)

@@ -68,6 +68,23 @@ job=$(sed -n 's/^check-job //p' "$IT_TMP/api.out")
 on_topic=$(it_kcat_all "$INBOXQ_TOPIC_CHECK" | grep -F "\"$job\"" || true)
 check "Check now put job '$job' on the check topic, requested by console:iq-operator" \
   grep -qF '"console:iq-operator"' <<<"${job:+$on_topic}"
+read -r report_id report_job < <(sed -n 's/^report-job //p' "$IT_TMP/api.out")
+on_topic=$(it_kcat_all "$INBOXQ_TOPIC_REPORT" | grep -F "\"$report_job\"" || true)
+check "the console's report job '$report_job' is on the report topic, requested by console:iq-operator" \
+  grep -qF '"console:iq-operator"' <<<"${report_job:+$on_topic}"
+# a worker renders it; the API then serves the file
+it_spawn worker inboxq-worker
+it_wait_for 60 "a worker rendered report $report_id" \
+  bash -c "[ \"\$(curl -s -H 'Authorization: Bearer $IQ_API_TOKEN' http://127.0.0.1:$port/api/v1/reports/$report_id \
+    | $PY -c 'import json,sys; print(json.load(sys.stdin)[\"status\"])')\" = done ]"
+hdrs=$(curl -s -D - -o "$IT_TMP/report.pdf" -H "Authorization: Bearer $IQ_API_TOKEN" \
+  "http://127.0.0.1:$port/api/v1/reports/$report_id/output" || true)
+hdrs=$(tr -d '\r' <<<"$hdrs")
+got="$(grep -m1 '^HTTP/' <<<"$hdrs") | $(grep -i '^Content-Type:' <<<"$hdrs") | $(grep -i '^Content-Disposition:' <<<"$hdrs") | $(head -c 5 "$IT_TMP/report.pdf" 2>/dev/null)"
+check "GET /api/v1/reports/$report_id/output downloads the PDF: $got" \
+  [ "$got" = 'HTTP/1.1 200 OK | Content-Type: application/pdf | Content-Disposition: attachment; filename="accounts-report.pdf" | %PDF-' ]
+check "the downloaded file is the stored output, byte for byte" \
+  [ "$(it_sql "SELECT md5(output) FROM reports WHERE id = $report_id")" = "$(md5sum <"$IT_TMP/report.pdf" | cut -d' ' -f1)" ]
 check "no secret or password reached the server's log" \
   bash -c "! grep -qE '$IQ_PW_ADMIN|$IQ_PW_OPERATOR|s3cret-|$INBOXQ_TEST_MAIL_PASS_alice' '$IT_TMP/serve.log'"
 # HTTPS with the harness's test certificate
