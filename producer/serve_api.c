@@ -751,6 +751,46 @@ static void account_route(call *k)
     reply_error(k, 404, "path: no such resource");
 }
 
+/* Keys of a body that are none of allowed (NULL-terminated): -1 after replying 422. */
+static int only_keys(call *k, json_t *b, const char *const *allowed, const char *what)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(b, key, v)
+    {
+        size_t i = 0;
+        while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
+            i++;
+        if (allowed[i] == NULL) {
+            char *msg = iq_xasprintf("%.40s: is not a field of %s", key, what);
+            reply_error(k, 422, msg);
+            free(msg);
+            return -1;
+        }
+    }
+    (void)v;
+    return 0;
+}
+
+/* A string member: NULL when absent; *bad set (after replying 422) when not a string. */
+static const char *str_member(call *k, const json_t *b, const char *key, bool required, bool *bad)
+{
+    const json_t *v = json_object_get(b, key);
+    if (*bad)
+        return NULL;
+    if ((v == NULL || json_is_null(v)) && !required)
+        return NULL;
+    if (v == NULL || json_is_null(v) || !json_is_string(v) || *json_string_value(v) == '\0') {
+        char *msg = iq_xasprintf(
+            v == NULL || json_is_null(v) ? "%s: is required" : "%s: give a non-empty string", key);
+        reply_error(k, 422, msg);
+        free(msg);
+        *bad = true;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
 /* ---- credentials, connectors, audit, operators ---- */
 
 static void credentials_route(call *k)
@@ -812,20 +852,179 @@ static void credentials_route(call *k)
         reply_err(k, st, err);
 }
 
-static void connectors_route(call *k)
+/* The If-Match ETag ("vN") or the body's "version": N, 0 when neither; -1 after replying 422. */
+static int expected_version(call *k, json_t *b)
 {
-    if (k->nsegs != 1 || !method_is(k, "GET")) {
-        reply_error(k, k->nsegs != 1 ? 404 : 405,
-                    k->nsegs != 1 ? "path: no such resource" : "method: use GET");
-        return;
+    int expect = 0;
+    const char *if_match = iq_http_req_header(k->req, "If-Match");
+    if (if_match != NULL) {
+        int64_t v = 0;
+        char digits[24];
+        snprintf(digits, sizeof(digits), "%s", if_match);
+        size_t n = strlen(digits);
+        if (n >= 4 && digits[0] == '"' && digits[1] == 'v' && digits[n - 1] == '"') {
+            digits[n - 1] = '\0';
+            if (iq_parse_i64(digits + 2, 1, INT32_MAX, &v) == 0)
+                expect = (int)v;
+        }
+        if (expect == 0) {
+            reply_error(k, 422, "If-Match: give the ETag (\"vN\")");
+            return -1;
+        }
     }
+    json_t *v = json_object_get(b, "version");
+    if (v != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > INT32_MAX) {
+            reply_error(k, 422, "version: must be the version the edit started from");
+            return -1;
+        }
+        expect = (int)json_integer_value(v);
+        json_object_del(b, "version");
+    }
+    return expect;
+}
+
+static const char *const connector_keys[] = {"name", "type",       "host",
+                                             "port", "credential", "active"};
+
+/* The form's fields as the CLI's text input (strings kept in owned[]); -1 after replying 422. */
+static int connector_input(call *k, json_t *b, iq_connector_input *in, char **owned)
+{
+    memset(in, 0, sizeof(*in));
+    const char **slots[] = {&in->name, &in->type,       &in->host,
+                            &in->port, &in->credential, &in->active};
+    const char *key;
+    json_t *v;
+    json_object_foreach(b, key, v)
+    {
+        size_t i = 0;
+        while (i < IQ_ARRAY_LEN(connector_keys) && strcmp(connector_keys[i], key) != 0)
+            i++;
+        char *msg = NULL;
+        if (i == IQ_ARRAY_LEN(connector_keys))
+            msg = iq_xasprintf("%.40s: is not a field of a connector", key);
+        else if (json_is_string(v))
+            owned[i] = iq_xstrdup(json_string_value(v));
+        else if (json_is_boolean(v))
+            owned[i] = iq_xstrdup(json_is_true(v) ? "yes" : "no");
+        else if (json_is_integer(v))
+            owned[i] = iq_xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        else if (json_is_null(v) && strcmp(key, "credential") == 0)
+            owned[i] = iq_xstrdup(""); /* removes the login */
+        else
+            msg = iq_xasprintf("%s: give a string, a number or true/false", key);
+        if (msg != NULL) {
+            reply_error(k, 422, msg);
+            free(msg);
+            return -1;
+        }
+        *slots[i] = owned[i];
+    }
+    return 0;
+}
+
+static void connector_show(call *k, int64_t id, int status)
+{
     char *err = NULL;
-    json_t *a = iq_connector_list_json(k->c, 0, &err);
+    json_t *a = iq_connector_list_json(k->c, id, &err);
     if (a == NULL) {
         reply_err(k, IQ_ERR_FAILED, err);
         return;
     }
-    reply_json(k, 200, json_pack("{s:o}", "connectors", a));
+    json_t *o = json_incref(json_array_get(a, 0));
+    json_decref(a);
+    if (o == NULL) {
+        reply_error(k, 404, "connector: no such Network Connector");
+        return;
+    }
+    char etag[32];
+    snprintf(etag, sizeof(etag), "\"v%" JSON_INTEGER_FORMAT "\"",
+             json_integer_value(json_object_get(o, "version")));
+    iq_http_resp_header(k->resp, "ETag", etag);
+    reply_json(k, status, o);
+}
+
+/* POST (id 0) or PATCH: the CLI's `connector add` / `connector edit` with its rules. */
+static void connector_write(call *k, int64_t id)
+{
+    json_t *b = body_object(k);
+    if (b == NULL)
+        return;
+    char *owned[IQ_ARRAY_LEN(connector_keys)] = {0};
+    iq_connector_input in;
+    int expect = id != 0 ? expected_version(k, b) : 0;
+    if (expect >= 0 && connector_input(k, b, &in, owned) == 0) {
+        char *err = NULL;
+        iq_err st;
+        if (id == 0) {
+            int64_t new_id = 0;
+            st = iq_connector_create(k->c, &in, &new_id, &err);
+            if (st == IQ_OK) {
+                char loc[64];
+                snprintf(loc, sizeof(loc), API "connectors/%" PRId64, new_id);
+                iq_http_resp_header(k->resp, "Location", loc);
+                connector_show(k, new_id, 201);
+            }
+        } else if (expect == 0) {
+            err = iq_xstrdup("version: is required; send the version the edit started from "
+                             "(or If-Match with the ETag)");
+            st = IQ_ERR_INVALID;
+        } else {
+            bool changed = false;
+            st = iq_connector_update(k->c, id, &in, expect, &changed, &err);
+            if (st == IQ_OK)
+                connector_show(k, id, 200);
+        }
+        if (st != IQ_OK)
+            reply_err(k, st, err);
+    }
+    for (size_t i = 0; i < IQ_ARRAY_LEN(owned); i++)
+        free(owned[i]);
+    json_decref(b);
+}
+
+static void connectors_route(call *k)
+{
+    char *err = NULL;
+    if (k->nsegs == 1) {
+        if (method_is(k, "POST")) {
+            if (need_role(k, IQ_ROLE_ADMIN))
+                connector_write(k, 0);
+            return;
+        }
+        if (!method_is(k, "GET")) {
+            reply_error(k, 405, "method: use GET or POST");
+            return;
+        }
+        json_t *a = iq_connector_list_json(k->c, 0, &err);
+        if (a == NULL) {
+            reply_err(k, IQ_ERR_FAILED, err);
+            return;
+        }
+        reply_json(k, 200, json_pack("{s:o}", "connectors", a));
+        return;
+    }
+    int64_t id = 0;
+    if (k->nsegs != 2 || !parse_id(k->segs[1], &id)) {
+        reply_error(k, 404, "connector: no such Network Connector (ids are whole numbers)");
+        return;
+    }
+    if (method_is(k, "GET")) {
+        connector_show(k, id, 200);
+    } else if (method_is(k, "PATCH")) {
+        if (need_role(k, IQ_ROLE_ADMIN))
+            connector_write(k, id);
+    } else if (method_is(k, "DELETE")) {
+        if (!need_role(k, IQ_ROLE_ADMIN))
+            return;
+        iq_err st = iq_connector_delete(k->c, id, &err);
+        if (st != IQ_OK)
+            reply_err(k, st, err);
+        else
+            iq_http_resp_set(k->resp, 204, "application/json", NULL, 0);
+    } else {
+        reply_error(k, 405, "method: use GET, PATCH or DELETE");
+    }
 }
 
 static void audit_route(call *k)
@@ -851,27 +1050,153 @@ static void audit_route(call *k)
     reply_json(k, 200, json_pack("{s:o}", "audit", a));
 }
 
-static void operators_route(call *k)
+/* Every operator ({id, name, role, active, created_at}; never a hash), or NULL after replying. */
+static json_t *operator_list(call *k)
 {
-    if (k->nsegs != 1 || !method_is(k, "GET")) {
-        reply_error(k, k->nsegs != 1 ? 404 : 405,
-                    k->nsegs != 1 ? "path: no such resource" : "method: use GET");
-        return;
-    }
-    if (!need_role(k, IQ_ROLE_ADMIN))
-        return;
     char *err = NULL;
     char *text = iq_operator_list_json(k->c, &err);
     if (text == NULL) {
         reply_err(k, IQ_ERR_FAILED, err);
-        return;
+        return NULL;
     }
     json_error_t je;
     json_t *a = json_loads(text, 0, &je);
     free(text);
     if (a == NULL)
         iq_oom();
-    reply_json(k, 200, json_pack("{s:o}", "operators", a));
+    return a;
+}
+
+static void operator_show(call *k, int64_t id)
+{
+    json_t *a = operator_list(k);
+    if (a == NULL)
+        return;
+    size_t i;
+    json_t *o, *found = NULL;
+    json_array_foreach(a, i, o)
+    {
+        if (json_integer_value(json_object_get(o, "id")) == id)
+            found = json_incref(o);
+    }
+    json_decref(a);
+    if (found == NULL)
+        reply_error(k, 404, "operator: no such operator");
+    else
+        reply_json(k, 200, found);
+}
+
+/* POST /operators: {"name", "role", "password"} as `inboxq operator add` (the password is
+ * hashed with argon2id and never returned). */
+static void operator_add(call *k)
+{
+    static const char *const keys[] = {"name", "role", "password", NULL};
+    json_t *b = body_object(k);
+    if (b == NULL)
+        return;
+    bool bad = false;
+    if (only_keys(k, b, keys, "an operator") == 0) {
+        const char *name = str_member(k, b, "name", true, &bad);
+        const char *role = str_member(k, b, "role", true, &bad);
+        const char *password = str_member(k, b, "password", true, &bad);
+        char *err = NULL;
+        int64_t id = 0;
+        iq_err st = bad ? IQ_OK : iq_operator_add(k->c, name, role, password, &id, &err);
+        if (bad) {
+            /* replied */
+        } else if (st == IQ_ERR_IN_USE) {
+            reply_error(k, 409, err);
+            free(err);
+        } else if (st != IQ_OK) {
+            reply_err(k, st, err);
+        } else {
+            IQ_INFO("serve: %s added operator %s (%s)", k->who.name, name, role);
+            char loc[64];
+            snprintf(loc, sizeof(loc), API "operators/%" PRId64, id);
+            iq_http_resp_header(k->resp, "Location", loc);
+            reply_json(k, 201, json_pack("{s:I}", "id", (json_int_t)id));
+        }
+    }
+    json_decref(b);
+}
+
+/* PATCH /operators/{id}: {"role"?, "active"?}. */
+static void operator_edit(call *k, int64_t id)
+{
+    static const char *const keys[] = {"role", "active", NULL};
+    json_t *b = body_object(k);
+    if (b == NULL)
+        return;
+    bool bad = false;
+    const json_t *active = json_object_get(b, "active");
+    if (only_keys(k, b, keys, "an operator (role, active; a password is set at creation)") != 0) {
+        json_decref(b);
+        return;
+    }
+    const char *role = str_member(k, b, "role", false, &bad);
+    if (!bad && active != NULL && !json_is_boolean(active)) {
+        reply_error(k, 422, "active: give true or false");
+        bad = true;
+    }
+    if (!bad && role == NULL && active == NULL) {
+        reply_error(k, 422, "role: give a role or active to change");
+        bad = true;
+    }
+    if (!bad && id == k->who.operator_id) {
+        reply_error(k, 409,
+                    "operator: you cannot change your own role or disable yourself; ask "
+                    "another admin");
+        bad = true;
+    }
+    if (!bad) {
+        char *err = NULL;
+        iq_err st =
+            iq_operator_update(k->c, id, role, active == NULL ? -1 : json_is_true(active), &err);
+        if (st != IQ_OK)
+            reply_err(k, st, err);
+        else
+            operator_show(k, id);
+    }
+    json_decref(b);
+}
+
+static void operators_route(call *k)
+{
+    if (!need_role(k, IQ_ROLE_ADMIN))
+        return;
+    if (k->nsegs == 1) {
+        if (method_is(k, "GET")) {
+            json_t *a = operator_list(k);
+            if (a != NULL)
+                reply_json(k, 200, json_pack("{s:o}", "operators", a));
+        } else if (method_is(k, "POST")) {
+            operator_add(k);
+        } else {
+            reply_error(k, 405, "method: use GET or POST");
+        }
+        return;
+    }
+    int64_t id = 0;
+    if (k->nsegs != 2 || !parse_id(k->segs[1], &id)) {
+        reply_error(k, 404, "operator: no such operator (ids are whole numbers)");
+        return;
+    }
+    if (method_is(k, "GET")) {
+        operator_show(k, id);
+    } else if (method_is(k, "PATCH")) {
+        operator_edit(k, id);
+    } else if (method_is(k, "DELETE")) {
+        char *err = NULL;
+        iq_err st = id == k->who.operator_id ? IQ_ERR_IN_USE : iq_operator_delete(k->c, id, &err);
+        if (id == k->who.operator_id)
+            err = iq_xstrdup("operator: you cannot delete yourself; ask another admin");
+        if (st != IQ_OK)
+            reply_err(k, st, err);
+        else
+            iq_http_resp_set(k->resp, 204, "application/json", NULL, 0);
+    } else {
+        reply_error(k, 405, "method: use GET, PATCH or DELETE");
+    }
 }
 
 /* ---- status ---- */
@@ -953,46 +1278,6 @@ static int filters_from_json(call *k, json_t *o, iq_report_filters *f)
         }
     }
     return 0;
-}
-
-/* Keys of a body that are none of allowed (NULL-terminated): -1 after replying 422. */
-static int only_keys(call *k, json_t *b, const char *const *allowed, const char *what)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(b, key, v)
-    {
-        size_t i = 0;
-        while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
-            i++;
-        if (allowed[i] == NULL) {
-            char *msg = iq_xasprintf("%.40s: is not a field of %s", key, what);
-            reply_error(k, 422, msg);
-            free(msg);
-            return -1;
-        }
-    }
-    (void)v;
-    return 0;
-}
-
-/* A string member: NULL when absent; *bad set (after replying 422) when not a string. */
-static const char *str_member(call *k, const json_t *b, const char *key, bool required, bool *bad)
-{
-    const json_t *v = json_object_get(b, key);
-    if (*bad)
-        return NULL;
-    if ((v == NULL || json_is_null(v)) && !required)
-        return NULL;
-    if (v == NULL || json_is_null(v) || !json_is_string(v) || *json_string_value(v) == '\0') {
-        char *msg = iq_xasprintf(
-            v == NULL || json_is_null(v) ? "%s: is required" : "%s: give a non-empty string", key);
-        reply_error(k, 422, msg);
-        free(msg);
-        *bad = true;
-        return NULL;
-    }
-    return json_string_value(v);
 }
 
 /* format and lang of a report or schedule body; -1 after replying 422. */

@@ -435,6 +435,111 @@ for role in ("operator", "auditor"):
     st, js, _, _ = clients[role].req("GET", "/api/v1/operators")
     check(st == 403, "%s may not list operators -> 403" % role)
 
+# ---- connectors: admin writes, every role reads ----
+conn = {"name": "proxy-1", "type": "socks5", "host": "127.0.0.1", "port": 1080}
+for role in ("operator", "auditor"):
+    st, js, _, _ = clients[role].req("POST", "/api/v1/connectors", conn)
+    check(st == 403, "%s may not add a connector -> 403" % role)
+for bad, field in ((dict(conn, type="ftp"), "type"), (dict(conn, port=0), "port"), (dict(conn, colour="red"), "colour"),
+                   ({"type": "http", "host": "h", "port": 3128}, "name"), (dict(conn, credential="no-such-cred"), "credential")):
+    st, js, _, _ = adm.req("POST", "/api/v1/connectors", bad)
+    check(st == 422 and err_field(js) == field, "connector %s -> 422 naming %s (%s)" % (bad, field, js and js["error"]["message"]))
+st, js, r, _ = adm.req("POST", "/api/v1/connectors", dict(conn, credential="c1"))
+check(st == 201 and js["credential"] == "c1" and r.getheader("Location") == "/api/v1/connectors/%s" % js.get("id"),
+      "admin adds a connector -> 201 with Location")
+validate(js, "Connector", "connector created")
+cid, cv = (js or {}).get("id", 0), (js or {}).get("version", 0)
+st, js, _, _ = adm.req("POST", "/api/v1/connectors", dict(conn, name="PROXY-1"))
+check(st == 422 and err_field(js) == "name" and "already exists" in js["error"]["message"], "a taken connector name -> 422")
+for role, c in clients.items():
+    st, js, r, _ = c.req("GET", "/api/v1/connectors/%d" % cid)
+    check(st == 200 and js["name"] == "proxy-1" and r.getheader("ETag") == '"v%d"' % cv, "%s reads the connector with its ETag" % role)
+    validate(js, "Connector", "connector for " + role)
+st, js, _, _ = op.req("PATCH", "/api/v1/connectors/%d" % cid, {"port": 1081, "version": cv})
+check(st == 403, "operator may not edit a connector -> 403")
+st, js, _, _ = adm.req("PATCH", "/api/v1/connectors/%d" % cid, {"port": 1081})
+check(st == 422 and err_field(js) == "version", "a connector edit without version -> 422 naming version")
+st, js, _, _ = adm.req("PATCH", "/api/v1/connectors/%d" % cid, {"port": "x", "version": cv})
+check(st == 422 and err_field(js) == "port", "a connector edit with port 'x' -> 422 naming port")
+st, js, _, _ = adm.req("PATCH", "/api/v1/connectors/%d" % cid, {"port": 1081, "credential": None, "version": cv})
+check(st == 200 and js["port"] == 1081 and js["credential"] is None and js["version"] == cv + 1,
+      "admin edits the connector (port, login removed) -> 200, version+1")
+st, js, _, _ = adm.req("PATCH", "/api/v1/connectors/%d" % cid, {"port": 1082, "version": cv})
+check(st == 409, "a stale connector edit -> 409")
+st, js, _, _ = adm.req("PATCH", "/api/v1/connectors/%d" % cid, {"host": "127.0.0.2"}, headers={"If-Match": '"v%d"' % (cv + 1)})
+check(st == 200 and js["host"] == "127.0.0.2", "a connector edit with a fresh If-Match -> 200")
+st, js, _, _ = op.req("POST", "/api/v1/accounts", dict(base, name="via-proxy", use_connector=True, connector="proxy-1"))
+check(st == 201, "an account uses the connector")
+st, js, _, _ = adm.req("DELETE", "/api/v1/connectors/%d" % cid)
+check(st == 409 and "via-proxy" in js["error"]["message"], "deleting a connector in use -> 409 naming the account")
+st, js, _, _ = op.req("DELETE", "/api/v1/connectors/%d" % cid)
+check(st == 403, "operator may not delete a connector -> 403")
+st, js, _, _ = adm.req("POST", "/api/v1/connectors", dict(conn, name="proxy-2", type="http", port=3128))
+cid2 = (js or {}).get("id", 0)
+st, js, _, _ = adm.req("DELETE", "/api/v1/connectors/%d" % cid2)
+check(st == 204, "admin deletes an unused connector -> 204")
+st, js, _, _ = adm.req("DELETE", "/api/v1/connectors/%d" % cid2)
+check(st == 404, "deleting it again -> 404")
+st, js, _, _ = aud.req("GET", "/api/v1/connectors/999999")
+check(st == 404, "no such connector -> 404")
+st, js, _, _ = aud.req("GET", "/api/v1/audit?entity=connector&entity_id=%d" % cid)
+check(st == 200 and {a["actor"] for a in js["audit"]} == {"console:iq-admin"} and len(js["audit"]) == 3,
+      "the connector's audit: created and edited twice by console:iq-admin")
+
+# ---- operators: admin adds, changes roles, disables, deletes; never a hash ----
+newop = {"name": "iq-new", "role": "operator", "password": "long enough pw %d" % random.getrandbits(20)}
+st, js, _, _ = op.req("POST", "/api/v1/operators", newop)
+check(st == 403, "operator may not add operators -> 403")
+for bad, field in ((dict(newop, password="short"), "password"), (dict(newop, name="bad name"), "name"),
+                   (dict(newop, role="root"), "role"), ({"name": "x1", "role": "auditor"}, "password"),
+                   (dict(newop, pw_hash="$argon2id$"), "pw_hash")):
+    st, js, _, _ = adm.req("POST", "/api/v1/operators", bad)
+    check(st == 422 and err_field(js) == field, "operator %s -> 422 naming %s (%s)" % (
+        {k: v for k, v in bad.items() if k != "password"}, field, err_field(js)))
+st, js, r, _ = adm.req("POST", "/api/v1/operators", newop)
+check(st == 201 and r.getheader("Location") == "/api/v1/operators/%s" % (js or {}).get("id"), "admin adds an operator -> 201")
+validate(js, "Created", "operator created")
+nid = (js or {}).get("id", 0)
+st, js, _, _ = adm.req("POST", "/api/v1/operators", newop)
+check(st == 409 and err_field(js) == "name", "a taken operator name -> 409 naming name")
+st, js, _, text = adm.req("GET", "/api/v1/operators")
+check(st == 200 and any(o["name"] == "iq-new" and o["role"] == "operator" for o in js["operators"])
+      and b"argon2" not in text and newop["password"].encode() not in text, "the list shows it, never a hash or password")
+newc = Client()
+st, js, _ = newc.sign_in("iq-new", newop["password"])
+check(st == 200 and js["role"] == "operator", "the new operator signs in")
+st, js, _, _ = adm.req("PATCH", "/api/v1/operators/%d" % nid, {"role": "auditor"})
+check(st == 200 and js["role"] == "auditor" and js["active"] is True, "admin makes it an auditor -> 200")
+validate(js, "Operator", "operator changed")
+st, js, _, _ = newc.req("GET", "/api/v1/session")
+check(st == 200 and js["role"] == "auditor", "its live session has the new role at once")
+st, js, _, _ = newc.req("POST", "/api/v1/accounts/%d/disable" % aid)
+check(st == 403, "... and may no longer change accounts")
+for bad, field in (({"role": "boss"}, "role"), ({"active": "no"}, "active"), ({}, "role"), ({"password": "newpassword"}, "password")):
+    st, js, _, _ = adm.req("PATCH", "/api/v1/operators/%d" % nid, bad)
+    check(st == 422 and err_field(js) == field, "operator change %s -> 422 naming %s" % (list(bad), field))
+st, js, _, _ = adm.req("PATCH", "/api/v1/operators/%d" % nid, {"active": False})
+check(st == 200 and js["active"] is False, "admin disables it -> 200")
+st, js, _, _ = newc.req("GET", "/api/v1/session")
+check(st == 401, "a disabled operator is signed out at once")
+st, js, _ = Client().sign_in("iq-new", newop["password"])
+check(st == 401, "... and cannot sign in")
+me = [o for o in adm.req("GET", "/api/v1/operators")[1]["operators"] if o["name"] == "iq-admin"][0]["id"]
+st, js, _, _ = adm.req("PATCH", "/api/v1/operators/%d" % me, {"role": "auditor"})
+check(st == 409, "an admin cannot demote itself -> 409")
+st, js, _, _ = adm.req("DELETE", "/api/v1/operators/%d" % me)
+check(st == 409, "an admin cannot delete itself -> 409")
+st, js, _, _ = aud.req("DELETE", "/api/v1/operators/%d" % nid)
+check(st == 403, "auditor may not delete operators -> 403")
+st, js, _, _ = adm.req("DELETE", "/api/v1/operators/%d" % nid)
+check(st == 204, "admin deletes the operator -> 204")
+st, js, _, _ = adm.req("GET", "/api/v1/operators/%d" % nid)
+check(st == 404, "it is gone -> 404")
+st, js, _, text = aud.req("GET", "/api/v1/audit?entity=operator&entity_id=%d" % nid)
+check(st == 200 and [a["action"] for a in js["audit"]] == ["delete", "update", "update", "create"]
+      and {a["actor"] for a in js["audit"]} == {"console:iq-admin"} and b"password" not in text and b"argon2" not in text,
+      "the operator's audit: created, changed twice, deleted by console:iq-admin, no password or hash")
+
 # ---- API token ----
 tok = Client(token=os.environ["IQ_API_TOKEN"])
 st, js, _, _ = tok.req("GET", "/api/v1/session")
