@@ -339,14 +339,130 @@ static int filters_from_query(call *k, iq_report_filters *f)
     return 0;
 }
 
-static void accounts_list(call *k, bool csv)
+/* The CSV export, sent as it is read: a server-side cursor, 1000 rows a batch, each batch
+ * rendered by the report's CSV sink (the CLI's injection-safe CSV) and handed to the client
+ * before the next is fetched, so memory stays flat however many accounts there are. The
+ * stream owns the request's PostgreSQL connection until it ends. */
+typedef struct csv_export {
+    iq_serve *s;
+    PGconn *c;
+    iq_report_filters f;
+    iq_report_stream *st;
+    char *buf; /* the current batch */
+    size_t len, off;
+    bool end;
+} csv_export;
+
+/* The next batch into x->buf; 1, 0 at the end, -1 on failure (logged). */
+static int export_batch(csv_export *x)
+{
+    free(x->buf);
+    x->buf = NULL;
+    x->len = x->off = 0;
+    FILE *mem = open_memstream(&x->buf, &x->len);
+    char *err = NULL;
+    int rc = mem == NULL ? -1 : iq_report_stream_next(x->st, mem, NULL, &err);
+    if (mem == NULL || fclose(mem) != 0)
+        iq_oom();
+    if (rc < 0) {
+        IQ_WARN("serve: CSV export cut short: %s", err);
+        free(err);
+    }
+    return rc;
+}
+
+static ssize_t export_read(void *ctx, char *out, size_t max)
+{
+    csv_export *x = ctx;
+    while (x->off == x->len) {
+        if (x->end)
+            return 0;
+        int rc = export_batch(x);
+        if (rc < 0)
+            return -1;
+        x->end = rc == 0;
+    }
+    size_t n = x->len - x->off < max ? x->len - x->off : max;
+    memcpy(out, x->buf + x->off, n);
+    x->off += n;
+    return (ssize_t)n;
+}
+
+static void export_done(void *ctx)
+{
+    csv_export *x = ctx;
+    iq_report_stream_free(&x->st); /* unfinished (the client left): rolled back */
+    iq_serve_pg_release(x->s, x->c);
+    pthread_mutex_lock(&x->s->mu);
+    x->s->exports--;
+    pthread_mutex_unlock(&x->s->mu);
+    iq_report_filters_release(&x->f);
+    free(x->buf);
+    free(x);
+}
+
+static void accounts_csv(call *k)
+{
+    pthread_mutex_lock(&k->s->mu);
+    bool busy = k->s->exports >= IQ_SERVE_EXPORTS;
+    if (!busy)
+        k->s->exports++;
+    pthread_mutex_unlock(&k->s->mu);
+    if (busy) {
+        iq_http_resp_header(k->resp, "Retry-After", "10");
+        reply_error(k, 503, "export: other exports are running; retry in a few seconds");
+        return;
+    }
+    csv_export *x = iq_xcalloc(1, sizeof(*x));
+    x->s = k->s;
+    x->c = k->c;
+    iq_report_filters_init(&x->f);
+    char *err = NULL;
+    const char *lang = iq_http_req_query(k->req, "lang");
+    iq_report_options o = {.format = IQ_REPORT_CSV,
+                           .lang = lang != NULL && strcmp(lang, "pt-BR") == 0 ? "pt-BR" : "en"};
+    FILE *mem = NULL;
+    int rc = filters_from_query(k, &x->f) != 0 ? 1 : 0;
+    if (rc == 0) {
+        mem = open_memstream(&x->buf, &x->len);
+        rc = mem == NULL ? -1 : iq_report_stream_open(k->c, &x->f, &o, mem, &x->st, &err);
+        if (mem == NULL || fclose(mem) != 0)
+            iq_oom();
+    }
+    if (rc != 0) {
+        if (rc < 0)
+            reply_err(k, IQ_ERR_FAILED, err);
+        x->c = NULL; /* still the request's: released by iq_serve_handle */
+        pthread_mutex_lock(&k->s->mu);
+        k->s->exports--;
+        pthread_mutex_unlock(&k->s->mu);
+        iq_report_stream_free(&x->st);
+        iq_report_filters_release(&x->f);
+        free(x->buf);
+        free(x);
+        return;
+    }
+    k->c = NULL; /* the stream's now, until export_done */
+    iq_http_resp_stream(k->resp, 200, "text/csv; charset=utf-8", export_read, export_done, x);
+    iq_http_resp_header(k->resp, "Content-Disposition", "attachment; filename=\"accounts.csv\"");
+}
+
+/* GET /accounts: one page of 30 by number (page=N, for the console's pager) or after a cursor
+ * (after=ID, the code of the last account seen: keyset paging on the report's order, the
+ * code, stable while accounts are added); next_cursor continues either way. */
+static void accounts_list(call *k)
 {
     iq_report_filters f;
     iq_report_filters_init(&f);
-    int64_t page = 1;
+    int64_t page = 1, after = 0;
     const char *p = iq_http_req_query(k->req, "page");
-    if (!csv && p != NULL && iq_parse_i64(p, 1, INT64_MAX / 2 / IQ_REPORT_MAX_PER_PAGE, &page)) {
+    const char *cur = iq_http_req_query(k->req, "after");
+    if (p != NULL && iq_parse_i64(p, 1, INT64_MAX / 2 / IQ_REPORT_MAX_PER_PAGE, &page)) {
         reply_error(k, 422, "page: must be a whole number from 1");
+        goto out;
+    }
+    if (cur != NULL && (iq_parse_i64(cur, 0, INT64_MAX, &after) || (p != NULL && page != 1))) {
+        reply_error(k, 422, "after: must be the next_cursor of a previous page (not with page=N)");
         goto out;
     }
     if (filters_from_query(k, &f) != 0)
@@ -354,26 +470,19 @@ static void accounts_list(call *k, bool csv)
     char *buf = NULL, *err = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&buf, &len);
-    if (mem == NULL)
-        iq_oom();
     const char *lang = iq_http_req_query(k->req, "lang");
-    iq_report_options o = {.format = csv ? IQ_REPORT_CSV : IQ_REPORT_JSON,
+    iq_report_options o = {.format = IQ_REPORT_JSON,
                            .lang = lang != NULL && strcmp(lang, "pt-BR") == 0 ? "pt-BR" : "en",
-                           .page = csv ? 0 : page,
-                           .per_page = IQ_REPORT_ROWS_PER_PAGE};
+                           .page = page,
+                           .per_page = IQ_REPORT_ROWS_PER_PAGE,
+                           .after_id = after};
     iq_report_stats st = {0};
-    int rc = iq_report_render_opts(k->c, &f, &o, mem, &st, &err);
-    if (fclose(mem) != 0)
+    int rc = mem == NULL ? -1 : iq_report_render_opts(k->c, &f, &o, mem, &st, &err);
+    if (mem == NULL || fclose(mem) != 0)
         iq_oom();
     if (rc != 0) {
         reply_err(k, IQ_ERR_FAILED, err);
         free(buf);
-        goto out;
-    }
-    if (csv) {
-        iq_http_resp_take(k->resp, 200, "text/csv; charset=utf-8", buf, len);
-        iq_http_resp_header(k->resp, "Content-Disposition",
-                            "attachment; filename=\"accounts.csv\"");
         goto out;
     }
     json_error_t je;
@@ -383,10 +492,18 @@ static void accounts_list(call *k, bool csv)
         reply_error(k, 500, "report: the JSON rendering did not parse");
         goto out;
     }
-    reply_json(k, 200,
-               json_pack("{s:o, s:I, s:I, s:I, s:i}", "accounts", rows, "page", (json_int_t)page,
-                         "pages", (json_int_t)st.pages, "total", (json_int_t)st.total, "per_page",
-                         IQ_REPORT_ROWS_PER_PAGE));
+    /* more follow: by number, a later page; by cursor, a full page (maybe the last) */
+    bool more = cur != NULL ? st.rows == IQ_REPORT_ROWS_PER_PAGE : page < st.pages;
+    char next[24];
+    snprintf(next, sizeof(next), "%" PRId64, st.last_id);
+    json_t *o_json =
+        json_pack("{s:o, s:I, s:I, s:i, s:o}", "accounts", rows, "pages", (json_int_t)st.pages,
+                  "total", (json_int_t)st.total, "per_page", IQ_REPORT_ROWS_PER_PAGE, "next_cursor",
+                  more && st.last_id > 0 ? json_string(next) : json_null());
+    if (o_json == NULL)
+        iq_oom();
+    json_object_set_new(o_json, "page", cur != NULL ? json_null() : json_integer(page));
+    reply_json(k, 200, o_json);
 out:
     iq_report_filters_release(&f);
 }
@@ -684,7 +801,7 @@ static void account_route(call *k)
     int64_t id = 0;
     if (k->nsegs == 1) {
         if (method_is(k, "GET"))
-            accounts_list(k, false);
+            accounts_list(k);
         else if (method_is(k, "POST") && need_role(k, IQ_ROLE_OPERATOR))
             account_write(k, 0);
         else if (!method_is(k, "POST"))
@@ -1633,7 +1750,7 @@ static void api(call *k, const char *rest)
     else if (strcmp(res, "accounts") == 0)
         account_route(k);
     else if (strcmp(res, "accounts.csv") == 0 && k->nsegs == 1 && safe)
-        accounts_list(k, true);
+        accounts_csv(k);
     else if (strcmp(res, "credentials") == 0)
         credentials_route(k);
     else if (strcmp(res, "connectors") == 0)
@@ -1701,5 +1818,6 @@ void iq_serve_handle(void *ctx, const iq_http_req *req, iq_http_resp *resp)
         reply_error(&k, 503, "database: unavailable; retry shortly");
     else
         api(&k, path + strlen(API));
-    iq_serve_pg_release(s, k.c);
+    if (k.c != NULL) /* NULL: a streamed response took it (it gives it back at its end) */
+        iq_serve_pg_release(s, k.c);
 }

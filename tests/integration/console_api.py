@@ -216,6 +216,21 @@ for role, c in clients.items():
 st, js, _, _ = aud.req("GET", "/api/v1/accounts?page=2")
 check(st == 200 and len(js["accounts"]) == pre + 1 and js["accounts"][-1]["id"] == ids[-1],
       "page 2 holds the rest, the last added last")
+st, js, _, _ = aud.req("GET", "/api/v1/accounts")
+cur = js["next_cursor"]
+check(cur == str(js["accounts"][-1]["id"]), "page 1 gives next_cursor, the last code shown: %s" % cur)
+by_number = [a["id"] for a in aud.req("GET", "/api/v1/accounts?page=2")[1]["accounts"]]
+st, js, _, _ = aud.req("GET", "/api/v1/accounts?after=" + str(cur))
+check(st == 200 and [a["id"] for a in js["accounts"]] == by_number and js["page"] is None
+      and js["next_cursor"] is None and js["total"] == pre + 31,
+      "after=next_cursor gives what page 2 gives, and no further cursor")
+validate(js, "AccountPage", "a page by cursor")
+st, js, _, _ = aud.req("GET", "/api/v1/accounts?after=%d&name=acct-0" % ids[3])
+check(st == 200 and [a["name"] for a in js["accounts"]] == ["acct-%02d" % i for i in range(4, 10)],
+      "a cursor with a filter: the matches after it, in code order")
+for q in ("after=abc", "after=-1", "after=%s&page=2" % cur):
+    st, js, _, _ = aud.req("GET", "/api/v1/accounts?" + q)
+    check(st == 422 and err_field(js) == "after", "%s -> 422 naming after" % q)
 st, js, _, _ = aud.req("GET", "/api/v1/accounts?name=acct-1")
 check(st == 200 and js["total"] == 10, "name filter 'acct-1' -> 10 accounts (got %s)" % js.get("total"))
 st, js, _, _ = aud.req("GET", "/api/v1/accounts?auto_check=yes&active=yes")
@@ -231,8 +246,15 @@ lines = text.decode().splitlines()
 check(st == 200 and (r.getheader("Content-Type") or "").startswith("text/csv") and len(lines) == pre + 32,
       "CSV export: a header and every account")
 check("attachment" in (r.getheader("Content-Disposition") or ""), "CSV comes as an attachment")
+check(r.getheader("Transfer-Encoding") == "chunked", "CSV is streamed (chunked), not built whole first")
 check(any("'=HYPERLINK" in l for l in lines) and not any(',=HYPERLINK' in l or l.startswith("=") for l in lines),
       "the hostile name is neutralised in CSV as the CLI does ('=...)")
+st, _, r, text = aud.req("GET", "/api/v1/accounts.csv?name=acct-1&lang=pt-BR")
+lines = text.decode("utf-8-sig").splitlines()
+check(st == 200 and len(lines) == 11 and text.startswith(b"\xef\xbb\xbf") and ";" in lines[0],
+      "a filtered CSV in pt-BR: 10 rows, the spreadsheet dialect (BOM, ';')")
+st, js, _, _ = aud.req("GET", "/api/v1/accounts.csv?secure=maybe")
+check(st == 422 and err_field(js) == "secure", "CSV with secure=maybe -> 422 naming secure")
 
 # ---- show, ETag, edit, stale edit ----
 aid = ids[1]
