@@ -207,6 +207,19 @@ static int lock_for_change(PGconn *c, const char *ids, char role_r[16], bool *ac
     return found;
 }
 
+int iq_operator_find(PGconn *c, const char *name, int64_t *id_r, char **error_r)
+{
+    const char *params[] = {name};
+    PGresult *res = iq_pg_query(c, "SELECT id FROM operators WHERE name = $1", 1, params, error_r);
+    if (res == NULL)
+        return -1;
+    int found = PQntuples(res) == 1;
+    if (found)
+        *id_r = iq_pg_i64(res, 0, 0);
+    PQclear(res);
+    return found;
+}
+
 static iq_err no_operator(int64_t id, char **error_r)
 {
     *error_r = iq_xasprintf("operator: no operator %" PRId64 "; see the list of operators", id);

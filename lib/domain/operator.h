@@ -41,6 +41,8 @@ iq_err iq_operator_add(PGconn *c, const char *name, const char *role, const char
  * NULL with *error_r. */
 char *iq_operator_list_json(PGconn *c, char **error_r);
 
+/* The id of the operator named name: 1 with *id_r, 0 none, -1 with *error_r. */
+int iq_operator_find(PGconn *c, const char *name, int64_t *id_r, char **error_r);
 /* An admin's change of operator id: role (NULL: unchanged) and active (1, 0, or -1: unchanged),
  * audited; disabling ends the operator's sessions at once (its API tokens stop working while it
  * is inactive, and never act above its role). IQ_OK, IQ_ERR_INVALID (role), IQ_ERR_NOT_FOUND,

@@ -31,6 +31,24 @@ rc=0; printf 'long enough pw' | inboxq operator add iq-admin --role admin 2>"$IT
 check "operator add: a taken name is refused" bash -c "[ $rc = 65 ] && grep -q 'already exists' '$IT_TMP/op.err'"
 rc=0; printf 'long enough pw' | inboxq operator add iq-x --role root 2>/dev/null || rc=$?
 check "operator add: an unknown role is refused" [ "$rc" = 65 ]
+# edit and delete from the CLI, and the last active admin kept
+printf 'long enough pw' | inboxq operator add iq-tmp --role admin >/dev/null
+inboxq operator edit iq-tmp --role auditor >/dev/null && inboxq operator edit iq-tmp --active no >/dev/null
+check "operator edit: role and active changed" \
+  [ "$(it_sql "SELECT role || ',' || active FROM operators WHERE name = 'iq-tmp'")" = auditor,false ]
+rc=0; inboxq operator edit iq-admin --role operator 2>"$IT_TMP/op.err" || rc=$?
+check "operator edit: the last active admin may not be demoted (exit $rc, 65)" \
+  bash -c "[ $rc = 65 ] && grep -q 'last active admin' '$IT_TMP/op.err' && [ \"\$(psql -qtAX '$INBOXQ_PG_DSN' -c \"SELECT role FROM operators WHERE name = 'iq-admin'\")\" = admin ]"
+rc=0; inboxq operator delete iq-admin 2>/dev/null || rc=$?
+check "operator delete: nor deleted (exit $rc)" [ "$rc" = 65 ]
+rc=0; inboxq operator edit iq-tmp --active maybe 2>/dev/null || rc=$?
+check "operator edit: --active maybe is a usage error" [ "$rc" = 64 ]
+inboxq operator delete iq-tmp >/dev/null
+rc=0; inboxq operator delete iq-tmp 2>"$IT_TMP/op.err" || rc=$?
+check "operator delete: gone, and again says no such operator (exit $rc, 66)" \
+  bash -c "[ $rc = 66 ] && grep -q \"no operator named 'iq-tmp'\" '$IT_TMP/op.err'"
+check "operator edit/delete are audited" \
+  [ "$(it_sql "SELECT string_agg(action, ',' ORDER BY id) FROM audit_log WHERE entity = 'operator' AND entity_id = (SELECT max(entity_id) FROM audit_log WHERE entity = 'operator')")" = create,update,update,delete ]
 IQ_API_TOKEN=$(inboxq operator token iq-operator --role operator --label ci 2>/dev/null)
 export IQ_API_TOKEN
 check "operator token: prints iqt_ and 64 hex digits" bash -c "[[ '$IQ_API_TOKEN' =~ ^iqt_[0-9a-f]{64}$ ]]"
