@@ -23,7 +23,10 @@ const T = {
     cancel: "Cancelar", inbox: "Caixa de entrada", date: "Data", from: "De", subject: "Assunto",
     size: "Tamanho", inboxEmpty: "Nenhuma mensagem armazenada.", runs: "Verificações",
     started: "Início", outcome: "Resultado", newMessages: "Novas", error: "Erro", back: "Voltar",
-    scheduleHint: "Agende com a CLI (o mesmo filtro desta tela):", close: "Fechar",
+    scheduleHint: "O relatório desta tela, com os mesmos filtros, gerado pelos workers nos horários do agendamento.", close: "Fechar",
+    scheduleName: "Nome do agendamento", cron: "Quando (cron, UTC)", format: "Formato", scheduleSave: "Agendar",
+    cronHint: "minuto hora dia mês dia-da-semana; por exemplo 0 7 * * 1 (segundas às 07:00 UTC) ou @daily",
+    scheduled: "Relatório agendado ({n}); próxima execução: {w}.",
     edit: "Alterar conta", viewInbox: "Ver caixa de entrada", pageOf: "Página {p} de {n}",
     accounts: "{t} contas", never: "nunca", saved: "Conta salva.", created: "Conta criada.",
     stale: "Outra pessoa alterou esta conta enquanto você editava. Recarregue para ver a versão atual.",
@@ -55,7 +58,10 @@ const T = {
     cancel: "Cancel", inbox: "Inbox", date: "Date", from: "From", subject: "Subject",
     size: "Size", inboxEmpty: "No messages stored.", runs: "Checks",
     started: "Started", outcome: "Outcome", newMessages: "New", error: "Error", back: "Back",
-    scheduleHint: "Schedule it with the CLI (the same filters as this screen):", close: "Close",
+    scheduleHint: "This screen's report, with the same filters, rendered by the workers at the schedule's times.", close: "Close",
+    scheduleName: "Schedule name", cron: "When (cron, UTC)", format: "Format", scheduleSave: "Schedule",
+    cronHint: "minute hour day month weekday; e.g. 0 7 * * 1 (Mondays at 07:00 UTC) or @daily",
+    scheduled: "Report scheduled ({n}); next run: {w}.",
     edit: "Edit account", viewInbox: "View inbox", pageOf: "Page {p} of {n}",
     accounts: "{t} accounts", never: "never", saved: "Account saved.", created: "Account created.",
     stale: "Someone else changed this account while you were editing. Reload to see the current version.",
@@ -132,6 +138,7 @@ function show(view) {
   if (signedIn && session) $("who").textContent = session.name + " (" + session.role + ")";
   const canWrite = session && rank[session.role] >= rank.operator;
   $("new-account").hidden = !canWrite;
+  $("schedule").parentElement.hidden = !canWrite;
 }
 
 function showSignIn() {
@@ -406,8 +413,37 @@ async function route() {
   return loadReport();
 }
 
-function shellQuote(s) {
-  return /^[A-Za-z0-9_.:\/-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
+// ---- Schedule report: this screen's filters, on a cron schedule ----
+
+function clearScheduleErrors() {
+  for (const el of document.querySelectorAll("#schedule-form .error")) { el.textContent = ""; el.hidden = true; }
+  for (const el of document.querySelectorAll("#schedule-form [aria-invalid]")) el.removeAttribute("aria-invalid");
+}
+
+async function saveSchedule(ev) {
+  ev.preventDefault();
+  clearScheduleErrors();
+  const filters = {};
+  for (const [k, v] of filterParams().entries()) filters[k] = v;
+  const body = { name: $("s-name").value.trim(), cron: $("s-cron").value.trim(), format: $("s-format").value, lang, filters };
+  const res = await api("POST", "/api/v1/reports/schedules", body);
+  if (res.status === 201) {
+    $("schedule-dialog").close();
+    notice(t("scheduled", { n: body.name, w: (res.data.next_runs || [])[0] || "?" }));
+    return;
+  }
+  const e = (res.data && res.data.error) || {};
+  const p = e.field && $("se-" + e.field);
+  if (res.status === 422 && p) {
+    p.textContent = e.message;
+    p.hidden = false;
+    const input = $("s-" + e.field);
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+    return;
+  }
+  $("schedule-error").textContent = errorText(res);
+  $("schedule-error").hidden = false;
 }
 
 function bind() {
@@ -463,12 +499,12 @@ function bind() {
   });
   $("schedule").addEventListener("click", () => {
     menu.hidden = true;
-    const map = { name: "--filter-name", secure: "--secure", auto_check: "--auto-check", keep_copy: "--keep-copy", active: "--active" };
-    let cmd = "inboxq report schedule add --name weekly --cron '0 7 * * 1' --format pdf --lang " + lang;
-    for (const [k, v] of filterParams().entries()) cmd += " " + map[k] + " " + shellQuote(v);
-    $("schedule-command").textContent = cmd;
+    clearScheduleErrors();
     $("schedule-dialog").showModal();
+    $("s-name").focus();
   });
+  $("schedule-cancel").addEventListener("click", () => { $("schedule-dialog").close(); });
+  $("schedule-form").addEventListener("submit", saveSchedule);
   $("account-form").addEventListener("change", syncConditional);
   $("account-form").addEventListener("submit", saveForm);
   $("test-connection").addEventListener("click", testConnection);

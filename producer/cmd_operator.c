@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* inboxq operator: the people who sign in to `inboxq serve`. add (password on stdin), list,
- * token (an API token for an integrator, shown once), revoke-token. */
+ * edit (role, active), delete, token (an API token for an integrator, shown once),
+ * revoke-token. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -20,6 +21,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: inboxq operator add NAME --role admin|operator|auditor\n"
             "       inboxq operator list\n"
+            "       inboxq operator edit NAME [--role ROLE] [--active yes|no]\n"
+            "       inboxq operator delete NAME\n"
             "       inboxq operator token NAME --role ROLE [--label TEXT]\n"
             "       inboxq operator revoke-token ID\n\n"
             "Operators sign in to the web console and the HTTP API ('inboxq serve').\n"
@@ -28,6 +31,8 @@ static void usage(FILE *out)
             "  roles   auditor reads everything and the audit; operator also edits accounts,\n"
             "          runs checks and reports; admin also manages credentials, connectors\n"
             "          and operators\n"
+            "  edit    changes the role, or disables (signed out at once) or enables it\n"
+            "  delete  removes it with its sessions and tokens; neither leaves no active admin\n"
             "  token   prints a new API token (\"Authorization: Bearer iqt_...\") once, scoped\n"
             "          to ROLE (not above the operator's); revoke-token ends it\n",
             IQ_PASSWORD_MAX);
@@ -106,18 +111,20 @@ int iq_cmd_operator(iq_app *app, int argc, char **argv)
     }
     const char *sub = argv[1];
     bool add = strcmp(sub, "add") == 0, list = strcmp(sub, "list") == 0,
-         token = strcmp(sub, "token") == 0, revoke = strcmp(sub, "revoke-token") == 0;
-    if (!add && !list && !token && !revoke) {
+         token = strcmp(sub, "token") == 0, revoke = strcmp(sub, "revoke-token") == 0,
+         edit = strcmp(sub, "edit") == 0, del = strcmp(sub, "delete") == 0;
+    if (!add && !list && !token && !revoke && !edit && !del) {
         iq_app_error(app, "operator: unknown subcommand '%s'; see 'inboxq operator --help'", sub);
         return EX_USAGE;
     }
     static const struct option opts[] = {
         {"role", required_argument, NULL, 'r'},
         {"label", required_argument, NULL, 'l'},
+        {"active", required_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *role = NULL, *label = NULL;
+    const char *role = NULL, *label = NULL, *active = NULL;
     optind = 0;
     opterr = 0;
     int opt;
@@ -130,6 +137,9 @@ int iq_cmd_operator(iq_app *app, int argc, char **argv)
             break;
         case 'l':
             label = optarg;
+            break;
+        case 'a':
+            active = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -153,6 +163,25 @@ int iq_cmd_operator(iq_app *app, int argc, char **argv)
     }
     if ((add || token) && role == NULL) {
         iq_app_error(app, "operator %s: --role is required: admin, operator or auditor", sub);
+        return EX_USAGE;
+    }
+    int active_v = -1;
+    if (edit && active != NULL) {
+        if (strcmp(active, "yes") == 0)
+            active_v = 1;
+        else if (strcmp(active, "no") == 0)
+            active_v = 0;
+        else {
+            iq_app_error(app, "operator edit: --active takes yes or no, not '%s'", active);
+            return EX_USAGE;
+        }
+    }
+    if (edit && role == NULL && active == NULL) {
+        iq_app_error(app, "operator edit: give --role ROLE or --active yes|no");
+        return EX_USAGE;
+    }
+    if ((active != NULL && !edit) || (role != NULL && del)) {
+        iq_app_error(app, "operator %s: unexpected option; see 'inboxq operator --help'", sub);
         return EX_USAGE;
     }
     const char *arg = want ? argv[optind] : NULL;
@@ -184,6 +213,23 @@ int iq_cmd_operator(iq_app *app, int argc, char **argv)
             rc = exit_for(st);
         } else {
             printf("operator %" PRId64 " '%s' added (%s)\n", id, arg, role);
+        }
+    } else if (edit || del) {
+        int64_t id = 0;
+        int found = iq_operator_find(c, arg, &id, &err);
+        iq_err st = found < 0    ? IQ_ERR_UNAVAILABLE
+                    : found == 0 ? IQ_ERR_NOT_FOUND
+                    : edit       ? iq_operator_update(c, id, role, active_v, &err)
+                                 : iq_operator_delete(c, id, &err);
+        if (found == 0)
+            err = iq_xasprintf("no operator named '%s'; see 'inboxq operator list'", arg);
+        if (st != IQ_OK) {
+            iq_app_error(app, "operator %s: %s", sub, err);
+            rc = exit_for(st);
+        } else if (edit) {
+            printf("operator %" PRId64 " '%s' changed\n", id, arg);
+        } else {
+            printf("operator %" PRId64 " '%s' deleted\n", id, arg);
         }
     } else if (list) {
         char *json = iq_operator_list_json(c, &err);

@@ -26,9 +26,6 @@
 #include "report_escape.h"
 #include "util.h"
 
-#define SCHEDULE_NAME_MAX 200
-#define OUTPUT_DIR_MAX 4096
-
 /* What 'inboxq report' was asked to produce. */
 typedef struct report_request {
     iq_report_format format;
@@ -376,8 +373,7 @@ static int cmd_render(iq_app *app, int argc, char **argv)
 
 /* ---- inboxq report schedule ... ---- */
 
-/* 1..max bytes of valid UTF-8 without control characters. */
-static bool text_ok(const char *s, size_t max)
+bool iq_report_schedule_text_ok(const char *s, size_t max)
 {
     size_t n = strlen(s);
     if (n == 0 || n > max)
@@ -427,8 +423,7 @@ static int schedule_add(iq_app *app, int argc, char **argv)
     const char *name = NULL, *cron_text = NULL, *output_dir = NULL;
     char *err = NULL;
     PGconn *c = NULL;
-    json_t *filters = NULL, *fields = NULL, *changes = NULL;
-    char *filters_text = NULL;
+    json_t *filters = NULL;
     int opt, idx = -1, rc = 0;
     optind = 0;
     opterr = 0;
@@ -473,11 +468,11 @@ static int schedule_add(iq_app *app, int argc, char **argv)
         rc = EX_USAGE;
         goto out;
     }
-    if (!text_ok(name, SCHEDULE_NAME_MAX)) {
+    if (!iq_report_schedule_text_ok(name, IQ_SCHEDULE_NAME_MAX)) {
         iq_app_error(app,
                      "report schedule add: --name must be 1 to %d bytes of UTF-8 text "
                      "without control characters",
-                     SCHEDULE_NAME_MAX);
+                     IQ_SCHEDULE_NAME_MAX);
         rc = EX_DATAERR;
         goto out;
     }
@@ -487,7 +482,8 @@ static int schedule_add(iq_app *app, int argc, char **argv)
         rc = EX_DATAERR;
         goto out;
     }
-    if (output_dir && (!text_ok(output_dir, OUTPUT_DIR_MAX) || output_dir[0] != '/')) {
+    if (output_dir && (!iq_report_schedule_text_ok(output_dir, IQ_SCHEDULE_OUTPUT_DIR_MAX) ||
+                       output_dir[0] != '/')) {
         iq_app_error(app, "report schedule add: --output-dir must be an absolute directory path "
                           "(where the worker writes the files)");
         rc = EX_DATAERR;
@@ -509,69 +505,113 @@ static int schedule_add(iq_app *app, int argc, char **argv)
         rc = EX_DATAERR;
         goto out;
     }
-    filters_text = json_dumps(filters, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!filters_text)
-        iq_oom();
     int64_t now = iq_now_real_ms();
-    int64_t next = iq_cron_next(&cron, now);
-    char next_text[40];
-    iq_format_time_utc(next, next_text, sizeof(next_text));
-
     rc = iq_app_connect_pg(app, &c);
     if (rc != 0)
         goto out;
-    const char *params[] = {name,
-                            cron_text,
-                            iq_report_format_name(req.format),
-                            iq_lang_tag(req.lang),
-                            filters_text,
-                            output_dir,
-                            next_text};
-    if (iq_pg_begin(c, &err) < 0)
-        goto db_error;
-    PGresult *r = iq_pg_query(c,
-                              "INSERT INTO report_schedules (name, cron, format, lang, filters, "
-                              "output_dir, next_run_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, "
-                              "$7::timestamptz) RETURNING id",
-                              7, params, &err);
-    if (!r) {
-        if (strcmp(iq_pg_last_sqlstate(), "23505") == 0) {
-            iq_pg_rollback(c);
-            iq_app_error(app,
-                         "report schedule add: a schedule named '%s' already exists; pick "
-                         "another --name or delete it first",
-                         name);
-            rc = EX_DATAERR;
-            goto out;
-        }
-        goto db_error;
+    int64_t id = 0;
+    iq_err st =
+        iq_report_schedule_insert(c, name, cron_text, iq_report_format_name(req.format),
+                                  iq_lang_tag(req.lang), filters, output_dir, now, &id, &err);
+    if (st == IQ_ERR_INVALID) {
+        iq_app_error(app,
+                     "report schedule add: a schedule named '%s' already exists; pick "
+                     "another --name or delete it first",
+                     name);
+        rc = EX_DATAERR;
+    } else if (st != IQ_OK) {
+        iq_app_error(app, "report schedule add: %s", err ? err : "database error");
+        rc = iq_pg_connection_lost(c) ? EX_UNAVAILABLE : EX_SOFTWARE;
+    } else {
+        printf("%lld\n", (long long)id);
+        print_next_runs(&cron, now, 3, "next run: ");
     }
-    int64_t id = iq_pg_i64(r, 0, 0);
-    PQclear(r);
-    fields = json_pack("{ss ss ss ss sO ss?}", "name", name, "cron", cron_text, "format",
-                       iq_report_format_name(req.format), "lang", iq_lang_tag(req.lang), "filters",
-                       filters, "output_dir", output_dir);
-    if (!fields)
-        iq_oom();
-    changes = iq_audit_diff(NULL, fields);
-    if (iq_audit_write(c, "create", "schedule", id, changes, &err) < 0 || iq_pg_commit(c, &err) < 0)
-        goto db_error;
-    printf("%lld\n", (long long)id);
-    print_next_runs(&cron, now, 3, "next run: ");
-    goto out;
-db_error:
-    iq_pg_rollback(c);
-    iq_app_error(app, "report schedule add: %s", err ? err : "database error");
-    rc = iq_pg_connection_lost(c) ? EX_UNAVAILABLE : EX_SOFTWARE;
 out:
     json_decref(filters);
-    json_decref(fields);
-    json_decref(changes);
-    free(filters_text);
     free(err);
     iq_pg_close(&c);
     iq_report_filters_release(&req.filters);
     return rc < 0 ? 0 : rc;
+}
+
+iq_err iq_report_schedule_insert(PGconn *c, const char *name, const char *cron_text,
+                                 const char *format, const char *lang, json_t *filters,
+                                 const char *output_dir, int64_t now_ms, int64_t *id_r,
+                                 char **error_r)
+{
+    iq_cron cron;
+    if (iq_cron_parse(cron_text, &cron, error_r) < 0)
+        return IQ_ERR_INVALID;
+    char *filters_text = json_dumps(filters, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!filters_text)
+        iq_oom();
+    char next_text[40];
+    iq_format_time_utc(iq_cron_next(&cron, now_ms), next_text, sizeof(next_text));
+    const char *params[] = {name, cron_text, format, lang, filters_text, output_dir, next_text};
+    json_t *fields = NULL, *changes = NULL;
+    iq_err st = IQ_OK;
+    if (iq_pg_begin(c, error_r) < 0) {
+        st = iq_pg_connection_lost(c) ? IQ_ERR_UNAVAILABLE : IQ_ERR_FAILED;
+        goto out;
+    }
+    PGresult *r = iq_pg_query(c,
+                              "INSERT INTO report_schedules (name, cron, format, lang, filters, "
+                              "output_dir, next_run_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, "
+                              "$7::timestamptz) RETURNING id",
+                              7, params, error_r);
+    if (!r) {
+        if (strcmp(iq_pg_last_sqlstate(), "23505") == 0) {
+            iq_pg_rollback(c);
+            free(*error_r);
+            *error_r = iq_xasprintf("name: a schedule named '%s' already exists (names are "
+                                    "compared ignoring case); choose another name or delete it "
+                                    "first",
+                                    name);
+            st = IQ_ERR_INVALID;
+            goto out;
+        }
+        goto db_error;
+    }
+    *id_r = iq_pg_i64(r, 0, 0);
+    PQclear(r);
+    fields = json_pack("{ss ss ss ss sO ss?}", "name", name, "cron", cron_text, "format", format,
+                       "lang", lang, "filters", filters, "output_dir", output_dir);
+    if (!fields)
+        iq_oom();
+    changes = iq_audit_diff(NULL, fields);
+    if (iq_audit_write(c, "create", "schedule", *id_r, changes, error_r) < 0 ||
+        iq_pg_commit(c, error_r) < 0)
+        goto db_error;
+    goto out;
+db_error:
+    iq_pg_rollback(c);
+    st = iq_pg_connection_lost(c) ? IQ_ERR_UNAVAILABLE : IQ_ERR_FAILED;
+out:
+    json_decref(fields);
+    json_decref(changes);
+    free(filters_text);
+    return st;
+}
+
+json_t *iq_report_schedule_list_json(PGconn *c, char **error_r)
+{
+    PGresult *r = iq_pg_query(c,
+                              "SELECT coalesce(json_agg(x ORDER BY x.id), '[]')::text FROM ("
+                              "SELECT id, name, cron, format, lang, filters, output_dir, active, "
+                              "to_char(next_run_at AT TIME ZONE 'UTC', "
+                              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS next_run_at, "
+                              "to_char(last_run_at AT TIME ZONE 'UTC', "
+                              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_run_at "
+                              "FROM report_schedules) x",
+                              0, NULL, error_r);
+    if (!r)
+        return NULL;
+    json_error_t je;
+    json_t *a = json_loads(iq_pg_str(r, 0, 0), 0, &je);
+    PQclear(r);
+    if (!a)
+        iq_oom();
+    return a;
 }
 
 static int schedule_list(iq_app *app, int argc, char **argv)
@@ -654,29 +694,17 @@ static int schedule_list(iq_app *app, int argc, char **argv)
     return 0;
 }
 
-static int schedule_delete(iq_app *app, int argc, char **argv)
+iq_err iq_report_schedule_delete(PGconn *c, const char *ref, bool id_only, int64_t *id_r,
+                                 char **name_r, char **error_r)
 {
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: inboxq report schedule delete ID|NAME\n");
-        return 0;
-    }
-    if (argc != 2) {
-        iq_app_error(app, "report schedule delete: give one schedule ID or NAME");
-        return EX_USAGE;
-    }
-    const char *ref = argv[1];
     int64_t id = 0;
     bool by_id = iq_parse_i64(ref, 1, INT64_MAX, &id) == 0;
-    PGconn *c = NULL;
-    char *err = NULL;
     json_t *old = NULL, *changes = NULL;
-    int rc = iq_app_connect_pg(app, &c);
-    if (rc != 0)
-        return rc;
     char idparam[24];
     snprintf(idparam, sizeof(idparam), "%lld", (long long)id);
-    const char *params[] = {ref, by_id ? idparam : NULL};
-    if (iq_pg_begin(c, &err) < 0)
+    const char *params[] = {id_only ? NULL : ref, by_id ? idparam : NULL};
+    iq_err st = IQ_OK;
+    if (iq_pg_begin(c, error_r) < 0)
         goto db_error;
     /* A number is an id first; a schedule may also be named "2024". */
     PGresult *r = iq_pg_query(
@@ -685,15 +713,14 @@ static int schedule_delete(iq_app *app, int argc, char **argv)
         "FROM report_schedules WHERE id = $2::bigint OR " IQ_NAME_KEY("name") " = " IQ_NAME_KEY(
             "$1::text") " ORDER BY id = $2::bigint DESC NULLS LAST, id "
                         "LIMIT 1 FOR UPDATE",
-        2, params, &err);
+        2, params, error_r);
     if (!r)
         goto db_error;
     if (PQntuples(r) == 0) {
         PQclear(r);
         iq_pg_rollback(c);
-        rc = iq_cli_not_found(app, "report schedule delete", "schedule", ref,
-                              "report schedule list");
-        goto out;
+        *error_r = iq_xstrdup("schedule: no such report schedule");
+        return IQ_ERR_NOT_FOUND;
     }
     id = iq_pg_i64(r, 0, 0);
     char *sname = iq_xstrdup(PQgetvalue(r, 0, 1));
@@ -706,26 +733,56 @@ static int schedule_delete(iq_app *app, int argc, char **argv)
     snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
     const char *del[] = {idtext};
     changes = iq_audit_diff(old, NULL);
-    if (iq_pg_exec(c, "DELETE FROM report_schedules WHERE id = $1::bigint", 1, del, &err) < 0 ||
-        iq_audit_write(c, "delete", "schedule", id, changes, &err) < 0 ||
-        iq_pg_commit(c, &err) < 0) {
+    if (iq_pg_exec(c, "DELETE FROM report_schedules WHERE id = $1::bigint", 1, del, error_r) < 0 ||
+        iq_audit_write(c, "delete", "schedule", id, changes, error_r) < 0 ||
+        iq_pg_commit(c, error_r) < 0) {
         free(sname);
         goto db_error;
     }
-    iq_buf b;
-    iq_buf_init(&b, (size_t)1 << 20);
-    iq_utf8_one_line(&b, sname, strlen(sname));
-    printf("deleted schedule %lld (%s)\n", (long long)id, b.data);
-    iq_buf_release(&b);
-    free(sname);
+    *id_r = id;
+    *name_r = sname;
     goto out;
 db_error:
     iq_pg_rollback(c);
-    iq_app_error(app, "report schedule delete: %s", err ? err : "database error");
-    rc = iq_pg_connection_lost(c) ? EX_UNAVAILABLE : EX_SOFTWARE;
+    st = iq_pg_connection_lost(c) ? IQ_ERR_UNAVAILABLE : IQ_ERR_FAILED;
 out:
     json_decref(old);
     json_decref(changes);
+    return st;
+}
+
+static int schedule_delete(iq_app *app, int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: inboxq report schedule delete ID|NAME\n");
+        return 0;
+    }
+    if (argc != 2) {
+        iq_app_error(app, "report schedule delete: give one schedule ID or NAME");
+        return EX_USAGE;
+    }
+    const char *ref = argv[1];
+    PGconn *c = NULL;
+    char *err = NULL, *sname = NULL;
+    int64_t id = 0;
+    int rc = iq_app_connect_pg(app, &c);
+    if (rc != 0)
+        return rc;
+    iq_err st = iq_report_schedule_delete(c, ref, false, &id, &sname, &err);
+    if (st == IQ_ERR_NOT_FOUND) {
+        rc = iq_cli_not_found(app, "report schedule delete", "schedule", ref,
+                              "report schedule list");
+    } else if (st != IQ_OK) {
+        iq_app_error(app, "report schedule delete: %s", err ? err : "database error");
+        rc = iq_pg_connection_lost(c) ? EX_UNAVAILABLE : EX_SOFTWARE;
+    } else {
+        iq_buf b;
+        iq_buf_init(&b, (size_t)1 << 20);
+        iq_utf8_one_line(&b, sname, strlen(sname));
+        printf("deleted schedule %lld (%s)\n", (long long)id, b.data);
+        iq_buf_release(&b);
+    }
+    free(sname);
     free(err);
     iq_pg_close(&c);
     return rc;

@@ -86,6 +86,41 @@ static char *status_of(PGconn *c, int64_t id, char **error_r)
     return NULL;
 }
 
+iq_err iq_report_job_queue(PGconn *c, const iq_config *cfg, const char *format, const char *lang,
+                           const iq_report_filters *f, const char *by, int64_t *id_r,
+                           char job_id[37], char **error_r)
+{
+    iq_uuid_v4(job_id, 37);
+    json_t *filters = iq_msg_report_filters_new(f, error_r);
+    char *fjson = filters ? json_dumps(filters, JSON_COMPACT) : NULL;
+    json_decref(filters);
+    int64_t id = 0;
+    if (!fjson)
+        return IQ_ERR_INVALID;
+    if (iq_reports_create(c, job_id, 0, format, lang, fjson, by, &id, error_r) < 0) {
+        free(fjson);
+        return IQ_ERR_UNAVAILABLE;
+    }
+    free(fjson);
+    json_t *job =
+        iq_msg_report_job_new(job_id, id, format, lang, f, 0, iq_now_real_ms(), by, error_r);
+    iq_kafka_producer *prod = job ? iq_kafka_producer_new(cfg, error_r) : NULL;
+    char key[24];
+    snprintf(key, sizeof(key), "%lld", (long long)id);
+    char *payload = job ? iq_msg_dump(job) : NULL;
+    json_decref(job);
+    iq_err st = IQ_OK;
+    if (!prod || iq_kafka_produce_sync(prod, iq_config_str(cfg, IQ_SET_TOPIC_REPORT), key, payload,
+                                       strlen(payload), error_r) < 0) {
+        iq_reports_fail(c, id, "not queued", NULL);
+        st = IQ_ERR_UNAVAILABLE;
+    }
+    free(payload);
+    iq_kafka_producer_free(&prod);
+    *id_r = id;
+    return st;
+}
+
 int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
                          const iq_report_filters *f, bool wait, int64_t timeout_ms,
                          const char *output)
@@ -96,36 +131,15 @@ int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
         return rc;
     char *err = NULL;
     char job_id[37];
-    iq_uuid_v4(job_id, sizeof(job_id));
-    json_t *filters = iq_msg_report_filters_new(f, &err);
-    char *fjson = filters ? json_dumps(filters, JSON_COMPACT) : NULL;
-    json_decref(filters);
     char by_buf[64];
     iq_operator_identity(by_buf, sizeof(by_buf));
-    char *by = iq_xstrdup(by_buf);
     int64_t id = 0;
-    if (!fjson || iq_reports_create(c, job_id, 0, format, lang, fjson, by, &id, &err) < 0) {
+    iq_err st = iq_report_job_queue(c, app->cfg, format, lang, f, by_buf, &id, job_id, &err);
+    if (st != IQ_OK) {
         iq_app_error(app, "report: %s", err ? err : "bad filters");
-        rc = err ? EX_UNAVAILABLE : EX_USAGE;
+        rc = st == IQ_ERR_INVALID ? EX_USAGE : EX_UNAVAILABLE;
         goto out;
     }
-    json_t *job = iq_msg_report_job_new(job_id, id, format, lang, f, 0, iq_now_real_ms(), by, &err);
-    iq_kafka_producer *prod = job ? iq_kafka_producer_new(app->cfg, &err) : NULL;
-    char key[24];
-    snprintf(key, sizeof(key), "%lld", (long long)id);
-    char *payload = job ? iq_msg_dump(job) : NULL;
-    json_decref(job);
-    if (!prod || iq_kafka_produce_sync(prod, iq_config_str(app->cfg, IQ_SET_TOPIC_REPORT), key,
-                                       payload, strlen(payload), &err) < 0) {
-        iq_app_error(app, "report: %s", err);
-        iq_reports_fail(c, id, "not queued", NULL);
-        free(payload);
-        iq_kafka_producer_free(&prod);
-        rc = EX_UNAVAILABLE;
-        goto out;
-    }
-    free(payload);
-    iq_kafka_producer_free(&prod);
     printf("%lld %s\n", (long long)id, job_id);
     fflush(stdout);
     if (!wait)
@@ -154,8 +168,6 @@ int iq_report_job_submit(iq_app *app, const char *format, const char *lang,
     free(why);
 out:
     free(err);
-    free(fjson);
-    free(by);
     iq_pg_close(&c);
     return rc;
 }

@@ -204,6 +204,25 @@ static json_t *kafka_lag(const iq_config *cfg, char **error_r)
     return doc;
 }
 
+json_t *iq_status_json(PGconn *c, const iq_config *cfg, char **error_r)
+{
+    json_t *doc = pg_status(c, error_r);
+    if (!doc)
+        return NULL;
+    char *err = NULL;
+    json_t *lag = kafka_lag(cfg, &err);
+    if (lag) {
+        json_object_set_new(lag, "available", json_true());
+    } else {
+        lag = json_object();
+        json_object_set_new(lag, "available", json_false());
+        json_object_set_new(lag, "error", json_string(err ? err : "unreachable"));
+        free(err);
+    }
+    json_object_set_new(doc, "kafka", lag);
+    return doc;
+}
+
 /* --- output ------------------------------------------------------------------------------ */
 
 static int64_t geti(const json_t *o, const char *key)
@@ -350,27 +369,19 @@ int iq_cmd_status(iq_app *app, int argc, char **argv)
     if (pg_rc != 0) {
         return pg_rc;
     }
-    json_t *doc = pg_status(c, &err);
+    json_t *doc = iq_status_json(c, app->cfg, &err);
     iq_pg_close(&c);
     if (!doc) {
         iq_app_error(app, "status: %s", err);
         free(err);
         return EX_UNAVAILABLE;
     }
-    json_t *lag = kafka_lag(app->cfg, &err);
-    if (lag) {
-        json_object_set_new(lag, "available", json_true());
-    } else {
+    const json_t *k = json_object_get(doc, "kafka");
+    if (!json_is_true(json_object_get(k, "available")))
         iq_app_error(app,
                      "warning: Kafka is unavailable (%s); consumer lag not shown; check "
                      "kafka_brokers (INBOXQ_KAFKA_BROKERS)",
-                     err);
-        lag = json_object();
-        json_object_set_new(lag, "available", json_false());
-        json_object_set_new(lag, "error", json_string(err));
-        free(err);
-    }
-    json_object_set_new(doc, "kafka", lag);
+                     json_string_value(json_object_get(k, "error")));
     if (json) {
         char *s = json_dumps(doc, JSON_INDENT(2));
         printf("%s\n", s);

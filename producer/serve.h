@@ -30,6 +30,8 @@ extern const int iq_static_files_count;
  * at once beside everyone else's reads. */
 #define IQ_SERVE_THREADS 8
 #define IQ_SERVE_POOL 8
+/* CSV exports streaming at once (each holds a connection of the pool while it is sent). */
+#define IQ_SERVE_EXPORTS 2
 
 /* What every request handler shares: PostgreSQL connections (each request takes one for its
  * duration), the session policy and the settings. */
@@ -38,6 +40,7 @@ typedef struct iq_serve {
     pthread_cond_t cv;
     PGconn *conns[IQ_SERVE_POOL];
     bool busy[IQ_SERVE_POOL];
+    int exports; /* CSV exports being sent (under mu) */
     const char *dsn;
     int64_t connect_timeout_ms;
     iq_session_policy policy;

@@ -178,6 +178,155 @@ char *iq_operator_list_json(PGconn *c, char **error_r)
     return out;
 }
 
+/* ---- changes by an admin ---- */
+
+/* In the caller's transaction: locks operator id and every active admin; 1 with its role and
+ * active flag and whether another active admin remains, 0 none, -1 with *err. */
+static int lock_for_change(PGconn *c, const char *ids, char role_r[16], bool *active_r,
+                           bool *other_admin_r, char **err)
+{
+    const char *params[] = {ids};
+    PGresult *res = iq_pg_query(c,
+                                "SELECT id, role, active FROM operators WHERE id = $1::bigint OR "
+                                "(role = 'admin' AND active) ORDER BY id FOR UPDATE",
+                                1, params, err);
+    if (res == NULL)
+        return -1;
+    int found = 0;
+    *other_admin_r = false;
+    for (int i = 0; i < PQntuples(res); i++) {
+        if (strcmp(iq_pg_str(res, i, 0), ids) == 0) {
+            found = 1;
+            snprintf(role_r, 16, "%s", iq_pg_str(res, i, 1));
+            *active_r = iq_pg_bool(res, i, 2);
+        } else if (strcmp(iq_pg_str(res, i, 1), "admin") == 0 && iq_pg_bool(res, i, 2)) {
+            *other_admin_r = true;
+        }
+    }
+    PQclear(res);
+    return found;
+}
+
+int iq_operator_find(PGconn *c, const char *name, int64_t *id_r, char **error_r)
+{
+    const char *params[] = {name};
+    PGresult *res = iq_pg_query(c, "SELECT id FROM operators WHERE name = $1", 1, params, error_r);
+    if (res == NULL)
+        return -1;
+    int found = PQntuples(res) == 1;
+    if (found)
+        *id_r = iq_pg_i64(res, 0, 0);
+    PQclear(res);
+    return found;
+}
+
+static iq_err no_operator(int64_t id, char **error_r)
+{
+    *error_r = iq_xasprintf("operator: no operator %" PRId64 "; see the list of operators", id);
+    return IQ_ERR_NOT_FOUND;
+}
+
+static iq_err last_admin(char **error_r)
+{
+    *error_r = iq_xstrdup("operator: the last active admin cannot be demoted, disabled or "
+                          "deleted; make another operator admin first");
+    return IQ_ERR_IN_USE;
+}
+
+iq_err iq_operator_update(PGconn *c, int64_t id, const char *role, int active, char **error_r)
+{
+    iq_role r = IQ_ROLE_AUDITOR;
+    if (role != NULL && iq_role_parse(role, &r) != 0)
+        return iq_rule_invalid(error_r, "role: is not admin, operator or auditor; choose one");
+    char ids[32], old_role[16] = "";
+    snprintf(ids, sizeof(ids), "%" PRId64, id);
+    bool old_active = false, other_admin = false;
+    char *err = NULL;
+    if (iq_pg_begin(c, &err) != 0)
+        return iq_op_db_error(c, "operator edit", err, error_r);
+    int found = lock_for_change(c, ids, old_role, &old_active, &other_admin, &err);
+    if (found <= 0) {
+        iq_pg_rollback(c);
+        return found < 0 ? iq_op_db_error(c, "operator edit", err, error_r)
+                         : no_operator(id, error_r);
+    }
+    const char *new_role = role != NULL ? iq_role_name(r) : old_role;
+    bool new_active = active < 0 ? old_active : active > 0;
+    bool was_admin = strcmp(old_role, "admin") == 0 && old_active;
+    bool is_admin = strcmp(new_role, "admin") == 0 && new_active;
+    if (was_admin && !is_admin && !other_admin) {
+        iq_pg_rollback(c);
+        return last_admin(error_r);
+    }
+    json_t *before = json_pack("{s:s, s:b}", "role", old_role, "active", old_active);
+    json_t *after = json_pack("{s:s, s:b}", "role", new_role, "active", new_active);
+    if (before == NULL || after == NULL)
+        iq_oom();
+    json_t *changes = iq_audit_diff(before, after);
+    json_decref(before);
+    json_decref(after);
+    const char *params[] = {ids, new_role, new_active ? "true" : "false"};
+    int rc = 0;
+    if (json_object_size(changes) > 0) {
+        rc = iq_pg_exec(c,
+                        "UPDATE operators SET role = $2, active = $3::boolean, updated_at = now() "
+                        "WHERE id = $1::bigint",
+                        3, params, &err);
+        /* a disabled operator is signed out at once; tokens above the new role stop at it */
+        if (rc == 0 && !new_active)
+            rc = iq_pg_exec(c, "DELETE FROM operator_sessions WHERE operator_id = $1::bigint", 1,
+                            params, &err);
+        if (rc == 0)
+            rc = iq_audit_write(c, "update", "operator", id, changes, &err);
+    }
+    json_decref(changes);
+    if (rc != 0 || iq_pg_commit(c, &err) != 0) {
+        iq_pg_rollback(c);
+        return iq_op_db_error(c, "operator edit", err, error_r);
+    }
+    return IQ_OK;
+}
+
+iq_err iq_operator_delete(PGconn *c, int64_t id, char **error_r)
+{
+    char ids[32], old_role[16] = "";
+    snprintf(ids, sizeof(ids), "%" PRId64, id);
+    bool old_active = false, other_admin = false;
+    char *err = NULL;
+    if (iq_pg_begin(c, &err) != 0)
+        return iq_op_db_error(c, "operator delete", err, error_r);
+    int found = lock_for_change(c, ids, old_role, &old_active, &other_admin, &err);
+    if (found <= 0) {
+        iq_pg_rollback(c);
+        return found < 0 ? iq_op_db_error(c, "operator delete", err, error_r)
+                         : no_operator(id, error_r);
+    }
+    if (strcmp(old_role, "admin") == 0 && old_active && !other_admin) {
+        iq_pg_rollback(c);
+        return last_admin(error_r);
+    }
+    const char *params[] = {ids};
+    PGresult *res = iq_pg_query(c, "DELETE FROM operators WHERE id = $1::bigint RETURNING name", 1,
+                                params, &err);
+    int rc = res == NULL ? -1 : 0;
+    if (rc == 0) {
+        json_t *fields = json_pack("{s:s, s:s, s:b}", "name", iq_pg_str(res, 0, 0), "role",
+                                   old_role, "active", old_active);
+        PQclear(res);
+        if (fields == NULL)
+            iq_oom();
+        json_t *changes = iq_audit_diff(fields, NULL);
+        json_decref(fields);
+        rc = iq_audit_write(c, "delete", "operator", id, changes, &err);
+        json_decref(changes);
+    }
+    if (rc != 0 || iq_pg_commit(c, &err) != 0) {
+        iq_pg_rollback(c);
+        return iq_op_db_error(c, "operator delete", err, error_r);
+    }
+    return IQ_OK;
+}
+
 /* ---- sign-in ---- */
 
 /* Records a failure; those past the window go at the same time (the table stays small). */
@@ -414,12 +563,12 @@ int iq_operator_token_get(PGconn *c, const char *token, iq_operator_session *s_r
     char hash[2 * crypto_hash_sha256_BYTES + 1];
     token_hash_hex(token, hash);
     const char *params[] = {hash};
-    PGresult *res =
-        iq_pg_query(c,
-                    "SELECT o.id, o.name, t.role FROM operator_tokens t JOIN operators o ON "
-                    "o.id = t.operator_id WHERE t.token_hash = decode($1, 'hex') AND "
-                    "t.revoked_at IS NULL AND o.active",
-                    1, params, error_r);
+    PGresult *res = iq_pg_query(
+        c,
+        "SELECT o.id, o.name, t.role, o.role FROM operator_tokens t JOIN operators o ON "
+        "o.id = t.operator_id WHERE t.token_hash = decode($1, 'hex') AND "
+        "t.revoked_at IS NULL AND o.active",
+        1, params, error_r);
     if (res == NULL)
         return -1;
     if (PQntuples(res) != 1) {
@@ -429,8 +578,11 @@ int iq_operator_token_get(PGconn *c, const char *token, iq_operator_session *s_r
     memset(s_r, 0, sizeof(*s_r));
     s_r->operator_id = iq_pg_i64(res, 0, 0);
     snprintf(s_r->name, sizeof(s_r->name), "%s", iq_pg_str(res, 0, 1));
+    iq_role now = IQ_ROLE_AUDITOR;
     if (iq_role_parse(iq_pg_str(res, 0, 2), &s_r->role) != 0)
         s_r->role = IQ_ROLE_AUDITOR;
+    if (iq_role_parse(iq_pg_str(res, 0, 3), &now) != 0 || now < s_r->role)
+        s_r->role = now; /* never above the operator's role today */
     s_r->api_token = true;
     PQclear(res);
     return 1;

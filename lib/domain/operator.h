@@ -41,6 +41,16 @@ iq_err iq_operator_add(PGconn *c, const char *name, const char *role, const char
  * NULL with *error_r. */
 char *iq_operator_list_json(PGconn *c, char **error_r);
 
+/* The id of the operator named name: 1 with *id_r, 0 none, -1 with *error_r. */
+int iq_operator_find(PGconn *c, const char *name, int64_t *id_r, char **error_r);
+/* An admin's change of operator id: role (NULL: unchanged) and active (1, 0, or -1: unchanged),
+ * audited; disabling ends the operator's sessions at once (its API tokens stop working while it
+ * is inactive, and never act above its role). IQ_OK, IQ_ERR_INVALID (role), IQ_ERR_NOT_FOUND,
+ * IQ_ERR_IN_USE (it would leave no active admin), or a database class, with *error_r. */
+iq_err iq_operator_update(PGconn *c, int64_t id, const char *role, int active, char **error_r);
+/* Deletes operator id with its sessions and tokens, audited; the same refusals. */
+iq_err iq_operator_delete(PGconn *c, int64_t id, char **error_r);
+
 typedef struct iq_session_policy {
     int64_t lifetime_s;   /* a session ends this long after sign-in */
     int64_t idle_s;       /* ... or after this long unused */

@@ -60,6 +60,9 @@ struct iq_http_resp {
     char *content_type;
     char *body;
     size_t body_len;
+    iq_http_read_fn read; /* a streamed body instead of body (iq_http_resp_stream) */
+    void (*done)(void *ctx);
+    void *stream_ctx;
     size_t n_headers;
     char *names[MAX_RESP_HEADERS];
     char *values[MAX_RESP_HEADERS];
@@ -119,9 +122,19 @@ static bool has_ctl(const char *s)
     return false;
 }
 
+static void stream_drop(iq_http_resp *r)
+{
+    if (r->done != NULL)
+        r->done(r->stream_ctx);
+    r->read = NULL;
+    r->done = NULL;
+    r->stream_ctx = NULL;
+}
+
 void iq_http_resp_take(iq_http_resp *r, int status, const char *content_type, char *body,
                        size_t body_len)
 {
+    stream_drop(r);
     free(r->content_type);
     free(r->body);
     r->set = true;
@@ -143,6 +156,15 @@ void iq_http_resp_set(iq_http_resp *r, int status, const char *content_type, con
     iq_http_resp_take(r, status, content_type, copy, body_len);
 }
 
+void iq_http_resp_stream(iq_http_resp *r, int status, const char *content_type,
+                         iq_http_read_fn read, void (*done)(void *ctx), void *ctx)
+{
+    iq_http_resp_take(r, status, content_type, NULL, 0);
+    r->read = read;
+    r->done = done;
+    r->stream_ctx = ctx;
+}
+
 void iq_http_resp_header(iq_http_resp *r, const char *name, const char *value)
 {
     if (has_ctl(name) || has_ctl(value) || *name == '\0' || strchr(name, ':') != NULL) {
@@ -160,6 +182,7 @@ void iq_http_resp_header(iq_http_resp *r, const char *name, const char *value)
 
 static void resp_release(iq_http_resp *r)
 {
+    stream_drop(r);
     free(r->content_type);
     free(r->body);
     for (size_t i = 0; i < r->n_headers; i++) {
@@ -174,16 +197,55 @@ static void resp_text(iq_http_resp *r, int status, const char *text)
     iq_http_resp_set(r, status, "text/plain; charset=utf-8", text, strlen(text));
 }
 
+/* A streamed body as libmicrohttpd pulls it: the reader's bytes, its end, or on failure the
+ * connection closed without the last chunk (the client sees an incomplete transfer). */
+typedef struct {
+    iq_http_read_fn read;
+    void (*done)(void *ctx);
+    void *ctx;
+} stream_cls;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    IQ_UNUSED(pos);
+    stream_cls *st = cls;
+    ssize_t n = st->read(st->ctx, buf, max);
+    if (n < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void stream_free(void *cls)
+{
+    stream_cls *st = cls;
+    if (st->done != NULL)
+        st->done(st->ctx);
+    free(st);
+}
+
 /* Sends r on c with the headers every response carries. */
 static enum MHD_Result send_resp(iq_httpd *h, struct MHD_Connection *c, iq_http_resp *r)
 {
     if (!r->set)
         resp_text(r, 500, "internal error\n");
-    struct MHD_Response *mr =
-        MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
-    if (mr == NULL)
-        return MHD_NO; /* out of memory: MHD closes the connection */
-    r->body = NULL;    /* the response frees it */
+    struct MHD_Response *mr;
+    if (r->read != NULL) {
+        stream_cls *st = iq_xmalloc(sizeof(*st));
+        *st = (stream_cls){.read = r->read, .done = r->done, .ctx = r->stream_ctx};
+        r->read = NULL;
+        r->done = NULL; /* the response's now: stream_free ends it */
+        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, IQ_HTTPD_STREAM_BLOCK, stream_read,
+                                               st, stream_free);
+        if (mr == NULL) {
+            stream_free(st);
+            return MHD_NO;
+        }
+    } else {
+        mr = MHD_create_response_from_buffer(r->body_len, r->body, MHD_RESPMEM_MUST_FREE);
+        if (mr == NULL)
+            return MHD_NO; /* out of memory: MHD closes the connection */
+        r->body = NULL;    /* the response frees it */
+    }
     bool ok = MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type) == MHD_YES;
     bool cache_set = false;
     for (size_t i = 0; i < r->n_headers; i++) {

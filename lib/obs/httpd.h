@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "metrics.h"
 
@@ -71,6 +72,17 @@ void iq_http_resp_set(iq_http_resp *r, int status, const char *content_type, con
 /* Same with a body the response takes (malloc'd; freed by the server). */
 void iq_http_resp_take(iq_http_resp *r, int status, const char *content_type, char *body,
                        size_t body_len);
+/* A body sent as it is produced (chunked, of unknown length), in blocks of at most this. */
+#define IQ_HTTPD_STREAM_BLOCK (32u * 1024u)
+/* Fills up to max bytes of buf: how many (> 0), 0 at the end, -1 on failure (the connection is
+ * then closed before the last chunk, so the client sees the transfer incomplete). Called on a
+ * server thread, one call at a time per response. */
+typedef ssize_t (*iq_http_read_fn)(void *ctx, char *buf, size_t max);
+/* The status and type with a body read from read(ctx) while it is sent; done(ctx) (may be
+ * NULL) runs exactly once, when the response has been sent or abandoned (the client went away,
+ * the server stops) or replaced by another iq_http_resp_set/take/stream. */
+void iq_http_resp_stream(iq_http_resp *r, int status, const char *content_type,
+                         iq_http_read_fn read, void (*done)(void *ctx), void *ctx);
 /* Adds a header (a name or value with control characters is dropped, and logged). */
 void iq_http_resp_header(iq_http_resp *r, const char *name, const char *value);
 

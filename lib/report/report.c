@@ -27,6 +27,8 @@ typedef struct query {
     int nparams;
     char *like;
     char limit[24], offset[24];
+    int64_t after_id; /* keyset paging: rows after this code only (0: none) */
+    char after[24];
 } query;
 
 /* The SQL is fixed fragments and parameter numbers (values go as parameters), far shorter than
@@ -75,11 +77,17 @@ static void query_release(query *q)
     free(q->like);
 }
 
-/* Appends " ORDER BY id LIMIT $n OFFSET $m" for a page (no LIMIT when page is 0). 0 or -1
- * (sql full). */
+/* Appends " [AND id > $k] ORDER BY id LIMIT $n OFFSET $m" for a page (no LIMIT when page is
+ * 0; the keyset condition when q->after_id is set). 0 or -1 (sql full). */
 static int page_clause(query *q, iq_buf *sql, int64_t page, int64_t per_page, int *np_r)
 {
     int np = q->nparams;
+    if (q->after_id > 0) {
+        snprintf(q->after, sizeof(q->after), "%lld", (long long)q->after_id);
+        q->params[np++] = q->after;
+        if (iq_buf_appendf(sql, " AND id > $%d::bigint", np) < 0)
+            return -1;
+    }
     if (iq_buf_append_str(sql, " ORDER BY id") < 0)
         return -1;
     if (page > 0) {
@@ -170,82 +178,129 @@ int iq_report_render(PGconn *c, const iq_report_filters *f, iq_report_format fmt
     return iq_report_render_opts(c, f, &o, out, stats_r, error_r);
 }
 
-int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report_options *o,
-                          FILE *out, iq_report_stats *stats_r, char **error_r)
-{
-    iq_report_ctx ctx = {.filters = f, .out = out};
-    const iq_report_sink *sink = sink_for(o->format);
+struct iq_report_stream {
+    PGconn *c;
+    iq_report_ctx ctx;
+    const iq_report_sink *sink;
+    void *state;
     query q;
-    iq_buf sql;
-    char *err = NULL;
-    void *state = NULL;
-    bool own_tx = false, began = false;
-    int rc = -1;
-    int64_t rows = 0;
+    bool own_tx, began, cursor_open, finished;
+    int64_t rows, last_id;
+};
 
-    if (stats_r)
-        memset(stats_r, 0, sizeof(*stats_r));
+/* The stream's failure as *error_r ("report: ..."), from a sink's error or err (freed). */
+static int stream_fail(iq_report_stream *s, char *err, char **error_r)
+{
+    if (s->began) {
+        s->began = false;
+        iq_pg_rollback(s->c);
+    }
+    if (s->ctx.error)
+        *error_r = iq_xasprintf("report: %s", s->ctx.error);
+    else
+        *error_r =
+            iq_xasprintf("report: reading the accounts failed: %s", err ? err : "unknown error");
+    free(err);
+    s->finished = true;
+    return -1;
+}
+
+void iq_report_stream_free(iq_report_stream **sp)
+{
+    iq_report_stream *s = *sp;
+    if (!s)
+        return;
+    if (s->began)
+        iq_pg_rollback(s->c);
+    else if (s->cursor_open && !s->finished)
+        iq_pg_exec(s->c, "CLOSE iq_report_cursor", 0, NULL, NULL);
+    if (s->state)
+        s->sink->free(s->state);
+    free(s->ctx.error);
+    query_release(&s->q);
+    free(s);
+    *sp = NULL;
+}
+
+int iq_report_stream_open(PGconn *c, const iq_report_filters *f, const iq_report_options *o,
+                          FILE *out, iq_report_stream **s_r, char **error_r)
+{
+    *s_r = NULL;
+    const iq_report_sink *sink = sink_for(o->format);
     if (!sink) {
         *error_r = iq_xstrdup("report: unknown format; use csv, html, pdf, json or table");
         return -1;
     }
-    if (iq_lang_parse(o->lang, &ctx.lang) < 0) {
+    iq_lang lang;
+    if (iq_lang_parse(o->lang, &lang) < 0) {
         *error_r = iq_xasprintf("report: unknown language '%s'; use en or pt-BR", o->lang);
         return -1;
     }
-    ctx.per_page = o->per_page > 0 ? o->per_page : IQ_REPORT_ROWS_PER_PAGE;
-    if (ctx.per_page > IQ_REPORT_MAX_PER_PAGE || o->page < 0 ||
-        o->page > INT64_MAX / IQ_REPORT_MAX_PER_PAGE) {
-        *error_r = iq_xasprintf("report: rows per page must be 1-%d and the page 1 or more",
+    if ((o->per_page > 0 ? o->per_page : IQ_REPORT_ROWS_PER_PAGE) > IQ_REPORT_MAX_PER_PAGE ||
+        o->page < 0 || o->page > INT64_MAX / IQ_REPORT_MAX_PER_PAGE || o->after_id < 0 ||
+        (o->after_id > 0 && o->page > 1)) {
+        *error_r = iq_xasprintf("report: rows per page must be 1-%d and the page 1 or more (page 1 "
+                                "with a cursor)",
                                 IQ_REPORT_MAX_PER_PAGE);
         return -1;
     }
-    ctx.width = o->width > 0 ? o->width : iq_report_term_width();
-    ctx.now_ms = o->now_ms > 0 ? o->now_ms : iq_now_real_ms();
-    ctx.csv_excel_pt = o->csv_dialect == IQ_CSV_EXCEL_PT ||
-                       (o->csv_dialect == IQ_CSV_BY_LANG && ctx.lang == IQ_LANG_PT_BR);
-
-    int qrc = query_init(&q, f);
+    iq_report_stream *s = iq_xcalloc(1, sizeof(*s));
+    s->c = c;
+    s->sink = sink;
+    iq_report_ctx *ctx = &s->ctx;
+    ctx->filters = f;
+    ctx->out = out;
+    ctx->lang = lang;
+    ctx->per_page = o->per_page > 0 ? o->per_page : IQ_REPORT_ROWS_PER_PAGE;
+    ctx->width = o->width > 0 ? o->width : iq_report_term_width();
+    ctx->now_ms = o->now_ms > 0 ? o->now_ms : iq_now_real_ms();
+    ctx->csv_excel_pt = o->csv_dialect == IQ_CSV_EXCEL_PT ||
+                        (o->csv_dialect == IQ_CSV_BY_LANG && ctx->lang == IQ_LANG_PT_BR);
+    int64_t page = o->after_id > 0 ? 1 : o->page;
+    iq_buf sql;
+    char *err = NULL;
+    int qrc = query_init(&s->q, f);
     iq_buf_init(&sql, 8192);
     if (qrc < 0)
         goto too_long;
+    s->q.after_id = o->after_id;
 
     /* Everything below reads one snapshot, so the count, the page and the rows agree. */
     if (strcmp(pg_encoding_to_char(PQclientEncoding(c)), "UTF8") != 0 &&
         PQsetClientEncoding(c, "UTF8") != 0) {
         err = iq_xstrdup("could not switch the PostgreSQL client encoding to UTF8");
-        goto out;
+        goto fail;
     }
     switch (PQtransactionStatus(c)) {
     case PQTRANS_IDLE:
-        own_tx = true;
+        s->own_tx = true;
         if (iq_pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, &err) < 0)
-            goto out;
-        began = true;
+            goto fail;
+        s->began = true;
         break;
     case PQTRANS_INTRANS:
         break;
     default:
         err = iq_xstrdup("the PostgreSQL connection is busy or in a failed transaction");
-        goto out;
+        goto fail;
     }
 
-    if (iq_buf_appendf(&sql, "SELECT count(*) FROM mail_accounts%s", q.where.data) < 0)
+    if (iq_buf_appendf(&sql, "SELECT count(*) FROM mail_accounts%s", s->q.where.data) < 0)
         goto too_long;
-    PGresult *r = iq_pg_query(c, sql.data, q.nparams, q.params, &err);
+    PGresult *r = iq_pg_query(c, sql.data, s->q.nparams, s->q.params, &err);
     if (!r)
-        goto out;
-    ctx.total = iq_pg_i64(r, 0, 0);
+        goto fail;
+    ctx->total = iq_pg_i64(r, 0, 0);
     PQclear(r);
 
-    int64_t offset = o->page > 0 ? (o->page - 1) * ctx.per_page : 0;
-    if (o->page > 0 && offset >= ctx.total)
-        ctx.count = 0;
-    else if (o->page > 0)
-        ctx.count = ctx.total - offset < ctx.per_page ? ctx.total - offset : ctx.per_page;
+    int64_t offset = page > 0 ? (page - 1) * ctx->per_page : 0;
+    if (page > 0 && offset >= ctx->total)
+        ctx->count = 0;
+    else if (page > 0)
+        ctx->count = ctx->total - offset < ctx->per_page ? ctx->total - offset : ctx->per_page;
     else
-        ctx.count = ctx.total;
-    ctx.print_pages = ctx.count > 0 ? (ctx.count + ctx.per_page - 1) / ctx.per_page : 1;
+        ctx->count = ctx->total;
+    ctx->print_pages = ctx->count > 0 ? (ctx->count + ctx->per_page - 1) / ctx->per_page : 1;
 
     int np;
     if (o->format == IQ_REPORT_TABLE || o->format == IQ_REPORT_PDF) {
@@ -255,19 +310,19 @@ int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report
                            "SELECT coalesce(max(id), 0), coalesce(max(length(name)) FILTER (WHERE "
                            "octet_length(name) = length(name)), 0) FROM "
                            "(SELECT id, name FROM mail_accounts%s",
-                           q.where.data) < 0 ||
-            page_clause(&q, &sql, o->page, ctx.per_page, &np) < 0 ||
+                           s->q.where.data) < 0 ||
+            page_clause(&s->q, &sql, page, ctx->per_page, &np) < 0 ||
             iq_buf_append_str(&sql, ") AS shown") < 0)
             goto too_long;
-        r = iq_pg_query(c, sql.data, np, q.params, &err);
+        r = iq_pg_query(c, sql.data, np, s->q.params, &err);
         if (!r)
-            goto out;
-        ctx.max_id = iq_pg_i64(r, 0, 0);
-        ctx.max_name = iq_pg_i64(r, 0, 1);
+            goto fail;
+        ctx->max_id = iq_pg_i64(r, 0, 0);
+        ctx->max_name = iq_pg_i64(r, 0, 1);
         PQclear(r);
         if (o->format == IQ_REPORT_TABLE &&
-            measure_names(c, &q, &sql, o->page, ctx.per_page, &ctx.max_name, &err) < 0)
-            goto out;
+            measure_names(c, &s->q, &sql, page, ctx->per_page, &ctx->max_name, &err) < 0)
+            goto fail;
     }
 
     iq_buf_reset(&sql);
@@ -275,65 +330,82 @@ int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report
                        "DECLARE iq_report_cursor NO SCROLL CURSOR FOR SELECT id, name, secure, "
                        "secure_type, protocol, port, auto_check, keep_copy, active, last_status, "
                        "push FROM mail_accounts%s",
-                       q.where.data) < 0 ||
-        page_clause(&q, &sql, o->page, ctx.per_page, &np) < 0)
+                       s->q.where.data) < 0 ||
+        page_clause(&s->q, &sql, page, ctx->per_page, &np) < 0)
         goto too_long;
-    if (iq_pg_exec(c, sql.data, np, q.params, &err) < 0)
-        goto out;
-
-    if (sink->begin(&ctx, &state) < 0)
-        goto out;
-    for (;;) {
-        r = iq_pg_query(c, FETCH_SQL, 0, NULL, &err);
-        if (!r)
-            goto out;
-        int n = PQntuples(r);
-        for (int i = 0; i < n; i++) {
-            iq_report_row row;
-            row_from_result(r, i, &row);
-            if (sink->row(&ctx, state, &row, rows) < 0) {
-                PQclear(r);
-                goto out;
-            }
-            rows++;
-        }
-        PQclear(r);
-        if (n < FETCH_ROWS)
-            break;
-    }
-    if (sink->end(&ctx, state) < 0)
-        goto out;
-    if (iq_pg_exec(c, "CLOSE iq_report_cursor", 0, NULL, &err) < 0)
-        goto out;
-    if (own_tx) {
-        began = false;
-        if (iq_pg_commit(c, &err) < 0)
-            goto out;
-    }
-    if (stats_r) {
-        stats_r->rows = rows;
-        stats_r->total = ctx.total;
-        stats_r->pages = ctx.total > 0 ? (ctx.total + ctx.per_page - 1) / ctx.per_page : 1;
-    }
-    rc = 0;
-    goto out;
+    if (iq_pg_exec(c, sql.data, np, s->q.params, &err) < 0)
+        goto fail;
+    s->cursor_open = true;
+    if (sink->begin(ctx, &s->state) < 0)
+        goto fail;
+    iq_buf_release(&sql);
+    *s_r = s;
+    return 0;
 too_long:
     err = iq_xstrdup(SQL_TOO_LONG);
-out:
-    if (rc < 0) {
-        if (began)
-            iq_pg_rollback(c);
-        if (ctx.error)
-            *error_r = iq_xasprintf("report: %s", ctx.error);
-        else
-            *error_r = iq_xasprintf("report: reading the accounts failed: %s",
-                                    err ? err : "unknown error");
-    }
-    if (state)
-        sink->free(state);
-    free(ctx.error);
-    free(err);
+fail:
     iq_buf_release(&sql);
-    query_release(&q);
+    stream_fail(s, err, error_r);
+    iq_report_stream_free(&s);
+    return -1;
+}
+
+int iq_report_stream_next(iq_report_stream *s, FILE *out, iq_report_stats *stats_r, char **error_r)
+{
+    if (s->finished) {
+        *error_r = iq_xstrdup("report: the stream has ended");
+        return -1;
+    }
+    s->ctx.out = out;
+    char *err = NULL;
+    PGresult *r = iq_pg_query(s->c, FETCH_SQL, 0, NULL, &err);
+    if (!r)
+        return stream_fail(s, err, error_r);
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        iq_report_row row;
+        row_from_result(r, i, &row);
+        if (s->sink->row(&s->ctx, s->state, &row, s->rows) < 0) {
+            PQclear(r);
+            return stream_fail(s, NULL, error_r);
+        }
+        s->last_id = row.id;
+        s->rows++;
+    }
+    PQclear(r);
+    if (n == FETCH_ROWS)
+        return 1;
+    if (s->sink->end(&s->ctx, s->state) < 0)
+        return stream_fail(s, NULL, error_r);
+    if (iq_pg_exec(s->c, "CLOSE iq_report_cursor", 0, NULL, &err) < 0)
+        return stream_fail(s, err, error_r);
+    if (s->own_tx) {
+        s->began = false;
+        if (iq_pg_commit(s->c, &err) < 0)
+            return stream_fail(s, err, error_r);
+    }
+    s->finished = true;
+    if (stats_r) {
+        stats_r->rows = s->rows;
+        stats_r->total = s->ctx.total;
+        stats_r->pages =
+            s->ctx.total > 0 ? (s->ctx.total + s->ctx.per_page - 1) / s->ctx.per_page : 1;
+        stats_r->last_id = s->last_id;
+    }
+    return 0;
+}
+
+int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report_options *o,
+                          FILE *out, iq_report_stats *stats_r, char **error_r)
+{
+    iq_report_stream *s = NULL;
+    if (stats_r)
+        memset(stats_r, 0, sizeof(*stats_r));
+    if (iq_report_stream_open(c, f, o, out, &s, error_r) < 0)
+        return -1;
+    int rc;
+    while ((rc = iq_report_stream_next(s, out, stats_r, error_r)) == 1)
+        ;
+    iq_report_stream_free(&s);
     return rc;
 }

@@ -12,10 +12,11 @@
 #include "report_filters.h"
 
 typedef struct iq_report_stats {
-    int64_t rows;  /* rows written */
-    int64_t pages; /* pages of per_page rows among all matching accounts, at least 1: the
-                    * printed pages of an unpaged HTML/PDF, the last page number when paging */
-    int64_t total; /* accounts matching the filters */
+    int64_t rows;    /* rows written */
+    int64_t pages;   /* pages of per_page rows among all matching accounts, at least 1: the
+                      * printed pages of an unpaged HTML/PDF, the last page number when paging */
+    int64_t total;   /* accounts matching the filters */
+    int64_t last_id; /* the code of the last row written (0: none): the next page's cursor */
 } iq_report_stats;
 
 /* Everything iq_report_render takes, plus paging and layout knobs for the CLI and tests. */
@@ -27,6 +28,8 @@ typedef struct iq_report_options {
     int width;        /* table: columns to fit; 0 = the terminal's (see iq_report_term_width) */
     int64_t now_ms;   /* generation time shown in HTML/PDF; 0 = now */
     iq_csv_dialect csv_dialect; /* CSV: IQ_CSV_BY_LANG (0) follows lang */
+    int64_t after_id; /* keyset paging: per_page rows with a code above this (page must be 0
+                       * or 1); total still counts every match */
 } iq_report_options;
 
 #define IQ_REPORT_ROWS_PER_PAGE 30
@@ -42,5 +45,17 @@ int iq_report_render(PGconn *c, const iq_report_filters *f, iq_report_format fmt
 /* The same with paging and layout options. */
 int iq_report_render_opts(PGconn *c, const iq_report_filters *f, const iq_report_options *o,
                           FILE *out, iq_report_stats *stats_r, char **error_r);
+
+/* The same, one batch at a time, for a caller that sends the report as it is produced (the
+ * console's CSV export): open writes the beginning (the CSV header) to out; each next writes
+ * up to 1000 more rows to out (which may differ between calls) and returns 1 while more
+ * follow, 0 when the end is written and the transaction committed (stats_r filled), or -1 with
+ * *error_r. f must stay valid until the stream is freed; c is the stream's until then.
+ * Freeing an unfinished stream rolls its transaction back. */
+typedef struct iq_report_stream iq_report_stream;
+int iq_report_stream_open(PGconn *c, const iq_report_filters *f, const iq_report_options *o,
+                          FILE *out, iq_report_stream **s_r, char **error_r);
+int iq_report_stream_next(iq_report_stream *s, FILE *out, iq_report_stats *stats_r, char **error_r);
+void iq_report_stream_free(iq_report_stream **s);
 
 #endif

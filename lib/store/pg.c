@@ -39,10 +39,15 @@ static const char *conninfo_value(PQconninfoOption *opts, const char *key)
 }
 
 /* Server notices ("already exists, skipping") are not for the operator's terminal. */
+/* A WARNING (a migration that fell back, saying what to run) reaches the operator; notices
+ * stay at debug. */
 static void notice(void *arg, const char *message)
 {
     IQ_UNUSED(arg);
-    IQ_DEBUG("postgresql: %s", message);
+    if (strncmp(message, "WARNING:", 8) == 0)
+        IQ_WARN("postgresql: %s", message);
+    else
+        IQ_DEBUG("postgresql: %s", message);
 }
 
 iq_pg_status iq_pg_connect(const char *dsn, int64_t timeout_ms, PGconn **conn_r, char **error_r)

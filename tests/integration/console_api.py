@@ -216,6 +216,21 @@ for role, c in clients.items():
 st, js, _, _ = aud.req("GET", "/api/v1/accounts?page=2")
 check(st == 200 and len(js["accounts"]) == pre + 1 and js["accounts"][-1]["id"] == ids[-1],
       "page 2 holds the rest, the last added last")
+st, js, _, _ = aud.req("GET", "/api/v1/accounts")
+cur = js["next_cursor"]
+check(cur == str(js["accounts"][-1]["id"]), "page 1 gives next_cursor, the last code shown: %s" % cur)
+by_number = [a["id"] for a in aud.req("GET", "/api/v1/accounts?page=2")[1]["accounts"]]
+st, js, _, _ = aud.req("GET", "/api/v1/accounts?after=" + str(cur))
+check(st == 200 and [a["id"] for a in js["accounts"]] == by_number and js["page"] is None
+      and js["next_cursor"] is None and js["total"] == pre + 31,
+      "after=next_cursor gives what page 2 gives, and no further cursor")
+validate(js, "AccountPage", "a page by cursor")
+st, js, _, _ = aud.req("GET", "/api/v1/accounts?after=%d&name=acct-0" % ids[3])
+check(st == 200 and [a["name"] for a in js["accounts"]] == ["acct-%02d" % i for i in range(4, 10)],
+      "a cursor with a filter: the matches after it, in code order")
+for q in ("after=abc", "after=-1", "after=%s&page=2" % cur):
+    st, js, _, _ = aud.req("GET", "/api/v1/accounts?" + q)
+    check(st == 422 and err_field(js) == "after", "%s -> 422 naming after" % q)
 st, js, _, _ = aud.req("GET", "/api/v1/accounts?name=acct-1")
 check(st == 200 and js["total"] == 10, "name filter 'acct-1' -> 10 accounts (got %s)" % js.get("total"))
 st, js, _, _ = aud.req("GET", "/api/v1/accounts?auto_check=yes&active=yes")
@@ -231,8 +246,15 @@ lines = text.decode().splitlines()
 check(st == 200 and (r.getheader("Content-Type") or "").startswith("text/csv") and len(lines) == pre + 32,
       "CSV export: a header and every account")
 check("attachment" in (r.getheader("Content-Disposition") or ""), "CSV comes as an attachment")
+check(r.getheader("Transfer-Encoding") == "chunked", "CSV is streamed (chunked), not built whole first")
 check(any("'=HYPERLINK" in l for l in lines) and not any(',=HYPERLINK' in l or l.startswith("=") for l in lines),
       "the hostile name is neutralised in CSV as the CLI does ('=...)")
+st, _, r, text = aud.req("GET", "/api/v1/accounts.csv?name=acct-1&lang=pt-BR")
+lines = text.decode("utf-8-sig").splitlines()
+check(st == 200 and len(lines) == 11 and text.startswith(b"\xef\xbb\xbf") and ";" in lines[0],
+      "a filtered CSV in pt-BR: 10 rows, the spreadsheet dialect (BOM, ';')")
+st, js, _, _ = aud.req("GET", "/api/v1/accounts.csv?secure=maybe")
+check(st == 422 and err_field(js) == "secure", "CSV with secure=maybe -> 422 naming secure")
 
 # ---- show, ETag, edit, stale edit ----
 aid = ids[1]
@@ -312,6 +334,99 @@ check(st == 204, "operator deletes -> 204")
 st, js, _, _ = op.req("DELETE", "/api/v1/accounts/%d" % ids[-1])
 check(st == 404, "deleting it again -> 404")
 
+# ---- status (every role) ----
+for role, c in clients.items():
+    st, js, _, _ = c.req("GET", "/api/v1/status")
+    check(st == 200 and js["accounts"]["active"] == js["accounts"]["ok"] + js["accounts"]["failed"]
+          + js["accounts"]["partial"] + js["accounts"]["never_checked"] and js["accounts"]["active"] >= 30,
+          "%s reads the status: accounts by outcome add up (%s)" % (role, js and js.get("accounts")))
+    validate(js, "Status", "status of " + role)
+check(isinstance(js["workers"]["live"], list) and "available" in js["kafka"],
+      "the status names live workers and the Kafka lag (or why not)")
+
+# ---- reports: operator and admin render, every role reads ----
+st, js, _, _ = aud.req("POST", "/api/v1/reports", {"format": "csv"})
+check(st == 403, "auditor may not render a report -> 403")
+for bad, field in (({"format": "docx"}, "format"), ({}, "format"), ({"format": "csv", "lang": "fr"}, "lang"),
+                   ({"format": "csv", "filters": {"secure": "maybe"}}, "filters.secure"),
+                   ({"format": "csv", "filters": {"colour": "red"}}, "filters.colour"),
+                   ({"format": "csv", "filters": "active"}, "filters"),
+                   ({"format": "csv", "direct": "yes"}, "direct"), ({"format": "csv", "copies": 2}, "copies")):
+    st, js, _, _ = op.req("POST", "/api/v1/reports", bad)
+    check(st == 422 and err_field(js) == field, "report %s -> 422 naming %s (%s)" % (bad, field, err_field(js)))
+validate(js, "Error", "report 422")
+st, js, r, text = op.req("POST", "/api/v1/reports", {"format": "csv", "direct": True, "filters": {"name": "acct-1"}})
+lines = text.decode().splitlines()
+check(st == 200 and (r.getheader("Content-Type") or "").startswith("text/csv") and len(lines) == 11
+      and "attachment" in (r.getheader("Content-Disposition") or ""),
+      "a direct CSV report of name 'acct-1': a header and 10 rows, as an attachment (%d lines)" % len(lines))
+st, js, r, text = adm.req("POST", "/api/v1/reports", {"format": "html", "direct": True, "lang": "pt-BR",
+                                                      "filters": {"name": "HYPERLINK"}})
+check(st == 200 and (r.getheader("Content-Type") or "").startswith("text/html") and b"<script>alert" not in text
+      and b"&lt;script&gt;" in text, "a direct HTML report shows the hostile name escaped")
+st, js, r, text = op.req("POST", "/api/v1/reports", {"format": "pdf", "direct": True})
+check(st == 200 and r.getheader("Content-Type") == "application/pdf" and text.startswith(b"%PDF-"),
+      "a direct PDF report is a PDF")
+st, js, r, _ = op.req("POST", "/api/v1/reports", {"format": "pdf", "lang": "pt-BR", "filters": {"active": "yes"}})
+check(st == 202 and r.getheader("Location") == "/api/v1/reports/%s" % (js or {}).get("id"),
+      "operator queues a PDF report job -> 202 with Location")
+validate(js, "ReportJob", "report job")
+report_id = (js or {}).get("id", 0)
+print("report-job %s %s" % (report_id, (js or {}).get("job_id", "")))
+for role, c in clients.items():
+    st, js, _, _ = c.req("GET", "/api/v1/reports/%d" % report_id)
+    check(st == 200 and js["status"] == "pending" and js["format"] == "pdf" and js["requested_by"] == "console:iq-operator",
+          "%s reads the queued report: pending, requested by console:iq-operator" % role)
+    validate(js, "Report", "report for " + role)
+st, js, _, _ = aud.req("GET", "/api/v1/reports/%d/output" % report_id)
+check(st == 409 and "not rendered yet" in js["error"]["message"], "the output of a pending report -> 409")
+for path in ("/api/v1/reports/999999", "/api/v1/reports/999999/output", "/api/v1/reports/abc",
+             "/api/v1/reports/%d/pages" % report_id):
+    st, js, _, _ = aud.req("GET", path)
+    check(st == 404, "GET %s -> 404" % path)
+st, js, _, _ = aud.req("GET", "/api/v1/reports")
+check(st == 405, "GET /api/v1/reports -> 405 (POST renders)")
+
+# ---- report schedules ----
+sched = {"name": "weekly-ops", "cron": "0 7 * * 1", "format": "pdf", "lang": "pt-BR",
+         "filters": {"active": "yes", "name": "acct"}}
+st, js, _, _ = aud.req("POST", "/api/v1/reports/schedules", sched)
+check(st == 403, "auditor may not schedule a report -> 403")
+for bad, field in ((dict(sched, cron="61 * * * *"), "cron"), (dict(sched, cron="every monday"), "cron"),
+                   ({"cron": "@daily", "format": "csv"}, "name"), (dict(sched, name="a\tb"), "name"),
+                   (dict(sched, format="xls"), "format"), (dict(sched, output_dir="reports"), "output_dir"),
+                   (dict(sched, output_dir="/nonexistent/inboxq"), "output_dir"),
+                   (dict(sched, filters={"keep_copy": "perhaps"}), "filters.keep_copy"),
+                   (dict(sched, colour="red"), "colour")):
+    st, js, _, _ = op.req("POST", "/api/v1/reports/schedules", bad)
+    check(st == 422 and err_field(js) == field, "schedule with %s -> 422 naming %s (%s: %s)"
+          % ({k: v for k, v in bad.items() if sched.get(k) != v}, field, err_field(js), js and js["error"]["message"]))
+st, js, r, _ = op.req("POST", "/api/v1/reports/schedules", sched)
+check(st == 201 and len(js["next_runs"]) == 3 and "T07:00:00" in js["next_runs"][0],
+      "operator schedules a report -> 201 with its next runs (%s)" % js)
+validate(js, "ScheduleCreated", "schedule created")
+sid = (js or {}).get("id", 0)
+st, js, _, _ = adm.req("POST", "/api/v1/reports/schedules", dict(sched, name="WEEKLY-ops"))
+check(st == 422 and err_field(js) == "name" and "already exists" in js["error"]["message"],
+      "a name taken (ignoring case) -> 422 naming name")
+for role, c in clients.items():
+    st, js, _, _ = c.req("GET", "/api/v1/reports/schedules")
+    mine = [s for s in (js or {}).get("schedules", []) if s["id"] == sid]
+    check(st == 200 and len(mine) == 1 and mine[0]["cron"] == "0 7 * * 1" and mine[0]["filters"].get("name") == "acct",
+          "%s lists the schedule with its cron and filters" % role)
+    validate(js, "ScheduleList", "schedules for " + role)
+st, js, _, _ = aud.req("DELETE", "/api/v1/reports/schedules/%d" % sid)
+check(st == 403, "auditor may not delete a schedule -> 403")
+st, js, _, _ = adm.req("DELETE", "/api/v1/reports/schedules/%d" % sid)
+check(st == 204, "admin deletes the schedule -> 204")
+st, js, _, _ = adm.req("DELETE", "/api/v1/reports/schedules/%d" % sid)
+check(st == 404, "deleting it again -> 404")
+validate(js, "Error", "schedule 404")
+st, js, _, _ = aud.req("GET", "/api/v1/audit?entity=schedule&entity_id=%d" % sid)
+check(st == 200 and {(a["action"], a["actor"]) for a in js["audit"]} ==
+      {("create", "console:iq-operator"), ("delete", "console:iq-admin")},
+      "the schedule's audit names who added and who deleted it")
+
 # ---- CSRF ----
 for hdr in ({"X-CSRF-Token": ""}, {"X-CSRF-Token": "0" * 64}, {"X-CSRF-Token": aud.csrf}):
     st, js, _, _ = op.req("PATCH", "/api/v1/accounts/%d" % aid, {"folder": "Evil", "version": 99}, headers=hdr)
@@ -341,6 +456,111 @@ validate(js, "OperatorList", "operators")
 for role in ("operator", "auditor"):
     st, js, _, _ = clients[role].req("GET", "/api/v1/operators")
     check(st == 403, "%s may not list operators -> 403" % role)
+
+# ---- connectors: admin writes, every role reads ----
+conn = {"name": "proxy-1", "type": "socks5", "host": "127.0.0.1", "port": 1080}
+for role in ("operator", "auditor"):
+    st, js, _, _ = clients[role].req("POST", "/api/v1/connectors", conn)
+    check(st == 403, "%s may not add a connector -> 403" % role)
+for bad, field in ((dict(conn, type="ftp"), "type"), (dict(conn, port=0), "port"), (dict(conn, colour="red"), "colour"),
+                   ({"type": "http", "host": "h", "port": 3128}, "name"), (dict(conn, credential="no-such-cred"), "credential")):
+    st, js, _, _ = adm.req("POST", "/api/v1/connectors", bad)
+    check(st == 422 and err_field(js) == field, "connector %s -> 422 naming %s (%s)" % (bad, field, js and js["error"]["message"]))
+st, js, r, _ = adm.req("POST", "/api/v1/connectors", dict(conn, credential="c1"))
+check(st == 201 and js["credential"] == "c1" and r.getheader("Location") == "/api/v1/connectors/%s" % js.get("id"),
+      "admin adds a connector -> 201 with Location")
+validate(js, "Connector", "connector created")
+cid, cv = (js or {}).get("id", 0), (js or {}).get("version", 0)
+st, js, _, _ = adm.req("POST", "/api/v1/connectors", dict(conn, name="PROXY-1"))
+check(st == 422 and err_field(js) == "name" and "already exists" in js["error"]["message"], "a taken connector name -> 422")
+for role, c in clients.items():
+    st, js, r, _ = c.req("GET", "/api/v1/connectors/%d" % cid)
+    check(st == 200 and js["name"] == "proxy-1" and r.getheader("ETag") == '"v%d"' % cv, "%s reads the connector with its ETag" % role)
+    validate(js, "Connector", "connector for " + role)
+st, js, _, _ = op.req("PATCH", "/api/v1/connectors/%d" % cid, {"port": 1081, "version": cv})
+check(st == 403, "operator may not edit a connector -> 403")
+st, js, _, _ = adm.req("PATCH", "/api/v1/connectors/%d" % cid, {"port": 1081})
+check(st == 422 and err_field(js) == "version", "a connector edit without version -> 422 naming version")
+st, js, _, _ = adm.req("PATCH", "/api/v1/connectors/%d" % cid, {"port": "x", "version": cv})
+check(st == 422 and err_field(js) == "port", "a connector edit with port 'x' -> 422 naming port")
+st, js, _, _ = adm.req("PATCH", "/api/v1/connectors/%d" % cid, {"port": 1081, "credential": None, "version": cv})
+check(st == 200 and js["port"] == 1081 and js["credential"] is None and js["version"] == cv + 1,
+      "admin edits the connector (port, login removed) -> 200, version+1")
+st, js, _, _ = adm.req("PATCH", "/api/v1/connectors/%d" % cid, {"port": 1082, "version": cv})
+check(st == 409, "a stale connector edit -> 409")
+st, js, _, _ = adm.req("PATCH", "/api/v1/connectors/%d" % cid, {"host": "127.0.0.2"}, headers={"If-Match": '"v%d"' % (cv + 1)})
+check(st == 200 and js["host"] == "127.0.0.2", "a connector edit with a fresh If-Match -> 200")
+st, js, _, _ = op.req("POST", "/api/v1/accounts", dict(base, name="via-proxy", use_connector=True, connector="proxy-1"))
+check(st == 201, "an account uses the connector")
+st, js, _, _ = adm.req("DELETE", "/api/v1/connectors/%d" % cid)
+check(st == 409 and "via-proxy" in js["error"]["message"], "deleting a connector in use -> 409 naming the account")
+st, js, _, _ = op.req("DELETE", "/api/v1/connectors/%d" % cid)
+check(st == 403, "operator may not delete a connector -> 403")
+st, js, _, _ = adm.req("POST", "/api/v1/connectors", dict(conn, name="proxy-2", type="http", port=3128))
+cid2 = (js or {}).get("id", 0)
+st, js, _, _ = adm.req("DELETE", "/api/v1/connectors/%d" % cid2)
+check(st == 204, "admin deletes an unused connector -> 204")
+st, js, _, _ = adm.req("DELETE", "/api/v1/connectors/%d" % cid2)
+check(st == 404, "deleting it again -> 404")
+st, js, _, _ = aud.req("GET", "/api/v1/connectors/999999")
+check(st == 404, "no such connector -> 404")
+st, js, _, _ = aud.req("GET", "/api/v1/audit?entity=connector&entity_id=%d" % cid)
+check(st == 200 and {a["actor"] for a in js["audit"]} == {"console:iq-admin"} and len(js["audit"]) == 3,
+      "the connector's audit: created and edited twice by console:iq-admin")
+
+# ---- operators: admin adds, changes roles, disables, deletes; never a hash ----
+newop = {"name": "iq-new", "role": "operator", "password": "long enough pw %d" % random.getrandbits(20)}
+st, js, _, _ = op.req("POST", "/api/v1/operators", newop)
+check(st == 403, "operator may not add operators -> 403")
+for bad, field in ((dict(newop, password="short"), "password"), (dict(newop, name="bad name"), "name"),
+                   (dict(newop, role="root"), "role"), ({"name": "x1", "role": "auditor"}, "password"),
+                   (dict(newop, pw_hash="$argon2id$"), "pw_hash")):
+    st, js, _, _ = adm.req("POST", "/api/v1/operators", bad)
+    check(st == 422 and err_field(js) == field, "operator %s -> 422 naming %s (%s)" % (
+        {k: v for k, v in bad.items() if k != "password"}, field, err_field(js)))
+st, js, r, _ = adm.req("POST", "/api/v1/operators", newop)
+check(st == 201 and r.getheader("Location") == "/api/v1/operators/%s" % (js or {}).get("id"), "admin adds an operator -> 201")
+validate(js, "Created", "operator created")
+nid = (js or {}).get("id", 0)
+st, js, _, _ = adm.req("POST", "/api/v1/operators", newop)
+check(st == 409 and err_field(js) == "name", "a taken operator name -> 409 naming name")
+st, js, _, text = adm.req("GET", "/api/v1/operators")
+check(st == 200 and any(o["name"] == "iq-new" and o["role"] == "operator" for o in js["operators"])
+      and b"argon2" not in text and newop["password"].encode() not in text, "the list shows it, never a hash or password")
+newc = Client()
+st, js, _ = newc.sign_in("iq-new", newop["password"])
+check(st == 200 and js["role"] == "operator", "the new operator signs in")
+st, js, _, _ = adm.req("PATCH", "/api/v1/operators/%d" % nid, {"role": "auditor"})
+check(st == 200 and js["role"] == "auditor" and js["active"] is True, "admin makes it an auditor -> 200")
+validate(js, "Operator", "operator changed")
+st, js, _, _ = newc.req("GET", "/api/v1/session")
+check(st == 200 and js["role"] == "auditor", "its live session has the new role at once")
+st, js, _, _ = newc.req("POST", "/api/v1/accounts/%d/disable" % aid)
+check(st == 403, "... and may no longer change accounts")
+for bad, field in (({"role": "boss"}, "role"), ({"active": "no"}, "active"), ({}, "role"), ({"password": "newpassword"}, "password")):
+    st, js, _, _ = adm.req("PATCH", "/api/v1/operators/%d" % nid, bad)
+    check(st == 422 and err_field(js) == field, "operator change %s -> 422 naming %s" % (list(bad), field))
+st, js, _, _ = adm.req("PATCH", "/api/v1/operators/%d" % nid, {"active": False})
+check(st == 200 and js["active"] is False, "admin disables it -> 200")
+st, js, _, _ = newc.req("GET", "/api/v1/session")
+check(st == 401, "a disabled operator is signed out at once")
+st, js, _ = Client().sign_in("iq-new", newop["password"])
+check(st == 401, "... and cannot sign in")
+me = [o for o in adm.req("GET", "/api/v1/operators")[1]["operators"] if o["name"] == "iq-admin"][0]["id"]
+st, js, _, _ = adm.req("PATCH", "/api/v1/operators/%d" % me, {"role": "auditor"})
+check(st == 409, "an admin cannot demote itself -> 409")
+st, js, _, _ = adm.req("DELETE", "/api/v1/operators/%d" % me)
+check(st == 409, "an admin cannot delete itself -> 409")
+st, js, _, _ = aud.req("DELETE", "/api/v1/operators/%d" % nid)
+check(st == 403, "auditor may not delete operators -> 403")
+st, js, _, _ = adm.req("DELETE", "/api/v1/operators/%d" % nid)
+check(st == 204, "admin deletes the operator -> 204")
+st, js, _, _ = adm.req("GET", "/api/v1/operators/%d" % nid)
+check(st == 404, "it is gone -> 404")
+st, js, _, text = aud.req("GET", "/api/v1/audit?entity=operator&entity_id=%d" % nid)
+check(st == 200 and [a["action"] for a in js["audit"]] == ["delete", "update", "update", "create"]
+      and {a["actor"] for a in js["audit"]} == {"console:iq-admin"} and b"password" not in text and b"argon2" not in text,
+      "the operator's audit: created, changed twice, deleted by console:iq-admin, no password or hash")
 
 # ---- API token ----
 tok = Client(token=os.environ["IQ_API_TOKEN"])

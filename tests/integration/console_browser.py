@@ -157,6 +157,34 @@ try:
     check(len(csv_text.splitlines()) == 33, "Export CSV downloads all 32 accounts and a header")
     check("'=HYPERLINK" in csv_text, "the CSV neutralises the formula in the hostile name")
 
+    # ---- Schedule report: a bad cron refused inline, then a schedule of this screen's filters ----
+    drv.find_element(By.ID, "f-name").send_keys("acct-1")
+    drv.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    wait_rows(10)
+    drv.find_element(By.ID, "actions-button").click()
+    drv.find_element(By.ID, "schedule").click()
+    visible("s-name").send_keys("weekly-acct-1")
+    cron = drv.find_element(By.ID, "s-cron")
+    cron.clear()
+    cron.send_keys("61 * * * *")
+    drv.find_element(By.ID, "schedule-save").click()
+    e = visible("se-cron")
+    check("cron" in e.text and cron.get_attribute("aria-invalid") == "true" and
+          drv.find_element(By.ID, "schedule-dialog").is_displayed(),
+          "a bad cron is refused inline, the dialog stays open: %s" % e.text)
+    cron.clear()
+    cron.send_keys("0 7 * * 1")
+    drv.find_element(By.ID, "schedule-save").click()
+    WebDriverWait(drv, 10).until(lambda d: not d.find_element(By.ID, "schedule-dialog").is_displayed())
+    check("agendado" in drv.find_element(By.ID, "notice").text, "Schedule report says it is scheduled")
+    st, js, _ = api("GET", "/api/v1/reports/schedules", cookie=drv.get_cookie("iq_session")["value"])
+    mine = [x for x in (js or {}).get("schedules", []) if x["name"] == "weekly-acct-1"]
+    check(st == 200 and len(mine) == 1 and mine[0]["cron"] == "0 7 * * 1" and mine[0]["lang"] == "pt-BR"
+          and mine[0]["format"] == "pdf" and mine[0]["filters"].get("name") == "acct-1",
+          "the schedule was created with this screen's filter: %s" % mine)
+    drv.find_element(By.CSS_SELECTOR, "#filters button[type=reset]").click()
+    wait_rows(30)
+
     # ---- edit: a validation error inline, then success ----
     drv.find_element(By.XPATH, "//tbody[@id='rows']/tr[td[1][normalize-space()='%d']]//button[1]" % INBOX_ID).click()
     visible("form-view")

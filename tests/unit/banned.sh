@@ -31,7 +31,7 @@ PY
 mapfile -t files < <(find "${dirs[@]}" \( -name '*.c' -o -name '*.h' \) | sort)
 # the scan must cover the tree: every directory has C files in it
 for d in lib producer worker scheduler; do
-  printf '%s\n' "${files[@]}" | grep -q "^$d/" || { echo "no C files found under $d/"; echo "0 passed, 1 failed"; exit 1; }
+  grep -q "^$d/" < <(printf '%s\n' "${files[@]}") || { echo "no C files found under $d/"; echo "0 passed, 1 failed"; exit 1; }
 done
 hits=$(code_only "${files[@]}" | grep -E "^[^:]+:[0-9]+:.*$pattern" || true)
 if [ -n "$hits" ]; then

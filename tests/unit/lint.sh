@@ -25,7 +25,7 @@ skip() {
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for d in lib producer worker scheduler tests/unit; do
-  printf '%s\n' "${files[@]}" | grep -q "^$d/" || bad "no C files found under $d/: the file list is wrong"
+  grep -q "^$d/" < <(printf '%s\n' "${files[@]}") || bad "no C files found under $d/: the file list is wrong"
 done
 
 if [ "${#files[@]}" -eq 0 ]; then
