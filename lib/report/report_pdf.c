@@ -73,11 +73,12 @@ static double measure_head(void *arg, const char *s)
 }
 
 /* Leaves in st->fit the longest prefix of s (whole code points) that fits avail points with
- * the current font, followed by "…" when it had to cut. s must be valid UTF-8. */
-static int fit_text(pdf_state *st, const char *s, double avail)
+ * the current font, followed by "…" when it had to cut, and the layout holding it, its width in
+ * *w_r. s must be valid UTF-8. Most cells fit: they are laid out once. */
+static int fit_text(pdf_state *st, const char *s, double avail, double *w_r)
 {
     iq_buf_reset(&st->fit);
-    if (text_width(st, s) <= avail)
+    if ((*w_r = text_width(st, s)) <= avail)
         return iq_buf_append_str(&st->fit, s);
     size_t n = strlen(s);
     size_t *cut = iq_xmalloc(iq_size_mul(iq_size_add(n, 1), sizeof(*cut)));
@@ -107,17 +108,19 @@ static int fit_text(pdf_state *st, const char *s, double avail)
     int rc = iq_buf_append(&st->fit, s, lo ? cut[lo - 1] : 0);
     rc = rc ? rc : iq_buf_append_str(&st->fit, "\xE2\x80\xA6");
     free(cut);
+    if (rc == 0)
+        *w_r = text_width(st, st->fit.data); /* the layout holds what is drawn */
     return rc;
 }
 
 /* Draws text fitted into [x0, x1] at baseline y, right-aligned when right. */
 static int draw_text(pdf_state *st, const char *raw, double x0, double x1, double y, bool right)
 {
+    double w;
     iq_buf_reset(&st->text);
     if (iq_utf8_one_line(&st->text, raw, strlen(raw)) < 0 ||
-        fit_text(st, st->text.data, x1 - x0) < 0)
+        fit_text(st, st->text.data, x1 - x0, &w) < 0)
         return -1;
-    double w = text_width(st, st->fit.data); /* also sets the layout's text */
     double x = right ? x1 - w : x0;
     /* y is the baseline; Pango draws from the layout's top */
     double baseline = (double)pango_layout_get_baseline(st->layout) / PANGO_SCALE;
