@@ -51,10 +51,11 @@ echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, PostgreSQL $(sql 'SHOW server_version'), $("$BIN/inboxq" --version)."
 echo "Binaries in \`$BIN\`, work tree at $(bench_commit); load average at start: $(bench_load)."
 echo "Each run is one \`inboxq report --format F --output FILE --direct\` process (server-side cursor,"
-echo "1000 rows per FETCH); peak RSS is /usr/bin/time's maximum resident set size."
+echo "1000 rows per FETCH); CPU is user+sys and peak RSS the maximum resident set size, both from"
+echo "/usr/bin/time: on a shared machine CPU is the steadier figure, wall time waits on the others."
 echo
-echo "| accounts | format | pages | output size | wall time | peak RSS |"
-echo "|---:|---|---:|---:|---:|---:|"
+echo "| accounts | format | pages | output size | wall time | CPU | peak RSS |"
+echo "|---:|---|---:|---:|---:|---:|---:|"
 csv_rss_100k=
 for n in $SIZES; do
 	sql "TRUNCATE mail_accounts RESTART IDENTITY CASCADE"
@@ -72,13 +73,13 @@ for n in $SIZES; do
 	sql "VACUUM ANALYZE mail_accounts"
 	for fmt in csv html pdf; do
 		out=$WORK/report.$fmt
-		/usr/bin/time -f '%e %M' -o "$WORK/time" "$BIN/inboxq" report --format "$fmt" \
+		/usr/bin/time -f '%e %M %U %S' -o "$WORK/time" "$BIN/inboxq" report --format "$fmt" \
 			--output "$out" --direct >"$WORK/stdout"
-		read -r wall rss_kb <"$WORK/time"
+		read -r wall rss_kb user sys <"$WORK/time"
 		pages=$(sed -n 's/.*, \([0-9]*\) pages\{0,1\},.*/\1/p' "$WORK/stdout")
 		size=$(stat -c %s "$out")
-		awk -v n="$n" -v f="$fmt" -v p="$pages" -v s="$size" -v w="$wall" -v r="$rss_kb" \
-			'BEGIN { printf "| %d | %s | %d | %.1f MB | %.2f s | %.1f MB |\n", n, f, p, s / 1048576, w, r / 1024 }' 
+		awk -v n="$n" -v f="$fmt" -v p="$pages" -v s="$size" -v w="$wall" -v r="$rss_kb" -v c="$user" -v y="$sys" \
+			'BEGIN { printf "| %d | %s | %d | %.1f MB | %.2f s | %.2f s | %.1f MB |\n", n, f, p, s / 1048576, w, c + y, r / 1024 }' 
 		[[ $fmt == csv && $n == 100000 ]] && csv_rss_100k=$rss_kb
 		rm -f "$out"
 	done
