@@ -14,6 +14,11 @@ Subcommands (all print to stdout):
   hwm PID...            VmHWM of each process in kB, space separated
   copyfile OUT USER_DIR...   PGCOPY binary file (id bigint, raw bytea) of every message file
   report JSONL MD META_JSON  the Markdown report
+  idlewatch PORT CAFILE PASSWORD OUT USER...
+      a bare IMAP IDLE client (Python's ssl, no inboxq): one IMAPS session per user, INBOX
+      selected, idling; every "* N EXISTS" is written to OUT as "TIME USER". Runs until SIGTERM.
+  mda OUT               a fetchmail MDA: reads one message on stdin and appends "TIME TAG" to OUT
+                        (TAG: its Message-ID's local part)
 """
 import json
 import os
@@ -541,10 +546,74 @@ def targets(g, rows, meta):
     return out
 
 
+def _imap_session(port, ctx, user, password):
+    import socket
+    sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    f = sock.makefile("rb")
+    f.readline()  # greeting
+
+    def command(tag, text):
+        sock.sendall(f"{tag} {text}\r\n".encode())
+        while True:
+            line = f.readline()
+            if not line:
+                raise OSError(f"{user}: the server closed the connection")
+            if line.startswith(tag.encode() + b" "):
+                if not line.startswith(tag.encode() + b" OK"):
+                    raise OSError(f"{user}: {text.split()[0]} refused: {line!r}")
+                return
+    command("a", f"LOGIN {user} {password}")
+    command("b", "SELECT INBOX")
+    sock.sendall(b"c IDLE\r\n")
+    while not f.readline().startswith(b"+"):
+        pass
+    return sock, f
+
+
+def cmd_idlewatch(args):
+    import select
+    import signal
+    import ssl
+    port, cafile, password, out, users = int(args[0]), args[1], args[2], args[3], args[4:]
+    ctx = ssl.create_default_context(cafile=cafile)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    sessions = {}
+    for u in users:
+        sock, _f = _imap_session(port, ctx, u, password)  # nothing follows IDLE's "+" yet
+        sessions[sock] = [u, b""]
+    with open(out, "a") as o:
+        o.write(f"{time.time():.6f} READY\n")
+        o.flush()
+        while True:
+            ready, _, _ = select.select(list(sessions), [], [], 60)
+            for sock in ready:
+                s = sessions[sock]
+                data = sock.recv(65536)
+                while sock.pending():
+                    data += sock.recv(65536)
+                now = time.time()
+                if not data:
+                    raise SystemExit(f"idlewatch: {s[0]}: the server closed the connection")
+                *lines, s[1] = (s[1] + data).split(b"\r\n")
+                for line in lines:
+                    if line.endswith(b" EXISTS"):
+                        o.write(f"{now:.6f} {s[0]}\n")
+                o.flush()
+
+
+def cmd_mda(args):
+    import re
+    data = sys.stdin.buffer.read()
+    now = time.time()
+    m = re.search(rb"^Message-ID:\s*<([^@>]*)", data, re.M | re.I)
+    with open(args[0], "a") as o:
+        o.write(f"{now:.6f} {m.group(1).decode() if m else '-'}\n")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     {"seed": cmd_seed, "one": cmd_one, "consume": cmd_consume, "cpu": cmd_cpu, "sessions": cmd_sessions, "hwm": cmd_hwm,
-     "copyfile": cmd_copyfile, "report": cmd_report}[cmd](args)
+     "copyfile": cmd_copyfile, "report": cmd_report, "idlewatch": cmd_idlewatch, "mda": cmd_mda}[cmd](args)
 
 
 if __name__ == "__main__":
