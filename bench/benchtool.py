@@ -17,6 +17,10 @@ Subcommands (all print to stdout):
   idlewatch PORT CAFILE PASSWORD OUT USER...
       a bare IMAP IDLE client (Python's ssl, no inboxq): one IMAPS session per user, INBOX
       selected, idling; every "* N EXISTS" is written to OUT as "TIME USER". Runs until SIGTERM.
+  deliver ROOT UID GID SIZE RATE SECONDS TAG OUT USER...
+      delivers SECONDS x RATE messages of SIZE bytes at a steady RATE per second to random ones
+      of the users, the k-th due at start + k / RATE (one process: the rate holds on a busy
+      machine); Message-ID <TAG-k@inboxq.bench>; "TAG-k TIME USER" lines in OUT
   mda OUT               a fetchmail MDA: reads one message on stdin and appends "TIME TAG" to OUT
                         (TAG: its Message-ID's local part)
 """
@@ -601,6 +605,33 @@ def cmd_idlewatch(args):
                 o.flush()
 
 
+def cmd_deliver(args):
+    root, uid, gid, size, rate, secs, tag, out = (args[0], int(args[1]), int(args[2]), int(args[3]),
+                                                  float(args[4]), float(args[5]), args[6], args[7])
+    users = args[8:]
+    rng = random.Random(tag)
+    n = int(secs * rate)
+    t0 = time.time()
+    with open(out, "w") as o:
+        for k in range(n):
+            due = t0 + k / rate
+            now = time.time()
+            if due > now:
+                time.sleep(due - now)
+            user = users[rng.randrange(len(users))]
+            mtag = f"{tag}-{k}"
+            data = _message(rng, user, k, size, mtag)
+            data = data.replace(data[data.index(b"Message-ID: "):data.index(b"\r\n", data.index(b"Message-ID: "))],
+                                f"Message-ID: <{mtag}@inboxq.bench>".encode(), 1)
+            now = time.time()
+            _deliver(os.path.join(root, user, "Maildir"), uid, gid,
+                     f"{int(now)}.M{int(now * 1e6) % 1000000}P{os.getpid()}.{mtag}.inboxq-bench", data)
+            o.write(f"{mtag} {time.time():.6f} {user}\n")
+            o.flush()
+    late = time.time() - (t0 + n / rate)
+    print(f"{n} {max(0.0, late):.3f}")
+
+
 def cmd_mda(args):
     import re
     data = sys.stdin.buffer.read()
@@ -613,7 +644,8 @@ def cmd_mda(args):
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     {"seed": cmd_seed, "one": cmd_one, "consume": cmd_consume, "cpu": cmd_cpu, "sessions": cmd_sessions, "hwm": cmd_hwm,
-     "copyfile": cmd_copyfile, "report": cmd_report, "idlewatch": cmd_idlewatch, "mda": cmd_mda}[cmd](args)
+     "copyfile": cmd_copyfile, "report": cmd_report, "idlewatch": cmd_idlewatch, "deliver": cmd_deliver,
+     "mda": cmd_mda}[cmd](args)
 
 
 if __name__ == "__main__":

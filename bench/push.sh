@@ -122,23 +122,14 @@ g = list(got.values())
 print(len(sent), len(got), *(f"{x:.3f}" for x in (pct(g, .5), pct(g, .99), max(g, default=float("nan")))))
 EOF
 
-# deliver_for SECONDS RATE OUT USER...: deliveries at RATE per second to random users among
-# those given; "TAG TIME USER" lines in OUT
+# deliver_for SECONDS RATE OUT USER...: deliveries at RATE per second (one process, due times
+# from the start) to random users among those given; "TAG TIME USER" lines in OUT. DELIVERY_LATE:
+# how far behind the schedule the last one was (s).
 deliver_for() {
-	local secs=$1 rate=$2 out=$3 k n u at t0 wait_s
+	local secs=$1 rate=$2 out=$3
 	shift 3
-	local -a pool=("$@")
-	n=$((secs * rate))
-	: >"$out"
-	t0=$EPOCHREALTIME
-	for ((k = 0; k < n; k++)); do
-		u=${pool[$(((RANDOM * 32768 + RANDOM) % ${#pool[@]}))]}
-		read -r _ at < <(bench_deliver_one "$u" 4096 "push-$$-$DTAG-$k")
-		printf 'push-%s-%s-%s %s %s\n' "$$" "$DTAG" "$k" "$at" "$u" >>"$out"
-		# the k-th delivery is due at t0 + (k + 1) / rate
-		wait_s=$(awk -v t0="$t0" -v k="$k" -v r="$rate" -v now="$EPOCHREALTIME" 'BEGIN { w = t0 + (k + 1) / r - now; printf "%.3f", (w > 0 ? w : 0) }')
-		sleep "$wait_s"
-	done
+	read -r _ DELIVERY_LATE < <("${BT[@]}" deliver "$BENCH_MAILROOT" "$INBOXQ_TEST_MAIL_UID" "$INBOXQ_TEST_MAIL_GID" \
+		4096 "$rate" "$secs" "push-$$-$DTAG" "$out" "$@")
 }
 # wait_events FILE N SECONDS: until FILE holds N bench events or SECONDS pass
 wait_events() {
@@ -189,6 +180,7 @@ consume_start "$events"
 logins0=$(logins) cpu0=$(dovecot_cpu)
 bench_log "push: delivering $((SECS * RATE)) messages over ${SECS}s"
 DTAG=p deliver_for "$SECS" "$RATE" "$deliveries" "${users[@]}"
+push_late=$DELIVERY_LATE
 wait_events "$events" $((SECS * RATE)) 60
 logins1=$(logins) cpu1=$(dovecot_cpu)
 rss_end=$(awk '/VmRSS/ { print $2 }' "/proc/$worker/status")
@@ -235,6 +227,7 @@ if ((POLL)); then
 	plogins0=$(logins) pcpu0=$(dovecot_cpu) pruns0=$(bench_sql "SELECT count(*) FROM check_runs")
 	bench_log "polling every 5 s: delivering $((SECS * RATE)) messages over ${SECS}s"
 	DTAG=q deliver_for "$SECS" "$RATE" "$pdeliveries" "${users[@]}"
+	poll_late=$DELIVERY_LATE
 	wait_events "$pevents" $((SECS * RATE)) 60
 	plogins1=$(logins) pcpu1=$(dovecot_cpu) pruns1=$(bench_sql "SELECT count(*) FROM check_runs")
 	consume_stop
@@ -297,7 +290,7 @@ mkdir -p "$(dirname "$OUT")"
 	echo "| measure | value | target |"
 	echo "|---|---|---|"
 	echo "| ramp (worker start to every account idling, first checks done) | ${ramp} s, $ramp_logins logins | |"
-	echo "| deliveries | $sent over ${SECS} s ($RATE/s) to random accounts | |"
+	echo "| deliveries | $sent over ${SECS} s ($RATE/s; the last ${push_late} s behind schedule) to random accounts | |"
 	echo "| new-mail events received | $got | all |"
 	echo "| delivery to event, p50 | ${p50} s | <= 1.0 s |"
 	echo "| delivery to event, p99 | ${p99} s | <= 2 s |"
@@ -324,7 +317,7 @@ mkdir -p "$(dirname "$OUT")"
 		echo
 		echo "| measure | value |"
 		echo "|---|---|"
-		echo "| deliveries | $psent over ${SECS} s ($RATE/s) to random accounts |"
+		echo "| deliveries | $psent over ${SECS} s ($RATE/s; the last ${poll_late} s behind schedule) to random accounts |"
 		echo "| new-mail events received | $pgot |"
 		echo "| delivery to event, p50 / p99 / max | ${pp50} / ${pp99} / ${ppmax} s |"
 		echo "| checks run during the deliveries | $((pruns1 - pruns0)) |"
