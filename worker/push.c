@@ -59,6 +59,7 @@ typedef struct push_conn {
     int64_t idle_since_ms; /* PC_IDLE: when IDLE was (re)issued */
     bool seen;             /* still wanted at the last refresh */
     int64_t queued_ms;     /* when a check was last queued, until a slot asks for it; 0 none */
+    bool pending;          /* notified meanwhile: queue another if that check does not begin */
 } push_conn;
 
 /* A slot's request for an account's held connection (in p->reqs until answered). */
@@ -186,8 +187,13 @@ static void notify(iq_push *p, push_conn *c)
     iq_worker *w = p->w;
     iq_counter_inc(w->metrics.push_notifications, NULL);
     int64_t now = iq_now_mono_ms();
-    if (c->queued_ms && now - c->queued_ms < COALESCE_MS)
-        return; /* the check queued already has not begun: it will see this mail too */
+    if (c->queued_ms && now - c->queued_ms < COALESCE_MS) {
+        /* the check queued already has not begun: it will see this mail too. Should it never
+         * begin here (its job ran elsewhere, or found the account locked), requeue_due() queues
+         * another once COALESCE_MS has passed: a notification is delayed, never lost. */
+        c->pending = true;
+        return;
+    }
     char *err = NULL;
     json_t *job =
         iq_msg_check_job_new(NULL, c->account_id, iq_now_real_ms(), "push", "push", 1, 0, &err);
@@ -296,8 +302,10 @@ static void serve_slots(iq_push *p)
     p->backs = NULL;
     for (lend_req *r = p->reqs; r; r = r->next) {
         push_conn *c = find(p, r->account_id);
-        if (c)
+        if (c) {
             c->queued_ms = 0; /* the queued check has begun: the next notification counts */
+            c->pending = false;
+        }
         if (c && c->state == PC_IDLE) {
             epoll_ctl(p->epfd, EPOLL_CTL_DEL, iq_idle_fd(c->ic), NULL);
             c->state = PC_LENT;
@@ -588,6 +596,20 @@ static void renew_due(iq_push *p)
     }
 }
 
+/* Notifications held back behind a queued check that did not begin within COALESCE_MS. */
+static void requeue_due(iq_push *p)
+{
+    int64_t now = iq_now_mono_ms();
+    for (size_t i = 0; i < p->nconns; i++) {
+        push_conn *c = p->conns[i];
+        if (c->pending && c->state == PC_IDLE && now - c->queued_ms >= COALESCE_MS) {
+            c->pending = false;
+            c->queued_ms = 0;
+            notify(p, c);
+        }
+    }
+}
+
 /* The next moment something is due, as an epoll timeout (ms, at most 1 s). */
 static int next_timeout(const iq_push *p)
 {
@@ -617,6 +639,7 @@ static void *push_main(void *arg)
             refresh(p);
         open_due(p);
         renew_due(p);
+        requeue_due(p);
         /* bytes already read (TLS records, the stream's buffer) are never waited for */
         for (size_t i = 0; i < p->nconns; i++) {
             push_conn *c = p->conns[i];
