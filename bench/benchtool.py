@@ -14,6 +14,15 @@ Subcommands (all print to stdout):
   hwm PID...            VmHWM of each process in kB, space separated
   copyfile OUT USER_DIR...   PGCOPY binary file (id bigint, raw bytea) of every message file
   report JSONL MD META_JSON  the Markdown report
+  idlewatch PORT CAFILE PASSWORD OUT USER...
+      a bare IMAP IDLE client (Python's ssl, no inboxq): one IMAPS session per user, INBOX
+      selected, idling; every "* N EXISTS" is written to OUT as "TIME USER". Runs until SIGTERM.
+  deliver ROOT UID GID SIZE RATE SECONDS TAG OUT USER...
+      delivers SECONDS x RATE messages of SIZE bytes at a steady RATE per second to random ones
+      of the users, the k-th due at start + k / RATE (one process: the rate holds on a busy
+      machine); Message-ID <TAG-k@inboxq.bench>; "TAG-k TIME USER" lines in OUT
+  mda OUT               a fetchmail MDA: reads one message on stdin and appends "TIME TAG" to OUT
+                        (TAG: its Message-ID's local part)
 """
 import json
 import os
@@ -541,10 +550,102 @@ def targets(g, rows, meta):
     return out
 
 
+def _imap_session(port, ctx, user, password):
+    import socket
+    sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+    f = sock.makefile("rb")
+    f.readline()  # greeting
+
+    def command(tag, text):
+        sock.sendall(f"{tag} {text}\r\n".encode())
+        while True:
+            line = f.readline()
+            if not line:
+                raise OSError(f"{user}: the server closed the connection")
+            if line.startswith(tag.encode() + b" "):
+                if not line.startswith(tag.encode() + b" OK"):
+                    raise OSError(f"{user}: {text.split()[0]} refused: {line!r}")
+                return
+    command("a", f"LOGIN {user} {password}")
+    command("b", "SELECT INBOX")
+    sock.sendall(b"c IDLE\r\n")
+    while not f.readline().startswith(b"+"):
+        pass
+    return sock, f
+
+
+def cmd_idlewatch(args):
+    import select
+    import signal
+    import ssl
+    port, cafile, password, out, users = int(args[0]), args[1], args[2], args[3], args[4:]
+    ctx = ssl.create_default_context(cafile=cafile)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    sessions = {}
+    for u in users:
+        sock, _f = _imap_session(port, ctx, u, password)  # nothing follows IDLE's "+" yet
+        sessions[sock] = [u, b""]
+    with open(out, "a") as o:
+        o.write(f"{time.time():.6f} READY\n")
+        o.flush()
+        while True:
+            ready, _, _ = select.select(list(sessions), [], [], 60)
+            for sock in ready:
+                s = sessions[sock]
+                data = sock.recv(65536)
+                while sock.pending():
+                    data += sock.recv(65536)
+                now = time.time()
+                if not data:
+                    raise SystemExit(f"idlewatch: {s[0]}: the server closed the connection")
+                *lines, s[1] = (s[1] + data).split(b"\r\n")
+                for line in lines:
+                    if line.endswith(b" EXISTS"):
+                        o.write(f"{now:.6f} {s[0]}\n")
+                o.flush()
+
+
+def cmd_deliver(args):
+    root, uid, gid, size, rate, secs, tag, out = (args[0], int(args[1]), int(args[2]), int(args[3]),
+                                                  float(args[4]), float(args[5]), args[6], args[7])
+    users = args[8:]
+    rng = random.Random(tag)
+    n = int(secs * rate)
+    t0 = time.time()
+    with open(out, "w") as o:
+        for k in range(n):
+            due = t0 + k / rate
+            now = time.time()
+            if due > now:
+                time.sleep(due - now)
+            user = users[rng.randrange(len(users))]
+            mtag = f"{tag}-{k}"
+            data = _message(rng, user, k, size, mtag)
+            data = data.replace(data[data.index(b"Message-ID: "):data.index(b"\r\n", data.index(b"Message-ID: "))],
+                                f"Message-ID: <{mtag}@inboxq.bench>".encode(), 1)
+            now = time.time()
+            _deliver(os.path.join(root, user, "Maildir"), uid, gid,
+                     f"{int(now)}.M{int(now * 1e6) % 1000000}P{os.getpid()}.{mtag}.inboxq-bench", data)
+            o.write(f"{mtag} {time.time():.6f} {user}\n")
+            o.flush()
+    late = time.time() - (t0 + n / rate)
+    print(f"{n} {max(0.0, late):.3f}")
+
+
+def cmd_mda(args):
+    import re
+    data = sys.stdin.buffer.read()
+    now = time.time()
+    m = re.search(rb"^Message-ID:\s*<([^@>]*)", data, re.M | re.I)
+    with open(args[0], "a") as o:
+        o.write(f"{now:.6f} {m.group(1).decode() if m else '-'}\n")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     {"seed": cmd_seed, "one": cmd_one, "consume": cmd_consume, "cpu": cmd_cpu, "sessions": cmd_sessions, "hwm": cmd_hwm,
-     "copyfile": cmd_copyfile, "report": cmd_report}[cmd](args)
+     "copyfile": cmd_copyfile, "report": cmd_report, "idlewatch": cmd_idlewatch, "deliver": cmd_deliver,
+     "mda": cmd_mda}[cmd](args)
 
 
 if __name__ == "__main__":

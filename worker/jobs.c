@@ -12,7 +12,9 @@
 
 #include "log.h"
 #include "messages.h"
+#include "idle.h"
 #include "pg.h"
+#include "push.h"
 #include "reports.h"
 #include "report.h"
 #include "util.h"
@@ -198,8 +200,17 @@ static bool handle_check(iq_slot *s, const rd_kafka_message_t *m)
                     (long long)job.account_id, job.job_id);
             return true;
         }
+        /* A push account's check runs over its held IDLE session (no new login) when this
+         * worker holds it; else, or when that session just ended, over a login of its own. */
         iq_check_result res;
-        iq_check_run_as(pg, &s->env, job.account_id, job.job_id, job.requested_by, &res);
+        iq_idle *held = iq_push_borrow(w->push, job.account_id);
+        int bits = 0;
+        int run = held ? iq_idle_check(pg, &s->env, job.account_id, job.job_id, job.requested_by,
+                                       held, &bits, &res)
+                       : IQ_IDLE_NOT_HELD;
+        if (run == IQ_IDLE_NOT_HELD)
+            iq_check_run_as(pg, &s->env, job.account_id, job.job_id, job.requested_by, &res);
+        iq_push_return(w->push, job.account_id, held, bits);
         if (PQstatus(pg) == CONNECTION_OK)
             try_lock(pg, job.account_id, false);
         bool lost = res.error_class == IQ_ERR_STORAGE && iq_pg_connection_lost(pg);

@@ -9,10 +9,13 @@
  * One thread holds every connection in one epoll set. A notification (EXISTS, RECENT > 0)
  * publishes a check job for the account (requested_by "push", reason "push") on the check
  * topic: it lands on the partition this worker owns and runs in a job slot like any other
- * check (deadlines, caps, the advisory lock, delete after commit, run record). The IDLE
- * connection stays open meanwhile. Polling goes on for every account as the reconciliation
- * sweep. The connections are owned by this thread; other threads only post ownership changes
- * (under lock, with an eventfd to wake it). */
+ * check (the advisory lock, deadlines, caps, delete after commit, run record). The slot
+ * borrows the account's IDLE connection for it (iq_push_borrow): the check runs over the
+ * session that is logged in already (DONE, SELECT, fetch, commit, IDLE again; no new login)
+ * and the slot gives the connection back (iq_push_return). Polling goes on for every account as
+ * the reconciliation  * sweep. The connections are owned by this thread; other threads only post
+ * ownership changes, borrow requests and returned connections (under lock, with an eventfd to wake
+ * it). */
 #include "push.h"
 
 #include <errno.h>
@@ -23,6 +26,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "idle.h"
@@ -37,9 +41,13 @@
 #define BACKOFF_MAX_MS 300000    /* at most 5 minutes between attempts of one account */
 #define NO_IDLE_RETRY_MS 3600000 /* a server without IDLE is asked again after an hour */
 #define STABLE_MS 60000          /* an IDLE that lasted this long resets the back-off */
+#define BORROW_WAIT_MS 2000      /* a slot waits this long for a held connection, then logs in */
+#define COALESCE_MS 10000        /* notifications while a check is queued queue no other one */
 #define EVENTS 64
 
-typedef enum { PC_WAIT, PC_IDLE } pc_state;
+/* PC_LENT: a job slot runs a check over the connection; this thread does not touch c->ic
+ * (kept only to recognise it when it comes back) until iq_push_return hands it back. */
+typedef enum { PC_WAIT, PC_IDLE, PC_LENT } pc_state;
 
 typedef struct push_conn {
     int64_t account_id;
@@ -50,7 +58,25 @@ typedef struct push_conn {
     int64_t backoff_ms;
     int64_t idle_since_ms; /* PC_IDLE: when IDLE was (re)issued */
     bool seen;             /* still wanted at the last refresh */
+    int64_t queued_ms;     /* when a check was last queued, until a slot asks for it; 0 none */
+    bool pending;          /* notified meanwhile: queue another if that check does not begin */
 } push_conn;
+
+/* A slot's request for an account's held connection (in p->reqs until answered). */
+typedef struct lend_req {
+    int64_t account_id;
+    bool answered;
+    iq_idle *ic; /* the answer: NULL when not held here (the slot logs in) */
+    struct lend_req *next;
+} lend_req;
+
+/* A connection a slot gave back, with what the check's end saw (IQ_IDLE_* bits). */
+typedef struct lent_back {
+    int64_t account_id;
+    iq_idle *ic;
+    int bits;
+    struct lent_back *next;
+} lent_back;
 
 struct iq_push {
     iq_worker *w;
@@ -62,6 +88,10 @@ struct iq_push {
     int32_t owned[MAX_OWNED];
     int nowned;
     bool changed;
+    pthread_cond_t lend_cond; /* a request answered */
+    lend_req *reqs;
+    lent_back *backs;
+    bool ended; /* the thread stopped: nothing more is lent, returns are closed at once */
     /* this thread's own */
     int32_t mine[MAX_OWNED];
     int nmine;
@@ -156,6 +186,14 @@ static void notify(iq_push *p, push_conn *c)
 {
     iq_worker *w = p->w;
     iq_counter_inc(w->metrics.push_notifications, NULL);
+    int64_t now = iq_now_mono_ms();
+    if (c->queued_ms && now - c->queued_ms < COALESCE_MS) {
+        /* the check queued already has not begun: it will see this mail too. Should it never
+         * begin here (its job ran elsewhere, or found the account locked), requeue_due() queues
+         * another once COALESCE_MS has passed: a notification is delayed, never lost. */
+        c->pending = true;
+        return;
+    }
     char *err = NULL;
     json_t *job =
         iq_msg_check_job_new(NULL, c->account_id, iq_now_real_ms(), "push", "push", 1, 0, &err);
@@ -175,6 +213,7 @@ static void notify(iq_push *p, push_conn *c)
         free(err);
     } else {
         iq_counter_inc(w->metrics.push_checks, NULL);
+        c->queued_ms = now;
         IQ_DEBUG("push: new mail on account %s; check queued", key);
     }
     free(value);
@@ -199,10 +238,13 @@ static void retry_later(push_conn *c, int64_t first_ms)
 /* Ends the connection (DONE, LOGOUT when still sound) and forgets who holds it. */
 static void conn_end(iq_push *p, push_conn *c)
 {
-    if (c->state != PC_IDLE)
+    if (c->state == PC_WAIT)
         return;
-    epoll_ctl(p->epfd, EPOLL_CTL_DEL, iq_idle_fd(c->ic), NULL);
-    iq_idle_close(&c->ic);
+    if (c->state == PC_IDLE) {
+        epoll_ctl(p->epfd, EPOLL_CTL_DEL, iq_idle_fd(c->ic), NULL);
+        iq_idle_close(&c->ic);
+    }
+    c->ic = NULL; /* PC_LENT: the slot's until it gives it back, then closed (take_back) */
     c->state = PC_WAIT;
     iq_gauge_add(p->w->metrics.push_connections, NULL, -1);
     session_row(p, c->account_id, false);
@@ -226,6 +268,122 @@ static void handle_bits(iq_push *p, push_conn *c, int bits)
         notify(p, c);
     if (bits & IQ_IDLE_ENDED)
         conn_lost(p, c);
+}
+
+static push_conn *find(iq_push *p, int64_t id);
+
+/* A connection back from a slot: idling again (bits say what its check's end saw), or over. */
+static void take_back(iq_push *p, int64_t id, iq_idle *ic, int bits)
+{
+    push_conn *c = find(p, id);
+    if (!c || c->state != PC_LENT || c->ic != ic) {
+        iq_idle_close(&ic); /* ended while lent (revoked, switched off): DONE, LOGOUT */
+        return;
+    }
+    c->state = PC_IDLE;
+    c->idle_since_ms = iq_now_mono_ms(); /* the slot issued IDLE again */
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (!(bits & IQ_IDLE_ENDED) && epoll_ctl(p->epfd, EPOLL_CTL_ADD, iq_idle_fd(ic), &ev) < 0) {
+        iq_idle_fail(ic, IQ_ERR_FAILED, "epoll_ctl failed");
+        bits |= IQ_IDLE_ENDED;
+    }
+    if (bits & IQ_IDLE_NEW_MAIL)
+        notify(p, c); /* mail arrived while the check ran */
+    if (bits & IQ_IDLE_ENDED)
+        conn_lost(p, c);
+}
+
+/* Answers the slots' requests (a held connection leaves the epoll set and is theirs) and takes
+ * back what they returned. Only epoll_ctl under the lock: no I/O. */
+static void serve_slots(iq_push *p)
+{
+    pthread_mutex_lock(&p->lock);
+    lent_back *backs = p->backs;
+    p->backs = NULL;
+    for (lend_req *r = p->reqs; r; r = r->next) {
+        push_conn *c = find(p, r->account_id);
+        if (c) {
+            c->queued_ms = 0; /* the queued check has begun: the next notification counts */
+            c->pending = false;
+        }
+        if (c && c->state == PC_IDLE) {
+            epoll_ctl(p->epfd, EPOLL_CTL_DEL, iq_idle_fd(c->ic), NULL);
+            c->state = PC_LENT;
+            r->ic = c->ic;
+        }
+        r->answered = true;
+    }
+    bool any = p->reqs != NULL;
+    p->reqs = NULL;
+    if (any)
+        pthread_cond_broadcast(&p->lend_cond);
+    pthread_mutex_unlock(&p->lock);
+    while (backs) {
+        lent_back *b = backs;
+        backs = b->next;
+        take_back(p, b->account_id, b->ic, b->bits);
+        free(b);
+    }
+}
+
+iq_idle *iq_push_borrow(iq_push *p, int64_t account_id)
+{
+    if (!p || !p->started)
+        return NULL;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += BORROW_WAIT_MS / 1000;
+    until.tv_nsec += (long)(BORROW_WAIT_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    /* on the heap: the list holds it while this thread waits, never after it is answered or
+     * taken out of it below */
+    lend_req *r = iq_xcalloc(1, sizeof(*r));
+    r->account_id = account_id;
+    pthread_mutex_lock(&p->lock);
+    if (p->ended) {
+        pthread_mutex_unlock(&p->lock);
+        free(r);
+        return NULL;
+    }
+    r->next = p->reqs;
+    p->reqs = r;
+    pthread_mutex_unlock(&p->lock);
+    wake(p);
+    pthread_mutex_lock(&p->lock);
+    while (!r->answered && !p->ended &&
+           pthread_cond_timedwait(&p->lend_cond, &p->lock, &until) != ETIMEDOUT) {
+    }
+    if (!r->answered) { /* the push thread is busy (opening connections) or gone: log in */
+        for (lend_req **q = &p->reqs; *q; q = &(*q)->next)
+            if (*q == r) {
+                *q = r->next;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&p->lock);
+    iq_idle *ic = r->ic;
+    free(r);
+    return ic;
+}
+
+void iq_push_return(iq_push *p, int64_t account_id, iq_idle *ic, int bits)
+{
+    if (!ic)
+        return;
+    pthread_mutex_lock(&p->lock);
+    if (p->ended) {
+        pthread_mutex_unlock(&p->lock);
+        iq_idle_close(&ic);
+        return;
+    }
+    lent_back *b = iq_xcalloc(1, sizeof(*b));
+    *b = (lent_back){account_id, ic, bits, p->backs};
+    p->backs = b;
+    pthread_mutex_unlock(&p->lock);
+    wake(p);
 }
 
 static void conn_open(iq_push *p, push_conn *c)
@@ -418,6 +576,7 @@ static void open_due(iq_push *p)
             return;
         p->next_open_ms = (p->next_open_ms > now - 1000 ? p->next_open_ms : now) + step;
         conn_open(p, c);
+        serve_slots(p); /* a ramp of many opens does not keep the slots waiting */
     }
 }
 
@@ -434,6 +593,20 @@ static void renew_due(iq_push *p)
             bits |= iq_idle_start(c->ic);
         c->idle_since_ms = iq_now_mono_ms();
         handle_bits(p, c, bits);
+    }
+}
+
+/* Notifications held back behind a queued check that did not begin within COALESCE_MS. */
+static void requeue_due(iq_push *p)
+{
+    int64_t now = iq_now_mono_ms();
+    for (size_t i = 0; i < p->nconns; i++) {
+        push_conn *c = p->conns[i];
+        if (c->pending && c->state == PC_IDLE && now - c->queued_ms >= COALESCE_MS) {
+            c->pending = false;
+            c->queued_ms = 0;
+            notify(p, c);
+        }
     }
 }
 
@@ -460,11 +633,13 @@ static void *push_main(void *arg)
     forget_sessions(p); /* rows of an earlier process of the same name */
     struct epoll_event evs[EVENTS];
     while (!*w->stop) {
+        serve_slots(p);
         take_ownership(p);
         if (iq_now_mono_ms() >= p->next_refresh_ms)
             refresh(p);
         open_due(p);
         renew_due(p);
+        requeue_due(p);
         /* bytes already read (TLS records, the stream's buffer) are never waited for */
         for (size_t i = 0; i < p->nconns; i++) {
             push_conn *c = p->conns[i];
@@ -488,6 +663,15 @@ static void *push_main(void *arg)
                 handle_bits(p, c, iq_idle_read(c->ic));
         }
     }
+    /* nothing is lent from here; what comes back now is closed by the slot giving it back */
+    pthread_mutex_lock(&p->lock);
+    p->ended = true;
+    for (lend_req *r = p->reqs; r; r = r->next)
+        r->answered = true;
+    p->reqs = NULL;
+    pthread_cond_broadcast(&p->lend_cond);
+    pthread_mutex_unlock(&p->lock);
+    serve_slots(p); /* what was given back before */
     size_t held = p->nconns;
     while (p->nconns > 0)
         conn_free(p, p->nconns - 1);
@@ -506,6 +690,11 @@ iq_push *iq_push_start(iq_worker *w)
     p->env = w->setup.env;
     p->env.redis = NULL;
     pthread_mutex_init(&p->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->lend_cond, &ca);
+    pthread_condattr_destroy(&ca);
     p->epfd = epoll_create1(EPOLL_CLOEXEC);
     p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
@@ -532,6 +721,12 @@ void iq_push_stop(iq_push **pp)
         wake(p);
         pthread_join(p->thread, NULL);
     }
+    while (p->backs) { /* given back after the thread's last look */
+        lent_back *b = p->backs;
+        p->backs = b->next;
+        iq_idle_close(&b->ic);
+        free(b);
+    }
     free(p->conns);
     iq_pg_close(&p->pg);
     if (p->epfd >= 0)
@@ -539,6 +734,7 @@ void iq_push_stop(iq_push **pp)
     if (p->evfd >= 0)
         close(p->evfd);
     pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->lend_cond);
     free(p);
     *pp = NULL;
 }

@@ -325,9 +325,10 @@ void iq_probe_release(iq_probe *p)
     memset(p, 0, sizeof(*p));
 }
 
-/* The check with what run_begin read (its row r, which this clears). */
+/* The check with what run_begin read (its row r, which this clears): over a session of its
+ * own (login), or over the held IDLE session `held` (after DONE; no login) when there is one. */
 static int check_loaded(PGconn *c, const iq_check_env *env, const char *job_id, PGresult *r,
-                        iq_check_result *res)
+                        const iq_held *held, bool *more_r, iq_check_result *res)
 {
     iq_session s;
     iq_session_init(&s, c, env, job_id, false, res);
@@ -341,7 +342,17 @@ static int check_loaded(PGconn *c, const iq_check_env *env, const char *job_id, 
         s.state_found = iq_pg_bool(r, 0, BEGIN_STATE + 2);
         s.state_uidvalidity = iq_pg_i64(r, 0, BEGIN_STATE);
         s.state_highest = iq_pg_i64(r, 0, BEGIN_STATE + 1);
-        rc = iq_session_login_run(&s, &a, r, BEGIN_CRED);
+        if (held && a.protocol == IQ_PROTO_IMAP) {
+            s.capabilities = held->caps ? iq_xstrdup(held->caps) : NULL;
+            res->tls_used = held->tls != NULL;
+            if (held->tls)
+                res->tls = *held->tls;
+            s.account = &a;
+            rc = iq_imap_check_held(&s, held->imap, more_r);
+            s.account = NULL;
+        } else {
+            rc = iq_session_login_run(&s, &a, r, BEGIN_CRED);
+        }
         iq_account_release(&a);
     }
     PQclear(r);
@@ -355,8 +366,10 @@ int iq_check_run(PGconn *c, const iq_check_env *env, int64_t account_id, const c
     return iq_check_run_as(c, env, account_id, job_id, NULL, res);
 }
 
-int iq_check_run_as(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
-                    const char *requested_by, iq_check_result *res)
+/* One check: the run record, the check (over `held` when not NULL), the outcome. */
+static int check_job(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                     const char *requested_by, const iq_held *held, bool *more_r,
+                     iq_check_result *res)
 {
     memset(res, 0, sizeof(*res));
     int64_t start = iq_now_mono_ms();
@@ -381,7 +394,7 @@ int iq_check_run_as(PGconn *c, const iq_check_env *env, int64_t account_id, cons
         interval_s = iq_pg_i64(loaded, 0, BEGIN_INTERVAL);
         failures = iq_pg_i64(loaded, 0, BEGIN_FAILURES);
     }
-    int rc = check_loaded(c, env, job_id, loaded, res);
+    int rc = check_loaded(c, env, job_id, loaded, held, more_r, res);
     res->duration_ms = iq_now_mono_ms() - start;
     res->outcome = rc == 0 ? "ok" : res->messages_new > 0 ? "partial" : "failed";
     if (res->error_class)
@@ -403,4 +416,19 @@ int iq_check_run_as(PGconn *c, const iq_check_env *env, int64_t account_id, cons
     }
     iq_log_ctx_set(NULL, 0);
     return rc;
+}
+
+int iq_check_run_as(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                    const char *requested_by, iq_check_result *res)
+{
+    bool more = false;
+    return check_job(c, env, account_id, job_id, requested_by, NULL, &more, res);
+}
+
+int iq_check_run_on(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                    const char *requested_by, const iq_held *held, bool *more_r,
+                    iq_check_result *res)
+{
+    *more_r = false;
+    return check_job(c, env, account_id, job_id, requested_by, held, more_r, res);
 }

@@ -29,6 +29,10 @@ struct iq_idle {
     char tag[24];
     iq_err cls;
     char error[512];
+    /* what a check on this session needs of its opening: capabilities (UIDPLUS) and TLS */
+    char *caps;
+    bool tls_used;
+    iq_tls_info tls;
 };
 
 static int end(iq_idle *ic, iq_err cls, const char *fmt, ...) IQ_PRINTF(3, 4);
@@ -128,6 +132,8 @@ int iq_idle_start(iq_idle *ic)
 {
     if (ic->failed)
         return IQ_IDLE_ENDED;
+    if (iq_stream_error_class(ic->st) != IQ_OK) /* a check on it failed the stream */
+        return end(ic, IQ_ERR_PROTOCOL, "%s", "the connection failed");
     char cmd[48];
     snprintf(ic->tag, sizeof(ic->tag), "IQI%u", ++ic->tagn);
     snprintf(cmd, sizeof(cmd), "%s IDLE\r\n", ic->tag);
@@ -229,6 +235,11 @@ int iq_idle_fd(const iq_idle *ic)
     return iq_stream_fd(ic->st);
 }
 
+void iq_idle_fail(iq_idle *ic, iq_err cls, const char *why)
+{
+    end(ic, cls, "%s", why);
+}
+
 const char *iq_idle_error(const iq_idle *ic)
 {
     return ic->failed ? ic->error : "no error";
@@ -248,6 +259,7 @@ void iq_idle_close(iq_idle **icp)
         iq_stream_error_class(ic->st) == IQ_OK)
         mailimap_logout(ic->imap);
     mailimap_free(ic->imap); /* closes the stream, its socket and TLS */
+    free(ic->caps);
     free(ic);
     *icp = NULL;
 }
@@ -292,10 +304,41 @@ int iq_idle_open(PGconn *c, const iq_check_env *env, int64_t account_id, iq_idle
     iq_idle *ic = iq_xcalloc(1, sizeof(*ic));
     ic->imap = imap;
     ic->st = stream;
+    ic->caps = s.capabilities;
+    s.capabilities = NULL;
+    ic->tls_used = res->tls_used;
+    ic->tls = res->tls;
     *idle_r = ic;
     rc = 1;
 out:
     free(s.capabilities);
     iq_account_release(&a);
+    return rc;
+}
+
+int iq_idle_check(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                  const char *requested_by, iq_idle *ic, int *bits_r, iq_check_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    /* DONE first: what the server announces meanwhile is this check's to fetch */
+    int bits = iq_idle_done(ic);
+    if (bits & IQ_IDLE_ENDED) {
+        *bits_r = IQ_IDLE_ENDED;
+        return IQ_IDLE_NOT_HELD;
+    }
+    iq_held held = {ic->imap, ic->caps, ic->tls_used ? &ic->tls : NULL};
+    bool more = false;
+    int rc = iq_check_run_on(c, env, account_id, job_id, requested_by, &held, &more, res);
+    /* A check that failed on the server's side leaves the session in a state not worth
+     * trusting (a folder gone, a protocol error, a timeout): it is ended and opened afresh. A
+     * failure of ours (PostgreSQL, a cap) leaves it as sound as it was. */
+    if (rc < 0 && !res->already_done && res->error_class != IQ_ERR_STORAGE &&
+        res->error_class != IQ_ERR_NOT_FOUND && res->error_class != IQ_ERR_SIZE_LIMIT) {
+        end(ic, res->error_class, "%s", res->error ? res->error : "the check failed");
+        *bits_r = IQ_IDLE_ENDED;
+        return rc;
+    }
+    bits = iq_idle_start(ic);
+    *bits_r = bits | (more ? IQ_IDLE_NEW_MAIL : 0);
     return rc;
 }

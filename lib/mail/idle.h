@@ -37,6 +37,17 @@ int iq_idle_done(iq_idle *ic);
  * stream's buffer): then do not wait, read. */
 int iq_idle_fd(const iq_idle *ic);
 bool iq_idle_buffered(const iq_idle *ic);
+/* A check of the account over this session instead of a login (its job's slot borrowed it):
+ * DONE, then iq_check_run_as's run record and check (SELECT again, fetch, commit, delete after
+ * commit, events; deadline, caps and error classes as ever), then IDLE again. *bits_r: IQ_IDLE_*
+ * bits for the holder (NEW_MAIL: mail arrived meanwhile, check again; ENDED: the session is
+ * over, reconnect). 0 or -1 as iq_check_run_as; IQ_IDLE_NOT_HELD when the session was over
+ * before the check began (nothing was recorded: run iq_check_run_as instead). */
+#define IQ_IDLE_NOT_HELD (-2)
+int iq_idle_check(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                  const char *requested_by, iq_idle *ic, int *bits_r, iq_check_result *res);
+/* Marks the connection as over (what its holder saw fail). */
+void iq_idle_fail(iq_idle *ic, iq_err cls, const char *why);
 /* Why the connection ended (never NULL), and its error class. */
 const char *iq_idle_error(const iq_idle *ic);
 iq_err iq_idle_error_class(const iq_idle *ic);

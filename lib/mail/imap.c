@@ -628,6 +628,54 @@ static int probe_mailbox(iq_session *s, mailimap *imap)
     return 0;
 }
 
+/* The check proper, on a session whose folder is selected: what is new since the stored state
+ * is fetched and stored (with its events), then deleted on the server once committed when
+ * keep-copy is off. One body for a check that logged in and for one on a held IDLE session. */
+static int check_selected(iq_session *s, mailimap *imap)
+{
+    const iq_account *a = s->account;
+    uint32_t uidvalidity = imap->imap_selection_info->sel_uidvalidity;
+    if (uidvalidity == 0) {
+        iq_session_fail(s, IQ_ERR_PROTOCOL, "the server gave no UIDVALIDITY for '%s'", a->folder);
+        return -1;
+    }
+    int64_t stored_uidv = s->state_uidvalidity, highest = s->state_highest;
+    int found = s->state_found;
+    char *err = NULL;
+    if (!s->state_loaded &&
+        (found = iq_store_state_get(s->pg, a->id, a->folder, &stored_uidv, &highest, &err)) < 0) {
+        iq_session_fail(s, IQ_ERR_STORAGE, "%s", err);
+        free(err);
+        return -1;
+    }
+    iq_store_ctx ctx = {.pg = s->pg,
+                        .account = a,
+                        .mailbox = a->folder,
+                        .job_id = s->job_id,
+                        .topic_new_mail = s->env->topic_new_mail,
+                        .uidvalidity = uidvalidity,
+                        .rebind = found && stored_uidv != uidvalidity};
+    if (ctx.rebind) {
+        IQ_WARN("UIDVALIDITY of '%s' changed from %lld to %u: re-reading the folder, matching "
+                "stored messages by content",
+                a->folder, (long long)stored_uidv, uidvalidity);
+        highest = 0;
+    }
+    if (highest > UINT32_MAX)
+        highest = 0;
+    /* UIDNEXT (when the server gave it) at most one above the highest stored UID: nothing
+     * new, no listing needed (RFC 3501 2.3.1.1: UIDs are assigned from UIDNEXT upwards) */
+    uint32_t uidnext = imap->imap_selection_info->sel_uidnext;
+    bool maybe_new = uidnext == 0 || (int64_t)uidnext > highest + 1;
+    if (imap->imap_selection_info->sel_exists > 0 && maybe_new &&
+        fetch_new(s, imap, &ctx, (uint32_t)highest) < 0)
+        return -1;
+    iq_failpoint("check.after_store");
+    if (!a->keep_copy && delete_stored(s, imap, &ctx) < 0)
+        return -1;
+    return 0;
+}
+
 static int imap_run(iq_session *s)
 {
     mailimap *imap = mailimap_new(0, NULL);
@@ -696,46 +744,7 @@ static int imap_run(iq_session *s)
         rc = probe_mailbox(s, imap);
         goto out;
     }
-    uint32_t uidvalidity = imap->imap_selection_info->sel_uidvalidity;
-    if (uidvalidity == 0) {
-        iq_session_fail(s, IQ_ERR_PROTOCOL, "the server gave no UIDVALIDITY for '%s'", a->folder);
-        goto out;
-    }
-    int64_t stored_uidv = s->state_uidvalidity, highest = s->state_highest;
-    int found = s->state_found;
-    char *err = NULL;
-    if (!s->state_loaded &&
-        (found = iq_store_state_get(s->pg, a->id, a->folder, &stored_uidv, &highest, &err)) < 0) {
-        iq_session_fail(s, IQ_ERR_STORAGE, "%s", err);
-        free(err);
-        goto out;
-    }
-    iq_store_ctx ctx = {.pg = s->pg,
-                        .account = a,
-                        .mailbox = a->folder,
-                        .job_id = s->job_id,
-                        .topic_new_mail = s->env->topic_new_mail,
-                        .uidvalidity = uidvalidity,
-                        .rebind = found && stored_uidv != uidvalidity};
-    if (ctx.rebind) {
-        IQ_WARN("UIDVALIDITY of '%s' changed from %lld to %u: re-reading the folder, matching "
-                "stored messages by content",
-                a->folder, (long long)stored_uidv, uidvalidity);
-        highest = 0;
-    }
-    if (highest > UINT32_MAX)
-        highest = 0;
-    /* UIDNEXT (when the server gave it) at most one above the highest stored UID: nothing
-     * new, no listing needed (RFC 3501 2.3.1.1: UIDs are assigned from UIDNEXT upwards) */
-    uint32_t uidnext = imap->imap_selection_info->sel_uidnext;
-    bool maybe_new = uidnext == 0 || (int64_t)uidnext > highest + 1;
-    if (imap->imap_selection_info->sel_exists > 0 && maybe_new &&
-        fetch_new(s, imap, &ctx, (uint32_t)highest) < 0)
-        goto out;
-    iq_failpoint("check.after_store");
-    if (!a->keep_copy && delete_stored(s, imap, &ctx) < 0)
-        goto out;
-    rc = 0;
+    rc = check_selected(s, imap);
 out:
     /* LOGOUT closes and frees the stream (and our driver state with it): read it first */
     s->res->bytes = iq_stream_bytes_read(s->st);
@@ -751,6 +760,40 @@ out:
         imap->imap_stream = NULL;
     }
     mailimap_free(imap);
+    return rc;
+}
+
+int iq_imap_check_held(iq_session *s, mailimap *imap, bool *more_r)
+{
+    *more_r = false;
+    const iq_account *a = s->account;
+    s->st = iq_stream_of(imap->imap_stream);
+    if (!s->st)
+        return iq_session_fail(s, IQ_ERR_PROTOCOL, "%s", "the held session has no stream");
+    /* this check's deadline and byte budget, as on a connection of its own */
+    iq_stream_set_limits(s->st, &s->limits);
+    int rc = -1;
+    /* SELECT again: the folder's UIDVALIDITY, UIDNEXT and count as they are now */
+    int r = mailimap_select(imap, a->folder);
+    if (r != MAILIMAP_NO_ERROR || !imap->imap_selection_info) {
+        iq_session_fail(s, IQ_ERR_PROTOCOL, "cannot select folder '%s'", a->folder);
+    } else {
+        uint32_t selected = imap->imap_selection_info->sel_exists;
+        rc = check_selected(s, imap);
+        /* libetpan follows EXISTS and EXPUNGE: more messages than SELECT counted, less what
+         * this check expunged, means mail arrived during the check (its EXISTS was read by
+         * one of the check's commands, so IDLE will not announce it again) */
+        if (rc == 0 && imap->imap_selection_info)
+            *more_r = (int64_t)imap->imap_selection_info->sel_exists >
+                      (int64_t)selected - s->res->messages_deleted;
+    }
+    s->res->bytes = iq_stream_bytes_read(s->st);
+    if (iq_stream_error_class(s->st) == IQ_OK) {
+        iq_stream_limits idle = s->limits;
+        idle.deadline_ms = INT64_MAX / 2; /* held again: no deadline, a fresh byte budget */
+        iq_stream_set_limits(s->st, &idle);
+    }
+    s->st = NULL;
     return rc;
 }
 

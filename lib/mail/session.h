@@ -85,6 +85,23 @@ typedef struct iq_driver {
 extern const iq_driver iq_imap_driver;
 extern const iq_driver iq_pop3_driver;
 
+/* The check on an IMAP session that is logged in already (an IMAP IDLE push connection, after
+ * DONE), with s->account set: SELECT of the account's folder, then the same check as after a
+ * login, under the check's own deadline and byte budget; the session stays open (no LOGOUT) and
+ * gets back its held limits when sound. *more_r: mail arrived while it ran (check again). */
+int iq_imap_check_held(iq_session *s, mailimap *imap, bool *more_r);
+/* An IMAP session logged in already (an IDLE push connection, idle.c): what a check on it needs
+ * of its opening. */
+typedef struct iq_held {
+    mailimap *imap;
+    const char *caps;       /* capabilities seen when it was opened (after TLS); may be NULL */
+    const iq_tls_info *tls; /* NULL when plain */
+} iq_held;
+/* iq_check_run_as over a held session instead of a login (check.c): the run record and the
+ * very same check. *more_r: mail arrived while it ran. */
+int iq_check_run_on(PGconn *c, const iq_check_env *env, int64_t account_id, const char *job_id,
+                    const char *requested_by, const iq_held *held, bool *more_r,
+                    iq_check_result *res);
 /* Zeroes s and sets its connection, environment, job and the limits from the settings. */
 void iq_session_init(iq_session *s, PGconn *c, const iq_check_env *env, const char *job_id,
                      bool probe_only, iq_check_result *res);

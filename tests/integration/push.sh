@@ -3,8 +3,9 @@
 # IMAP IDLE push (issue 16) with the harness's real Dovecot and no scheduler running: a worker
 # that owns an account's partition holds its IDLE connection (push_sessions, account show); a
 # message delivered to the Maildir is stored and its new-mail event published within seconds,
-# by a check the notification queued (requested_by push); keep-copy off under push deletes on
-# the server only after the commit; a server without IDLE (the scripted hostile server) is not
+# by a check the notification queued (requested_by push), run over the IDLE session itself: 0
+# new logins on Dovecot per notification; keep-copy off under push deletes on the server only
+# after the commit (also without a login); a server without IDLE (the scripted hostile server) is not
 # held and falls back to polling; SIGKILL of the worker holding the accounts: the other worker
 # pushes them again within the group's session timeout + 10 s, and mail delivered meanwhile is
 # stored exactly once.
@@ -39,6 +40,9 @@ hc=$(it_credential hostile alice "hostile-pass")
 noidle_id=$(inboxq account add --name no-idle --host 127.0.0.1 --port "$(cat "$hdir/port")" \
   --protocol imap --credential "$hc" --secure no --check-interval 5s)
 
+# Dovecot's own count of logins of a user (its log: "imap-login: Login: user=<USER>")
+logins() { cat "$INBOXQ_TEST_DIR"/log/dovecot-main.log 2>/dev/null | grep -c "imap-login: .*Login: user=<$1>" || true; }
+logins_start_006=$(logins user006) logins_start_008=$(logins user008)
 pushed_by() { it_sql "SELECT worker FROM push_sessions WHERE account_id = $1"; }
 held() { [ -n "$(pushed_by "$1")" ]; }
 push_runs() { it_sql "SELECT count(*) FROM check_runs WHERE account_id = $1 AND requested_by = 'push' AND finished_at IS NOT NULL"; }
@@ -63,6 +67,9 @@ first_runs() { [ "$(push_runs "$keep_id")" -ge 1 ] && [ "$(push_runs "$del_id")"
 it_wait_for 20 "the check queued at the start of IDLE ran" first_runs
 runs_before=$(push_runs "$keep_id")
 check "nothing stored yet" test "$(it_stored_count "$keep_id")" -eq 0
+check "one login per account: the IDLE session's (the first check ran over it)" \
+  test "$(($(logins user006) - logins_start_006))" -eq 1 -a "$(($(logins user008) - logins_start_008))" -eq 1
+logins_006=$(logins user006) logins_008=$(logins user008)
 
 # New mail while idling: stored and published without any scheduler.
 t0=$(now_ms)
@@ -73,6 +80,10 @@ t1=$(now_ms)
 echo "# delivery to stored: $((t1 - t0)) ms"
 check "stored within 5 s of the delivery ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 5000
 check "by a check that push queued" test "$(push_runs "$keep_id")" -gt "$runs_before"
+check "the notification's check logged in 0 times (it ran over the IDLE session)" \
+  test "$(logins user006)" -eq "$logins_006"
+check "its run record: requested_by push, TLS of the held session" \
+  test "$(it_sql "SELECT requested_by || ' ' || (tls_version IS NOT NULL) || ' ' || messages_new FROM check_runs WHERE account_id = $keep_id AND messages_new > 0")" = "push true 1"
 events() { it_kcat_all "$INBOXQ_TOPIC_NEW_MAIL" | grep -c "\"account_id\":$1," || true; }
 published() { [ "$(events "$keep_id")" -ge 1 ]; }
 it_wait_for 15 "its new-mail event is on Kafka" published
@@ -84,6 +95,8 @@ it_wait_for 15 "keep-copy off: both messages stored by push" stored_as_delivered
 server_empty() { [ "$(it_server_count user008)" -eq 0 ]; }
 it_wait_for 15 "keep-copy off: deleted on the server after the commit" server_empty
 check "still held after the expunges" held "$del_id"
+check "keep-copy off: fetched and deleted with 0 logins" test "$(logins user008)" -eq "$logins_008"
+check "the worker logged no lost IDLE connection" bash -c "! grep -q 'IDLE connection lost' '$IT_TMP/worker-a.log'"
 
 # The server without IDLE is not held; polling (the scheduler) checks it.
 check "no IDLE held for the server without IDLE" test -z "$(pushed_by "$noidle_id")"
