@@ -587,6 +587,28 @@ static int account_input(call *k, json_t *b, iq_account_input *in, char **owned,
     return 0;
 }
 
+/* The version an If-Match ETag ("vN") names into *expect_r (left alone without one); -1
+ * after replying 422 to one that is not an ETag of ours. */
+static int if_match_version(call *k, int *expect_r)
+{
+    const char *if_match = iq_http_req_header(k->req, "If-Match");
+    if (if_match == NULL)
+        return 0;
+    int64_t v = 0;
+    char digits[24];
+    snprintf(digits, sizeof(digits), "%s", if_match);
+    size_t n = strlen(digits);
+    if (n >= 4 && digits[0] == '"' && digits[1] == 'v' && digits[n - 1] == '"') {
+        digits[n - 1] = '\0';
+        if (iq_parse_i64(digits + 2, 1, INT32_MAX, &v) == 0) {
+            *expect_r = (int)v;
+            return 0;
+        }
+    }
+    reply_error(k, 422, "If-Match: give the ETag (\"vN\") of what you edit");
+    return -1;
+}
+
 static void account_write(call *k, int64_t id)
 {
     json_t *b = body_object(k);
@@ -595,22 +617,9 @@ static void account_write(call *k, int64_t id)
     char *owned[IQ_ARRAY_LEN(account_keys)] = {0};
     iq_account_input in;
     int expect = 0;
-    const char *if_match = iq_http_req_header(k->req, "If-Match");
-    if (if_match != NULL) {
-        int64_t v = 0;
-        char digits[24];
-        snprintf(digits, sizeof(digits), "%s", if_match);
-        size_t n = strlen(digits);
-        if (n >= 4 && digits[0] == '"' && digits[1] == 'v' && digits[n - 1] == '"') {
-            digits[n - 1] = '\0';
-            if (iq_parse_i64(digits + 2, 1, INT32_MAX, &v) == 0)
-                expect = (int)v;
-        }
-        if (expect == 0) {
-            json_decref(b);
-            reply_error(k, 422, "If-Match: give the account's ETag (\"vN\")");
-            return;
-        }
+    if (if_match_version(k, &expect) < 0) {
+        json_decref(b);
+        return;
     }
     if (account_input(k, b, &in, owned, &expect) == 0) {
         char *err = NULL;
@@ -973,22 +982,8 @@ static void credentials_route(call *k)
 static int expected_version(call *k, json_t *b)
 {
     int expect = 0;
-    const char *if_match = iq_http_req_header(k->req, "If-Match");
-    if (if_match != NULL) {
-        int64_t v = 0;
-        char digits[24];
-        snprintf(digits, sizeof(digits), "%s", if_match);
-        size_t n = strlen(digits);
-        if (n >= 4 && digits[0] == '"' && digits[1] == 'v' && digits[n - 1] == '"') {
-            digits[n - 1] = '\0';
-            if (iq_parse_i64(digits + 2, 1, INT32_MAX, &v) == 0)
-                expect = (int)v;
-        }
-        if (expect == 0) {
-            reply_error(k, 422, "If-Match: give the ETag (\"vN\")");
-            return -1;
-        }
-    }
+    if (if_match_version(k, &expect) < 0)
+        return -1;
     json_t *v = json_object_get(b, "version");
     if (v != NULL) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > INT32_MAX) {
