@@ -58,6 +58,7 @@ typedef struct push_conn {
     int64_t backoff_ms;
     int64_t idle_since_ms; /* PC_IDLE: when IDLE was (re)issued */
     bool seen;             /* still wanted at the last refresh */
+    int64_t version;       /* the account's at the last refresh: an edit opens it again */
     int64_t queued_ms;     /* when a check was last queued, until a slot asks for it; 0 none */
     bool pending;          /* notified meanwhile: queue another if that check does not begin */
 } push_conn;
@@ -484,7 +485,7 @@ static void refresh(iq_push *p)
         char *err = NULL;
         r = iq_pg_query(
             pg,
-            "SELECT id FROM mail_accounts WHERE active AND auto_check AND push <> 'off' "
+            "SELECT id, version FROM mail_accounts WHERE active AND auto_check AND push <> 'off' "
             "AND protocol = 'imap' ORDER BY id",
             0, NULL, &err);
         if (!r) {
@@ -505,9 +506,20 @@ static void refresh(iq_push *p)
         if (!mine(p, part))
             continue;
         int64_t id = iq_pg_i64(r, i, 0);
+        int64_t version = iq_pg_i64(r, i, 1);
         push_conn *c = find(p, id);
         if (c) {
             c->seen = true;
+            if (c->version != version) {
+                /* host, port, security or credential may have changed: a session opened
+                 * before the edit would go on checking what it signed in to, and a back-off
+                 * (a refused login, say) waits for what the edit may have fixed */
+                IQ_INFO("push: account %" PRId64 " was edited; opening its IDLE again", id);
+                conn_end(p, c);
+                c->backoff_ms = 0;
+                c->next_open_ms = iq_now_mono_ms();
+            }
+            c->version = version;
             continue;
         }
         if ((int64_t)p->nconns >= max) {
@@ -522,6 +534,7 @@ static void refresh(iq_push *p)
         c->account_id = id;
         c->partition = part;
         c->seen = true;
+        c->version = version;
         p->conns[p->nconns++] = c;
     }
     PQclear(r);

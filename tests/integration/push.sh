@@ -98,6 +98,13 @@ check "still held after the expunges" held "$del_id"
 check "keep-copy off: fetched and deleted with 0 logins" test "$(logins user008)" -eq "$logins_008"
 check "the worker logged no lost IDLE connection" bash -c "! grep -q 'IDLE connection lost' '$IT_TMP/worker-a.log'"
 
+# An edit (here the interval) may change what the session signed in to: it is opened again.
+logins_008=$(logins user008)
+inboxq account edit "$del_id" --check-interval 10m >/dev/null
+reopened() { [ "$(logins user008)" -gt "$logins_008" ] && held "$del_id"; }
+it_wait_for 15 "an edited account's IDLE session is opened again (a new login)" reopened
+check "the worker said why" grep -q "push: account $del_id was edited; opening its IDLE again" "$IT_TMP/worker-a.log"
+
 # The server without IDLE is not held; polling (the scheduler) checks it.
 check "no IDLE held for the server without IDLE" test -z "$(pushed_by "$noidle_id")"
 check "the worker said why" grep -q "account $noidle_id: the server does not offer IDLE" "$IT_TMP/worker-a.log"
