@@ -204,14 +204,7 @@ static int slots_stop(iq_worker *w)
         pthread_mutex_unlock(&w->slots[i].lock);
     }
     int64_t grace_ms = iq_config_int(w->cfg, IQ_SET_SHUTDOWN_GRACE);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(grace_ms / 1000);
-    until.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = iq_deadline_ts(CLOCK_REALTIME, grace_ms);
     int abandoned = 0;
     for (int i = 0; i < w->nslots; i++) {
         iq_slot *s = &w->slots[i];

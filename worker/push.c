@@ -331,14 +331,7 @@ iq_idle *iq_push_borrow(iq_push *p, int64_t account_id)
 {
     if (!p || !p->started)
         return NULL;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += BORROW_WAIT_MS / 1000;
-    until.tv_nsec += (long)(BORROW_WAIT_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = iq_deadline_ts(CLOCK_MONOTONIC, BORROW_WAIT_MS);
     /* on the heap: the list holds it while this thread waits, never after it is answered or
      * taken out of it below */
     lend_req *r = iq_xcalloc(1, sizeof(*r));

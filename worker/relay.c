@@ -31,14 +31,7 @@ void iq_worker_relay_kick(iq_worker *w)
 
 static void wait_kick(iq_worker *w, int64_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = iq_deadline_ts(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&w->relay_lock);
     if (!w->relay_kick && !*w->stop)
         pthread_cond_timedwait(&w->relay_cond, &w->relay_lock, &until);

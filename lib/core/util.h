@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define IQ_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define IQ_UNUSED(x) ((void)(x))
@@ -50,6 +51,9 @@ void iq_format_duration(int64_t ms, char *buf, size_t size);
 
 int64_t iq_now_mono_ms(void);
 int64_t iq_now_real_ms(void);
+/* The moment ms (>= 0) from now on clock (CLOCK_MONOTONIC, CLOCK_REALTIME), as the absolute
+ * time pthread_cond_timedwait and pthread_timedjoin_np take. */
+struct timespec iq_deadline_ts(clockid_t clock, int64_t ms);
 /* RFC 3339 UTC with milliseconds: "2026-11-28T18:02:01.123Z" (buf >= 32). */
 void iq_format_time_utc(int64_t real_ms, char *buf, size_t size);
 /* Days from 1970-01-01 to the proleptic Gregorian date y-m-d (m 1..12, d 1..31, negative

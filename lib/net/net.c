@@ -172,19 +172,12 @@ static int resolve(const char *host, const char *port, int64_t dns_timeout_ms, i
         return -1;
     }
 
-    struct timespec abs;
-    clock_gettime(CLOCK_MONOTONIC, &abs);
     int64_t wait_ms = limit - start;
     if (wait_ms > (int64_t)INT_MAX * 1000)
         wait_ms = (int64_t)INT_MAX * 1000; /* "no deadline": ~68 years is enough */
     if (wait_ms < 0)
         wait_ms = 0;
-    abs.tv_sec += (time_t)(wait_ms / 1000);
-    abs.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (abs.tv_nsec >= 1000000000L) {
-        abs.tv_sec++;
-        abs.tv_nsec -= 1000000000L;
-    }
+    struct timespec abs = iq_deadline_ts(CLOCK_MONOTONIC, wait_ms);
 
     pthread_mutex_lock(&r->mu);
     while (!r->done) {

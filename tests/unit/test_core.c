@@ -100,6 +100,19 @@ static void test_buf_cap(void **state)
     iq_buf_release(&b);
 }
 
+static void test_deadline_ts(void **state)
+{
+    (void)state;
+    for (int64_t ms = 0; ms <= 2999; ms += 333) {
+        struct timespec now, at = iq_deadline_ts(CLOCK_MONOTONIC, ms);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        assert_true(at.tv_nsec >= 0 && at.tv_nsec < 1000000000L);
+        int64_t ahead =
+            ((int64_t)at.tv_sec - now.tv_sec) * 1000 + (at.tv_nsec - now.tv_nsec) / 1000000;
+        assert_true(ahead <= ms && ahead >= ms - 50);
+    }
+}
+
 static void test_conninfo_mask(void **state)
 {
     (void)state;
@@ -332,12 +345,19 @@ static void test_time_formats(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_i64),       cmocka_unit_test(test_parse_duration),
-        cmocka_unit_test(test_parse_size),      cmocka_unit_test(test_buf_cap),
-        cmocka_unit_test(test_conninfo_mask),   cmocka_unit_test(test_log_not_garbled),
-        cmocka_unit_test(test_config_table),    cmocka_unit_test(test_uuid),
-        cmocka_unit_test(test_days_from_civil), cmocka_unit_test(test_strerror),
-        cmocka_unit_test(test_log_line_whole),  cmocka_unit_test(test_operator_identity),
+        cmocka_unit_test(test_parse_i64),
+        cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_deadline_ts),
+        cmocka_unit_test(test_conninfo_mask),
+        cmocka_unit_test(test_log_not_garbled),
+        cmocka_unit_test(test_config_table),
+        cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_days_from_civil),
+        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_log_line_whole),
+        cmocka_unit_test(test_operator_identity),
         cmocka_unit_test(test_time_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
