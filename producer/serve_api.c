@@ -146,15 +146,6 @@ static void reply_err(call *k, iq_err st, char *err)
     free(err);
 }
 
-/* 204 after a delete (or sign-out) that went through, else the error (err owned). */
-static void reply_done(call *k, iq_err st, char *err)
-{
-    if (st != IQ_OK)
-        reply_err(k, st, err);
-    else
-        iq_http_resp_set(k->resp, 204, "application/json", NULL, 0);
-}
-
 /* ---- request helpers ---- */
 
 /* The body as a JSON object, or NULL after replying 400/415. */
@@ -224,16 +215,6 @@ static bool need_role(call *k, iq_role role)
 static bool method_is(const call *k, const char *m)
 {
     return strcmp(k->method, m) == 0;
-}
-
-/* A resource with GET only and no sub-path; false after replying 404/405. */
-static bool get_only(call *k)
-{
-    if (k->nsegs != 1)
-        reply_error(k, 404, "path: no such resource");
-    else if (!method_is(k, "GET"))
-        reply_error(k, 405, "method: use GET");
-    return k->nsegs == 1 && method_is(k, "GET");
 }
 
 static bool parse_id(const char *s, int64_t *id_r)
@@ -851,7 +832,10 @@ static void account_route(call *k)
         } else if (method_is(k, "DELETE")) {
             if (!need_role(k, IQ_ROLE_OPERATOR))
                 return;
-            reply_done(k, iq_account_delete(k->c, id, &err), err);
+            if ((st = iq_account_delete(k->c, id, &err)) != IQ_OK)
+                reply_err(k, st, err);
+            else
+                iq_http_resp_set(k->resp, 204, "application/json", NULL, 0);
         } else {
             reply_error(k, 405, "method: use GET, PATCH or DELETE");
         }
@@ -1146,7 +1130,10 @@ static void connectors_route(call *k)
         if (!need_role(k, IQ_ROLE_ADMIN))
             return;
         iq_err st = iq_connector_delete(k->c, id, &err);
-        reply_done(k, st, err);
+        if (st != IQ_OK)
+            reply_err(k, st, err);
+        else
+            iq_http_resp_set(k->resp, 204, "application/json", NULL, 0);
     } else {
         reply_error(k, 405, "method: use GET, PATCH or DELETE");
     }
@@ -1154,8 +1141,11 @@ static void connectors_route(call *k)
 
 static void audit_route(call *k)
 {
-    if (!get_only(k))
+    if (k->nsegs != 1 || !method_is(k, "GET")) {
+        reply_error(k, k->nsegs != 1 ? 404 : 405,
+                    k->nsegs != 1 ? "path: no such resource" : "method: use GET");
         return;
+    }
     const char *entity = iq_http_req_query(k->req, "entity");
     int64_t id = 0;
     const char *ids = iq_http_req_query(k->req, "entity_id");
@@ -1312,7 +1302,10 @@ static void operators_route(call *k)
         iq_err st = id == k->who.operator_id ? IQ_ERR_IN_USE : iq_operator_delete(k->c, id, &err);
         if (id == k->who.operator_id)
             err = iq_xstrdup("operator: you cannot delete yourself; ask another admin");
-        reply_done(k, st, err);
+        if (st != IQ_OK)
+            reply_err(k, st, err);
+        else
+            iq_http_resp_set(k->resp, 204, "application/json", NULL, 0);
     } else {
         reply_error(k, 405, "method: use GET, PATCH or DELETE");
     }
@@ -1322,8 +1315,11 @@ static void operators_route(call *k)
 
 static void status_route(call *k)
 {
-    if (!get_only(k))
+    if (k->nsegs != 1 || !method_is(k, "GET")) {
+        reply_error(k, k->nsegs != 1 ? 404 : 405,
+                    k->nsegs != 1 ? "path: no such resource" : "method: use GET");
         return;
+    }
     char *err = NULL;
     json_t *doc = iq_status_json(k->c, k->s->cfg, &err);
     if (doc == NULL) {
@@ -1664,8 +1660,12 @@ static void schedules_route(call *k)
         return;
     char *name = NULL;
     iq_err st = iq_report_schedule_delete(k->c, k->segs[2], true, &id, &name, &err);
+    if (st != IQ_OK) {
+        reply_err(k, st, err);
+        return;
+    }
     free(name);
-    reply_done(k, st, err);
+    iq_http_resp_set(k->resp, 204, "application/json", NULL, 0);
 }
 
 static void reports_route(call *k)
